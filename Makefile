@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-2.0
+# tapflow: one command builds everything into .output/ (V=1 shows commands).
+#   make            build .output/tapflow
+#   make check      install missing deps, build, run every test
+#   make demo       install missing deps, build, start the lab, live per-VM stats
+#   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel
+
+OUTPUT    := .output
+CLANG     ?= clang
+CC        ?= gcc
+BPFTOOL   ?= bpftool
+ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VMLINUX   := vmlinux/$(ARCH)/vmlinux.h
+
+PKGS      := libbpf libvirt libxml-2.0 libelf zlib ncursesw
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc \
+	      -I$(OUTPUT) $(PKG_CFLAGS) -MMD -MP
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+	      -Iinclude -Ibpf -I$(dir $(VMLINUX))
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	     -fno-sanitize-recover=undefined
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+SRCS      := $(wildcard src/*.c)
+OBJS      := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(SRCS))
+LIB_OBJS  := $(filter-out $(OUTPUT)/obj/main.o,$(OBJS))
+SAN_OBJS  := $(patsubst src/%.c,$(OUTPUT)/san/%.o,$(SRCS))
+SAN_LIB_OBJS := $(filter-out $(OUTPUT)/san/main.o,$(SAN_OBJS))
+
+# Unit and BPF tests: each tests/{unit,bpf}/test_*.c is one cmocka binary,
+# linked against every module but main.c and built with ASan/UBSan.
+TEST_SRCS := $(wildcard tests/unit/test_*.c tests/bpf/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+# Keep the BPF objects: the bench and BPF tests load them directly.
+.SECONDARY: $(BPF_OBJS)
+.PHONY: all clean check demo deps tests vmlinux
+
+all: $(OUTPUT)/tapflow $(OUTPUT)/tapflow-asan
+
+tests: $(TEST_BINS)
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/obj $(OUTPUT)/san $(OUTPUT)/tests/unit $(OUTPUT)/tests/bpf:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# Every userspace object may include a skeleton: generate them first.
+$(OUTPUT)/obj/%.o: src/%.c $(SKELS) | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/san/%.o: src/%.c $(SKELS) | $(OUTPUT)/san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -O1 -c $< -o $@
+
+$(OUTPUT)/tapflow: $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+
+# The same binary under ASan/UBSan: the netns tests run it too.
+$(OUTPUT)/tapflow-asan: $(SAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ $(PKG_LIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/%.c $(SAN_LIB_OBJS) | $(OUTPUT)/tests/unit $(OUTPUT)/tests/bpf
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -O1 -Itests $< $(SAN_LIB_OBJS) \
+		$(PKG_LIBS) -lcmocka -o $@
+
+vmlinux:
+	$(Q)tools/gen-vmlinux.sh
+
+deps:
+	$(Q)tools/deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/lab/demo.sh
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/tests/*/*.d)

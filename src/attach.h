@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Attach a pair of TC programs (ingress, egress) to an interface and remove
+ * exactly what was added: TCX links where the kernel has them (they die with
+ * the process), clsact + cls_bpf filters otherwise (recorded in a state file
+ * so that the next start can remove those of a killed instance).
+ */
+#ifndef TF_ATTACH_H
+#define TF_ATTACH_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum tf_attach_mode {
+	TF_ATTACH_AUTO = 0,	/* TCX, else clsact */
+	TF_ATTACH_TCX,
+	TF_ATTACH_CLSACT,
+};
+
+const char *tf_attach_mode_name(enum tf_attach_mode mode);
+/* "auto", "tcx", "clsact" -> mode; -1 if unknown. */
+int tf_attach_mode_parse(const char *name);
+
+struct tf_hook {
+	int ifindex;
+	char ifname[IFNAMSIZ];
+	enum tf_attach_mode mode;	/* TCX or CLSACT once attached */
+	bool attached;
+	int link_fd[2];			/* TCX: ingress, egress */
+	uint32_t handle[2], priority[2];/* clsact: what the kernel chose */
+	bool created_qdisc;		/* clsact qdisc did not exist before us */
+};
+
+struct tf_attacher {
+	enum tf_attach_mode want;	/* what the user asked for */
+	enum tf_attach_mode chosen;	/* AUTO until the first attach decides */
+	int prog_fd[2];
+	uint32_t prog_id[2];
+	char state_path[128];		/* clsact hooks of this process */
+};
+
+int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want,
+		     int ingress_fd, int egress_fd);
+/*
+ * Attach both directions to ifindex. On failure nothing of this hook stays
+ * attached; returns -errno and a one-line reason in err.
+ */
+int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, int ifindex,
+		   const char *ifname, char *err, size_t errlen);
+/*
+ * Remove what tf_hook_attach added. An interface that disappeared took its
+ * hooks with it: that is not an error.
+ */
+void tf_hook_detach(struct tf_attacher *a, struct tf_hook *h);
+void tf_attacher_fini(struct tf_attacher *a);
+
+/*
+ * clsact filters left by tapflow processes that died without detaching
+ * (SIGKILL) in this network namespace: remove them. Returns how many.
+ */
+int tf_attach_clean_stale(bool verbose);
+
+/* Hooks of live tapflow processes in this netns (for `list`). */
+bool tf_attach_ifindex_in_use(int ifindex);
+
+#endif /* TF_ATTACH_H */

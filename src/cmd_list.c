@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tapflow list: VMs, their taps, MAC, network, bridge, mode, attach state. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "cli.h"
+#include "inventory.h"
+#include "log.h"
+#include "report.h"
+
+/* Load the inventory and apply --vm; shared by every libvirt command. */
+int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv)
+{
+	char err[512];
+	size_t kept = 0;
+
+	if (tf_inventory_load(cli->uri, cli->verbose, inv, err, sizeof(err))) {
+		tf_err("%s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < cli->n_vms; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < inv->n_vifs && !found; k++) {
+			struct tf_cli one = { .vms = &cli->vms[i], .n_vms = 1 };
+
+			found = tf_cli_vm_selected(&one, inv->vifs[k].vm, inv->vifs[k].uuid);
+		}
+		if (!found) {
+			tf_err("no running VM named '%s' at %s (see tapflow list)", cli->vms[i],
+			       cli->uri ? cli->uri : "qemu:///system");
+			tf_inventory_free(inv);
+			return -1;
+		}
+	}
+	for (size_t k = 0; k < inv->n_vifs; k++)
+		if (tf_cli_vm_selected(cli, inv->vifs[k].vm, inv->vifs[k].uuid))
+			inv->vifs[kept++] = inv->vifs[k];
+	inv->n_vifs = kept;
+	return 0;
+}
+
+int tf_cmd_list(const struct tf_cli *cli)
+{
+	struct tf_inventory inv = {};
+	struct tf_json j = {};
+	struct timespec now;
+	bool *attached;
+
+	if (tf_load_selected_inventory(cli, &inv))
+		return TF_EXIT_RUNTIME;
+	attached = calloc(inv.n_vifs + 1, sizeof(*attached));
+	if (!attached) {
+		tf_inventory_free(&inv);
+		return TF_EXIT_RUNTIME;
+	}
+	for (size_t i = 0; i < inv.n_vifs; i++)
+		attached[i] = inv.vifs[i].ifindex > 0 &&
+			      tf_attach_ifindex_in_use(inv.vifs[i].ifindex);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (cli->json) {
+		for (size_t i = 0; i < inv.n_vifs; i++)
+			tf_report_vm_json(&j, &inv.vifs[i], attached[i], &now, stdout);
+	} else {
+		tf_report_vm_table(&inv, attached, stdout);
+		tf_report_vm_warnings(&inv, stdout);
+	}
+	tf_json_free(&j);
+	free(attached);
+	tf_inventory_free(&inv);
+	return fflush(stdout) ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+}

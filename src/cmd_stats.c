@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tapflow stats: per-VM/per-interface counters and rates. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "cli.h"
+#include "collector.h"
+#include "fdb.h"
+#include "log.h"
+#include "preflight.h"
+#include "report.h"
+#include "signals.h"
+
+/* Everything a tracing command needs before it can load programs. */
+int tf_preflight(void)
+{
+	char err[512];
+
+	if (tf_check_privileges(err, sizeof(err)) || tf_check_btf(err, sizeof(err))) {
+		tf_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static bool has_forwarding_mode(const struct tf_inventory *inv)
+{
+	for (size_t i = 0; i < inv->n_vifs; i++)
+		if (inv->vifs[i].ifindex > 0 &&
+		    (inv->vifs[i].mode == TF_MODE_NAT || inv->vifs[i].mode == TF_MODE_ROUTE))
+			return true;
+	return false;
+}
+
+/* Add the uplink(s): the default-route interface of each address family. */
+static int add_uplinks(struct tf_collector *c, char *err, size_t errlen)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+
+	for (size_t f = 0; f < 2; f++) {
+		int ifindex = tf_netlink_default_route_ifindex(families[f]);
+		char name[IF_NAMESIZE];
+
+		if (ifindex <= 0 || !if_indextoname((unsigned int)ifindex, name))
+			continue;
+		if (tf_collector_add(c, name, TF_ROLE_UPLINK, NULL, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Targets: the selected VMs' taps, the bridges they sit on, the uplink for
+ * NAT/routed networks, and --iface. 0, or -1 (message printed).
+ */
+int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
+			     const struct tf_inventory *inv)
+{
+	char err[512];
+
+	for (size_t i = 0; inv && i < inv->n_vifs; i++) {
+		const struct tf_vif *v = &inv->vifs[i];
+
+		if (v->ifindex <= 0) {
+			tf_warn("%s: NIC %s has no tap to trace (%s)", v->vm, v->mac,
+				v->note[0] ? v->note : "no target device");
+			continue;
+		}
+		if (tf_collector_add(c, v->ifname, TF_ROLE_TAP, v, err, sizeof(err)))
+			goto fail;
+	}
+	for (size_t i = 0; inv && i < inv->n_vifs; i++) {
+		const struct tf_vif *v = &inv->vifs[i];
+
+		if (v->ifindex > 0 && v->bridge[0] &&
+		    tf_collector_add(c, v->bridge, TF_ROLE_BRIDGE, NULL, err, sizeof(err)))
+			goto fail;
+	}
+	if (inv && !cli->no_uplink && has_forwarding_mode(inv) &&
+	    add_uplinks(c, err, sizeof(err)))
+		goto fail;
+	for (size_t i = 0; i < cli->n_ifaces; i++)
+		if (tf_collector_add(c, cli->ifaces[i], TF_ROLE_IFACE, NULL, err, sizeof(err)))
+			goto fail;
+	if (!c->n_targets) {
+		tf_err("nothing to trace: no running VM with a tap%s",
+		       cli->n_vms ? " among the selected VMs" : "");
+		return -1;
+	}
+	return 0;
+fail:
+	tf_err("%s", err);
+	return -1;
+}
+
+static void report(const struct tf_cli *cli, struct tf_collector *c, struct tf_json *j,
+		   bool final)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (cli->json)
+		tf_report_stats_json(j, c, &now, final, stdout);
+	else
+		tf_report_stats_table(c, &now, final, stdout);
+}
+
+static void warn_vanished(const struct tf_collector *c, bool *warned)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+
+		if (t->gone && !warned[i]) {
+			warned[i] = true;
+			tf_warn("interface %s%s%s vanished during the run; its counters stop there",
+				t->ifname, t->has_vif ? " of VM " : "",
+				t->has_vif ? t->vif.vm : "");
+		}
+	}
+}
+
+int tf_cmd_stats(const struct tf_cli *cli)
+{
+	struct tf_collector_opts opts = { .attach_mode = cli->attach_mode };
+	struct tf_collector c = {};
+	struct tf_inventory inv = {};
+	struct tf_summary sum;
+	struct tf_json j = {};
+	bool *warned = NULL;
+	double start, next;
+	char err[512];
+	int ret = TF_EXIT_RUNTIME;
+	struct timespec now;
+
+	if (tf_preflight())
+		return TF_EXIT_RUNTIME;
+	tf_attach_clean_stale(cli->verbose);
+	if (!cli->no_libvirt && tf_load_selected_inventory(cli, &inv))
+		return TF_EXIT_RUNTIME;
+	if (tf_collector_open(&c, &opts, err, sizeof(err))) {
+		tf_err("%s", err);
+		goto out;
+	}
+	if (tf_collector_add_targets(&c, cli, cli->no_libvirt ? NULL : &inv))
+		goto out;
+	warned = calloc(c.n_targets, sizeof(*warned));
+	if (!warned)
+		goto out;
+	/* Signals first: a SIGTERM right after attach must still detach. */
+	tf_signals_install();
+	if (tf_collector_attach(&c, err, sizeof(err))) {
+		tf_err("%s", err);
+		goto out;
+	}
+	start = tf_now_mono();
+	next = start + cli->interval;
+	while (!tf_exiting) {
+		double t = tf_now_mono();
+		double end = cli->duration > 0 ? start + cli->duration : 1e300;
+
+		if (t >= end)
+			break;
+		tf_sleep((next < end ? next : end) - t);
+		if (tf_exiting || tf_now_mono() < next)
+			continue;
+		next += cli->interval;
+		if (tf_now_mono() >= end)
+			break;	/* the final report covers this instant */
+		tf_collector_poll(&c);
+		warn_vanished(&c, warned);
+		report(cli, &c, &j, false);
+	}
+	tf_collector_poll(&c);
+	warn_vanished(&c, warned);
+	report(cli, &c, &j, true);
+	tf_summary_fill(&sum, &c);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (cli->json)
+		tf_report_summary_json(&j, &c, &sum, &now, stdout);
+	else
+		tf_report_summary_table(&c, &sum, stdout);
+	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	if (fflush(stdout))
+		ret = TF_EXIT_RUNTIME;
+out:
+	tf_collector_close(&c);
+	tf_json_free(&j);
+	free(warned);
+	tf_inventory_free(&inv);
+	return ret;
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdarg.h>
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+
+bool tf_verbose;
+
+static void vlog(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "tapflow: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void tf_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+}
+
+void tf_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void tf_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!tf_verbose)
+		return;
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+}
+
+/* libbpf prints multi-line verifier logs and probes: only worth it with -v. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!tf_verbose || level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void tf_log_init(bool verbose)
+{
+	tf_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+}

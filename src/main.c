@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tapflow: per-VM traffic of a KVM/libvirt host, counted in the kernel.
+ * Command line parsing and dispatch; each command lives in cmd_<name>.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "preflight.h"
+
+#define TAPFLOW_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: tapflow [-c URI] [--json] [--netns NAME] [-v] COMMAND [OPTIONS]\n"
+"\n"
+"Commands:\n"
+"  list                         VMs, their taps, MAC, network, bridge, mode, attach state\n"
+"  stats [-d SEC] [-i SEC] [--vm NAME]...\n"
+"                               per-VM/per-interface counters and rates\n"
+"\n"
+"Options:\n"
+"  -c, --connect URI    libvirt URI (default qemu:///system)\n"
+"      --json           one JSON object per line\n"
+"      --netns NAME     run inside network namespace NAME (/run/netns/NAME)\n"
+"  -d, --duration SEC   run for SEC seconds (default: until SIGINT/SIGTERM)\n"
+"  -i, --interval SEC   report every SEC seconds (default 1)\n"
+"      --vm NAME        only this VM (name or UUID); repeatable\n"
+"      --iface NAME     also trace interface NAME (no VM needed); repeatable\n"
+"      --no-libvirt     trace only the --iface interfaces\n"
+"      --no-uplink      do not attach to the uplink of NAT/routed networks\n"
+"      --attach MODE    auto (default), tcx or clsact\n"
+"  -v, --verbose        show libbpf and libvirt diagnostics\n"
+"  -h, --help           this help\n"
+"      --version        print the version\n");
+}
+
+enum {
+	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
+	OPT_NO_UPLINK, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "connect", required_argument, NULL, 'c' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "netns", required_argument, NULL, OPT_NETNS },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "vm", required_argument, NULL, OPT_VM },
+	{ "iface", required_argument, NULL, OPT_IFACE },
+	{ "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT },
+	{ "no-uplink", no_argument, NULL, OPT_NO_UPLINK },
+	{ "attach", required_argument, NULL, OPT_ATTACH },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct command {
+	const char *name;
+	int (*run)(const struct tf_cli *cli);
+	bool timed;		/* accepts -d/-i */
+	bool traces;		/* accepts --vm/--iface/--attach */
+};
+
+static const struct command commands[] = {
+	{ "list", tf_cmd_list, false, false },
+	{ "stats", tf_cmd_stats, true, true },
+};
+
+static int parse_seconds(const char *arg, const char *what, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || v <= 0 || v > 1e7) {
+		tf_err("invalid %s '%s': expected a positive number of seconds", what, arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int push(const char ***arr, size_t *n, const char *val)
+{
+	const char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+
+	if (!a)
+		return -1;
+	a[(*n)++] = val;
+	*arr = a;
+	return 0;
+}
+
+bool tf_cli_vm_selected(const struct tf_cli *cli, const char *vm_name, const char *uuid)
+{
+	if (!cli->n_vms)
+		return true;
+	for (size_t i = 0; i < cli->n_vms; i++)
+		if (!strcmp(cli->vms[i], vm_name) || (uuid && !strcasecmp(cli->vms[i], uuid)))
+			return true;
+	return false;
+}
+
+/* Options given that this command does not take: a usage error, not ignored. */
+static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
+			    bool timed_given)
+{
+	if (timed_given && !cmd->timed) {
+		tf_err("'%s' takes no -d/-i", cmd->name);
+		return -1;
+	}
+	if (!cmd->traces && (cli->n_ifaces || cli->no_libvirt ||
+			     cli->attach_mode != TF_ATTACH_AUTO || cli->no_uplink)) {
+		tf_err("'%s' takes no --iface/--no-libvirt/--attach/--no-uplink", cmd->name);
+		return -1;
+	}
+	if (cli->no_libvirt && cli->n_vms) {
+		tf_err("--vm needs libvirt; it cannot be used with --no-libvirt");
+		return -1;
+	}
+	if (cli->no_libvirt && !cli->n_ifaces) {
+		tf_err("--no-libvirt needs at least one --iface");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct tf_cli cli = { .duration = -1, .interval = 1 };
+	const struct command *cmd = NULL;
+	bool timed_given = false;
+	char err[512];
+	int opt, ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((opt = getopt_long(argc, argv, "c:d:i:vh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': cli.uri = optarg; break;
+		case OPT_JSON: cli.json = true; break;
+		case OPT_NETNS: cli.netns = optarg; break;
+		case 'd':
+			if (parse_seconds(optarg, "duration", &cli.duration))
+				return TF_EXIT_USAGE;
+			timed_given = true;
+			break;
+		case 'i':
+			if (parse_seconds(optarg, "interval", &cli.interval))
+				return TF_EXIT_USAGE;
+			timed_given = true;
+			break;
+		case OPT_VM:
+			if (push(&cli.vms, &cli.n_vms, optarg))
+				return TF_EXIT_RUNTIME;
+			break;
+		case OPT_IFACE:
+			if (push(&cli.ifaces, &cli.n_ifaces, optarg))
+				return TF_EXIT_RUNTIME;
+			break;
+		case OPT_NO_LIBVIRT: cli.no_libvirt = true; break;
+		case OPT_NO_UPLINK: cli.no_uplink = true; break;
+		case OPT_ATTACH:
+			ret = tf_attach_mode_parse(optarg);
+			if (ret < 0) {
+				tf_err("invalid --attach '%s': expected auto, tcx or clsact", optarg);
+				return TF_EXIT_USAGE;
+			}
+			cli.attach_mode = (enum tf_attach_mode)ret;
+			break;
+		case 'v': cli.verbose = true; break;
+		case 'h': usage(stdout); return TF_EXIT_OK;
+		case OPT_VERSION: printf("tapflow %s\n", TAPFLOW_VERSION); return TF_EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'tapflow --help'.\n");
+			return TF_EXIT_USAGE;
+		}
+	}
+	tf_log_init(cli.verbose);
+	if (optind >= argc) {
+		usage(stderr);
+		return TF_EXIT_USAGE;
+	}
+	cli.command = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, cli.command))
+			cmd = &commands[i];
+	if (!cmd) {
+		tf_err("unknown command '%s' (see tapflow --help)", cli.command);
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (optind + 1 < argc) {
+		tf_err("unexpected argument '%s' (see tapflow --help)", argv[optind + 1]);
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (check_applicable(cmd, &cli, timed_given)) {
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (cli.netns && tf_enter_netns(cli.netns, err, sizeof(err))) {
+		tf_err("%s", err);
+		ret = TF_EXIT_RUNTIME;
+		goto out;
+	}
+	ret = cmd->run(&cli);
+out:
+	free(cli.vms);
+	free(cli.ifaces);
+	return ret;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Output: JSON lines with stable field names, and human units. One record
+ * is built in memory and written with a single fwrite, so a reader never
+ * sees half a line, even if tapflow is killed mid-run.
+ */
+#ifndef TF_OUTPUT_H
+#define TF_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+struct tf_json {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+	bool need_comma;
+};
+
+/* {"type":TYPE,"ts":now */
+void tf_json_begin(struct tf_json *j, const char *type, const struct timespec *now);
+void tf_json_str(struct tf_json *j, const char *key, const char *val);	/* NULL -> null */
+void tf_json_u64(struct tf_json *j, const char *key, uint64_t val);
+void tf_json_i64(struct tf_json *j, const char *key, int64_t val);
+void tf_json_num(struct tf_json *j, const char *key, double val);	/* %.0f..%g */
+void tf_json_bool(struct tf_json *j, const char *key, bool val);
+void tf_json_null(struct tf_json *j, const char *key);
+/* Close the object, write it (with '\n') to f, reset. -1 on write error. */
+int tf_json_end(struct tf_json *j, FILE *f);
+void tf_json_free(struct tf_json *j);
+
+/* Escape s as a JSON string, quotes included, into out (always terminated). */
+void tf_json_escape(const char *s, char *out, size_t outlen);
+
+/* RFC 3339 UTC with milliseconds: 2026-11-28T01:02:03.456Z */
+void tf_format_ts(const struct timespec *ts, char *out, size_t outlen);
+/* 1536 -> "1.5 KiB"; below 1 KiB plain "B". */
+void tf_format_bytes(uint64_t bytes, char *out, size_t outlen);
+/* bits per second -> "0 bit/s", "12.3 kbit/s", "1.23 Mbit/s", "9.4 Gbit/s" */
+void tf_format_rate(double bps, char *out, size_t outlen);
+/* 1234567 -> "1.23M"; exact below one million. */
+void tf_format_count(uint64_t n, char *out, size_t outlen);
+
+#endif /* TF_OUTPUT_H */

@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Run every test and end with "N passed, N failed".
+#
+# Every test speaks TAP on stdout: "ok - NAME", "not ok - NAME",
+# "ok - NAME # SKIP reason". cmocka binaries are switched to TAP output.
+# A test program that exits non-zero without a "not ok" line counts as one
+# failure, so a crash is never lost.
+#
+#   tests/run.sh [unit|bpf|netns|e2e ...]   (default: all suites)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf netns e2e)
+
+export CMOCKA_MESSAGE_OUTPUT=TAP
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TAPFLOW=${TAPFLOW:-$PWD/.output/tapflow-asan}
+
+passed=0 failed=0 skipped=0
+failures=()
+log_dir=.output/test-logs
+mkdir -p "$log_dir"
+
+run_one() {
+	local suite=$1 prog=$2 name out rc p f s
+	name=$(basename "$prog")
+	out="$log_dir/$suite-$name.log"
+	printf '== %s/%s\n' "$suite" "$name"
+	local t0=$SECONDS
+	"$prog" >"$out" 2>&1 </dev/null
+	rc=$?
+	# Show the TAP lines (and what a failure said) as they came.
+	grep -E '^(not ok|ok)|^# ' "$out" | sed 's/^/   /'
+	p=$(grep -cE '^ok\b' "$out" | tr -d ' ')
+	s=$(grep -cE '^ok\b.*# SKIP' "$out" | tr -d ' ')
+	f=$(grep -cE '^not ok\b' "$out" | tr -d ' ')
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "   not ok - $name exited $rc without reporting a failure"
+	fi
+	if [ "$f" -gt 0 ]; then
+		failures+=("$suite/$name (log: $out)")
+		tail -n 30 "$out" | sed 's/^/   | /'
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	printf '   (%ss)\n' $((SECONDS - t0))
+}
+
+for suite in "${suites[@]}"; do
+	case $suite in
+	unit|bpf)
+		for t in .output/tests/$suite/test_*; do
+			[ -x "$t" ] && run_one "$suite" "$t"
+		done ;;
+	netns|e2e)
+		for t in tests/$suite/test_*.sh; do
+			[ -x "$t" ] && run_one "$suite" "$t"
+		done ;;
+	*) echo "run.sh: unknown suite '$suite'" >&2; exit 2 ;;
+	esac
+done
+
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed:"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

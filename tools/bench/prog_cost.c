@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * prog_cost: nanoseconds per packet of tapflow's TC programs, measured with
+ * BPF_PROG_TEST_RUN and repeat, next to an empty TC program so that the cost
+ * the test run itself adds (loop, timer, indirect call) can be subtracted.
+ *
+ *   prog_cost [--repeat N] [--rounds R] [--cpu C] [--json] [-v]
+ *   prog_cost --watch PID [--json]
+ *
+ * The kernel returns the mean duration of one run in whole ns; the wall
+ * clock around the syscall (divided by N) is shown too because it keeps
+ * the fractions. Each (frame, program) pair is measured R times,
+ * interleaved so that drift hits all of them alike; median and min are
+ * reported. The tapflow counters entry of the test skb's interface is
+ * created first, as tapflow does before it attaches, so the figure is the
+ * hot path (lookup hit, three adds); the totals are checked afterwards.
+ *
+ * --watch PID is the in-situ counterpart: it turns on the kernel's BPF
+ * run-time statistics (BPF_ENABLE_STATS: they stay on only while this
+ * process holds the fd, so a kill cannot leave them on), snapshots
+ * run_time_ns/run_cnt of every BPF program PID holds, waits for
+ * SIGINT/SIGTERM and reports ns per run over the interval. The statistics
+ * cost two clock reads per run of every program on the host: never use
+ * that interval for a throughput figure.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tapflow.h"
+#include "tapflow.skel.h"
+#include "empty.skel.h"
+
+#define TC_ACT_UNSPEC (-1)
+/* BPF_PROG_TEST_RUN builds its skb on the loopback device of the netns. */
+#define TEST_IFINDEX 1
+
+enum { P_EMPTY, P_INGRESS, P_EGRESS, N_PROGS };
+static const char *const prog_names[N_PROGS] = { "empty", "tf_ingress", "tf_egress" };
+
+static const unsigned int frame_lens[] = { 64, 1500 };
+#define N_FRAMES (sizeof(frame_lens) / sizeof(frame_lens[0]))
+
+struct samples {
+	double *kern;	/* kernel's mean ns per run, one per round */
+	double *wall;	/* wall ns per run, one per round */
+};
+
+struct summary {
+	double kern_median, kern_min, wall_median, wall_min;
+};
+
+static bool verbose;
+
+/* libbpf's messages only with -v: by default one line says what failed. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!verbose || level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: prog_cost [--repeat N] [--rounds R] [--cpu C] [--json] [-v]\n"
+"  ns per packet of tapflow's TC programs (BPF_PROG_TEST_RUN), next to an\n"
+"  empty TC program, on a 64-byte and a 1500-byte frame.\n"
+"  -n, --repeat N   runs per measurement (default 1000000)\n"
+"  -r, --rounds R   measurements per program and frame (default 11)\n"
+"  -c, --cpu C      pin to CPU C (default: not pinned)\n"
+"      --json       one JSON object instead of the table\n"
+"  -v, --verbose    libbpf diagnostics\n"
+"Usage: prog_cost --watch PID [--json]\n"
+"  in situ: turn on BPF run-time statistics, and on SIGINT/SIGTERM report the\n"
+"  ns per run of every BPF program process PID holds (e.g. a running tapflow).\n"
+"  \"watching\" on stderr says the first snapshot is taken.\n");
+}
+
+/* Ethernet + IPv4 + UDP between two RFC 2544 benchmark addresses. */
+static void build_frame(unsigned char *buf, unsigned int len)
+{
+	static const unsigned char dst[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x02 };
+	static const unsigned char src[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x01 };
+	struct ethhdr *eth = (struct ethhdr *)buf;
+	struct iphdr *ip = (struct iphdr *)(eth + 1);
+	struct udphdr *udp = (struct udphdr *)(ip + 1);
+	unsigned int sum = 0;
+	uint16_t *w = (uint16_t *)ip;
+
+	memset(buf, 0, len);
+	memcpy(eth->h_dest, dst, ETH_ALEN);
+	memcpy(eth->h_source, src, ETH_ALEN);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_UDP;
+	ip->tot_len = htons(len - sizeof(*eth));
+	ip->saddr = htonl(0xc6120001);	/* 198.18.0.1 */
+	ip->daddr = htonl(0xc6120002);	/* 198.18.0.2 */
+	for (int i = 0; i < 10; i++)
+		sum += ntohs(w[i]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = htons(~sum & 0xffff);
+	udp->source = htons(40000);
+	udp->dest = htons(5201);
+	udp->len = htons(len - sizeof(*eth) - sizeof(*ip));
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* One BPF_PROG_TEST_RUN of `repeat` runs. 0, or -errno. */
+static int run_once(int prog_fd, const void *frame, unsigned int len, unsigned int repeat,
+		    double *kern_ns, double *wall_ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = frame,
+		.data_size_in = len,
+		.repeat = repeat,
+	);
+	double t0, t1;
+	int err;
+
+	t0 = now_ns();
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	t1 = now_ns();
+	if (err)
+		return -errno;
+	if ((int)opts.retval != TC_ACT_UNSPEC) {
+		fprintf(stderr, "prog_cost: program returned %d, expected TC_ACT_UNSPEC\n",
+			(int)opts.retval);
+		return -EINVAL;
+	}
+	*kern_ns = opts.duration;
+	*wall_ns = (t1 - t0) / repeat;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, unsigned int n, double *min)
+{
+	double *s = malloc(n * sizeof(*s));
+	double m;
+
+	if (!s) {
+		*min = v[0];
+		return v[0];
+	}
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	*min = s[0];
+	free(s);
+	return m;
+}
+
+/* Create the counters entry of the test interface, as tapflow does before attach. */
+static int create_counters_entry(int map_fd, int ncpus)
+{
+	struct tf_if_counters *zero = calloc(ncpus, sizeof(*zero));
+	__u32 key = TEST_IFINDEX;
+	int err;
+
+	if (!zero)
+		return -ENOMEM;
+	err = bpf_map_update_elem(map_fd, &key, zero, BPF_NOEXIST) ? -errno : 0;
+	free(zero);
+	return err;
+}
+
+/*
+ * The programs must have taken the hot path every time: each run adds one
+ * packet of `len` bytes to its direction, and nothing was lost.
+ */
+static int check_counters(struct tapflow_bpf *skel, int ncpus, unsigned long long runs_per_dir,
+			  unsigned long long bytes_per_dir)
+{
+	struct tf_if_counters *v = calloc(ncpus, sizeof(*v));
+	__u32 key = TEST_IFINDEX;
+	int ret = -1;
+
+	if (!v)
+		return -1;
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.if_counters), &key, v)) {
+		fprintf(stderr, "prog_cost: counters entry vanished: %s\n", strerror(errno));
+		goto out;
+	}
+	for (int d = 0; d < TF_HOOK_DIRS; d++) {
+		unsigned long long pk = 0, by = 0, sg = 0;
+
+		for (int c = 0; c < ncpus; c++) {
+			pk += v[c].dir[d].packets;
+			by += v[c].dir[d].bytes;
+			sg += v[c].dir[d].segs;
+		}
+		if (pk != runs_per_dir || by != bytes_per_dir || sg != runs_per_dir) {
+			fprintf(stderr, "prog_cost: %s counted %llu packets, %llu bytes, %llu segs; "
+				"expected %llu, %llu, %llu\n", prog_names[P_INGRESS + d], pk, by, sg,
+				runs_per_dir, bytes_per_dir, runs_per_dir);
+			goto out;
+		}
+	}
+	if (skel->bss->map_full) {
+		fprintf(stderr, "prog_cost: map_full = %llu\n",
+			(unsigned long long)skel->bss->map_full);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(v);
+	return ret;
+}
+
+static int read_int_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void print_table(const struct summary s[N_FRAMES][N_PROGS], unsigned int repeat,
+			unsigned int rounds, int jit, const char *kernel, int cpu)
+{
+	char where[32] = "not pinned";
+
+	if (cpu >= 0)
+		snprintf(where, sizeof(where), "pinned to CPU %d", cpu);
+	printf("prog_cost: BPF_PROG_TEST_RUN, %u runs x %u rounds per figure, JIT %s, "
+	       "kernel %s, %s\n", repeat, rounds, jit == 1 ? "on" : jit == 0 ? "off" : "?",
+	       kernel, where);
+	printf("%-6s %-11s %9s %7s %9s %8s %9s %8s\n", "FRAME", "PROGRAM", "MEDIAN ns", "MIN ns",
+	       "WALL ns", "MIN wall", "+ns EMPTY", "x EMPTY");
+	for (size_t f = 0; f < N_FRAMES; f++)
+		for (int p = 0; p < N_PROGS; p++) {
+			const struct summary *x = &s[f][p], *e = &s[f][P_EMPTY];
+			char d[16] = "-", r[16] = "-";
+
+			if (p != P_EMPTY) {
+				snprintf(d, sizeof(d), "%+.0f", x->kern_median - e->kern_median);
+				snprintf(r, sizeof(r), "%.2f", x->kern_median / e->kern_median);
+			}
+			printf("%-6u %-11s %9.0f %7.0f %9.2f %8.2f %9s %8s\n", frame_lens[f],
+			       prog_names[p], x->kern_median, x->kern_min, x->wall_median,
+			       x->wall_min, d, r);
+		}
+	printf("MEDIAN/MIN ns: the kernel's mean per run (whole ns); WALL: syscall time / runs;\n"
+	       "+ns EMPTY, x EMPTY: difference and ratio of the kernel medians to the empty program's.\n");
+}
+
+static void print_json(const struct summary s[N_FRAMES][N_PROGS],
+		       struct samples smp[N_FRAMES][N_PROGS], unsigned int repeat,
+		       unsigned int rounds, int jit, const char *kernel, int cpu)
+{
+	printf("{\"type\":\"prog_cost\",\"repeat\":%u,\"rounds\":%u,\"jit\":%d,"
+	       "\"kernel\":\"%s\",\"cpu\":", repeat, rounds, jit, kernel);
+	if (cpu >= 0)
+		printf("%d", cpu);
+	else
+		printf("null");
+	printf(",\"results\":[");
+	for (size_t f = 0; f < N_FRAMES; f++)
+		for (int p = 0; p < N_PROGS; p++) {
+			const struct summary *x = &s[f][p], *e = &s[f][P_EMPTY];
+
+			printf("%s{\"frame\":%u,\"prog\":\"%s\",\"median_ns\":%.0f,\"min_ns\":%.0f,"
+			       "\"wall_median_ns\":%.3f,\"wall_min_ns\":%.3f,", f || p ? "," : "",
+			       frame_lens[f], prog_names[p], x->kern_median, x->kern_min,
+			       x->wall_median, x->wall_min);
+			if (p == P_EMPTY)
+				printf("\"delta_ns\":null,\"wall_delta_ns\":null,\"ratio\":null,"
+				       "\"wall_ratio\":null,");
+			else
+				printf("\"delta_ns\":%.1f,\"wall_delta_ns\":%.3f,\"ratio\":%.3f,"
+				       "\"wall_ratio\":%.3f,", x->kern_median - e->kern_median,
+				       x->wall_median - e->wall_median,
+				       x->kern_median / e->kern_median,
+				       x->wall_median / e->wall_median);
+			printf("\"samples_ns\":[");
+			for (unsigned int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? "," : "", smp[f][p].kern[r]);
+			printf("]}");
+		}
+	printf("]}\n");
+}
+
+
+/* ---- --watch: the programs of a running process, in situ ---- */
+
+#define MAX_WATCH 64
+
+struct watched {
+	__u32 id;
+	int fd;
+	char name[BPF_OBJ_NAME_LEN];
+	__u64 run_time_ns, run_cnt;	/* at the first snapshot */
+};
+
+static int prog_snapshot(int fd, char *name, __u64 *run_time_ns, __u64 *run_cnt)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (name)
+		snprintf(name, BPF_OBJ_NAME_LEN, "%s", info.name);
+	*run_time_ns = info.run_time_ns;
+	*run_cnt = info.run_cnt;
+	return 0;
+}
+
+/* IDs of the BPF programs `pid` holds, from /proc/PID/fdinfo (prog_id:). */
+static int find_prog_ids(pid_t pid, __u32 *ids, int max)
+{
+	char path[64], line[128];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < max) {
+		char fpath[320];
+		unsigned int id;
+		bool dup = false;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fpath, sizeof(fpath), "%s/%s", path, de->d_name);
+		f = fopen(fpath, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "prog_id: %u", &id) == 1) {
+				for (int i = 0; i < n; i++)
+					dup |= ids[i] == id;
+				if (!dup)
+					ids[n++] = id;
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static int watch(pid_t pid, bool json)
+{
+	struct watched w[MAX_WATCH];
+	__u32 ids[MAX_WATCH];
+	double t0, t1;
+	int stats_fd, n, nw = 0, sig, ret = 1;
+	sigset_t set;
+
+	/* Block first: a SIGINT that comes early must still end in a report. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0) {
+		fprintf(stderr, "prog_cost: cannot enable BPF run-time statistics: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	n = find_prog_ids(pid, ids, MAX_WATCH);
+	if (n <= 0) {
+		fprintf(stderr, "prog_cost: process %d holds no BPF program%s%s\n", (int)pid,
+			n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		w[nw].id = ids[i];
+		w[nw].fd = bpf_prog_get_fd_by_id(ids[i]);
+		if (w[nw].fd < 0)
+			continue;	/* unloaded meanwhile */
+		if (prog_snapshot(w[nw].fd, w[nw].name, &w[nw].run_time_ns, &w[nw].run_cnt)) {
+			close(w[nw].fd);
+			continue;
+		}
+		nw++;
+	}
+	t0 = now_ns();
+	fprintf(stderr, "prog_cost: watching %d BPF programs of process %d; "
+		"SIGINT/SIGTERM to report\n", nw, (int)pid);
+	if (sigwait(&set, &sig))
+		goto out;
+	t1 = now_ns();
+	if (json)
+		printf("{\"type\":\"prog_insitu\",\"pid\":%d,\"seconds\":%.3f,\"progs\":[",
+		       (int)pid, (t1 - t0) / 1e9);
+	else
+		printf("in situ, %.1f s, BPF run-time statistics on\n%-6s %-16s %12s %10s\n",
+		       (t1 - t0) / 1e9, "ID", "PROGRAM", "RUNS", "ns/RUN");
+	for (int i = 0; i < nw; i++) {
+		__u64 rt = w[i].run_time_ns, rc = w[i].run_cnt;
+		double per;
+
+		prog_snapshot(w[i].fd, NULL, &rt, &rc);	/* on failure: no runs */
+		rt -= w[i].run_time_ns;
+		rc -= w[i].run_cnt;
+		per = rc ? (double)rt / rc : 0;
+		if (json) {
+			printf("%s{\"id\":%u,\"name\":\"%s\",\"run_cnt\":%llu,\"run_time_ns\":%llu,"
+			       "\"ns_per_run\":", i ? "," : "", w[i].id, w[i].name,
+			       (unsigned long long)rc, (unsigned long long)rt);
+			if (rc)
+				printf("%.2f}", per);
+			else
+				printf("null}");
+		} else {
+			printf("%-6u %-16s %12llu %10.1f\n", w[i].id, w[i].name,
+			       (unsigned long long)rc, per);
+		}
+	}
+	if (json)
+		printf("]}\n");
+	ret = fflush(stdout) ? 1 : 0;
+out:
+	for (int i = 0; i < nw; i++)
+		close(w[i].fd);
+	close(stats_fd);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "repeat", required_argument, NULL, 'n' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct samples smp[N_FRAMES][N_PROGS] = {};
+	struct summary sum[N_FRAMES][N_PROGS];
+	unsigned char *frames[N_FRAMES] = {};
+	unsigned long repeat = 1000000, rounds = 11;
+	unsigned long long bytes_per_dir = 0;
+	struct tapflow_bpf *tf = NULL;
+	struct empty_bpf *empty = NULL;
+	int prog_fd[N_PROGS];
+	bool json = false;
+	struct utsname un;
+	int cpu = -1, ncpus, opt, err, ret = 1;
+	long watch_pid = -1;
+	char *end;
+
+	while ((opt = getopt_long(argc, argv, "n:r:c:vh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+		case 'r':
+		case 'c': {
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || (opt != 'c' && !v) ||
+			    v > (opt == 'n' ? 100000000UL : 10000UL)) {
+				fprintf(stderr, "prog_cost: invalid -%c '%s'\n", opt, optarg);
+				return 2;
+			}
+			if (opt == 'n')
+				repeat = v;
+			else if (opt == 'r')
+				rounds = v;
+			else
+				cpu = (int)v;
+			break;
+		}
+		case 'w':
+			errno = 0;
+			watch_pid = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || watch_pid <= 0 || watch_pid > INT32_MAX) {
+				fprintf(stderr, "prog_cost: invalid --watch '%s': expected a PID\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'j': json = true; break;
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "prog_cost: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	libbpf_set_print(libbpf_print);
+	if (watch_pid > 0)
+		return watch((pid_t)watch_pid, json);
+	if (cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			fprintf(stderr, "prog_cost: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
+			return 1;
+		}
+	}
+	if (uname(&un))
+		strcpy(un.release, "?");
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0) {
+		fprintf(stderr, "prog_cost: cannot count possible CPUs\n");
+		return 1;
+	}
+	tf = tapflow_bpf__open_and_load();
+	empty = empty_bpf__open_and_load();
+	if (!tf || !empty) {
+		fprintf(stderr, "prog_cost: cannot load the BPF programs: %s "
+			"(root and a kernel with BTF needed; -v shows why)\n", strerror(errno));
+		goto out;
+	}
+	err = create_counters_entry(bpf_map__fd(tf->maps.if_counters), ncpus);
+	if (err) {
+		fprintf(stderr, "prog_cost: cannot create the counters entry: %s\n", strerror(-err));
+		goto out;
+	}
+	prog_fd[P_EMPTY] = bpf_program__fd(empty->progs.tf_empty);
+	prog_fd[P_INGRESS] = bpf_program__fd(tf->progs.tf_ingress);
+	prog_fd[P_EGRESS] = bpf_program__fd(tf->progs.tf_egress);
+
+	for (size_t f = 0; f < N_FRAMES; f++) {
+		frames[f] = malloc(frame_lens[f]);
+		if (!frames[f])
+			goto out;
+		build_frame(frames[f], frame_lens[f]);
+		for (int p = 0; p < N_PROGS; p++) {
+			smp[f][p].kern = calloc(rounds, sizeof(double));
+			smp[f][p].wall = calloc(rounds, sizeof(double));
+			if (!smp[f][p].kern || !smp[f][p].wall)
+				goto out;
+		}
+	}
+	/* Warm up caches, JIT image and branch predictors before the first figure. */
+	for (size_t f = 0; f < N_FRAMES; f++)
+		for (int p = 0; p < N_PROGS; p++) {
+			double k, w;
+
+			err = run_once(prog_fd[p], frames[f], frame_lens[f], repeat / 10 + 1, &k, &w);
+			if (err)
+				goto run_failed;
+			if (p != P_EMPTY)
+				bytes_per_dir += (repeat / 10 + 1) * frame_lens[f];
+		}
+	for (unsigned long r = 0; r < rounds; r++)
+		for (size_t f = 0; f < N_FRAMES; f++)
+			for (int p = 0; p < N_PROGS; p++) {
+				err = run_once(prog_fd[p], frames[f], frame_lens[f], repeat,
+					       &smp[f][p].kern[r], &smp[f][p].wall[r]);
+				if (err)
+					goto run_failed;
+				if (p != P_EMPTY)
+					bytes_per_dir += (unsigned long long)repeat * frame_lens[f];
+			}
+	if (check_counters(tf, ncpus,
+			   N_FRAMES * ((unsigned long long)repeat * rounds + repeat / 10 + 1),
+			   bytes_per_dir / 2))
+		goto out;
+
+	for (size_t f = 0; f < N_FRAMES; f++)
+		for (int p = 0; p < N_PROGS; p++) {
+			struct summary *x = &sum[f][p];
+
+			x->kern_median = median(smp[f][p].kern, rounds, &x->kern_min);
+			x->wall_median = median(smp[f][p].wall, rounds, &x->wall_min);
+		}
+	if (json)
+		print_json(sum, smp, repeat, rounds,
+			   read_int_file("/proc/sys/net/core/bpf_jit_enable"), un.release, cpu);
+	else
+		print_table(sum, repeat, rounds,
+			    read_int_file("/proc/sys/net/core/bpf_jit_enable"), un.release, cpu);
+	ret = fflush(stdout) ? 1 : 0;
+	goto out;
+
+run_failed:
+	fprintf(stderr, "prog_cost: BPF_PROG_TEST_RUN failed: %s\n", strerror(-err));
+out:
+	for (size_t f = 0; f < N_FRAMES; f++) {
+		free(frames[f]);
+		for (int p = 0; p < N_PROGS; p++) {
+			free(smp[f][p].kern);
+			free(smp[f][p].wall);
+		}
+	}
+	empty_bpf__destroy(empty);
+	tapflow_bpf__destroy(tf);
+	return ret;
+}

@@ -1,0 +1,376 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# throughput.sh: what tapflow costs the traffic it counts.
+#
+# Two namespaces, A and B, each hang on a veth whose other end is a port of
+# a bridge in a third namespace BR: A -> veth -> bridge -> veth -> B, the path
+# of a VM's frames through its tap and bridge. iperf3 measures TCP throughput
+# both ways and the packet rate of minimum-size UDP frames, with tapflow
+# `stats` attached to the bridge and both bridge ports ("on") and without
+# ("off"). States alternate in ABBA order (off on, on off, ...) so a drift of
+# the machine hits both alike; each figure is the median of the rounds.
+# During the "on" blocks tapflow's own CPU time and peak RSS are read from
+# /proc. A last, separate "on" interval measures the programs' ns per run in
+# situ with the kernel's BPF run-time statistics (prog_cost --watch), which
+# cost time themselves and so never overlap the throughput rounds.
+#
+#   tools/bench/throughput.sh [-t SEC] [-r ROUNDS] [--udp-len BYTES]
+#                             [--attach auto|tcx|clsact] [--no-insitu] [--json]
+#
+# Needs root, iperf3, jq, iproute2 and a built .output/tapflow (make) and
+# .output/bench/prog_cost (make -C tools/bench). Everything it creates
+# (namespaces, processes) is removed on exit, also on failure or Ctrl-C.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
+PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
+
+SECS=5
+ROUNDS=4
+# 18 bytes of UDP payload + 8 UDP + 20 IPv4 + 14 Ethernet = 60 bytes, the
+# 64-byte minimum Ethernet frame once the NIC adds its 4-byte FCS.
+UDP_LEN=18
+ATTACH=auto
+INSITU=1
+JSON=0
+
+usage() {
+	sed -n '/^#   tools/,/^$/p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-t) SECS=${2:-}; shift ;;
+	-r) ROUNDS=${2:-}; shift ;;
+	--udp-len) UDP_LEN=${2:-}; shift ;;
+	--attach) ATTACH=${2:-}; shift ;;
+	--no-insitu) INSITU=0 ;;
+	--json) JSON=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "throughput.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ $SECS =~ ^[1-9][0-9]*$ ]] || { echo "throughput.sh: -t needs whole seconds" >&2; exit 2; }
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "throughput.sh: -r needs a count" >&2; exit 2; }
+[[ $UDP_LEN =~ ^[0-9]+$ ]] && [ "$UDP_LEN" -ge 16 ] ||
+	{ echo "throughput.sh: --udp-len needs at least 16 (iperf3's header)" >&2; exit 2; }
+case $ATTACH in auto|tcx|clsact) ;; *) echo "throughput.sh: bad --attach" >&2; exit 2 ;; esac
+
+log() { echo "# $*" >&2; }
+die() { echo "throughput.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, BPF)"
+for tool in iperf3 jq ip; do
+	command -v "$tool" >/dev/null || die "$tool not found (tools/deps.sh installs it)"
+done
+[ -x "$TAPFLOW" ] || die "$TAPFLOW not built (run make)"
+if [ "$INSITU" -eq 1 ] && [ ! -x "$PROG_COST" ]; then
+	die "$PROG_COST not built (run make -C tools/bench, or pass --no-insitu)"
+fi
+
+# ---- cleanup: only what this run created, by name and by pid ----
+
+ID=tfb$$
+NS_A=$ID-a NS_B=$ID-b NS_BR=$ID-br
+IP_A=198.18.0.1 IP_B=198.18.0.2	# RFC 2544 benchmarking range, inside our namespaces only
+PORT=5201
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapflow-bench.XXXXXX") || die "mktemp failed"
+PIDS=()
+NSS=()
+
+forget_pid() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+cleanup() {
+	local p i
+	trap - EXIT INT TERM
+	# SIGTERM first: tapflow detaches on it, iperf3 ends cleanly.
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		local alive=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive -eq 0 ] && break
+		sleep 0.2
+	done
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for ((i = ${#NSS[@]} - 1; i >= 0; i--)); do ip netns del "${NSS[$i]}" 2>/dev/null; done
+	if [ "${KEEP_LOGS:-0}" = 1 ]; then
+		echo "# logs kept in $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Start "$@" in the background, remember its pid in BG_PID.
+bg() {
+	"$@" &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# Wait for a background pid; a trapped signal interrupts the wait at once.
+bg_wait() {
+	local rc
+	wait "$1"
+	rc=$?
+	forget_pid "$1"
+	return $rc
+}
+
+# ---- topology ----
+
+setup() {
+	local ns
+	for ns in "$NS_A" "$NS_B" "$NS_BR"; do
+		[ -e "/run/netns/$ns" ] && die "namespace $ns exists already"
+		ip netns add "$ns" || die "cannot create namespace $ns"
+		NSS+=("$ns")
+		ip -n "$ns" link set lo up
+		# No IPv6 autoconf or DAD chatter inside a measurement.
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1 || true
+	done
+	ip -n "$NS_BR" link add br0 type bridge || die "cannot create the bridge"
+	ip -n "$NS_A" link add eth0 type veth peer name pa netns "$NS_BR" || die "veth a"
+	ip -n "$NS_B" link add eth0 type veth peer name pb netns "$NS_BR" || die "veth b"
+	ip -n "$NS_BR" link set pa master br0 && ip -n "$NS_BR" link set pb master br0 ||
+		die "cannot enslave the veths"
+	ip -n "$NS_BR" link set br0 up && ip -n "$NS_BR" link set pa up &&
+		ip -n "$NS_BR" link set pb up || die "cannot bring the bridge up"
+	ip -n "$NS_A" addr add "$IP_A/24" dev eth0 && ip -n "$NS_A" link set eth0 up &&
+		ip -n "$NS_B" addr add "$IP_B/24" dev eth0 && ip -n "$NS_B" link set eth0 up ||
+		die "cannot address the veths"
+	# STP is off: ports forward as soon as they are up. Wait for that.
+	local i
+	for i in $(seq 50); do
+		[ "$(ip -n "$NS_BR" -j link show type bridge_slave 2>/dev/null |
+			jq '[.[] | select(.operstate == "UP")] | length')" = 2 ] && break
+		sleep 0.1
+	done
+	bg ip netns exec "$NS_B" iperf3 -s -B "$IP_B" -p "$PORT" >"$WORK/server.log" 2>&1
+	SERVER_PID=$BG_PID
+	for i in $(seq 50); do
+		ip netns exec "$NS_B" ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q . && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || die "iperf3 server died"
+		sleep 0.1
+	done
+	die "iperf3 server does not listen"
+}
+
+# ---- measurements ----
+
+N_IPERF=0
+# iperf_json ARGS...: run an iperf3 client in A, print the path of its JSON.
+iperf_json() {
+	local out="$WORK/iperf.$((++N_IPERF)).json" rc
+	bg ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$PORT" -t "$SECS" -J "$@" \
+		>"$out" 2>"$out.err"
+	bg_wait "$BG_PID"
+	rc=$?
+	if [ $rc -ne 0 ] || ! jq -e '.error == null and .end != null' "$out" >/dev/null 2>&1; then
+		die "iperf3 $* failed (exit $rc): $(jq -r '.error // empty' "$out" 2>/dev/null)" \
+			"$(head -c 300 "$out.err")"
+	fi
+	IPERF_OUT=$out
+}
+
+# TCP bit/s on the receiving side into BPS; A->B, or B->A with -R.
+# (No $(...) around measurements: a signal must reach this shell at once.)
+tcp_bps() {
+	iperf_json "$@"
+	BPS=$(jq -e '.end.sum_received.bits_per_second' "$IPERF_OUT") ||
+		die "no sum_received in $IPERF_OUT"
+}
+
+# UDP A->B at full speed: packets/s delivered to B's socket (PPS), sent by
+# A (SENT_PPS), and the loss in between (LOSS, %).
+udp_pps() {
+	local v
+	iperf_json -u -l "$UDP_LEN" -b 0
+	v=$(jq -er '.end.sum_received as $r | .end.sum_sent as $s |
+		"\(($r.packets - $r.lost_packets) / $r.seconds) \($s.packets / $s.seconds)" +
+		" \($r.lost_percent)"' "$IPERF_OUT") || die "no UDP sums in $IPERF_OUT"
+	read -r PPS SENT_PPS LOSS <<<"$v"
+}
+
+# CPU time of a process so far, in ns: scheduler run time of all its threads,
+# or utime+stime from /proc/PID/stat where schedstat is missing.
+cpu_ns() {
+	local pid=$1 t sum=0 f
+	for f in /proc/"$pid"/task/*/schedstat; do
+		[ -r "$f" ] || { sum=; break; }
+		read -r t _ <"$f" && sum=$((sum + t))
+	done
+	if [ -z "$sum" ]; then
+		local ticks
+		ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+		sum=$((ticks * 1000000000 / $(getconf CLK_TCK)))
+	fi
+	echo "$sum"
+}
+
+N_TF=0
+TF_PID=
+# tapflow on the bridge and both bridge ports, in NS_BR; returns once attached.
+tf_start() {
+	local i
+	TF_OUT=$WORK/tapflow.$((++N_TF)).out
+	bg "$TAPFLOW" --netns "$NS_BR" --no-libvirt --iface br0 --iface pa --iface pb \
+		--attach "$ATTACH" --json stats >"$TF_OUT" 2>"$TF_OUT.err"
+	TF_PID=$BG_PID
+	# The first record comes one interval after the hooks are attached.
+	for i in $(seq 100); do
+		grep -q '"type":"stats"' "$TF_OUT" 2>/dev/null && break
+		kill -0 "$TF_PID" 2>/dev/null ||
+			die "tapflow exited at start: $(head -c 400 "$TF_OUT.err")"
+		sleep 0.1
+	done
+	grep -q '"type":"stats"' "$TF_OUT" || die "tapflow printed no record in 10 s"
+	TF_CPU0=$(cpu_ns "$TF_PID")
+	TF_T0=$(date +%s%N)
+}
+
+TF_CPU_NS=0 TF_WALL_NS=0 TF_HWM_KIB=0 TF_MODE=
+# Stop tapflow, add its CPU time and wall time of the block, check its counts.
+tf_stop() {
+	local cpu1 t1 hwm rc
+	cpu1=$(cpu_ns "$TF_PID")
+	t1=$(date +%s%N)
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$TF_PID/status")
+	TF_CPU_NS=$((TF_CPU_NS + cpu1 - TF_CPU0))
+	TF_WALL_NS=$((TF_WALL_NS + t1 - TF_T0))
+	[ "${hwm:-0}" -gt "$TF_HWM_KIB" ] && TF_HWM_KIB=$hwm
+	kill -INT "$TF_PID"
+	bg_wait "$TF_PID"
+	rc=$?
+	[ $rc -eq 0 ] || die "tapflow exited $rc: $(head -c 400 "$TF_OUT.err")"
+	# The hooks must really have counted the traffic, and lost nothing.
+	jq -se '
+		([.[] | select(.type == "stats" and .final and (.ifname == "pa" or .ifname == "pb"))
+		  | .rx_packets + .tx_packets] | length == 2 and min > 1000) and
+		([.[] | select(.type == "summary")][0].map_full == 0)' "$TF_OUT" >/dev/null ||
+		die "tapflow did not count the traffic on pa/pb (see $TF_OUT)"
+	TF_MODE=$(jq -rs '[.[] | select(.type == "summary")][0].attach_mode' "$TF_OUT")
+}
+
+declare -a TCP_AB_OFF TCP_AB_ON TCP_BA_OFF TCP_BA_ON UDP_OFF UDP_ON UDP_SENT_OFF UDP_SENT_ON
+
+# One block: the three measurements in one state.
+block() {
+	local state=$1 r=$2 ab ba
+	if [ "$state" = on ]; then tf_start; fi
+	tcp_bps
+	ab=$BPS
+	tcp_bps -R
+	ba=$BPS
+	udp_pps
+	if [ "$state" = on ]; then
+		tf_stop
+		TCP_AB_ON+=("$ab") TCP_BA_ON+=("$ba") UDP_ON+=("$PPS") UDP_SENT_ON+=("$SENT_PPS")
+	else
+		TCP_AB_OFF+=("$ab") TCP_BA_OFF+=("$ba") UDP_OFF+=("$PPS") UDP_SENT_OFF+=("$SENT_PPS")
+	fi
+	log "$(printf 'round %d %-3s  TCP A->B %6.2f Gbit/s  B->A %6.2f Gbit/s  UDP %d B frames: %4.0f kpps delivered (%.0f sent, %.1f%% lost)' \
+		"$r" "$state" "$(jq -n "$ab / 1e9")" "$(jq -n "$ba / 1e9")" $((UDP_LEN + 46)) \
+		"$(jq -n "$PPS / 1000")" "$(jq -n "$SENT_PPS / 1000")" "$LOSS")"
+}
+
+# In situ: ns per run of the attached programs, over one UDP interval.
+insitu() {
+	local wout=$WORK/insitu.json i
+	tf_start
+	bg "$PROG_COST" --watch "$TF_PID" --json >"$wout" 2>"$wout.err"
+	local wpid=$BG_PID
+	for i in $(seq 50); do
+		grep -q watching "$wout.err" && break
+		kill -0 "$wpid" 2>/dev/null || die "prog_cost --watch failed: $(cat "$wout.err")"
+		sleep 0.1
+	done
+	udp_pps
+	kill -INT "$wpid"
+	bg_wait "$wpid" || die "prog_cost --watch failed: $(cat "$wout.err")"
+	# Not part of the CPU/RSS figures: restore them around this block.
+	local cpu=$TF_CPU_NS wall=$TF_WALL_NS
+	tf_stop
+	TF_CPU_NS=$cpu TF_WALL_NS=$wall
+	INSITU_JSON=$(jq -c '.progs | map(select(.name == "tf_ingress" or .name == "tf_egress"))' "$wout")
+	log "in situ (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"$INSITU_JSON")"
+}
+
+jarr() { printf '%s\n' "$@" | jq -sc .; }
+
+main() {
+	local r t0=$SECONDS
+	setup
+	log "topology: $NS_A --veth-- [$NS_BR: pa, br0, pb] --veth-- $NS_B; $ROUNDS rounds of ${SECS} s per figure"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if [ $((r % 2)) -eq 1 ]; then block off "$r"; block on "$r"
+		else block on "$r"; block off "$r"; fi
+	done
+	INSITU_JSON=null
+	[ "$INSITU" -eq 1 ] && insitu
+
+	RESULT=$(jq -n \
+		--argjson secs "$SECS" --argjson rounds "$ROUNDS" --argjson udp_len "$UDP_LEN" \
+		--arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
+		--argjson ab_off "$(jarr "${TCP_AB_OFF[@]}")" --argjson ab_on "$(jarr "${TCP_AB_ON[@]}")" \
+		--argjson ba_off "$(jarr "${TCP_BA_OFF[@]}")" --argjson ba_on "$(jarr "${TCP_BA_ON[@]}")" \
+		--argjson udp_off "$(jarr "${UDP_OFF[@]}")" --argjson udp_on "$(jarr "${UDP_ON[@]}")" \
+		--argjson sent_off "$(jarr "${UDP_SENT_OFF[@]}")" \
+		--argjson sent_on "$(jarr "${UDP_SENT_ON[@]}")" \
+		--argjson cpu_ns "$TF_CPU_NS" --argjson wall_ns "$TF_WALL_NS" \
+		--argjson hwm "$TF_HWM_KIB" --argjson insitu "$INSITU_JSON" \
+		--argjson elapsed "$((SECONDS - t0))" '
+		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		def fig($off; $on; $unit): {unit: $unit, off: $off, on: $on,
+			off_median: ($off | median), on_median: ($on | median),
+			ratio: (($on | median) / ($off | median)),
+			paired_ratio_median: ([range($off | length)] | map($on[.] / $off[.]) | median)};
+		{type: "throughput", kernel: $kernel, seconds: $secs, rounds: $rounds,
+		 order: "ABBA (off,on / on,off / ...)", attach_mode: $mode,
+		 udp_payload_bytes: $udp_len, udp_frame_bytes: ($udp_len + 42 + 4),
+		 tcp_a_to_b: fig($ab_off; $ab_on; "bit/s"),
+		 tcp_b_to_a: fig($ba_off; $ba_on; "bit/s"),
+		 udp_pps: (fig($udp_off; $udp_on; "packets/s delivered") +
+			{sent_off_median: ($sent_off | median), sent_on_median: ($sent_on | median)}),
+		 tapflow: {cpu_ms: ($cpu_ns / 1e6), wall_s: ($wall_ns / 1e9),
+			   cpu_percent_of_one_core: (100 * $cpu_ns / $wall_ns),
+			   max_rss_kib: $hwm},
+		 insitu: $insitu, elapsed_s: $elapsed}') || die "cannot build the result"
+
+	if [ "$JSON" -eq 1 ]; then
+		echo "$RESULT"
+		return
+	fi
+	q() { jq -r "$1" <<<"$RESULT"; }
+	echo "throughput: veth -> bridge -> veth, tapflow on br0+pa+pb ($(q .attach_mode)) vs off,"
+	echo "median of $ROUNDS rounds of $SECS s each, ABBA order"
+	printf '%-26s %10s %10s %7s\n' measurement off on ratio
+	printf '%-26s %10.2f %10.2f %7.3f\n' "TCP A->B (Gbit/s)" \
+		"$(q '.tcp_a_to_b.off_median / 1e9')" "$(q '.tcp_a_to_b.on_median / 1e9')" \
+		"$(q .tcp_a_to_b.ratio)"
+	printf '%-26s %10.2f %10.2f %7.3f\n' "TCP B->A (Gbit/s)" \
+		"$(q '.tcp_b_to_a.off_median / 1e9')" "$(q '.tcp_b_to_a.on_median / 1e9')" \
+		"$(q .tcp_b_to_a.ratio)"
+	printf '%-26s %10.1f %10.1f %7.3f\n' "UDP $(q .udp_frame_bytes) B frames (kpps)" \
+		"$(q '.udp_pps.off_median / 1e3')" "$(q '.udp_pps.on_median / 1e3')" \
+		"$(q .udp_pps.ratio)"
+	printf 'tapflow: %.0f ms CPU in %.0f s attached (%.2f%% of a core), max RSS %d KiB\n' \
+		"$(q .tapflow.cpu_ms)" "$(q .tapflow.wall_s)" \
+		"$(q .tapflow.cpu_percent_of_one_core)" "$(q .tapflow.max_rss_kib)"
+	if [ "$INSITU_JSON" != null ]; then
+		echo "in situ, BPF run-time stats on: $(q '.insitu | map("\(.name) \(.ns_per_run) ns/run") | join(", ")')"
+	fi
+}
+
+main
