@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /* tapflow list: VMs, their taps, MAC, network, bridge, mode, attach state. */
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
 #include "inventory.h"
 #include "log.h"
 #include "report.h"
+
+bool tf_cli_vm_selected(const struct tf_cli *cli, const char *vm_name, const char *uuid)
+{
+	if (!cli->n_vms)
+		return true;
+	for (size_t i = 0; i < cli->n_vms; i++)
+		if (!strcmp(cli->vms[i], vm_name) || (uuid && !strcasecmp(cli->vms[i], uuid)))
+			return true;
+	return false;
+}
 
 /* Load the inventory and apply --vm; shared by every libvirt command. */
 int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv)

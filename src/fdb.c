@@ -117,7 +117,8 @@ static int recv_replies(int fd, uint32_t seq, uint32_t portid, bool dump,
 	struct nlmsghdr *nlh;
 	char *buf;
 	ssize_t n;
-	int len, ret = 0;
+	size_t off;
+	int ret = 0;
 
 	buf = malloc(NL_BUFSZ);
 	if (!buf)
@@ -136,9 +137,16 @@ static int recv_replies(int fd, uint32_t seq, uint32_t portid, bool dump,
 			ret = n ? -EMSGSIZE : -ECONNRESET;
 			break;
 		}
-		len = (int)n;
-		for (nlh = (struct nlmsghdr *)buf; !ret && NLMSG_OK(nlh, len);
-		     nlh = NLMSG_NEXT(nlh, len)) {
+		/* NLMSG_OK/NEXT, without their signed/unsigned mix */
+		for (off = 0; !ret && off < (size_t)n;
+		     off += NLMSG_ALIGN(nlh->nlmsg_len)) {
+			nlh = (struct nlmsghdr *)(buf + off);
+			if ((size_t)n - off < sizeof(*nlh) ||
+			    nlh->nlmsg_len < sizeof(*nlh) ||
+			    nlh->nlmsg_len > (size_t)n - off) {
+				ret = -EPROTO;
+				break;
+			}
 			if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != portid)
 				continue;
 			ret = handle_msg(nlh, dump, cb, ctx);

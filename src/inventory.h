@@ -74,8 +74,9 @@ int tf_netxml_parse(const char *xml, struct tf_network_xml *out, char *err, size
 int tf_mac_parse(const char *str, uint8_t mac[6]);
 void tf_mac_format(const uint8_t mac[6], char out[TF_MAC_STR]);
 /*
- * libvirt gives a tap the VM's MAC with the first byte set to 0xfe, so the
- * bridge never picks the tap's MAC as its own. True if tap_mac is that form.
+ * libvirt gives a tap the VM's MAC with the first byte set to 0xfe (0xfa if
+ * the VM's MAC itself starts with 0xfe), so that the bridge never takes the
+ * tap's MAC as its own. True if tap_mac is that form.
  */
 bool tf_tap_mac_matches(const uint8_t vm_mac[6], const uint8_t tap_mac[6]);
 

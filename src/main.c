@@ -101,16 +101,6 @@ static int push(const char ***arr, size_t *n, const char *val)
 	return 0;
 }
 
-bool tf_cli_vm_selected(const struct tf_cli *cli, const char *vm_name, const char *uuid)
-{
-	if (!cli->n_vms)
-		return true;
-	for (size_t i = 0; i < cli->n_vms; i++)
-		if (!strcmp(cli->vms[i], vm_name) || (uuid && !strcasecmp(cli->vms[i], uuid)))
-			return true;
-	return false;
-}
-
 /* Options given that this command does not take: a usage error, not ignored. */
 static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 			    bool timed_given)

@@ -233,6 +233,36 @@ static void test_fdb_read(void **state)
 	assert_true(tf_fdb_read(0, &fdb) < 0);
 }
 
+/* A dump larger than one receive buffer arrives in many parts. */
+static void test_fdb_many(void **state)
+{
+	struct tf_fdb fdb = { 0 };
+	char mac_str[TF_MAC_STR];
+	uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0 };
+	size_t i, on_u0 = 0;
+	const int n = 3000;
+	int k;
+
+	(void)state;
+	REQUIRE_NETNS();
+	for (k = 0; k < n; k++) {
+		mac[4] = (uint8_t)(k >> 8);
+		mac[5] = (uint8_t)k;
+		tf_mac_format(mac, mac_str);
+		assert_int_equal(fdb_add("u0", mac_str), 0);
+	}
+	assert_int_equal(tf_fdb_read(ifidx("br0"), &fdb), 0);
+	for (i = 0; i < fdb.n; i++)
+		on_u0 += fdb.entries[i].port == ifidx("u0") &&
+			 fdb.entries[i].mac[0] == 0x02;
+	assert_int_equal(on_u0, n);
+	mac[4] = (uint8_t)((n - 1) >> 8);
+	mac[5] = (uint8_t)(n - 1);
+	assert_int_equal(tf_fdb_find_port(&fdb, mac, 0), ifidx("u0"));
+	tf_fdb_free(&fdb);
+	assert_int_equal(sh("bridge fdb flush dev u0 master static"), 0);
+}
+
 /* Pure lookup logic: several entries for one MAC (one per VLAN). */
 static void test_fdb_find_port(void **state)
 {
@@ -348,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_link_get),
 		cmocka_unit_test(test_fdb_read),
 		cmocka_unit_test(test_inventory_check_fdb),
+		cmocka_unit_test(test_fdb_many),
 		cmocka_unit_test(test_default_route),
 	};
 

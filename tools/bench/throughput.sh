@@ -15,7 +15,8 @@
 # cost time themselves and so never overlap the throughput rounds.
 #
 #   tools/bench/throughput.sh [-t SEC] [-r ROUNDS] [--udp-len BYTES]
-#                             [--attach auto|tcx|clsact] [--no-insitu] [--json]
+#                             [--affinity C,S] [--attach auto|tcx|clsact]
+#                             [--no-insitu] [--json]
 #
 # Needs root, iperf3, jq, iproute2 and a built .output/tapflow (make) and
 # .output/bench/prog_cost (make -C tools/bench). Everything it creates
@@ -33,6 +34,11 @@ ROUNDS=4
 # 64-byte minimum Ethernet frame once the NIC adds its 4-byte FCS.
 UDP_LEN=18
 ATTACH=auto
+# iperf3 client on CPU 0, server on CPU 1: where the scheduler would put
+# them changes from run to run, and so would the figures. The veth/bridge
+# softirq work runs on the sender's CPU.
+AFFINITY=
+[ "$(nproc)" -ge 2 ] && AFFINITY=0,1
 INSITU=1
 JSON=0
 
@@ -43,6 +49,7 @@ usage() {
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) SECS=${2:-}; shift ;;
+	--affinity) AFFINITY=${2:-}; shift ;;
 	-r) ROUNDS=${2:-}; shift ;;
 	--udp-len) UDP_LEN=${2:-}; shift ;;
 	--attach) ATTACH=${2:-}; shift ;;
@@ -172,7 +179,8 @@ N_IPERF=0
 # iperf_json ARGS...: run an iperf3 client in A, print the path of its JSON.
 iperf_json() {
 	local out="$WORK/iperf.$((++N_IPERF)).json" rc
-	bg ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$PORT" -t "$SECS" -J "$@" \
+	bg ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$PORT" -t "$SECS" -J \
+		${AFFINITY:+-A "$AFFINITY"} "$@" \
 		>"$out" 2>"$out.err"
 	bg_wait "$BG_PID"
 	rc=$?
