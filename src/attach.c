@@ -163,11 +163,11 @@ static int tcx_attach(struct tf_attacher *a, struct tf_hook *h)
 }
 
 /*
- * Number of filters on the ingress + egress parents of ifindex's clsact
- * qdisc (any owner), or -1 if it cannot be told. Used to remove a clsact
- * qdisc we created only once nobody else uses it.
+ * Filters on the ingress + egress parents of ifindex's clsact qdisc (any
+ * owner): their number, and the lowest priority in use on each parent
+ * (min_prio[d], 0 if none). -1 if it cannot be told.
  */
-static int clsact_filter_count(int ifindex)
+static int clsact_filters(int ifindex, unsigned int min_prio[2])
 {
 	struct {
 		struct nlmsghdr nh;
@@ -180,6 +180,8 @@ static int clsact_filter_count(int ifindex)
 	if (fd < 0)
 		return -1;
 	for (int d = 0; d < 2; d++) {
+		if (min_prio)
+			min_prio[d] = 0;
 		memset(&req, 0, sizeof(req));
 		req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
 		req.nh.nlmsg_type = RTM_GETTFILTER;
@@ -199,15 +201,22 @@ static int clsact_filter_count(int ifindex)
 				goto fail;
 			for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
 			     nh = NLMSG_NEXT(nh, n)) {
+				struct tcmsg *tc = NLMSG_DATA(nh);
+				unsigned int prio;
+
 				if (nh->nlmsg_type == NLMSG_DONE) {
 					done = true;
 					break;
 				}
 				if (nh->nlmsg_type == NLMSG_ERROR)
 					goto fail;
+				if (nh->nlmsg_type != RTM_NEWTFILTER)
+					continue;
+				prio = TC_H_MAJ(tc->tcm_info) >> 16;
+				if (min_prio && prio && (!min_prio[d] || prio < min_prio[d]))
+					min_prio[d] = prio;
 				/* One chain-head message per priority has no kind; count filters. */
-				if (nh->nlmsg_type == RTM_NEWTFILTER &&
-				    ((struct tcmsg *)NLMSG_DATA(nh))->tcm_handle)
+				if (tc->tcm_handle)
 					total++;
 			}
 		}
@@ -219,19 +228,59 @@ fail:
 	return -1;
 }
 
+static int clsact_filter_count(int ifindex)
+{
+	return clsact_filters(ifindex, NULL);
+}
+
+/* A clsact qdisc that some tapflow created: the last one to leave removes it. */
+static void qdisc_marker(int ifindex, char *path, size_t len)
+{
+	snprintf(path, len, STATE_DIR "/clsact.%lu.%d", netns_inode(), ifindex);
+}
+
+static void remove_qdisc_if_ours_and_empty(int ifindex, bool created)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	char marker[160];
+
+	qdisc_marker(ifindex, marker, sizeof(marker));
+	if (!created && access(marker, F_OK))
+		return;
+	if (clsact_filter_count(ifindex) != 0)
+		return;
+	bpf_tc_hook_destroy(&hook);
+	unlink(marker);
+}
+
 static int clsact_attach(struct tf_attacher *a, struct tf_hook *h)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex,
 			    .attach_point = BPF_TC_INGRESS);
 	int err;
 
+	unsigned int min_prio[2] = { 0, 0 };
+
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return err;
 	h->created_qdisc = !err;
+	if (h->created_qdisc) {
+		char marker[160];
+		FILE *f;
+
+		qdisc_marker(h->ifindex, marker, sizeof(marker));
+		f = fopen(marker, "w");
+		if (f)
+			fclose(f);
+	}
+	/* Before every filter already there: one with a verdict would hide packets. */
+	clsact_filters(h->ifindex, min_prio);
 	for (int d = 0; d < 2; d++) {
-		/* handle 0, priority 0: the kernel picks free ones; never clash. */
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = a->prog_fd[d]);
+		/* handle 0: the kernel picks a free one; priority 0: it picks one too. */
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = a->prog_fd[d],
+				    .priority = min_prio[d] > 1 ? min_prio[d] - 1 : 0);
 
 		hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
 		err = bpf_tc_attach(&hook, &opts);
@@ -303,10 +352,7 @@ static void clsact_detach(const struct tf_hook *h)
 		hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
 		bpf_tc_detach(&hook, &opts);	/* ENOENT/ENODEV: already gone */
 	}
-	if (h->created_qdisc && clsact_filter_count(h->ifindex) == 0) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
+	remove_qdisc_if_ours_and_empty(h->ifindex, h->created_qdisc);
 }
 
 void tf_hook_detach(struct tf_attacher *a, struct tf_hook *h)
@@ -384,7 +430,9 @@ static void clean_file(const char *path, int pid, bool alive, void *arg)
 			   &handle, &prio, &prog_id) != 7)
 			continue;
 		if (ns != netns_inode()) {
-			other_ns++;	/* cleaned by a start in that namespace */
+			/* clsact: cleaned by a start in that namespace; TCX: nothing to do */
+			if (!strcmp(mode, "clsact"))
+				other_ns++;
 			continue;
 		}
 		if (strcmp(mode, "clsact"))
@@ -398,6 +446,7 @@ static void clean_file(const char *path, int pid, bool alive, void *arg)
 			DECLARE_LIBBPF_OPTS(bpf_tc_opts, del, .handle = handle,
 					    .priority = prio);
 			if (bpf_tc_detach(&hook, &del) == 0) {
+				remove_qdisc_if_ours_and_empty(ifindex, false);
 				ctx->removed++;
 				if (ctx->verbose)
 					fprintf(stderr, "tapflow: removed stale %s filter of "

@@ -48,6 +48,14 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		return -1;
 	}
 	ret = tapflow_bpf__load(c->skel);
+	if (ret == -ESRCH || ret == -ENOENT) {
+		/* libbpf's answer when it cannot read or use the kernel's BTF. */
+		snprintf(err, errlen, "cannot load BPF programs: kernel BTF not usable (%s)%s",
+			 strerror(-ret), tf_verbose ? "" : "; run with -v for details");
+		tapflow_bpf__destroy(c->skel);
+		c->skel = NULL;
+		return -1;
+	}
 	if (ret) {
 		snprintf(err, errlen, "cannot load BPF programs: %s%s", strerror(-ret),
 			 tf_verbose ? "" : " (run with -v for the verifier log)");

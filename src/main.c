@@ -134,28 +134,34 @@ int main(int argc, char **argv)
 	int opt, ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt_long(argc, argv, "c:d:i:vh", long_opts, NULL)) != -1) {
+	opterr = 0;	/* our own one-line messages */
+	while ((opt = getopt_long(argc, argv, ":c:d:i:vh", long_opts, NULL)) != -1) {
+		ret = TF_EXIT_USAGE;
 		switch (opt) {
 		case 'c': cli.uri = optarg; break;
 		case OPT_JSON: cli.json = true; break;
 		case OPT_NETNS: cli.netns = optarg; break;
 		case 'd':
 			if (parse_seconds(optarg, "duration", &cli.duration))
-				return TF_EXIT_USAGE;
+				goto out;
 			timed_given = true;
 			break;
 		case 'i':
 			if (parse_seconds(optarg, "interval", &cli.interval))
-				return TF_EXIT_USAGE;
+				goto out;
 			timed_given = true;
 			break;
 		case OPT_VM:
-			if (push(&cli.vms, &cli.n_vms, optarg))
-				return TF_EXIT_RUNTIME;
+			if (push(&cli.vms, &cli.n_vms, optarg)) {
+				ret = TF_EXIT_RUNTIME;
+				goto out;
+			}
 			break;
 		case OPT_IFACE:
-			if (push(&cli.ifaces, &cli.n_ifaces, optarg))
-				return TF_EXIT_RUNTIME;
+			if (push(&cli.ifaces, &cli.n_ifaces, optarg)) {
+				ret = TF_EXIT_RUNTIME;
+				goto out;
+			}
 			break;
 		case OPT_NO_LIBVIRT: cli.no_libvirt = true; break;
 		case OPT_NO_UPLINK: cli.no_uplink = true; break;
@@ -163,22 +169,33 @@ int main(int argc, char **argv)
 			ret = tf_attach_mode_parse(optarg);
 			if (ret < 0) {
 				tf_err("invalid --attach '%s': expected auto, tcx or clsact", optarg);
-				return TF_EXIT_USAGE;
+				ret = TF_EXIT_USAGE;
+				goto out;
 			}
 			cli.attach_mode = (enum tf_attach_mode)ret;
 			break;
 		case 'v': cli.verbose = true; break;
-		case 'h': usage(stdout); return TF_EXIT_OK;
-		case OPT_VERSION: printf("tapflow %s\n", TAPFLOW_VERSION); return TF_EXIT_OK;
+		case 'h': usage(stdout); ret = TF_EXIT_OK; goto out;
+		case OPT_VERSION:
+			printf("tapflow %s\n", TAPFLOW_VERSION);
+			ret = TF_EXIT_OK;
+			goto out;
+		case ':':
+			tf_err("option '%s' needs an argument (see tapflow --help)", argv[optind - 1]);
+			goto out;
 		default:
-			fprintf(stderr, "Try 'tapflow --help'.\n");
-			return TF_EXIT_USAGE;
+			if (optopt)
+				tf_err("unknown option '-%c' (see tapflow --help)", optopt);
+			else
+				tf_err("unknown option '%s' (see tapflow --help)", argv[optind - 1]);
+			goto out;
 		}
 	}
 	tf_log_init(cli.verbose);
 	if (optind >= argc) {
 		usage(stderr);
-		return TF_EXIT_USAGE;
+		ret = TF_EXIT_USAGE;
+		goto out;
 	}
 	cli.command = argv[optind];
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -5,14 +5,14 @@
   tfnet.py vm TAP MAC IP CTL LOG
       Be the "VM" behind tap TAP: hold the tap open (which gives it carrier),
       answer ICMP echo requests to IP from MAC, and take commands, one per
-      line, from the FIFO CTL:
-        send N SIZE DSTMAC DSTIP   write N IPv4/UDP frames of SIZE bytes
-                                   (Ethernet header included) into the tap
-        stats                      report what the VM received and sent
-        quit
-      Each command is answered with one line in LOG: "done <n> <cmd> [...]",
-      n counting commands from 1. The stats answer is
-      "rx_frames rx_bytes tx_frames tx_bytes echo_replies unexpected".
+      line "ID COMMAND [ARGS]", from the FIFO CTL:
+        ID send N SIZE DSTMAC DSTIP  write N IPv4/UDP frames of SIZE bytes
+                                     (Ethernet header included) into the tap
+        ID stats                     report what the VM received and sent
+        ID quit
+      Each command is answered, once done, with one line in LOG:
+      "done ID COMMAND [...]". The stats answer is "done ID stats rx_frames
+      rx_bytes tx_frames tx_bytes echo_replies unexpected".
 
   tfnet.py ping DST COUNT PAYLOAD
       COUNT ICMP echo requests of PAYLOAD bytes to DST, one at a time, each
@@ -22,7 +22,7 @@
   tfnet.py tcx DEV
       The TCX programs on DEV (BPF_PROG_QUERY, kernel >= 6.6), one line
       each: "ingress|egress <prog id> <prog name>". bpftool 7.1 and
-      iproute2 6.1 do not show TCX yet.
+      iproute2 6.1 do not show TCX yet. Exit code 3: no TCX in this kernel.
 """
 import ctypes
 import fcntl
@@ -85,7 +85,6 @@ def vm(tap, mac, ip, ctl, logpath):
     cfd = os.open(ctl, os.O_RDWR | os.O_NONBLOCK)
     log = open(logpath, "a", buffering=1)
     st = dict(rx_frames=0, rx_bytes=0, tx_frames=0, tx_bytes=0, echo=0, unexpected=0)
-    ncmd = 0
     pending = b""
     log.write("ready\n")
 
@@ -126,23 +125,23 @@ def vm(tap, mac, ip, ctl, logpath):
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 words = line.decode().split()
-                if not words:
+                if len(words) < 2:
                     continue
-                ncmd += 1
+                cid, words = words[0], words[1:]
                 if words[0] == "send":
                     n, size, dmac, dip = int(words[1]), int(words[2]), words[3], words[4]
                     for i in range(n):
                         write_frame(udp_frame(dmac, mac, ip, dip, size, i))
-                    log.write("done %d send %d %d\n" % (ncmd, n, size))
+                    log.write("done %s send %d %d\n" % (cid, n, size))
                 elif words[0] == "stats":
-                    log.write("done %d stats %d %d %d %d %d %d\n" % (
-                        ncmd, st["rx_frames"], st["rx_bytes"], st["tx_frames"],
+                    log.write("done %s stats %d %d %d %d %d %d\n" % (
+                        cid, st["rx_frames"], st["rx_bytes"], st["tx_frames"],
                         st["tx_bytes"], st["echo"], st["unexpected"]))
                 elif words[0] == "quit":
-                    log.write("done %d quit\n" % ncmd)
+                    log.write("done %s quit\n" % cid)
                     return 0
                 else:
-                    log.write("done %d error unknown command %s\n" % (ncmd, words[0]))
+                    log.write("done %s error unknown command %s\n" % (cid, words[0]))
 
 
 # ---- ping ---------------------------------------------------------------
@@ -214,12 +213,18 @@ def prog_name(prog_id):
 
 
 def tcx(dev):
+    """Exit code 3 (nothing printed) if the kernel has no TCX."""
     ifindex = socket.if_nametoindex(dev)
     for name, atype in (("ingress", BPF_TCX_INGRESS), ("egress", BPF_TCX_EGRESS)):
         ids = (ctypes.c_uint32 * 64)()
         attr = ctypes.create_string_buffer(128)
         struct.pack_into("IIIIQI", attr, 0, ifindex, atype, 0, 0, ctypes.addressof(ids), 64)
-        bpf(BPF_PROG_QUERY, attr)
+        try:
+            bpf(BPF_PROG_QUERY, attr)
+        except OSError as e:
+            if e.errno == 22:  # EINVAL: attach type unknown before 6.6
+                return 3
+            raise
         cnt = struct.unpack_from("I", attr, 24)[0]
         for i in range(cnt):
             print(name, ids[i], prog_name(ids[i]))

@@ -20,10 +20,11 @@ MAC_VM=52:54:00:77:00:01 MAC_TAP=fe:54:00:77:00:01
 MAC_BR=02:77:00:00:00:fe MAC_VH=02:77:00:00:01:01 MAC_PEER=02:77:00:00:00:02
 IP_VM=10.77.0.1 IP_PEER=10.77.0.2 IP_BR=10.77.0.254
 
-# Frame sizes (Ethernet header included, no FCS) of the test's traffic.
-ETH_IP_ICMP=42			# 14 + 20 + 8: ICMP echo with no payload
+# kill_job PID: SIGKILL a background job of this shell, if it still is one
+# (a job already waited for is gone from the table: its pid may be reused).
+kill_job() { jobs -p | grep -qx "$1" && kill -9 "$1"; }
 
-# Run in a namespace quietly.
+# Run in a namespace.
 nsq() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 quiet_netns() {
@@ -70,18 +71,21 @@ vm_start() {
 	ip netns exec "$NSH" python3 "$TFNET" vm $TAP $MAC_VM $IP_VM "$VM_CTL" "$VM_LOG" \
 		</dev/null >>"$VM_LOG" 2>&1 &
 	VM_PID=$!
-	tf_on_exit "kill -9 $VM_PID"
+	tf_on_exit "kill_job $VM_PID"
 	wait_for 5 grep -q '^ready' "$VM_LOG" || { tf_diag "VM did not start: $(cat "$VM_LOG")"; return 1; }
 	# Carrier on, port forwarding: the tap is usable.
 	wait_for 5 sh -c "ip -n $NSH -j link show $TAP | jq -e '.[0].operstate == \"UP\"' >/dev/null"
 }
 
 # vm_cmd CMD...: run a VM command, print its answer line, fail if none in 10 s.
+# The id is unique also when called in a subshell ($(vm_stats)).
 vm_cmd() {
+	local id
 	VM_N=$((VM_N + 1))
-	echo "$*" >"$VM_CTL"
-	wait_for 10 grep -q "^done $VM_N " "$VM_LOG" || return 1
-	grep "^done $VM_N " "$VM_LOG"
+	id="$BASHPID.$VM_N.$(date +%s%N)"
+	echo "$id $*" >"$VM_CTL"
+	wait_for 10 grep -q "^done $id " "$VM_LOG" || return 1
+	grep "^done $id " "$VM_LOG"
 }
 
 # vm_send N SIZE: the VM sends N UDP frames of SIZE bytes to the peer.

@@ -28,22 +28,27 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
 PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
 
-SECS=5
-ROUNDS=4
+# Many short rounds rather than a few long ones: on a small VM the figures
+# wander by +-10% over tens of seconds, and only close pairs cancel that.
+SECS=3
+ROUNDS=6
 # 18 bytes of UDP payload + 8 UDP + 20 IPv4 + 14 Ethernet = 60 bytes, the
 # 64-byte minimum Ethernet frame once the NIC adds its 4-byte FCS.
 UDP_LEN=18
 ATTACH=auto
-# iperf3 client on CPU 0, server on CPU 1: where the scheduler would put
-# them changes from run to run, and so would the figures. The veth/bridge
-# softirq work runs on the sender's CPU.
-AFFINITY=
-[ "$(nproc)" -ge 2 ] && AFFINITY=0,1
+# Both iperf3 ends on CPU 0 (iperf3 -A client,server): the whole path, both
+# sockets and the veth/bridge softirq work then share one core, and the
+# figures measure its CPU cost per bit or packet, which is what tapflow adds
+# to. With the ends on two CPUs the cross-CPU wakeups of this small VM made
+# TCP swing between 8 and 19 Gbit/s from one second to the next. The other
+# CPU stays free for tapflow's userspace and the rest of the system.
+# --affinity '' leaves placement to the scheduler.
+AFFINITY=0,0
 INSITU=1
 JSON=0
 
 usage() {
-	sed -n '/^#   tools/,/^$/p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -176,7 +181,7 @@ setup() {
 # ---- measurements ----
 
 N_IPERF=0
-# iperf_json ARGS...: run an iperf3 client in A, print the path of its JSON.
+# iperf_json ARGS...: run an iperf3 client in A; its JSON is in IPERF_OUT.
 iperf_json() {
 	local out="$WORK/iperf.$((++N_IPERF)).json" rc
 	bg ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$PORT" -t "$SECS" -J \
@@ -185,8 +190,10 @@ iperf_json() {
 	bg_wait "$BG_PID"
 	rc=$?
 	if [ $rc -ne 0 ] || ! jq -e '.error == null and .end != null' "$out" >/dev/null 2>&1; then
-		die "iperf3 $* failed (exit $rc): $(jq -r '.error // empty' "$out" 2>/dev/null)" \
-			"$(head -c 300 "$out.err")"
+		# Interrupted along with us (Ctrl-C reaches the whole group): no error.
+		[ $rc -gt 128 ] || grep -q interrupt "$out" 2>/dev/null && exit 130
+		die "iperf3 -c $IP_B $* failed (exit $rc):" \
+			"$(jq -r '.error // empty' "$out" 2>/dev/null) $(head -c 300 "$out.err")"
 	fi
 	IPERF_OUT=$out
 }
@@ -203,7 +210,8 @@ tcp_bps() {
 # A (SENT_PPS), and the loss in between (LOSS, %).
 udp_pps() {
 	local v
-	iperf_json -u -l "$UDP_LEN" -b 0
+	# A big socket buffer: B's scheduling hiccups are not the path's losses.
+	iperf_json -u -l "$UDP_LEN" -b 0 -w 4M
 	v=$(jq -er '.end.sum_received as $r | .end.sum_sent as $s |
 		"\(($r.packets - $r.lost_packets) / $r.seconds) \($s.packets / $s.seconds)" +
 		" \($r.lost_percent)"' "$IPERF_OUT") || die "no UDP sums in $IPERF_OUT"
@@ -238,8 +246,10 @@ tf_start() {
 	# The first record comes one interval after the hooks are attached.
 	for i in $(seq 100); do
 		grep -q '"type":"stats"' "$TF_OUT" 2>/dev/null && break
-		kill -0 "$TF_PID" 2>/dev/null ||
-			die "tapflow exited at start: $(head -c 400 "$TF_OUT.err")"
+		if ! kill -0 "$TF_PID" 2>/dev/null; then
+			bg_wait "$TF_PID"
+			die "tapflow exited $? at start: $(head -c 400 "$TF_OUT.err")"
+		fi
 		sleep 0.1
 	done
 	grep -q '"type":"stats"' "$TF_OUT" || die "tapflow printed no record in 10 s"
@@ -303,6 +313,7 @@ insitu() {
 		kill -0 "$wpid" 2>/dev/null || die "prog_cost --watch failed: $(cat "$wout.err")"
 		sleep 0.1
 	done
+	grep -q watching "$wout.err" || die "prog_cost --watch did not start"
 	udp_pps
 	kill -INT "$wpid"
 	bg_wait "$wpid" || die "prog_cost --watch failed: $(cat "$wout.err")"
@@ -329,6 +340,7 @@ main() {
 
 	RESULT=$(jq -n \
 		--argjson secs "$SECS" --argjson rounds "$ROUNDS" --argjson udp_len "$UDP_LEN" \
+		--arg affinity "$AFFINITY" \
 		--arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
 		--argjson ab_off "$(jarr "${TCP_AB_OFF[@]}")" --argjson ab_on "$(jarr "${TCP_AB_ON[@]}")" \
 		--argjson ba_off "$(jarr "${TCP_BA_OFF[@]}")" --argjson ba_on "$(jarr "${TCP_BA_ON[@]}")" \
@@ -340,12 +352,18 @@ main() {
 		--argjson elapsed "$((SECONDS - t0))" '
 		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
 			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-		def fig($off; $on; $unit): {unit: $unit, off: $off, on: $on,
-			off_median: ($off | median), on_median: ($on | median),
-			ratio: (($on | median) / ($off | median)),
-			paired_ratio_median: ([range($off | length)] | map($on[.] / $off[.]) | median)};
+		# ratio: median over the rounds of on/off of the same round (the two
+		# blocks run back to back), which cancels slow drift of the machine.
+		def fig($off; $on; $unit):
+			([range($off | length)] | map($on[.] / $off[.])) as $pairs |
+			{unit: $unit, off: $off, on: $on,
+			 off_median: ($off | median), on_median: ($on | median),
+			 ratio: ($pairs | median), ratios: $pairs,
+			 ratio_min: ($pairs | min), ratio_max: ($pairs | max),
+			 ratio_of_medians: (($on | median) / ($off | median))};
 		{type: "throughput", kernel: $kernel, seconds: $secs, rounds: $rounds,
 		 order: "ABBA (off,on / on,off / ...)", attach_mode: $mode,
+		 iperf3_affinity: (if $affinity == "" then null else $affinity end),
 		 udp_payload_bytes: $udp_len, udp_frame_bytes: ($udp_len + 42 + 4),
 		 tcp_a_to_b: fig($ab_off; $ab_on; "bit/s"),
 		 tcp_b_to_a: fig($ba_off; $ba_on; "bit/s"),
@@ -362,17 +380,17 @@ main() {
 	fi
 	q() { jq -r "$1" <<<"$RESULT"; }
 	echo "throughput: veth -> bridge -> veth, tapflow on br0+pa+pb ($(q .attach_mode)) vs off,"
-	echo "median of $ROUNDS rounds of $SECS s each, ABBA order"
-	printf '%-26s %10s %10s %7s\n' measurement off on ratio
-	printf '%-26s %10.2f %10.2f %7.3f\n' "TCP A->B (Gbit/s)" \
-		"$(q '.tcp_a_to_b.off_median / 1e9')" "$(q '.tcp_a_to_b.on_median / 1e9')" \
-		"$(q .tcp_a_to_b.ratio)"
-	printf '%-26s %10.2f %10.2f %7.3f\n' "TCP B->A (Gbit/s)" \
-		"$(q '.tcp_b_to_a.off_median / 1e9')" "$(q '.tcp_b_to_a.on_median / 1e9')" \
-		"$(q .tcp_b_to_a.ratio)"
-	printf '%-26s %10.1f %10.1f %7.3f\n' "UDP $(q .udp_frame_bytes) B frames (kpps)" \
-		"$(q '.udp_pps.off_median / 1e3')" "$(q '.udp_pps.on_median / 1e3')" \
-		"$(q .udp_pps.ratio)"
+	echo "iperf3 client,server on CPUs ${AFFINITY:-(unpinned)}"
+	echo "median of $ROUNDS rounds of $SECS s each, ABBA order; ratio = median of per-round on/off"
+	printf '%-26s %10s %10s %7s  %s\n' measurement off on ratio "(rounds: min-max)"
+	row() {	# LABEL KEY SCALE FORMAT
+		printf "%-26s $4 $4 %7.3f  (%.3f-%.3f)\n" "$1" \
+			"$(q ".$2.off_median / $3")" "$(q ".$2.on_median / $3")" \
+			"$(q ".$2.ratio")" "$(q ".$2.ratio_min")" "$(q ".$2.ratio_max")"
+	}
+	row "TCP A->B (Gbit/s)" tcp_a_to_b 1e9 %10.2f
+	row "TCP B->A (Gbit/s)" tcp_b_to_a 1e9 %10.2f
+	row "UDP $(q .udp_frame_bytes) B frames (kpps)" udp_pps 1e3 %10.1f
 	printf 'tapflow: %.0f ms CPU in %.0f s attached (%.2f%% of a core), max RSS %d KiB\n' \
 		"$(q .tapflow.cpu_ms)" "$(q .tapflow.wall_s)" \
 		"$(q .tapflow.cpu_percent_of_one_core)" "$(q .tapflow.max_rss_kib)"

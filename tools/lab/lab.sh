@@ -55,7 +55,12 @@ die()  { echo "lab.sh: $*" >&2; exit 1; }
 info() { echo "lab: $*" >&2; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "must run as root"; }
 # Serialize up/down (the e2e tests may race): lock this script file itself.
-lock() { exec 9<"$HERE/lab.sh"; flock 9; }
+# Every process started under the lock gets "9<&-": a daemon that inherited
+# fd 9 would hold the lock for its whole life.
+lock() {
+	exec 9<"$HERE/lab.sh"
+	flock -w 900 9 || die "another lab.sh up/down has held the lock for 15 min"
+}
 
 vsh() { virsh -q -c "$URI" "$@"; }
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
@@ -140,7 +145,7 @@ setup_netns() {
 start_bg() {
 	local name=$1 ns=$2
 	shift 2
-	setsid ip netns exec "$ns" "$@" </dev/null >>"$STATE/log/$name.log" 2>&1 &
+	setsid ip netns exec "$ns" "$@" </dev/null >>"$STATE/log/$name.log" 2>&1 9<&- &
 	echo $! >"$STATE/pid/$name.pid"
 }
 
@@ -164,7 +169,7 @@ start_servers() {
 		--dhcp-host="$V_MAC,$V_IP" --dhcp-option=option:router,"$LAN_IP" \
 		--dhcp-leasefile="$STATE/lib/lan-dnsmasq.leases" \
 		--pid-file="$STATE/pid/lan-dnsmasq.pid" \
-		--log-facility="$STATE/log/lan-dnsmasq.log" --log-dhcp
+		--log-facility="$STATE/log/lan-dnsmasq.log" --log-dhcp 9<&-
 	wait_file "$STATE/pid/inet-server.ready" 10 ||
 		die "inet-server did not start (see $STATE/log/inet-server.log)"
 	wait_file "$STATE/pid/lan-server.ready" 10 ||
@@ -216,7 +221,7 @@ start_daemons() {
 		fi
 	done
 	ip netns exec "$LAB_NS" unshare -m --propagation private \
-		"$HERE/nsdaemons.sh" "$STATE" ||
+		"$HERE/nsdaemons.sh" "$STATE" 9<&- ||
 		die "libvirt daemons failed to start (see $STATE/log/libvirtd.log)"
 	# libvirtd answers only once its drivers are initialized.
 	for ((n = 0; n < 300; n++)); do
@@ -345,7 +350,7 @@ start_domains() {
 	done
 }
 
-ready_line() { grep -a '^ready ' "$STATE/vm/$1.ctl.log" 2>/dev/null | tail -n 1; }
+ready_line() { grep -a '^ready ' "$STATE/vm/$1.ctl.log" 2>/dev/null | tail -n 1 || true; }
 
 wait_ready() {
 	local t0=$SECONDS vm pending line
