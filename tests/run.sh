@@ -26,11 +26,12 @@ mkdir -p "$log_dir"
 
 run_one() {
 	local suite=$1 prog=$2 name out rc p f s
-	name=$(basename "$prog")
+	shift 2
+	name=$(basename "$prog")${1:+-$1}
 	out="$log_dir/$suite-$name.log"
 	printf '== %s/%s\n' "$suite" "$name"
 	local t0=$SECONDS
-	"$prog" >"$out" 2>&1 </dev/null
+	"$prog" "$@" >"$out" 2>&1 </dev/null
 	rc=$?
 	# Show the TAP lines (and what a failure said) as they came.
 	grep -E '^(not ok|ok)|^# ' "$out" | sed 's/^/   /'
@@ -56,10 +57,20 @@ for suite in "${suites[@]}"; do
 		for t in .output/tests/$suite/test_*; do
 			[ -x "$t" ] && run_one "$suite" "$t"
 		done ;;
-	netns|e2e)
+	netns)
 		for t in tests/$suite/test_*.sh; do
 			[ -x "$t" ] && run_one "$suite" "$t"
 		done ;;
+	e2e)
+		# One real libvirt lab for the whole suite: up once, down at the
+		# end (also on Ctrl-C), and "down leaves nothing" is a test too.
+		trap 'tests/e2e/lab-suite.sh end >/dev/null 2>&1; exit 130' INT TERM
+		tests/e2e/lab-suite.sh begin
+		for t in tests/$suite/test_*.sh; do
+			[ -x "$t" ] && run_one "$suite" "$t"
+		done
+		run_one "$suite" tests/e2e/lab-suite.sh end
+		trap - INT TERM ;;
 	*) echo "run.sh: unknown suite '$suite'" >&2; exit 2 ;;
 	esac
 done

@@ -14,7 +14,8 @@ tf_lab_up e2e-stats || tf_finish
 
 TMP=$(mktemp -d)
 tf_on_exit "rm -rf $TMP"
-tf() { "$TAPFLOW" --netns "$TF_LAB_NS" -c "$TF_LAB_URI" "$@"; }
+TF=("$TAPFLOW" --netns "$TF_LAB_NS" -c "$TF_LAB_URI")
+tf() { "${TF[@]}" "$@"; }
 vsh() { virsh -q -c "$TF_LAB_URI" "$@"; }
 
 # domifstat VM TAP -> "rx_bytes rx_packets tx_bytes tx_packets" (VM view)
@@ -49,10 +50,12 @@ done
 
 # A window: attach two instances, snapshot domifstat, run every guest's
 # script, snapshot again, stop both with SIGINT (final report, exit 0).
-tf --json stats -i 1 >"$TMP/tcx.json" 2>"$TMP/tcx.err" &
+# Started directly (not through a shell function) so that $! is tapflow:
+# a background subshell ignores SIGINT and would never pass it on.
+"${TF[@]}" --json stats -i 1 >"$TMP/tcx.json" 2>"$TMP/tcx.err" &
 pid_tcx=$!
 tf_on_exit "kill $pid_tcx"
-tf --json --attach clsact stats -i 1 >"$TMP/clsact.json" 2>"$TMP/clsact.err" &
+"${TF[@]}" --json --attach clsact stats -i 1 >"$TMP/clsact.json" 2>"$TMP/clsact.err" &
 pid_clsact=$!
 tf_on_exit "kill $pid_clsact"
 wait_attached "$TMP/tcx.json" && wait_attached "$TMP/clsact.json"

@@ -95,36 +95,45 @@ static void usage(FILE *f)
 "  \"watching\" on stderr says the first snapshot is taken.\n");
 }
 
-/* Ethernet + IPv4 + UDP between two RFC 2544 benchmark addresses. */
+/*
+ * Ethernet + IPv4 + UDP between two RFC 2544 benchmark addresses. Headers
+ * are built in aligned locals and copied: at offset 14 the IP header is
+ * not 4-byte aligned.
+ */
 static void build_frame(unsigned char *buf, unsigned int len)
 {
 	static const unsigned char dst[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x02 };
 	static const unsigned char src[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x01 };
-	struct ethhdr *eth = (struct ethhdr *)buf;
-	struct iphdr *ip = (struct iphdr *)(eth + 1);
-	struct udphdr *udp = (struct udphdr *)(ip + 1);
+	struct ethhdr eth = { .h_proto = htons(ETH_P_IP) };
+	struct iphdr ip = {
+		.version = 4,
+		.ihl = 5,
+		.ttl = 64,
+		.protocol = IPPROTO_UDP,
+		.tot_len = htons(len - sizeof(eth)),
+		.saddr = htonl(0xc6120001),	/* 198.18.0.1 */
+		.daddr = htonl(0xc6120002),	/* 198.18.0.2 */
+	};
+	struct udphdr udp = {
+		.source = htons(40000),
+		.dest = htons(5201),
+		.len = htons(len - sizeof(eth) - sizeof(ip)),
+	};
+	const uint16_t *w = (const uint16_t *)&ip;
 	unsigned int sum = 0;
-	uint16_t *w = (uint16_t *)ip;
 
-	memset(buf, 0, len);
-	memcpy(eth->h_dest, dst, ETH_ALEN);
-	memcpy(eth->h_source, src, ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->ttl = 64;
-	ip->protocol = IPPROTO_UDP;
-	ip->tot_len = htons(len - sizeof(*eth));
-	ip->saddr = htonl(0xc6120001);	/* 198.18.0.1 */
-	ip->daddr = htonl(0xc6120002);	/* 198.18.0.2 */
-	for (int i = 0; i < 10; i++)
+	memcpy(eth.h_dest, dst, ETH_ALEN);
+	memcpy(eth.h_source, src, ETH_ALEN);
+	for (size_t i = 0; i < sizeof(ip) / 2; i++)
 		sum += ntohs(w[i]);
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	ip->check = htons(~sum & 0xffff);
-	udp->source = htons(40000);
-	udp->dest = htons(5201);
-	udp->len = htons(len - sizeof(*eth) - sizeof(*ip));
+	ip.check = htons(~sum & 0xffff);
+
+	memset(buf, 0, len);
+	memcpy(buf, &eth, sizeof(eth));
+	memcpy(buf + sizeof(eth), &ip, sizeof(ip));
+	memcpy(buf + sizeof(eth) + sizeof(ip), &udp, sizeof(udp));
 }
 
 static double now_ns(void)
@@ -305,13 +314,15 @@ static void print_json(const struct summary s[N_FRAMES][N_PROGS],
 			       frame_lens[f], prog_names[p], x->kern_median, x->kern_min,
 			       x->wall_median, x->wall_min);
 			if (p == P_EMPTY)
-				printf("\"delta_ns\":null,\"wall_delta_ns\":null,\"ratio\":null,"
-				       "\"wall_ratio\":null,");
+				printf("\"delta_ns\":null,\"ratio\":null,\"delta_min_ns\":null,"
+				       "\"ratio_min\":null,\"wall_delta_ns\":null,\"wall_ratio\":null,");
 			else
-				printf("\"delta_ns\":%.1f,\"wall_delta_ns\":%.3f,\"ratio\":%.3f,"
-				       "\"wall_ratio\":%.3f,", x->kern_median - e->kern_median,
-				       x->wall_median - e->wall_median,
+				printf("\"delta_ns\":%.1f,\"ratio\":%.3f,\"delta_min_ns\":%.1f,"
+				       "\"ratio_min\":%.3f,\"wall_delta_ns\":%.3f,\"wall_ratio\":%.3f,",
+				       x->kern_median - e->kern_median,
 				       x->kern_median / e->kern_median,
+				       x->kern_min - e->kern_min, x->kern_min / e->kern_min,
+				       x->wall_median - e->wall_median,
 				       x->wall_median / e->wall_median);
 			printf("\"samples_ns\":[");
 			for (unsigned int r = 0; r < rounds; r++)

@@ -22,6 +22,8 @@ VMS=(${TF_LAB_VMS:-alpha beta gamma delta})
 UP_TIMEOUT=${TF_LAB_TIMEOUT:-300}
 VM_MEM_MIB=192
 
+# Labs that are up (one file per lab) and the host directories they created.
+REG=/run/tapflow-labs
 SOCK=$STATE/sock/libvirt-sock
 URI="qemu+unix:///system?socket=$SOCK"
 
@@ -64,7 +66,11 @@ lock() {
 
 vsh() { virsh -q -c "$URI" "$@"; }
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# Alive and not a zombie: the daemons' parent is PID 1, which may reap late.
+pid_alive() {
+	[ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null &&
+		[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 pidof_file() { [ -s "$1" ] && tr -dc '0-9' <"$1" || true; }
 daemon_pid() { pidof_file "$STATE/pid/$1.pid"; }
 
@@ -212,12 +218,15 @@ start_daemons() {
 	mkdir -p "$STATE"/{etc,run,lib,log,cache,sock,pid}
 	chmod 700 "$STATE/sock"
 	write_daemon_confs
-	# Mount points for the private bind mounts; remember the ones created
-	# here so that down removes them again.
+	# Mount points for the private bind mounts. Remember the ones created
+	# here so that the last lab's down removes them again: a lab with other
+	# names (TF_LAB_NS, TF_LAB_STATE) may be using them as well.
+	mkdir -p "$REG"
+	echo "$STATE" >"$REG/$LAB_NS"
 	for d in /etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do
 		if [ ! -d "$d" ]; then
 			mkdir -p "$d"
-			echo "$d" >>"$STATE/created-dirs"
+			echo "$d" >>"$REG/created-dirs"
 		fi
 	done
 	ip netns exec "$LAB_NS" unshare -m --propagation private \
@@ -280,6 +289,12 @@ define_networks() {
 	for net in default isolated; do
 		vsh net-define "$STATE/net-$net.xml" >/dev/null
 		vsh net-start "$net" >/dev/null
+	done
+	# Learned FDB entries last a day instead of 5 min: a guest that was
+	# quiet for a while stays known on its tap (no flooding of frames for
+	# it to the other guests' taps; FDB checks find it learned).
+	for net in virbr0 virbr1 br0; do
+		ip -n "$LAB_NS" link set dev "$net" type bridge ageing_time 8640000
 	done
 }
 
@@ -479,13 +494,15 @@ kill_pid() {
 }
 
 do_down() {
-	local vm net f pid ns
+	local vm net f pid ns pids=() left=()
 	# Ask libvirt first: it removes its bridges, dnsmasq and iptables rules.
 	if pid_alive "$(daemon_pid libvirtd)" && vsh version >/dev/null 2>&1; then
+		# In parallel: stopping one TCG guest takes libvirt ~2 s.
 		for vm in $(vsh list --all --name 2>/dev/null); do
-			vsh destroy "$vm" >/dev/null 2>&1 || true
-			vsh undefine "$vm" >/dev/null 2>&1 || true
+			{ vsh destroy "$vm" >/dev/null 2>&1 || true
+			  vsh undefine "$vm" >/dev/null 2>&1 || true; } &
 		done
+		wait
 		for net in $(vsh net-list --all --name 2>/dev/null); do
 			vsh net-destroy "$net" >/dev/null 2>&1 || true
 			vsh net-undefine "$net" >/dev/null 2>&1 || true
@@ -497,7 +514,9 @@ do_down() {
 		 "$STATE"/run/qemu/*.pid "$STATE"/run/network/*.pid \
 		 "$STATE"/pid/*.pid "$STATE"/pid/*.ready; do
 		[ -e "$f" ] || continue
-		kill_pid "$(pidof_file "$f")"
+		pid=$(pidof_file "$f")
+		pids+=($pid)
+		kill_pid "$pid"
 	done
 	# A process still inside one of the lab's namespaces can only be one
 	# that the lab started (or a tool run inside the lab); the namespaces
@@ -506,14 +525,32 @@ do_down() {
 		ns_exists "$ns" || continue
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			info "ending pid $pid left in $ns: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"
+			pids+=($pid)
 			kill_pid "$pid"
 		done
 		ip netns del "$ns" 2>/dev/null || true
 	done
-	if [ -e "$STATE/created-dirs" ]; then
-		while read -r f; do rmdir "$f" 2>/dev/null || true; done <"$STATE/created-dirs"
-	fi
 	rm -rf "$STATE"
+	rm -f "$REG/$LAB_NS"
+	if [ -d "$REG" ] && [ -z "$(ls "$REG" | grep -vx created-dirs)" ]; then
+		if [ -e "$REG/created-dirs" ]; then
+			while read -r f; do rmdir "$f" 2>/dev/null || true; done <"$REG/created-dirs"
+		fi
+		rm -rf "$REG"
+	fi
+	# Say so if anything survived.
+	for ns in "$LAB_NS" "$LAN_NS" "$INET_NS"; do
+		ns_exists "$ns" && left+=("netns $ns")
+	done
+	for pid in "${pids[@]}"; do
+		pid_alive "$pid" && left+=("pid $pid")
+	done
+	[ -e "$STATE" ] && left+=("$STATE")
+	if [ ${#left[@]} -gt 0 ]; then
+		echo "lab.sh: down left behind: ${left[*]}" >&2
+		return 1
+	fi
+	return 0
 }
 
 cmd_down() {
@@ -587,7 +624,11 @@ done_count() { grep -ac '^done ' "$STATE/vm/$1.ctl.log" 2>/dev/null || true; }
 # unix socket of qemu's): nothing goes over the guest's NIC.
 cmd_release() {
 	local script=all vm want have
-	if [ "${1:-}" = -s ]; then script=$2; shift 2; fi
+	if [ "${1:-}" = -s ]; then script=${2:-}; shift 2 || true; fi
+	case $script in
+	ping|http|udp|all) ;;
+	*) die "unknown script '$script' (ping, http, udp or all)" ;;
+	esac
 	[ $# -gt 0 ] || die "usage: lab.sh release [-s ping|http|udp|all] VM..."
 	for vm in "$@"; do
 		vm_def "$vm"
@@ -595,9 +636,10 @@ cmd_release() {
 		have=$(done_count "$vm")
 		want=$(cat "$STATE/vm/$vm.want" 2>/dev/null || echo 0)
 		[ "$want" -gt "$have" ] || want=$have
-		echo $((want + 1)) >"$STATE/vm/$vm.want"
 		printf 'go %s\n' "$script" | socat -u - "UNIX-CONNECT:$STATE/vm/$vm.ctl" ||
 			die "$vm: cannot write to $STATE/vm/$vm.ctl"
+		# Only now: a "go" that was never sent must not be waited for.
+		echo $((want + 1)) >"$STATE/vm/$vm.want"
 	done
 }
 

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0
+# The real libvirt lab for the e2e tests (source it after tests/lib.sh).
+#
+#   . "$(dirname "$0")/../lib.sh"; . "$(dirname "$0")/lab-env.sh"
+#   tf_lab_up "my test" || tf_finish   # skip (or fail) when the lab cannot run
+#   before=$(tf_lab_ifstat alpha); tf_lab_run alpha ping; after=...
+#
+# One lab serves the whole suite: tf_lab_up reuses a healthy lab and only a
+# test that had to bring the lab up itself takes it down at exit. So the
+# suite brings it up once when run.sh calls "tests/e2e/lab-suite.sh begin"
+# before the e2e tests and "... end" after them; a test run alone brings it
+# up and down by itself. TF_LAB_KEEP=1 keeps a lab a test started (to look
+# at it, or to run tests one by one against the same lab).
+
+TF_LAB_SH=${TF_LAB_SH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tools/lab/lab.sh}
+TF_LAB_STARTED=0
+
+# tf_lab_up NAME: make sure the lab is up and load its names and addresses
+# (TF_LAB_URI, TF_LAB_NS, TF_LAB_VMS, TF_LAB_ALPHA_IP, ...: see
+# "tools/lab/lab.sh env") and report NAME ok. Returns 1 after reporting NAME
+# as skipped (this machine cannot run the lab: "needs root", "missing: ...")
+# or as failed (up failed, its output follows as diagnostics): the caller
+# then ends with tf_finish.
+tf_lab_up() {
+	local name=${1:-lab up} why log
+	if [ "$(id -u)" -ne 0 ]; then
+		tf_skip "$name" "needs root"
+		return 1
+	fi
+	if ! why=$("$TF_LAB_SH" check 2>&1); then
+		tf_skip "$name" "$why"
+		return 1
+	fi
+	if "$TF_LAB_SH" status >/dev/null 2>&1; then
+		tf_diag "reusing the lab that is up"
+	else
+		log=$(mktemp)
+		TF_LAB_STARTED=1
+		[ "${TF_LAB_KEEP:-0}" = 1 ] || tf_on_exit "'$TF_LAB_SH' down"
+		if ! "$TF_LAB_SH" up >"$log" 2>&1; then
+			tf_fail "$name" "tools/lab/lab.sh up failed:"
+			sed 's/^/# /' "$log"
+			rm -f "$log"
+			return 1
+		fi
+		sed -n 's/^lab: \(up in .*\)/# lab \1/p' "$log"
+		rm -f "$log"
+	fi
+	eval "$("$TF_LAB_SH" env)"
+	tf_ok "$name"
+}
+
+tf_lab_virsh() { virsh -q -c "$TF_LAB_URI" "$@"; }
+
+# tf_lab_tap VM: the VM's (first) tap in the lab namespace.
+tf_lab_tap() { tf_lab_virsh domiflist "$1" | awk 'NR == 1 { print $1 }'; }
+
+# tf_lab_ifstat VM: "rx_packets rx_bytes tx_packets tx_bytes" of the VM's tap
+# as virsh domifstat reports them (the VM's point of view).
+tf_lab_ifstat() {
+	tf_lab_virsh domifstat "$1" "$(tf_lab_tap "$1")" |
+		awk '{ v[$2] = $3 } END { print v["rx_packets"], v["rx_bytes"], v["tx_packets"], v["tx_bytes"] }'
+}
+
+# tf_lab_delta BEFORE AFTER: field-wise AFTER - BEFORE of two tf_lab_ifstat lines.
+tf_lab_delta() {
+	local -a b=($1) a=($2)
+	echo $((a[0] - b[0])) $((a[1] - b[1])) $((a[2] - b[2])) $((a[3] - b[3]))
+}
+
+# tf_lab_run VM [SCRIPT] [TIMEOUT]: run the guest's scripted traffic once
+# (ping|http|udp|all) and print its "done ..." line; returns when the run's
+# last packet has passed.
+tf_lab_run() {
+	"$TF_LAB_SH" release -s "${2:-all}" "$1" && "$TF_LAB_SH" wait-done "$1" "${3:-120}"
+}
+
+# tf_lab_pids: every pid the lab recorded (daemons, servers, qemu, dnsmasq).
+# (libvirt's pid files end without a newline: read them one by one.)
+tf_lab_pids() {
+	local f
+	for f in "$TF_LAB_STATE"/pid/*.pid "$TF_LAB_STATE"/pid/*.ready \
+		 "$TF_LAB_STATE"/run/qemu/*.pid "$TF_LAB_STATE"/run/network/*.pid; do
+		[ -s "$f" ] && echo "$(tr -dc '0-9' <"$f")"
+	done | sort -u
+}
