@@ -3,6 +3,7 @@
 #   make            build .output/tapflow
 #   make check      install missing deps, build, run every test
 #   make demo       install missing deps, build, start the lab, live per-VM stats
+#   make bench      ns/packet and throughput ratios, tapflow on vs off
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel
 
 OUTPUT    := .output
@@ -51,7 +52,7 @@ endif
 .DELETE_ON_ERROR:
 # Keep the BPF objects: the bench and BPF tests load them directly.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all clean check demo deps tests vmlinux
+.PHONY: all bench clean check demo deps tests vmlinux
 
 all: $(OUTPUT)/tapflow $(OUTPUT)/tapflow-asan
 
@@ -105,6 +106,11 @@ check: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/lab/demo.sh
+
+# ns/packet of the programs and throughput with tapflow on vs off, as root,
+# about 2 minutes; see tools/bench/README.md.
+bench: deps
+	$(Q)$(MAKE) --no-print-directory -C tools/bench run
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

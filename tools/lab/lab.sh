@@ -127,9 +127,9 @@ setup_netns() {
 	ip -n "$LAB_NS" link set uplink0 up
 	ip -n "$INET_NS" addr add "$INET_IP/30" dev wan0
 	ip -n "$INET_NS" link set wan0 up
+	# tfinet gets no route to the guests' subnets, like a real upstream:
+	# only what libvirt's NAT translated to 10.99.0.1 can get an answer.
 	ip -n "$LAB_NS" route add default via "$INET_IP"
-	# Reply path for the uplink only: tfinet knows nothing of the lab's
-	# private subnets, so un-NATed traffic could not come back.
 
 	# The "public bridge": not a libvirt network, a plain bridge whose
 	# uplink is a veth to the LAN namespace. No STP (BPDUs every 2 s would
