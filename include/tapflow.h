@@ -32,4 +32,55 @@ struct tf_if_counters {
 /* Default capacity of if_counters; userspace can raise it before load. */
 #define TF_MAX_IFACES 4096
 
+/*
+ * Per-flow accounting on VM taps ([2/8]). The key is in the VM's point of
+ * view (local = the VM side, remote = the peer), so that both directions of
+ * a connection land in one entry.
+ */
+#define TF_FLOWS_DEFAULT 65536
+
+enum tf_flow_family {
+	TF_FAM_OTHER = 0,	/* not IP: counted by ethertype (ARP, ...) */
+	TF_FAM_IPV4 = 4,
+	TF_FAM_IPV6 = 6,
+};
+
+struct tf_flow_key {
+	__u32 ifindex;		/* the VM's tap */
+	__u16 vlan;		/* VLAN id (in-packet or offloaded tag), 0 = none */
+	__u16 ethertype;	/* host order; the inner one for VLAN frames */
+	__u8 family;		/* enum tf_flow_family */
+	__u8 proto;		/* IPPROTO_*; 0 for TF_FAM_OTHER */
+	__u16 pad;
+	__u8 local_ip[16];	/* IPv4 in the first 4 bytes, rest zero */
+	__u8 remote_ip[16];
+	/*
+	 * TCP/UDP: ports, host order. ICMP/ICMPv6 echo and other queries:
+	 * local_port = identifier, remote_port = (request type << 8) | code,
+	 * so that a request and its reply share one flow, as in conntrack.
+	 * Other ICMP errors: local_port 0, remote_port = (type << 8) | code.
+	 */
+	__u16 local_port;
+	__u16 remote_port;
+};
+
+struct tf_flow_value {
+	struct tf_dir_counters rx;	/* delivered to the VM */
+	struct tf_dir_counters tx;	/* sent by the VM */
+	__u64 first_seen_ns;		/* bpf_ktime_get_ns() */
+	__u64 last_seen_ns;
+	__u8 tcp_flags_rx;		/* OR of the TCP flags seen each way */
+	__u8 tcp_flags_tx;
+	__u8 pad[6];
+};
+
+/*
+ * Per-tap aggregate of what is on the tap but in no flow entry, so that
+ * for every VM: sum(flows) + overflow + unparsed = its stats counters.
+ */
+struct tf_tap_aggr {
+	struct tf_dir_counters overflow_rx, overflow_tx;	/* flow map was full */
+	struct tf_dir_counters unparsed_rx, unparsed_tx;	/* truncated/malformed */
+};
+
 #endif /* TAPFLOW_H */
