@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
 	# build
-	make gcc clang llvm pkg-config bpftool
+	make gcc libc6-dev clang llvm pkg-config bpftool
 	libbpf-dev libelf-dev zlib1g-dev libvirt-dev libxml2-dev libncurses-dev
 	# tests
 	libcmocka-dev iproute2 iperf3 tmux jq tshark conntrack iptables procps

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034
 # The real libvirt lab for the e2e tests (source it after tests/lib.sh).
 #
 #   . "$(dirname "$0")/../lib.sh"; . "$(dirname "$0")/lab-env.sh"
@@ -64,7 +65,9 @@ tf_lab_ifstat() {
 
 # tf_lab_delta BEFORE AFTER: field-wise AFTER - BEFORE of two tf_lab_ifstat lines.
 tf_lab_delta() {
-	local -a b=($1) a=($2)
+	local -a b a
+	read -ra b <<<"$1"
+	read -ra a <<<"$2"
 	echo $((a[0] - b[0])) $((a[1] - b[1])) $((a[2] - b[2])) $((a[3] - b[3]))
 }
 

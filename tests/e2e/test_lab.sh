@@ -63,7 +63,7 @@ before=$(tf_lab_ifstat alpha)
 done_line=$(tf_lab_run alpha http 120)
 after=$(tf_lab_ifstat alpha)
 tf_check "alpha http: 1 MiB downloaded ($done_line)" grep -q "http=1048576" <<<"$done_line"
-read -r rxp rxb txp txb <<<"$(tf_lab_delta "$before" "$after")"
+read -r _ rxb txp _ <<<"$(tf_lab_delta "$before" "$after")"
 tf_check "alpha http: at least 1 MiB delivered to the guest ($rxb bytes)" test "$rxb" -ge 1048576
 tf_check "alpha http: the guest sent its request and ACKs ($txp packets)" test "$txp" -gt 2
 

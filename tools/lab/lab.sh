@@ -18,7 +18,7 @@ LAB_NS=${TF_LAB_NS:-tflab}
 LAN_NS=${TF_LAN_NS:-tflan}
 INET_NS=${TF_INET_NS:-tfinet}
 STATE=${TF_LAB_STATE:-/run/tapflow-lab}
-VMS=(${TF_LAB_VMS:-alpha beta gamma delta})
+read -ra VMS <<<"${TF_LAB_VMS:-alpha beta gamma delta}"
 UP_TIMEOUT=${TF_LAB_TIMEOUT:-300}
 VM_MEM_MIB=192
 
@@ -39,7 +39,7 @@ UDP_SPORT=40000
 
 # vm_def NAME: the guest's NIC, address and scripted traffic targets.
 vm_def() {
-	V_NAME=$1 V_NET="" V_BR="" V_HTTP="" V_UDP=""
+	V_NET="" V_BR="" V_HTTP="" V_UDP=""
 	case $1 in
 	alpha) V_MAC=52:54:00:7f:00:10 V_NET=default V_BR=virbr0 V_MODE=nat
 	       V_IP=192.168.122.10 V_PING=$INET_IP V_HTTP=$INET_IP V_UDP=$INET_IP:7 ;;
@@ -175,7 +175,8 @@ start_servers() {
 		--dhcp-host="$V_MAC,$V_IP" --dhcp-option=option:router,"$LAN_IP" \
 		--dhcp-leasefile="$STATE/lib/lan-dnsmasq.leases" \
 		--pid-file="$STATE/pid/lan-dnsmasq.pid" \
-		--log-facility="$STATE/log/lan-dnsmasq.log" --log-dhcp 9<&-
+		--log-facility="$STATE/log/lan-dnsmasq.log" --log-dhcp 9<&- ||
+		die "the LAN's dnsmasq did not start (see $STATE/log/lan-dnsmasq.log)"
 	wait_file "$STATE/pid/inet-server.ready" 10 ||
 		die "inet-server did not start (see $STATE/log/inet-server.log)"
 	wait_file "$STATE/pid/lan-server.ready" 10 ||
@@ -463,6 +464,11 @@ cmd_up() {
 		do_down
 	fi
 	local t0=$SECONDS
+	# A command that fails under set -e says which one, and where to look
+	# (-E: also inside the functions below).
+	set -E
+	trap 'echo "lab.sh: up failed (line $LINENO: $BASH_COMMAND); logs in $STATE/log;" \
+		"tools/lab/lab.sh up tries again, tools/lab/lab.sh down cleans up" >&2' ERR
 	mkdir -p "$STATE"/{etc,run,lib,log,cache,sock,pid,vm}
 	info "namespaces $LAB_NS, $LAN_NS, $INET_NS"
 	setup_netns
@@ -515,7 +521,7 @@ do_down() {
 		 "$STATE"/pid/*.pid "$STATE"/pid/*.ready; do
 		[ -e "$f" ] || continue
 		pid=$(pidof_file "$f")
-		pids+=($pid)
+		pids+=("$pid")
 		kill_pid "$pid"
 	done
 	# A process still inside one of the lab's namespaces can only be one
@@ -525,14 +531,18 @@ do_down() {
 		ns_exists "$ns" || continue
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			info "ending pid $pid left in $ns: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"
-			pids+=($pid)
+			pids+=("$pid")
 			kill_pid "$pid"
 		done
 		ip netns del "$ns" 2>/dev/null || true
 	done
 	rm -rf "$STATE"
 	rm -f "$REG/$LAB_NS"
-	if [ -d "$REG" ] && [ -z "$(ls "$REG" | grep -vx created-dirs)" ]; then
+	local others=0
+	for f in "$REG"/*; do
+		[ -e "$f" ] && [ "${f##*/}" != created-dirs ] && others=1
+	done
+	if [ -d "$REG" ] && [ $others = 0 ]; then
 		if [ -e "$REG/created-dirs" ]; then
 			while read -r f; do rmdir "$f" 2>/dev/null || true; done <"$REG/created-dirs"
 		fi

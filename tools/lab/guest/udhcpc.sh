@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # udhcpc event script of the lab guests: configure the lease, remember it.
+# udhcpc passes interface, ip, mask, router in the environment.
+# shellcheck disable=SC2154
 case $1 in
 deconfig)
 	ip addr flush dev "$interface" ;;
