@@ -141,13 +141,14 @@ for vm in $TF_LAB_VMS; do
 		"$(jq -r --arg b "$br" 'select(.type == "stats" and .final and .role == "bridge" and .ifname == $b) | .ifname' "$TMP/tcx.json" | wc -l)"
 done
 
-# Nothing left behind by either instance: no clsact filter on any tap, and
-# no tapflow program loaded at all (a TCX link or filter would hold one).
-for vm in $TF_LAB_VMS; do
-	left=$(for d in ingress egress; do
-		ip netns exec "$TF_LAB_NS" tc filter show dev "${TAP[$vm]}" $d 2>/dev/null
-	done | grep -c 'tf_\(in\|e\)gress')
-	tf_eq "$vm: no tapflow filter left on ${TAP[$vm]}" 0 "$left"
+# Nothing left behind by either instance on any traced device: no clsact
+# filter and no TCX program (checked per device, not machine-wide, so that
+# another tapflow elsewhere on the machine does not matter).
+for dev in $(jq -r 'select(.type == "stats" and .final) | .ifname' "$TMP/tcx.json" | sort -u); do
+	left=$( (for d in ingress egress; do
+		ip netns exec "$TF_LAB_NS" tc filter show dev "$dev" $d 2>/dev/null
+	done; ip netns exec "$TF_LAB_NS" python3 "$HERE/../netns/tfnet.py" tcx "$dev") |
+		grep -c 'tf_\(in\|e\)gress')
+	tf_eq "no tapflow hook left on $dev" 0 "$left"
 done
-tf_eq "no tapflow program left loaded" 0 "$(bpftool prog show | grep -c 'name tf_\(in\|e\)gress')"
 tf_finish
