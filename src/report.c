@@ -82,11 +82,18 @@ void tf_report_vm_table(const struct tf_inventory *inv, const bool *attached, FI
 		const struct tf_vif *v = &inv->vifs[i];
 		char fdb[48];
 
+		char line[1024];
+		size_t len;
+
 		fdb_text(v, fdb, sizeof(fdb));
-		fprintf(f, "%-16s %-10s %-17s %-12s %-10s %-8s %-8s %-14s %s\n", v->vm,
-			or_dash(v->ifname), or_dash(v->mac), or_dash(v->network),
-			or_dash(v->bridge), tf_mode_name(v->mode),
-			attached[i] ? "yes" : "no", fdb, v->note);
+		snprintf(line, sizeof(line), "%-16s %-10s %-17s %-12s %-10s %-8s %-8s %-14s %s",
+			 v->vm, or_dash(v->ifname), or_dash(v->mac), or_dash(v->network),
+			 or_dash(v->bridge), tf_mode_name(v->mode),
+			 attached[i] ? "yes" : "no", fdb, v->note);
+		len = strlen(line);
+		while (len && line[len - 1] == ' ')
+			line[--len] = '\0';	/* no note: no trailing blanks */
+		fprintf(f, "%s\n", line);
 	}
 	if (!inv->n_vifs)
 		fprintf(f, "(no running VM with a network interface)\n");
