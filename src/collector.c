@@ -126,7 +126,8 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	}
 	if (ret == -E2BIG || (ret == -ENOMEM && c->flows && c->max_flows > TF_FLOWS_DEFAULT)) {
 		snprintf(err, errlen, "cannot create the flow map with %u entries: %s",
-			 c->max_flows, strerror(-ret));
+			 c->max_flows, ret == -E2BIG ? "more than the kernel allows"
+						     : strerror(-ret));
 		goto fail;
 	}
 	if (ret) {
