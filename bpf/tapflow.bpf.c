@@ -44,9 +44,32 @@ struct {
 } if_counters SEC(".maps");
 
 /*
- * The flow map. Shared hash with atomic adds, not per-CPU, chosen by
- * measurement (tools/bench/flow_cost, numbers in tools/bench/README.md):
- * FLOW_MAP_CHOICE
+ * The flow map: a shared hash with atomic adds, not a per-CPU hash, chosen
+ * by measurement (tools/bench/flow_cost and prog_cost; 2-vCPU VM, kernel
+ * 6.18, 65536 entries, 64-byte frames; details in tools/bench/README.md):
+ *
+ *                                        hash (atomics)   per-CPU hash
+ *   tf_tap_ingress, hit, 1 CPU             123-147 ns       123-146 ns
+ *   same flow from both CPUs at once       144-175 ns       136-140 ns
+ *   own flow per CPU                       132-142 ns       136-138 ns
+ *   map full, new flow (overflow path)     234-287 ns       232-259 ns
+ *   memory (memlock), 2 CPUs                 12.1 MB          17.3 MB
+ *     grows per possible CPU by               0              4.7 MB
+ *     (65536 x 72-byte value): 64 CPUs ~310 MB, 256 CPUs ~1.2 GB
+ *   userspace batch read of a full map      28-34 ms         36-50 ms
+ *     bytes copied per read                  7.9 MB      48 + 72 x ncpus B/flow
+ *                                                         (64 CPUs: 305 MB)
+ *
+ * The hot path costs the same either way (a flow's packets of one
+ * direction come from one queue, so one CPU; contention only when both
+ * directions or several queues hit one flow at once: up to +35 ns here).
+ * What differs is what a hypervisor with 64-256 CPUs pays: a per-CPU map
+ * would take hundreds of MB to GBs of kernel memory, and the collector
+ * would copy and sum ncpus values per flow every interval to read and
+ * expire it. Shared: one value per flow; packets/bytes/segs are atomic
+ * adds, TCP flags an atomic OR only when a new bit shows up, last_seen a
+ * plain store (racing CPUs may store a few ns out of order).
+ *
  * Build with -DTF_FLOWS_PERCPU for the per-CPU variant (the bench does).
  * Userspace sizes it with bpf_map__set_max_entries() before load; it reads
  * and deletes (expires) entries. Preallocated: an insert never allocates.
@@ -100,9 +123,8 @@ static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 }
 
 /* Count the skb in if_counters; false if it could not be (map_full). */
-static __always_inline bool count_skb(struct __sk_buff *skb, int dir, __u32 len, __u32 segs)
+static __always_inline bool count_skb(__u32 ifindex, int dir, __u32 len, __u32 segs)
 {
-	__u32 ifindex = skb->ifindex;
 	struct tf_if_counters *c;
 	struct tf_dir_counters *d;
 
@@ -154,12 +176,6 @@ static __always_inline void count_aggr(__u32 ifindex, int kind, bool tx, __u32 l
 	d->segs += segs;
 }
 
-/* The 4-byte IPv4 address a into the first 4 bytes of a key address. */
-static __always_inline void key_ip4(__u8 dst[16], const __u8 a[4])
-{
-	__builtin_memcpy(dst, a, 4);
-}
-
 /* Ports of the VM's side first: source on tx, destination on rx. */
 static __always_inline void key_ports(struct tf_flow_key *k, bool tx, __be16 src, __be16 dst)
 {
@@ -205,17 +221,18 @@ static __always_inline void key_icmp(struct tf_flow_key *k, const struct tf_icmp
 static __always_inline int key_l4(struct hdr_cursor *c, struct tf_flow_key *k, bool tx,
 				  __u32 *tcp_flags)
 {
-	struct tf_icmphdr ih;
-	struct tf_tcphdr th;
-	struct tf_udphdr uh;
+	struct tf_icmphdr ibuf, *ih;
+	struct tf_tcphdr tbuf, *th;
+	struct tf_udphdr ubuf, *uh;
 	__u32 min_len;
 
 	switch (k->proto) {
 	case IPPROTO_TCP:
-		if (parse_tcphdr(c, &th))
+		th = parse_tcphdr(c, &tbuf);
+		if (!th)
 			return -1;
-		key_ports(k, tx, th.source, th.dest);
-		*tcp_flags = th.flags;
+		key_ports(k, tx, th->source, th->dest);
+		*tcp_flags = th->flags;
 		return 0;
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
@@ -226,61 +243,67 @@ static __always_inline int key_l4(struct hdr_cursor *c, struct tf_flow_key *k, b
 		min_len = 12;
 		break;
 	case IPPROTO_ICMP:
-		if (k->family != TF_FAM_IPV4)
-			return 0;
-		if (parse_icmphdr(c, &ih))
-			return -1;
-		key_icmp(k, &ih, false);
-		return 0;
 	case IPPROTO_ICMPV6:
-		if (k->family != TF_FAM_IPV6)
+		/* ICMP in IPv6 or ICMPv6 in IPv4: no identifier to trust. */
+		if ((k->proto == IPPROTO_ICMP) != (k->family == TF_FAM_IPV4))
 			return 0;
-		if (parse_icmphdr(c, &ih))
+		ih = cursor_pull(c, &ibuf, sizeof(ibuf));
+		if (!ih)
 			return -1;
-		key_icmp(k, &ih, true);
+		key_icmp(k, ih, k->family == TF_FAM_IPV6);
 		return 0;
 	default:
 		return 0;
 	}
-	if (parse_porthdr(c, &uh, min_len))
+	uh = parse_porthdr(c, &ubuf, min_len);
+	if (!uh)
 		return -1;
-	key_ports(k, tx, uh.source, uh.dest);
+	key_ports(k, tx, uh->source, uh->dest);
 	return 0;
 }
 
 static __always_inline int key_ipv4(struct hdr_cursor *c, struct tf_flow_key *k, bool tx,
 				    __u32 *tcp_flags)
 {
-	struct tf_iphdr iph;
-	int proto = parse_iphdr(c, &iph);
+	struct tf_iphdr buf, *iph = parse_iphdr(c, &buf);
 
-	if (proto < 0)
+	if (!iph)
 		return -1;
 	k->family = TF_FAM_IPV4;
-	k->proto = (__u8)proto;
-	key_ip4(k->local_ip, tx ? iph.saddr : iph.daddr);
-	key_ip4(k->remote_ip, tx ? iph.daddr : iph.saddr);
-	if (iph_frag_offset(&iph))
+	k->proto = iph->protocol;
+	*(__be32 *)k->local_ip = tx ? iph->saddr : iph->daddr;
+	*(__be32 *)k->remote_ip = tx ? iph->daddr : iph->saddr;
+	if (iph_frag_offset(iph))
 		return 0;	/* a later fragment: its L4 header is in the first */
 	return key_l4(c, k, tx, tcp_flags);
+}
+
+static __always_inline void key_ip6(__u8 dst[16], const __be32 a[4])
+{
+	__be32 *d = (__be32 *)dst;
+
+	d[0] = a[0];
+	d[1] = a[1];
+	d[2] = a[2];
+	d[3] = a[3];
 }
 
 static __always_inline int key_ipv6(struct hdr_cursor *c, struct tf_flow_key *k, bool tx,
 				    __u32 *tcp_flags)
 {
-	struct tf_ipv6hdr ip6h;
+	struct tf_ipv6hdr buf, *ip6h = parse_ip6hdr(c, &buf);
 	bool nonfirst = false;
-	int proto = parse_ip6hdr(c, &ip6h);
+	int proto;
 
-	if (proto < 0)
+	if (!ip6h)
 		return -1;
-	proto = skip_ip6hdrext(c, proto, &nonfirst);
+	key_ip6(k->local_ip, tx ? ip6h->saddr : ip6h->daddr);
+	key_ip6(k->remote_ip, tx ? ip6h->daddr : ip6h->saddr);
+	proto = skip_ip6hdrext(c, ip6h->nexthdr, &nonfirst);
 	if (proto < 0)
 		return -1;
 	k->family = TF_FAM_IPV6;
 	k->proto = (__u8)proto;
-	__builtin_memcpy(k->local_ip, tx ? ip6h.saddr : ip6h.daddr, 16);
-	__builtin_memcpy(k->remote_ip, tx ? ip6h.daddr : ip6h.saddr, 16);
 	if (nonfirst)
 		return 0;
 	return key_l4(c, k, tx, tcp_flags);
@@ -288,59 +311,95 @@ static __always_inline int key_ipv6(struct hdr_cursor *c, struct tf_flow_key *k,
 
 static __always_inline int key_arp(struct hdr_cursor *c, struct tf_flow_key *k, bool tx)
 {
-	struct tf_arp_eth_ipv4 addrs;
-	struct tf_arphdr ah;
+	struct tf_arp_eth_ipv4 abuf, *addrs;
+	struct tf_arphdr hbuf, *ah;
 
-	if (cursor_pull(c, &ah, sizeof(ah)))
+	ah = cursor_pull(c, &hbuf, sizeof(hbuf));
+	if (!ah)
 		return -1;
-	if (ah.htype != bpf_htons(1) || ah.ptype != bpf_htons(ETH_P_IP) || ah.hlen != 6 ||
-	    ah.plen != 4)
+	if (ah->htype != bpf_htons(1) || ah->ptype != bpf_htons(ETH_P_IP) || ah->hlen != 6 ||
+	    ah->plen != 4)
 		return 0;	/* another ARP: keyed by ethertype alone */
-	if (cursor_pull(c, &addrs, sizeof(addrs)))
+	addrs = cursor_pull(c, &abuf, sizeof(abuf));
+	if (!addrs)
 		return -1;
-	key_ip4(k->local_ip, tx ? addrs.spa : addrs.tpa);
-	key_ip4(k->remote_ip, tx ? addrs.tpa : addrs.spa);
+	__builtin_memcpy(k->local_ip, tx ? addrs->spa : addrs->tpa, 4);
+	__builtin_memcpy(k->remote_ip, tx ? addrs->tpa : addrs->spa, 4);
 	return 0;
 }
 
 /*
- * The flow key of the frame in the VM's point of view (tx: sent by the VM).
- * 0, or -1 if the frame is truncated or malformed. k must be zeroed.
+ * The flow key of the frame in the VM's point of view (tx: sent by the VM),
+ * parsed in one cursor mode. 0, or -1 if the frame is truncated or
+ * malformed, or (direct) a header is not in the linear area: c->need_copy.
  */
-static __always_inline int flow_key(struct __sk_buff *skb, bool tx, struct tf_flow_key *k,
-				    __u32 *tcp_flags)
+static __always_inline int flow_key_parse(const struct tf_skb_view *v, bool tx, bool direct,
+					  struct hdr_cursor *c, struct tf_flow_key *k,
+					  __u32 *tcp_flags)
 {
 	__u16 vids[TF_VLAN_MAX] = {};
-	struct hdr_cursor c;
-	struct tf_ethhdr eth;
 	int proto;
 
-	cursor_init(&c, skb);
-	k->ifindex = skb->ifindex;
-	proto = parse_ethhdr(&c, &eth);
+	__builtin_memset(k, 0, sizeof(*k));
+	*tcp_flags = 0;
+	cursor_init(c, v, direct);
+	proto = parse_ethhdr(c);
 	if (proto < 0)
 		return -1;
-	proto = parse_vlans(&c, proto, vids);
+	proto = parse_vlans(c, proto, vids);
 	if (proto < 0)
 		return -1;
-	/* An offloaded tag is outside (before) any tag still in the packet. */
-	if (skb->vlan_present) {
-		k->vlan = skb->vlan_tci & 0x0fff;
-		k->vlan_inner = vids[0];
-	} else {
-		k->vlan = vids[0];
-		k->vlan_inner = vids[1];
-	}
+	k->vlan = vids[0];
+	k->vlan_inner = vids[1];
 	if (proto < ETH_P_802_3_MIN)
 		proto = ETH_P_802_3;
 	k->ethertype = (__u16)proto;
 	switch (proto) {
 	case ETH_P_IP:
-		return key_ipv4(&c, k, tx, tcp_flags);
+		return key_ipv4(c, k, tx, tcp_flags);
 	case ETH_P_IPV6:
-		return key_ipv6(&c, k, tx, tcp_flags);
+		return key_ipv6(c, k, tx, tcp_flags);
 	case ETH_P_ARP:
-		return key_arp(&c, k, tx);
+		return key_arp(c, k, tx);
+	}
+	return 0;
+}
+
+/*
+ * Tests only: parse every frame by copy, as if no header were linear
+ * (BPF_PROG_TEST_RUN only makes linear skbs). A frozen .rodata constant:
+ * the verifier drops the branch it rules out.
+ */
+const volatile bool tf_test_copy_headers = false;
+
+/*
+ * The flow key of the frame in the VM's point of view (tx: sent by the VM):
+ * headers read in place if they are linear, else copied. 0, or -1 if the
+ * frame is truncated or malformed.
+ */
+static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool tx,
+				    struct tf_flow_key *k, __u32 *tcp_flags)
+{
+	__u32 vlan_present = skb->vlan_present, vlan_tci = skb->vlan_tci;
+	struct tf_skb_view v;
+	struct hdr_cursor c;
+	int err = -1;
+
+	skb_view(&v, skb);
+	if (!tf_test_copy_headers) {
+		err = flow_key_parse(&v, tx, true, &c, k, tcp_flags);
+		if (err && c.need_copy)
+			err = flow_key_parse(&v, tx, false, &c, k, tcp_flags);
+	} else {
+		err = flow_key_parse(&v, tx, false, &c, k, tcp_flags);
+	}
+	if (err)
+		return err;
+	k->ifindex = ifindex;
+	/* An offloaded tag is outside (before) any tag still in the packet. */
+	if (vlan_present) {
+		k->vlan_inner = k->vlan;
+		k->vlan = vlan_tci & 0x0fff;
 	}
 	return 0;
 }
@@ -368,7 +427,8 @@ static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 l
 }
 
 /* The flow path of a tap: after count_skb() succeeded. */
-static __always_inline void account_flow(struct __sk_buff *skb, bool tx, __u32 len, __u32 segs)
+static __always_inline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool tx, __u32 len,
+					 __u32 segs)
 {
 	struct tf_flow_key key;
 	struct tf_flow_value *v;
@@ -376,10 +436,9 @@ static __always_inline void account_flow(struct __sk_buff *skb, bool tx, __u32 l
 	__u64 now;
 	long err;
 
-	__builtin_memset(&key, 0, sizeof(key));
-	if (flow_key(skb, tx, &key, &tcp_flags)) {
+	if (flow_key(skb, ifindex, tx, &key, &tcp_flags)) {
 		__sync_fetch_and_add(&parse_errors, 1);
-		count_aggr(skb->ifindex, TF_AGGR_UNPARSED, tx, len, segs);
+		count_aggr(ifindex, TF_AGGR_UNPARSED, tx, len, segs);
 		return;
 	}
 	now = bpf_ktime_get_ns();
@@ -414,22 +473,22 @@ static __always_inline void account_flow(struct __sk_buff *skb, bool tx, __u32 l
 	}
 	/* -E2BIG: full (or, in theory, -ENOMEM/-EBUSY): kept in the aggregate. */
 	__sync_fetch_and_add(&flow_map_full, 1);
-	count_aggr(skb->ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
+	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
 }
 
 static __always_inline int counters_only(struct __sk_buff *skb, int dir)
 {
-	count_skb(skb, dir, skb->len, skb_segs(skb));
+	count_skb(skb->ifindex, dir, skb->len, skb_segs(skb));
 	return TC_ACT_UNSPEC;
 }
 
 /* Taps: ingress = sent by the VM (tx), egress = delivered to it (rx). */
 static __always_inline int tap(struct __sk_buff *skb, int dir)
 {
-	__u32 len = skb->len, segs = skb_segs(skb);
+	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
 
-	if (count_skb(skb, dir, len, segs))
-		account_flow(skb, dir == TF_HOOK_INGRESS, len, segs);
+	if (count_skb(ifindex, dir, len, segs))
+		account_flow(skb, ifindex, dir == TF_HOOK_INGRESS, len, segs);
 	return TC_ACT_UNSPEC;
 }
 

@@ -18,6 +18,12 @@
  * for real and sends through it: offloaded VLAN tags and GSO (non-linear)
  * skbs, which BPF_PROG_TEST_RUN cannot make.
  *
+ * Everything runs twice: with the headers read in place (the programs'
+ * fast path when they are in the skb's linear area, all that the test run
+ * makes) and with every header copied by bpf_skb_load_bytes() (their path
+ * for headers in paged data), forced by the tests-only .rodata switch
+ * tf_test_copy_headers.
+ *
  * Needs root; skipped with the reason otherwise.
  */
 #include <stdarg.h>
@@ -38,6 +44,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <netinet/udp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -56,6 +63,7 @@
 static char skip_reason[256];
 static int if_a, if_b;
 static int ncpus;
+static bool copy_headers;	/* this group: tf_test_copy_headers */
 
 struct fixture {
 	struct tapflow_bpf *skel;
@@ -545,6 +553,8 @@ static void run(const struct fixture *f, bool tx, const struct pkt *p)
 static int group_setup(void **state)
 {
 	(void)state;
+	if (if_a || skip_reason[0])
+		return 0;	/* the second group: same namespace and devices */
 	if (geteuid() != 0) {
 		snprintf(skip_reason, sizeof(skip_reason),
 			 "needs root (BPF_PROG_TEST_RUN, a network namespace)");
@@ -588,6 +598,7 @@ static int setup_opts(void **state, __u32 flows_max, bool entries)
 	}
 	if (flows_max && bpf_map__set_max_entries(f->skel->maps.flows, flows_max))
 		goto fail;
+	f->skel->rodata->tf_test_copy_headers = copy_headers;
 	if (tapflow_bpf__load(f->skel)) {
 		print_message("# tapflow_bpf__load: %s\n", strerror(errno));
 		goto fail;
@@ -1493,13 +1504,14 @@ static void test_malformed(void **state)
 	for (size_t i = 0; i < n; i++)
 		for (int tx = 0; tx < 2; tx++) {
 			bad_frames[i].build(&p);
-			print_message("# %s: %zu bytes, %s\n", bad_frames[i].name, p.len,
-				      tx ? "tx" : "rx");
 			run(f, tx, &p);
 			errors++;
 			bytes[tx] += p.len;
-			if (n_flows(f))
+			if (n_flows(f) || f->skel->bss->parse_errors != errors) {
+				print_message("# %s: %zu bytes, %s\n", bad_frames[i].name, p.len,
+					      tx ? "tx" : "rx");
 				print_flows(f);
+			}
 			assert_int_equal(n_flows(f), 0);
 			assert_int_equal(f->skel->bss->parse_errors, errors);
 		}
@@ -1726,6 +1738,214 @@ static void test_large_frames(void **state)
 	check_invariants(f);
 }
 
+/* ---- live: attached to the veth, real skbs ------------------------- */
+
+/*
+ * This kernel may lack 802.1Q devices (CONFIG_VLAN_8021Q): offloaded tags
+ * are made by a TC program of the test instead, run before tapflow's on
+ * the same hook: bpf_skb_vlan_push() of VID 100 on skbs marked 100, which
+ * sets skb->vlan_tci as a VLAN device with tx offload would.
+ */
+#define LIVE_MARK_VLAN 100
+
+/* Addresses and static neighbours on the veth (no ARP, no IPv6); once. */
+static int live_setup(void)
+{
+	static int done;
+
+	if (done)
+		return done > 0 ? 0 : -1;
+	done = -1;
+	if (system("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+		   "net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1;"
+		   "ip link set " DEV_A " up && ip link set " DEV_B " up && "
+		   "ip addr add 10.199.0.1/24 dev " DEV_A " && "
+		   "ip neigh replace 10.199.0.2 lladdr 02:00:00:00:00:02 dev " DEV_A
+		   " nud permanent && "
+		   "ip addr add 10.198.0.1/24 dev " DEV_A " && "
+		   "ip neigh replace 10.198.0.2 lladdr 02:00:00:00:00:02 dev " DEV_A
+		   " nud permanent"))
+		return -1;
+	done = 1;
+	return 0;
+}
+
+/* The tag pusher: if (skb->mark == 100) bpf_skb_vlan_push(skb, 802.1Q, 100). */
+static int load_vlan_pusher(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 },
+		{ .code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_6,
+		  .off = offsetof(struct __sk_buff, mark) },
+		{ .code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_2, .off = 4,
+		  .imm = LIVE_MARK_VLAN },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = htons(0x8100) },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 100 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_skb_vlan_push },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = TC_ACT_UNSPEC },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tf_test_vlan", "GPL", insns,
+			     sizeof(insns) / sizeof(insns[0]), NULL);
+}
+
+/* Attach with cls_bpf at priority prio (lower runs first). */
+static int attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd, __u32 prio)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .priority = prio);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+static void detach_all(int ifindex)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+	bpf_tc_hook_destroy(&hook);
+}
+
+/*
+ * count datagrams of len bytes from src_ip:sport to dst_ip:dport; gso:
+ * UDP_SEGMENT size; mark: SO_MARK.
+ */
+static void send_udp(const char *src_ip, uint16_t sport, const char *dst_ip, uint16_t dport,
+		     int count, size_t len, int gso, int mark)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(sport) };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(dport) };
+	static char buf[65000];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, src_ip, &src.sin_addr);
+	inet_pton(AF_INET, dst_ip, &dst.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	if (gso)
+		assert_int_equal(setsockopt(fd, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso)), 0);
+	if (mark)
+		assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)), 0);
+	memset(buf, 0x5a, len);
+	for (int i = 0; i < count; i++)
+		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+	close(fd);
+}
+
+static struct tf_flow_key key_live(int ifindex, bool tx, const uint8_t src[4], uint16_t sport,
+				   const uint8_t dst[4], uint16_t dport, uint16_t vlan)
+{
+	struct tf_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.ifindex = (__u32)ifindex;
+	k.vlan = vlan;
+	k.ethertype = 0x0800;
+	k.family = 4;
+	k.proto = 17;
+	memcpy(k.local_ip, tx ? src : dst, 4);
+	memcpy(k.remote_ip, tx ? dst : src, 4);
+	k.local_port = tx ? sport : dport;
+	k.remote_port = tx ? dport : sport;
+	return k;
+}
+
+/*
+ * tf_tap_egress on tfflw0 (what a VM behind it would receive) and
+ * tf_tap_ingress on tfflw1 (what it would send), real traffic across:
+ *   F1  VLAN 100 offloaded (skb->vlan_tci, not in the data: on tfflw0's
+ *       egress from the pusher, on tfflw1's ingress as veth hands it
+ *       over), 5 datagrams of 100 bytes;
+ *   F2  untagged UDP GSO (UDP_SEGMENT 1000): 3 skbs of 10 segments, their
+ *       payload in page fragments (non-linear);
+ *   F3  offloaded VLAN 100 and GSO: 2 sends of 5 segments.
+ * Each skb is one packet, bytes are skb->len (the offloaded tag is not in
+ * it), segs gso_segs; the invariant holds on both devices.
+ */
+static void test_live_veth(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t a1[4] = { 10, 199, 0, 1 }, a2[4] = { 10, 199, 0, 2 };
+	static const uint8_t b1[4] = { 10, 198, 0, 1 }, b2[4] = { 10, 198, 0, 2 };
+
+	int pusher;
+
+	NEED_ENV();
+	if (live_setup()) {
+		print_message("# SKIP: cannot set up addresses on the veth\n");
+		skip();
+	}
+	pusher = load_vlan_pusher();
+	assert_true(pusher >= 0);
+	assert_int_equal(attach(if_a, BPF_TC_EGRESS, pusher, 1), 0);
+	assert_int_equal(attach(if_a, BPF_TC_EGRESS, f->tap_fd[RX], 2), 0);
+	assert_int_equal(attach(if_b, BPF_TC_INGRESS, f->tap_fd[TX], 1), 0);
+	send_udp("10.199.0.1", 6666, "10.199.0.2", 7777, 5, 100, 0, LIVE_MARK_VLAN);
+	send_udp("10.198.0.1", 6667, "10.198.0.2", 7778, 3, 10000, 1000, 0);
+	send_udp("10.199.0.1", 6668, "10.199.0.2", 7779, 2, 5000, 1000, LIVE_MARK_VLAN);
+	usleep(200000);		/* the peer's ingress runs from the backlog */
+	detach_all(if_a);
+	detach_all(if_b);
+	close(pusher);
+	print_flows(f);
+
+	for (int side = 0; side < 2; side++) {
+		int ifx = side ? if_b : if_a;
+		bool tx = side;		/* if_b ingress: tx; if_a egress: rx */
+		struct tf_flow_key k1 = key_live(ifx, tx, a1, 6666, a2, 7777, 100);
+		struct tf_flow_key k2 = key_live(ifx, tx, b1, 6667, b2, 7778, 0);
+		struct tf_flow_key k3 = key_live(ifx, tx, a1, 6668, a2, 7779, 100);
+		struct tf_flow_value v1 = flow_of(f, &k1), v2 = flow_of(f, &k2), v3 = flow_of(f, &k3);
+		struct tf_dir_counters d1 = tx ? v1.tx : v1.rx, d2 = tx ? v2.tx : v2.rx;
+		struct tf_dir_counters d3 = tx ? v3.tx : v3.rx, o3 = tx ? v3.rx : v3.tx;
+
+		print_message("# %s: F1 %llu/%llu/%llu F2 %llu/%llu/%llu F3 %llu/%llu/%llu "
+			      "(packets/bytes/segs)\n", side ? "tfflw1 ingress" : "tfflw0 egress",
+			      (unsigned long long)d1.packets, (unsigned long long)d1.bytes,
+			      (unsigned long long)d1.segs, (unsigned long long)d2.packets,
+			      (unsigned long long)d2.bytes, (unsigned long long)d2.segs,
+			      (unsigned long long)d3.packets, (unsigned long long)d3.bytes,
+			      (unsigned long long)d3.segs);
+		assert_dir_eq(d1, 5, 5 * (14 + 20 + 8 + 100), 5);
+		assert_dir_eq(d2, 3, 3 * (14 + 20 + 8 + 10000), 30);
+		/* The VLAN device may segment GSO itself: then 10 skbs. */
+		if (d3.packets == 2)
+			assert_dir_eq(d3, 2, 2 * (14 + 20 + 8 + 5000), 10);
+		else
+			assert_dir_eq(d3, 10, 10 * (14 + 20 + 8 + 1000), 10);
+		assert_dir_eq(o3, 0, 0, 0);
+		check_invariant(f, ifx);
+	}
+	assert_int_equal(f->skel->bss->parse_errors, 0);
+	assert_int_equal(f->skel->bss->flow_map_full, 0);
+	assert_int_equal(f->skel->bss->map_full, 0);
+}
+
+/* libbpf's warnings, but not the expected one of a second bpf_tc_hook_create(). */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || strstr(fmt, "Exclusivity flag on"))
+		return 0;
+	if (strcmp(fmt, "Kernel error message: %s\n") == 0) {
+		va_list aq;
+		const char *msg;
+
+		va_copy(aq, ap);
+		msg = va_arg(aq, const char *);
+		va_end(aq);
+		if (msg && strstr(msg, "Exclusivity flag on"))
+			return 0;
+	}
+	return vfprintf(stderr, fmt, ap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1754,7 +1974,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_created_by_program, setup_no_entries,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_large_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_veth, setup, teardown),
 	};
+	int failed;
 
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	libbpf_set_print(libbpf_print);
+	copy_headers = false;
+	failed = cmocka_run_group_tests_name("flows, headers read in place", tests, group_setup,
+					     NULL);
+	copy_headers = true;
+	failed += cmocka_run_group_tests_name("flows, headers copied (bpf_skb_load_bytes)", tests,
+					      group_setup, NULL);
+	return failed;
 }
