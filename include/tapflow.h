@@ -3,6 +3,55 @@
  * Types shared by the BPF programs (bpf/) and userspace (src/).
  * Fixed-width __u* types only: this header is compiled by clang -target bpf
  * against vmlinux.h and by gcc against <linux/types.h>.
+ *
+ * The flow interface of [2/8], kernel side (bpf/tapflow.bpf.c), for userspace:
+ * - Programs: tf_tap_ingress / tf_tap_egress on VM taps (counters in
+ *   if_counters exactly like tf_ingress/tf_egress, plus the flow path);
+ *   tf_ingress / tf_egress stay counters-only (bridges, uplinks, --iface).
+ *   All return TC_ACT_UNSPEC and never modify the packet.
+ * - Maps: `flows` (struct tf_flow_key -> struct tf_flow_value), a shared
+ *   BPF_MAP_TYPE_HASH (one value per flow, not per CPU; why: comment at the
+ *   map), max_entries TF_FLOWS_DEFAULT, set with bpf_map__set_max_entries()
+ *   before load, preallocated. `tap_aggr` (__u32 ifindex -> struct
+ *   tf_tap_aggr), BPF_MAP_TYPE_PERCPU_HASH, TF_MAX_IFACES entries: create a
+ *   zeroed entry per tap before attaching (the programs create a missing
+ *   one). `if_counters` unchanged.
+ * - .bss: map_full (packets not counted at all: no if_counters entry, or
+ *   no tap_aggr entry when one was needed, and none could be created),
+ *   flow_map_full (packets of new flows that found `flows` full: they are
+ *   in tap_aggr overflow_rx/tx), parse_errors (truncated/malformed frames:
+ *   in tap_aggr unparsed_rx/tx, never in a flow).
+ * - .rodata tf_test_copy_headers: tests only, leave it false.
+ * - Invariant, per tap and direction (rx = TC egress, tx = TC ingress), for
+ *   packets, bytes and segs: sum over its flows + overflow + unparsed ==
+ *   if_counters. Flows that userspace deletes (expiry) leave the sum: keep
+ *   their totals if the invariant is to be checked afterwards.
+ * - Unparsed (parse_errors) are: frames shorter than an Ethernet header or
+ *   a VLAN tag; IPv4 with version != 4, ihl < 5, header beyond the frame,
+ *   tot_len < header; IPv6 with version != 6 or header cut; IPv6 extension
+ *   chain cut, hop-by-hop not first, or more than 6 extension headers; TCP
+ *   header cut or data offset < 5 or beyond the packet; UDP/UDP-Lite < 8,
+ *   SCTP/DCCP < 12, ICMP/ICMPv6 < 8 bytes; ARP header cut, or Ethernet/IPv4
+ *   ARP addresses cut. "Cut" is against the IP packet's end (tot_len or
+ *   payload_len when non-zero), so Ethernet padding is never a header.
+ *   Everything else is a flow: unknown EtherTypes (family TF_FAM_OTHER),
+ *   unknown IP protocols and non-first fragments (ports 0).
+ *
+ * Changes to the structs below made by the kernel side:
+ * - struct tf_flow_key: the former `__u16 pad` (offset 10) is now
+ *   `vlan_inner`, the VID of the second VLAN tag (QinQ), 0 = none; `vlan`
+ *   is the outermost tag. Size (48) and all other offsets unchanged. Keep
+ *   zeroing keys before filling them.
+ * - struct tf_flow_value: `tcp_flags_rx/tx` are __u32 (were __u8 + pad[6]),
+ *   so that the shared map can OR them atomically (BPF atomics are 32/64
+ *   bit). Only the low 8 bits are used (TCP header byte 13: CWR ECE URG ACK
+ *   PSH RST SYN FIN = 0x80 .. 0x01). Size (72) and other offsets unchanged.
+ * - ARP frames (ethertype 0x0806, Ethernet/IPv4 ARP) carry the ARP
+ *   protocol addresses in local_ip/remote_ip (IPv4 layout), family stays
+ *   TF_FAM_OTHER; see the key comment.
+ * - 802.3 frames (a length, < 0x0600, where the EtherType would be: LLC,
+ *   STP) are keyed with ethertype 0x0001 (ETH_P_802_3), so that every length
+ *   does not make a flow of its own.
  */
 #ifndef TAPFLOW_H
 #define TAPFLOW_H
@@ -47,18 +96,36 @@ enum tf_flow_family {
 
 struct tf_flow_key {
 	__u32 ifindex;		/* the VM's tap */
-	__u16 vlan;		/* VLAN id (in-packet or offloaded tag), 0 = none */
-	__u16 ethertype;	/* host order; the inner one for VLAN frames */
+	/*
+	 * VLAN ids (VID, 12 bits), 0 = none: vlan is the outermost tag (the
+	 * offloaded skb->vlan_tci if present, else the first in-packet tag),
+	 * vlan_inner the next one (QinQ). Deeper tags are skipped, not keyed.
+	 */
+	__u16 vlan;
+	__u16 ethertype;	/* host order; the one after the VLAN tags */
 	__u8 family;		/* enum tf_flow_family */
 	__u8 proto;		/* IPPROTO_*; 0 for TF_FAM_OTHER */
-	__u16 pad;
-	__u8 local_ip[16];	/* IPv4 in the first 4 bytes, rest zero */
+	__u16 vlan_inner;
+	/*
+	 * IPv4 in the first 4 bytes, rest zero. Also set for Ethernet/IPv4
+	 * ARP (TF_FAM_OTHER, ethertype 0x0806): local = the VM side's
+	 * protocol address (sender on tx, target on rx), remote = the other.
+	 * Zero for every other TF_FAM_OTHER frame.
+	 */
+	__u8 local_ip[16];
 	__u8 remote_ip[16];
 	/*
-	 * TCP/UDP: ports, host order. ICMP/ICMPv6 echo and other queries:
-	 * local_port = identifier, remote_port = (request type << 8) | code,
-	 * so that a request and its reply share one flow, as in conntrack.
-	 * Other ICMP errors: local_port 0, remote_port = (type << 8) | code.
+	 * TCP/UDP/SCTP/DCCP/UDP-Lite: ports, host order. ICMP/ICMPv6 echo
+	 * and other queries: local_port = identifier, remote_port = (request
+	 * type << 8) | code, so that a request and its reply share one flow,
+	 * as in conntrack (ICMP queries: echo 8/0, timestamp 13/14, info
+	 * 15/16, address mask 17/18; ICMPv6: echo 128/129, node information
+	 * 139/140). Other ICMP/ICMPv6 (errors, NDP, MLD): local_port 0,
+	 * remote_port = (type << 8) | code. Non-first IP fragments and other
+	 * protocols: both 0 (family, proto and addresses still set); for
+	 * ICMP that reads as type 0 code 0, which no whole ICMP packet gets
+	 * (echo replies are keyed as requests, 8 << 8), so ICMP with both
+	 * ports 0 means "later fragments".
 	 */
 	__u16 local_port;
 	__u16 remote_port;
@@ -69,14 +136,21 @@ struct tf_flow_value {
 	struct tf_dir_counters tx;	/* sent by the VM */
 	__u64 first_seen_ns;		/* bpf_ktime_get_ns() */
 	__u64 last_seen_ns;
-	__u8 tcp_flags_rx;		/* OR of the TCP flags seen each way */
-	__u8 tcp_flags_tx;
-	__u8 pad[6];
+	__u32 tcp_flags_rx;		/* OR of the TCP flags seen each way */
+	__u32 tcp_flags_tx;		/* (low 8 bits: header byte 13) */
 };
 
 /*
  * Per-tap aggregate of what is on the tap but in no flow entry, so that
  * for every VM: sum(flows) + overflow + unparsed = its stats counters.
+ * Value of the per-CPU hash tap_aggr, keyed by __u32 ifindex; userspace
+ * creates the zeroed entry of every tap it attaches tf_tap_* to (the
+ * programs create a missing one, as for if_counters). rx/tx are the VM's
+ * (tap TC egress / ingress).
+ *   overflow_*: packets of flows that had no entry and could not get one
+ *               (flow map full); also counted in .bss flow_map_full.
+ *   unparsed_*: frames that could not be parsed (truncated or malformed
+ *               headers); also counted in .bss parse_errors.
  */
 struct tf_tap_aggr {
 	struct tf_dir_counters overflow_rx, overflow_tx;	/* flow map was full */

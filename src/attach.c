@@ -69,16 +69,19 @@ static uint32_t prog_id_of(int fd)
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
 }
 
-int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want,
-		     int ingress_fd, int egress_fd)
+void tf_progs_init(struct tf_progs *p, int ingress_fd, int egress_fd)
+{
+	p->fd[0] = ingress_fd;
+	p->fd[1] = egress_fd;
+	p->id[0] = prog_id_of(ingress_fd);
+	p->id[1] = prog_id_of(egress_fd);
+}
+
+int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want)
 {
 	memset(a, 0, sizeof(*a));
 	a->want = want;
 	a->chosen = want;
-	a->prog_fd[0] = ingress_fd;
-	a->prog_fd[1] = egress_fd;
-	a->prog_id[0] = prog_id_of(ingress_fd);
-	a->prog_id[1] = prog_id_of(egress_fd);
 	mkdir(STATE_DIR, 0755);
 	snprintf(a->state_path, sizeof(a->state_path), STATE_DIR "/hooks.%d", (int)getpid());
 	return 0;
@@ -104,7 +107,7 @@ static void state_add(struct tf_attacher *a, const struct tf_hook *h)
 	for (int d = 0; d < 2; d++)
 		fprintf(out, "%lu %d %s %s %u %u %u\n", netns_inode(), h->ifindex,
 			tf_attach_mode_name(h->mode), dir_name[d], h->handle[d],
-			h->priority[d], a->prog_id[d]);
+			h->priority[d], h->progs.id[d]);
 	fclose(out);
 	rename(tmp, a->state_path);
 }
@@ -142,12 +145,12 @@ static void state_remove(struct tf_attacher *a, const struct tf_hook *h)
 	}
 }
 
-static int tcx_attach(struct tf_attacher *a, struct tf_hook *h)
+static int tcx_attach(struct tf_hook *h)
 {
 	static const int type[2] = { TF_BPF_TCX_INGRESS, TF_BPF_TCX_EGRESS };
 
 	for (int d = 0; d < 2; d++) {
-		int fd = bpf_link_create(a->prog_fd[d], h->ifindex, type[d], NULL);
+		int fd = bpf_link_create(h->progs.fd[d], h->ifindex, type[d], NULL);
 
 		if (fd < 0) {
 			int err = -errno;
@@ -254,7 +257,7 @@ static void remove_qdisc_if_ours_and_empty(int ifindex, bool created)
 	unlink(marker);
 }
 
-static int clsact_attach(struct tf_attacher *a, struct tf_hook *h)
+static int clsact_attach(struct tf_hook *h)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex,
 			    .attach_point = BPF_TC_INGRESS);
@@ -279,7 +282,7 @@ static int clsact_attach(struct tf_attacher *a, struct tf_hook *h)
 	clsact_filters(h->ifindex, min_prio);
 	for (int d = 0; d < 2; d++) {
 		/* handle 0: the kernel picks a free one; priority 0: it picks one too. */
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = a->prog_fd[d],
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = h->progs.fd[d],
 				    .priority = min_prio[d] > 1 ? min_prio[d] - 1 : 0);
 
 		hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
@@ -299,18 +302,19 @@ static int clsact_attach(struct tf_attacher *a, struct tf_hook *h)
 	return 0;
 }
 
-int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, int ifindex,
-		   const char *ifname, char *err, size_t errlen)
+int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, const struct tf_progs *progs,
+		   int ifindex, const char *ifname, char *err, size_t errlen)
 {
 	int ret = -EINVAL;
 
 	memset(h, 0, sizeof(*h));
+	h->progs = *progs;
 	h->ifindex = ifindex;
 	h->link_fd[0] = h->link_fd[1] = -1;
 	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
 
 	if (a->chosen == TF_ATTACH_AUTO || a->chosen == TF_ATTACH_TCX) {
-		ret = tcx_attach(a, h);
+		ret = tcx_attach(h);
 		if (!ret) {
 			h->mode = TF_ATTACH_TCX;
 			a->chosen = TF_ATTACH_TCX;
@@ -326,7 +330,7 @@ int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, int ifindex,
 			return ret;
 		}
 	}
-	ret = clsact_attach(a, h);
+	ret = clsact_attach(h);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach clsact filters to %s: %s",
 			 ifname, strerror(-ret));

@@ -22,6 +22,18 @@ const char *tf_attach_mode_name(enum tf_attach_mode mode);
 /* "auto", "tcx", "clsact" -> mode; -1 if unknown. */
 int tf_attach_mode_parse(const char *name);
 
+/*
+ * A pair of programs (ingress, egress). Each interface gets the pair of its
+ * role: the flow programs on VM taps, the counters-only ones elsewhere.
+ */
+struct tf_progs {
+	int fd[2];
+	uint32_t id[2];			/* recorded for the stale cleanup */
+};
+
+/* Fill p from two program fds (looks up their ids). */
+void tf_progs_init(struct tf_progs *p, int ingress_fd, int egress_fd);
+
 struct tf_hook {
 	int ifindex;
 	char ifname[IFNAMSIZ];
@@ -30,24 +42,22 @@ struct tf_hook {
 	int link_fd[2];			/* TCX: ingress, egress */
 	uint32_t handle[2], priority[2];/* clsact: what the kernel chose */
 	bool created_qdisc;		/* clsact qdisc did not exist before us */
+	struct tf_progs progs;		/* what is attached */
 };
 
 struct tf_attacher {
 	enum tf_attach_mode want;	/* what the user asked for */
 	enum tf_attach_mode chosen;	/* AUTO until the first attach decides */
-	int prog_fd[2];
-	uint32_t prog_id[2];
 	char state_path[128];		/* clsact hooks of this process */
 };
 
-int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want,
-		     int ingress_fd, int egress_fd);
+int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want);
 /*
- * Attach both directions to ifindex. On failure nothing of this hook stays
- * attached; returns -errno and a one-line reason in err.
+ * Attach progs (both directions) to ifindex. On failure nothing of this
+ * hook stays attached; returns -errno and a one-line reason in err.
  */
-int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, int ifindex,
-		   const char *ifname, char *err, size_t errlen);
+int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, const struct tf_progs *progs,
+		   int ifindex, const char *ifname, char *err, size_t errlen);
 /*
  * Remove what tf_hook_attach added. An interface that disappeared took its
  * hooks with it: that is not an error.

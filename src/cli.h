@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "attach.h"
 
@@ -29,11 +30,23 @@ struct tf_cli {
 	double duration;		/* -d; < 0: until SIGINT/SIGTERM */
 	double interval;		/* -i */
 	bool no_uplink;			/* --no-uplink */
+	uint32_t max_flows;		/* --max-flows; 0: TF_FLOWS_DEFAULT */
+	double idle_timeout;		/* --idle-timeout (s) */
+	double active_timeout;		/* --active-timeout (s); 0: never */
+	long top_n;			/* --top; < 0: the default of the output */
 	const char *command;
 };
 
+/* Flow expiry, as IPFIX exporters do it (see README). */
+#define TF_IDLE_TIMEOUT_DEFAULT 30.0
+#define TF_ACTIVE_TIMEOUT_DEFAULT 0.0	/* off: see README */
+/* Flows per interface in the human table without --top (JSON: all). */
+#define TF_TABLE_TOP_DEFAULT 20
+
 int tf_cmd_list(const struct tf_cli *cli);
 int tf_cmd_stats(const struct tf_cli *cli);
+int tf_cmd_flows(const struct tf_cli *cli);
+int tf_cmd_top(const struct tf_cli *cli);
 
 /* Privileges and BTF, checked before any BPF work; prints the reason. */
 int tf_preflight(void);
@@ -45,6 +58,22 @@ struct tf_collector;
  */
 int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
 			     const struct tf_inventory *inv);
+struct tf_collector_opts;
+/*
+ * Start a tracing command: preflight, stale hooks, inventory (unless
+ * --no-libvirt), load, targets, signal handlers, attach. 0, or -1 (message
+ * printed; what was set up is in c and inv for the caller to free).
+ */
+int tf_trace_begin(const struct tf_cli *cli, const struct tf_collector_opts *opts,
+		   struct tf_collector *c, struct tf_inventory *inv);
+/*
+ * Call tick every -i seconds until -d has passed or SIGINT/SIGTERM; the
+ * caller then polls once more for its final report.
+ */
+void tf_run_intervals(const struct tf_cli *cli, void (*tick)(void *arg), void *arg);
+/* One warning per interface that vanished since the last call. */
+void tf_warn_vanished(struct tf_collector *c);
+
 /* Load the inventory, check and apply --vm (unknown VM: error). 0 or -1. */
 int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv);
 

@@ -96,70 +96,39 @@ fail:
 	return -1;
 }
 
-static void report(const struct tf_cli *cli, struct tf_collector *c, struct tf_json *j,
-		   bool final)
+int tf_trace_begin(const struct tf_cli *cli, const struct tf_collector_opts *opts,
+		   struct tf_collector *c, struct tf_inventory *inv)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (cli->json)
-		tf_report_stats_json(j, c, &now, final, stdout);
-	else
-		tf_report_stats_table(c, &now, final, stdout);
-}
-
-static void warn_vanished(const struct tf_collector *c, bool *warned)
-{
-	for (size_t i = 0; i < c->n_targets; i++) {
-		const struct tf_target *t = &c->targets[i];
-
-		if (t->gone && !warned[i]) {
-			warned[i] = true;
-			tf_warn("interface %s%s%s vanished during the run; its counters stop there",
-				t->ifname, t->has_vif ? " of VM " : "",
-				t->has_vif ? t->vif.vm : "");
-		}
-	}
-}
-
-int tf_cmd_stats(const struct tf_cli *cli)
-{
-	struct tf_collector_opts opts = { .attach_mode = cli->attach_mode };
-	struct tf_collector c = {};
-	struct tf_inventory inv = {};
-	struct tf_summary sum;
-	struct tf_json j = {};
-	bool *warned = NULL;
-	double start, next;
 	char err[512];
-	int ret = TF_EXIT_RUNTIME;
-	struct timespec now;
 
 	if (tf_preflight())
-		return TF_EXIT_RUNTIME;
+		return -1;
 	tf_attach_clean_stale(cli->verbose);
-	if (!cli->no_libvirt && tf_load_selected_inventory(cli, &inv))
-		return TF_EXIT_RUNTIME;
-	if (tf_collector_open(&c, &opts, err, sizeof(err))) {
+	if (!cli->no_libvirt && tf_load_selected_inventory(cli, inv))
+		return -1;
+	if (tf_collector_open(c, opts, err, sizeof(err))) {
 		tf_err("%s", err);
-		goto out;
+		return -1;
 	}
-	if (tf_collector_add_targets(&c, cli, cli->no_libvirt ? NULL : &inv))
-		goto out;
-	warned = calloc(c.n_targets, sizeof(*warned));
-	if (!warned)
-		goto out;
+	if (tf_collector_add_targets(c, cli, cli->no_libvirt ? NULL : inv))
+		return -1;
 	/* Signals first: a SIGTERM right after attach must still detach. */
 	tf_signals_install();
-	if (tf_collector_attach(&c, err, sizeof(err))) {
+	if (tf_collector_attach(c, err, sizeof(err))) {
 		tf_err("%s", err);
-		goto out;
+		return -1;
 	}
-	start = tf_now_mono();
-	next = start + cli->interval;
+	return 0;
+}
+
+void tf_run_intervals(const struct tf_cli *cli, void (*tick)(void *arg), void *arg)
+{
+	double start = tf_now_mono();
+	double next = start + cli->interval;
+	double end = cli->duration > 0 ? start + cli->duration : 1e300;
+
 	while (!tf_exiting) {
 		double t = tf_now_mono();
-		double end = cli->duration > 0 ? start + cli->duration : 1e300;
 
 		if (t >= end)
 			break;
@@ -169,17 +138,70 @@ int tf_cmd_stats(const struct tf_cli *cli)
 		next += cli->interval;
 		if (tf_now_mono() >= end)
 			break;	/* the final report covers this instant */
-		tf_collector_poll(&c);
-		warn_vanished(&c, warned);
-		report(cli, &c, &j, false);
+		tick(arg);
 	}
+}
+
+void tf_warn_vanished(struct tf_collector *c)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+
+		if (t->gone && !t->gone_warned) {
+			t->gone_warned = true;
+			tf_warn("interface %s%s%s vanished during the run; its counters stop there",
+				t->ifname, t->has_vif ? " of VM " : "",
+				t->has_vif ? t->vif.vm : "");
+		}
+	}
+}
+
+struct stats_run {
+	const struct tf_cli *cli;
+	struct tf_collector *c;
+	struct tf_json j;
+};
+
+static void report(struct stats_run *r, bool final)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (r->cli->json)
+		tf_report_stats_json(&r->j, r->c, &now, final, stdout);
+	else
+		tf_report_stats_table(r->c, &now, final, stdout);
+}
+
+static void stats_tick(void *arg)
+{
+	struct stats_run *r = arg;
+
+	tf_collector_poll(r->c);
+	tf_warn_vanished(r->c);
+	report(r, false);
+}
+
+int tf_cmd_stats(const struct tf_cli *cli)
+{
+	struct tf_collector_opts opts = { .attach_mode = cli->attach_mode };
+	struct tf_collector c = {};
+	struct tf_inventory inv = {};
+	struct stats_run r = { .cli = cli, .c = &c };
+	struct tf_summary sum;
+	int ret = TF_EXIT_RUNTIME;
+	struct timespec now;
+
+	if (tf_trace_begin(cli, &opts, &c, &inv))
+		goto out;
+	tf_run_intervals(cli, stats_tick, &r);
 	tf_collector_poll(&c);
-	warn_vanished(&c, warned);
-	report(cli, &c, &j, true);
+	tf_warn_vanished(&c);
+	report(&r, true);
 	tf_summary_fill(&sum, &c);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (cli->json)
-		tf_report_summary_json(&j, &c, &sum, &now, stdout);
+		tf_report_summary_json(&r.j, &c, &sum, &now, stdout);
 	else
 		tf_report_summary_table(&c, &sum, stdout);
 	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
@@ -187,8 +209,7 @@ int tf_cmd_stats(const struct tf_cli *cli)
 		ret = TF_EXIT_RUNTIME;
 out:
 	tf_collector_close(&c);
-	tf_json_free(&j);
-	free(warned);
+	tf_json_free(&r.j);
 	tf_inventory_free(&inv);
 	return ret;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "tapflow.h"
@@ -31,12 +32,59 @@ double tf_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Offset of the 8-byte .bss variable name, or -1 if the object has none. */
+static long bss_offset(const struct bpf_object *obj, const char *name)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vsi;
+	const struct btf_type *sec;
+	int id;
+
+	if (!btf)
+		return -1;
+	id = btf__find_by_name_kind(btf, ".bss", BTF_KIND_DATASEC);
+	if (id < 0)
+		return -1;
+	sec = btf__type_by_id(btf, (__u32)id);
+	vsi = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vsi++) {
+		const struct btf_type *var = btf__type_by_id(btf, vsi->type);
+
+		if (var && !strcmp(btf__name_by_offset(btf, var->name_off), name) &&
+		    vsi->size == sizeof(__u64))
+			return (long)vsi->offset;
+	}
+	return -1;
+}
+
+static uint64_t bss_u64(const struct tf_collector *c, long off)
+{
+	uint64_t v;
+
+	if (off < 0 || !c->skel || !c->skel->bss)
+		return 0;
+	/* The kernel updates it with atomics: read it once, whole. */
+	memcpy(&v, (const char *)c->skel->bss + off, sizeof(v));
+	return v;
+}
+
+static bool map_is_percpu(const struct bpf_map *m)
+{
+	enum bpf_map_type t = bpf_map__type(m);
+
+	return t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+	       t == BPF_MAP_TYPE_PERCPU_ARRAY;
+}
+
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
 		      char *err, size_t errlen)
 {
+	struct bpf_program *tap_in, *tap_eg;
+	struct bpf_map *flows, *aggr;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	c->flows_fd = c->tap_aggr_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		snprintf(err, errlen, "cannot count possible CPUs");
@@ -47,26 +95,74 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(errno));
 		return -1;
 	}
+	tap_in = bpf_object__find_program_by_name(c->skel->obj, "tf_tap_ingress");
+	tap_eg = bpf_object__find_program_by_name(c->skel->obj, "tf_tap_egress");
+	flows = bpf_object__find_map_by_name(c->skel->obj, "flows");
+	aggr = bpf_object__find_map_by_name(c->skel->obj, "tap_aggr");
+	c->flows = opts && opts->flows;
+	if (c->flows && (!tap_in || !tap_eg || !flows || !aggr)) {
+		snprintf(err, errlen, "this build's BPF object has no flow programs");
+		goto fail;
+	}
+	if (flows) {
+		/*
+		 * Without flows nothing ever reads the map: keep it tiny (a hash
+		 * map's entries may be preallocated, per CPU).
+		 */
+		c->max_flows = !c->flows ? 1 : opts->max_flows ? opts->max_flows
+							      : TF_FLOWS_DEFAULT;
+		ret = bpf_map__set_max_entries(flows, c->max_flows);
+		if (ret) {
+			snprintf(err, errlen, "cannot size the flow map: %s", strerror(-ret));
+			goto fail;
+		}
+	}
 	ret = tapflow_bpf__load(c->skel);
 	if (ret == -ESRCH || ret == -ENOENT) {
 		/* libbpf's answer when it cannot read or use the kernel's BTF. */
 		snprintf(err, errlen, "cannot load BPF programs: kernel BTF not usable (%s)%s",
 			 strerror(-ret), tf_verbose ? "" : "; run with -v for details");
-		tapflow_bpf__destroy(c->skel);
-		c->skel = NULL;
-		return -1;
+		goto fail;
+	}
+	if (ret == -E2BIG || (ret == -ENOMEM && c->flows && c->max_flows > TF_FLOWS_DEFAULT)) {
+		snprintf(err, errlen, "cannot create the flow map with %u entries: %s",
+			 c->max_flows, ret == -E2BIG ? "more than the kernel allows"
+						     : strerror(-ret));
+		goto fail;
 	}
 	if (ret) {
 		snprintf(err, errlen, "cannot load BPF programs: %s%s", strerror(-ret),
 			 tf_verbose ? "" : " (run with -v for the verifier log)");
-		tapflow_bpf__destroy(c->skel);
-		c->skel = NULL;
-		return -1;
+		goto fail;
 	}
-	tf_attacher_init(&c->attacher, opts ? opts->attach_mode : TF_ATTACH_AUTO,
-			 bpf_program__fd(c->skel->progs.tf_ingress),
-			 bpf_program__fd(c->skel->progs.tf_egress));
+	tf_attacher_init(&c->attacher, opts ? opts->attach_mode : TF_ATTACH_AUTO);
+	tf_progs_init(&c->progs_counters, bpf_program__fd(c->skel->progs.tf_ingress),
+		      bpf_program__fd(c->skel->progs.tf_egress));
+	if (tap_in && tap_eg)
+		tf_progs_init(&c->progs_flows, bpf_program__fd(tap_in), bpf_program__fd(tap_eg));
+	if (flows) {
+		c->flows_fd = bpf_map__fd(flows);
+		c->flows_percpu = map_is_percpu(flows);
+	}
+	if (aggr) {
+		c->tap_aggr_fd = bpf_map__fd(aggr);
+		c->tap_aggr_percpu = map_is_percpu(aggr);
+	}
+	c->bss_parse_errors = bss_offset(c->skel->obj, "parse_errors");
+	c->bss_flow_map_full = bss_offset(c->skel->obj, "flow_map_full");
 	return 0;
+fail:
+	tapflow_bpf__destroy(c->skel);
+	c->skel = NULL;
+	return -1;
+}
+
+struct tf_target *tf_collector_target(const struct tf_collector *c, int ifindex)
+{
+	for (size_t i = 0; i < c->n_targets; i++)
+		if (c->targets[i].ifindex == ifindex)
+			return &c->targets[i];
+	return NULL;
 }
 
 int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role role,
@@ -110,11 +206,18 @@ int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role ro
 	return 0;
 }
 
+/* Does this target get the flow programs? */
+static bool wants_flows(const struct tf_collector *c, const struct tf_target *t)
+{
+	return c->flows && (t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE);
+}
+
 int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 {
 	int map_fd = bpf_map__fd(c->skel->maps.if_counters);
 	size_t vsz = sizeof(struct tf_if_counters);
-	void *zero = calloc((size_t)c->ncpus, vsz);
+	size_t zsz = vsz > sizeof(struct tf_tap_aggr) ? vsz : sizeof(struct tf_tap_aggr);
+	void *zero = calloc((size_t)c->ncpus, zsz);
 
 	if (!zero) {
 		snprintf(err, errlen, "out of memory");
@@ -124,13 +227,21 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 		struct tf_target *t = &c->targets[i];
 		__u32 key = (__u32)t->ifindex;
 
-		/* Entry first, so the first packet after attach is counted. */
+		t->flows = wants_flows(c, t);
+		/* Entries first, so the first packet after attach is counted. */
 		if (bpf_map_update_elem(map_fd, &key, zero, BPF_ANY)) {
 			snprintf(err, errlen, "cannot add %s to the counters map: %s",
 				 t->ifname, strerror(errno));
 			goto fail;
 		}
-		if (tf_hook_attach(&c->attacher, &t->hook, t->ifindex, t->ifname, err, errlen))
+		if (t->flows && bpf_map_update_elem(c->tap_aggr_fd, &key, zero, BPF_ANY)) {
+			snprintf(err, errlen, "cannot add %s to the flow aggregates map: %s",
+				 t->ifname, strerror(errno));
+			goto fail;
+		}
+		if (tf_hook_attach(&c->attacher, &t->hook,
+				   t->flows ? &c->progs_flows : &c->progs_counters,
+				   t->ifindex, t->ifname, err, errlen))
 			goto fail;
 	}
 	free(zero);
@@ -143,6 +254,50 @@ fail:
 	for (size_t i = 0; i < c->n_targets; i++)
 		tf_hook_detach(&c->attacher, &c->targets[i].hook);
 	return -1;
+}
+
+static void dir_to_totals(const struct tf_dir_counters *rx, const struct tf_dir_counters *tx,
+			  struct tf_totals *out)
+{
+	out->rx_packets = rx->packets;
+	out->rx_bytes = rx->bytes;
+	out->rx_segs = rx->segs;
+	out->tx_packets = tx->packets;
+	out->tx_bytes = tx->bytes;
+	out->tx_segs = tx->segs;
+}
+
+static void dir_add(struct tf_dir_counters *dst, const struct tf_dir_counters *src)
+{
+	dst->packets += src->packets;
+	dst->bytes += src->bytes;
+	dst->segs += src->segs;
+}
+
+/* The overflow and unparsed aggregates of a flow target, in its view. */
+static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf)
+{
+	struct tf_tap_aggr sum = {};
+	__u32 key = (__u32)t->ifindex;
+	int n = c->tap_aggr_percpu ? c->ncpus : 1;
+	bool m = tf_target_mirrored(t);
+
+	if (bpf_map_lookup_elem(c->tap_aggr_fd, &key, buf))
+		return -errno;
+	for (int cpu = 0; cpu < n; cpu++) {
+		const struct tf_tap_aggr *v = (const struct tf_tap_aggr *)buf + cpu;
+
+		dir_add(&sum.overflow_rx, &v->overflow_rx);
+		dir_add(&sum.overflow_tx, &v->overflow_tx);
+		dir_add(&sum.unparsed_rx, &v->unparsed_rx);
+		dir_add(&sum.unparsed_tx, &v->unparsed_tx);
+	}
+	/* The kernel's rx is the VM's: TC egress. Others: their own view. */
+	dir_to_totals(m ? &sum.overflow_tx : &sum.overflow_rx,
+		      m ? &sum.overflow_rx : &sum.overflow_tx, &t->overflow);
+	dir_to_totals(m ? &sum.unparsed_tx : &sum.unparsed_rx,
+		      m ? &sum.unparsed_rx : &sum.unparsed_tx, &t->unparsed);
+	return 0;
 }
 
 /* Sum the per-CPU values of one interface into VM-view totals. */
@@ -188,7 +343,9 @@ static bool vanished(const struct tf_target *t)
 
 int tf_collector_poll(struct tf_collector *c)
 {
-	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_if_counters));
+	size_t vsz = sizeof(struct tf_if_counters) > sizeof(struct tf_tap_aggr)
+			     ? sizeof(struct tf_if_counters) : sizeof(struct tf_tap_aggr);
+	void *buf = calloc((size_t)c->ncpus, vsz);
 	double now = tf_now_mono();
 	int n_gone = 0;
 
@@ -202,6 +359,11 @@ int tf_collector_poll(struct tf_collector *c)
 		t->now_t = now;
 		/* The map entry outlives the device: its last counters stay readable. */
 		read_target(c, t, buf);
+		if (t->flows) {
+			t->prev_overflow = t->overflow;
+			t->prev_unparsed = t->unparsed;
+			read_aggr(c, t, buf);
+		}
 		if (!t->gone && vanished(t)) {
 			t->gone = true;
 			n_gone++;
@@ -216,6 +378,16 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	memset(out, 0, sizeof(*out));
 	if (c->skel && c->skel->bss)
 		out->map_full = c->skel->bss->map_full;
+	out->have_parse_errors = c->bss_parse_errors >= 0;
+	out->have_flow_map_full = c->bss_flow_map_full >= 0;
+	out->parse_errors = bss_u64(c, c->bss_parse_errors);
+	out->flow_map_full = bss_u64(c, c->bss_flow_map_full);
+}
+
+void tf_collector_detach(struct tf_collector *c)
+{
+	for (size_t i = 0; i < c->n_targets; i++)
+		tf_hook_detach(&c->attacher, &c->targets[i].hook);
 }
 
 void tf_collector_close(struct tf_collector *c)

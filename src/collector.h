@@ -3,7 +3,12 @@
  * The collector: loads the BPF programs, attaches them to a set of
  * interfaces (VM taps, their bridges, the uplink, --iface), and turns the
  * kernel counters into per-interface totals in the VM's point of view.
- * `stats` drives it now; `flows`, `top` and the agent reuse it.
+ * `stats`, `flows` and `top` drive it; the agent will too.
+ *
+ * Programs per role: with flows on (flows, top), VM taps and --iface
+ * interfaces get the flow programs (counters + per-flow accounting), bridges
+ * and uplinks the counters-only ones; with flows off (stats) every interface
+ * gets the counters-only programs, so stats costs what it always did.
  */
 #ifndef TF_COLLECTOR_H
 #define TF_COLLECTOR_H
@@ -38,23 +43,50 @@ struct tf_target {
 	struct tf_vif vif;		/* valid if has_vif */
 	struct tf_hook hook;
 	bool gone;			/* vanished during the run */
+	bool gone_warned;		/* ... and the user was told */
 	struct tf_totals now, prev;	/* last two snapshots */
 	double now_t, prev_t;		/* their CLOCK_MONOTONIC times (s) */
+	/* With the flow programs: what is on the interface but in no flow. */
+	bool flows;
+	struct tf_totals overflow, prev_overflow;	/* the flow map was full */
+	struct tf_totals unparsed, prev_unparsed;	/* truncated/malformed frames */
 };
+
+/*
+ * A flow program's counters are in the VM's point of view (rx = delivered
+ * to the VM = TC egress). Targets other than taps report their own view
+ * (rx = TC ingress): true if the collector swaps rx/tx (and local/remote)
+ * for this target.
+ */
+static inline bool tf_target_mirrored(const struct tf_target *t)
+{
+	return t->role != TF_ROLE_TAP;
+}
 
 struct tf_losses {
 	uint64_t map_full;		/* interface counters the kernel could not create */
 	uint64_t ringbuf_lost;		/* samples (capture, [5/8]) */
 	uint64_t parse_errors;		/* frames the parser rejected ([2/8]) */
+	uint64_t flow_map_full;		/* packets that found the flow map full */
+	bool have_parse_errors, have_flow_map_full;	/* the BPF object has them */
 };
 
 struct tf_collector_opts {
 	enum tf_attach_mode attach_mode;
+	bool flows;			/* flow programs on taps and --iface */
+	uint32_t max_flows;		/* flow map entries; 0: TF_FLOWS_DEFAULT */
 };
 
 struct tf_collector {
 	struct tapflow_bpf *skel;
 	struct tf_attacher attacher;
+	struct tf_progs progs_counters;	/* tf_ingress/tf_egress */
+	struct tf_progs progs_flows;	/* tf_tap_ingress/tf_tap_egress */
+	bool flows;			/* opts.flows, and the object has them */
+	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
+	bool flows_percpu, tap_aggr_percpu;
+	uint32_t max_flows;
+	long bss_parse_errors, bss_flow_map_full;	/* .bss offsets, -1 if absent */
 	struct tf_target *targets;
 	size_t n_targets;
 	int ncpus;
@@ -62,8 +94,13 @@ struct tf_collector {
 };
 
 double tf_now_mono(void);
+/* The target of ifindex, or NULL. */
+struct tf_target *tf_collector_target(const struct tf_collector *c, int ifindex);
 
-/* Load the programs (needs BTF, CAP_BPF). 0, or -1 with a reason in err. */
+/*
+ * Load the programs (needs BTF, CAP_BPF). The flow map gets opts->max_flows
+ * entries. 0, or -1 with a reason in err.
+ */
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
 		      char *err, size_t errlen);
 /*
@@ -84,6 +121,11 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen);
  */
 int tf_collector_poll(struct tf_collector *c);
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out);
+/*
+ * Detach every hook but keep the maps readable: a poll after this reads
+ * counters that no packet changes any more (exact final reports).
+ */
+void tf_collector_detach(struct tf_collector *c);
 /* Detach exactly what was attached, free everything. Safe to call twice. */
 void tf_collector_close(struct tf_collector *c);
 

@@ -24,6 +24,9 @@ static void usage(FILE *f)
 "  list                         VMs, their taps, MAC, network, bridge, mode, attach state\n"
 "  stats [-d SEC] [-i SEC] [--vm NAME]...\n"
 "                               per-VM/per-interface counters and rates\n"
+"  flows [-d SEC] [-i SEC] [--vm NAME]... [--top N]\n"
+"                               per-VM flows: addresses, ports, packets, bytes, rates\n"
+"  top   [--vm NAME]...         live full-screen view of VMs and their top flows\n"
 "\n"
 "Options:\n"
 "  -c, --connect URI    libvirt URI (default qemu:///system)\n"
@@ -36,6 +39,13 @@ static void usage(FILE *f)
 "      --no-libvirt     trace only the --iface interfaces\n"
 "      --no-uplink      do not attach to the uplink of NAT/routed networks\n"
 "      --attach MODE    auto (default), tcx or clsact\n"
+"Options for flows and top:\n"
+"      --top N          flows: at most N flows per interface (default: all with\n"
+"                       --json, 20 in the table; 0: all); the rest are summed\n"
+"      --max-flows N    flow map entries (default 65536)\n"
+"      --idle-timeout SEC    a flow idle this long has ended (default 30)\n"
+"      --active-timeout SEC  harvest a busy flow's kernel entry this often\n"
+"                       (default 0: never)\n"
 "  -v, --verbose        show libbpf and libvirt diagnostics\n"
 "  -h, --help           this help\n"
 "      --version        print the version\n");
@@ -43,7 +53,7 @@ static void usage(FILE *f)
 
 enum {
 	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
-	OPT_NO_UPLINK, OPT_VERSION,
+	OPT_NO_UPLINK, OPT_VERSION, OPT_TOP, OPT_MAX_FLOWS, OPT_IDLE, OPT_ACTIVE,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +67,10 @@ static const struct option long_opts[] = {
 	{ "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT },
 	{ "no-uplink", no_argument, NULL, OPT_NO_UPLINK },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
+	{ "top", required_argument, NULL, OPT_TOP },
+	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "active-timeout", required_argument, NULL, OPT_ACTIVE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -68,12 +82,50 @@ struct command {
 	int (*run)(const struct tf_cli *cli);
 	bool timed;		/* accepts -d/-i */
 	bool traces;		/* accepts --vm/--iface/--attach */
+	bool flows;		/* accepts --max-flows/--idle-timeout/--active-timeout */
+	bool top_n;		/* accepts --top */
 };
 
 static const struct command commands[] = {
-	{ "list", tf_cmd_list, false, false },
-	{ "stats", tf_cmd_stats, true, true },
+	{ "list", tf_cmd_list, false, false, false, false },
+	{ "stats", tf_cmd_stats, true, true, false, false },
+	{ "flows", tf_cmd_flows, true, true, true, true },
+	{ "top", tf_cmd_top, true, true, true, false },
 };
+
+/* A whole number in [min, max]. */
+static int parse_count(const char *arg, const char *what, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		tf_err("invalid %s '%s': expected a whole number from %ld to %ld", what, arg,
+		       min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Seconds >= 0 (0 only if zero_ok). */
+static int parse_timeout(const char *arg, const char *what, bool zero_ok, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || v < 0 || (v == 0 && !zero_ok) || v > 1e7) {
+		tf_err("invalid %s '%s': expected a %s number of seconds", what, arg,
+		       zero_ok ? "non-negative" : "positive");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
 
 static int parse_seconds(const char *arg, const char *what, double *out)
 {
@@ -103,8 +155,16 @@ static int push(const char ***arr, size_t *n, const char *val)
 
 /* Options given that this command does not take: a usage error, not ignored. */
 static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
-			    bool timed_given)
+			    bool timed_given, bool flows_given)
 {
+	if (flows_given && !cmd->flows) {
+		tf_err("'%s' takes no --max-flows/--idle-timeout/--active-timeout", cmd->name);
+		return -1;
+	}
+	if (cli->top_n >= 0 && !cmd->top_n) {
+		tf_err("'%s' takes no --top", cmd->name);
+		return -1;
+	}
 	if (timed_given && !cmd->timed) {
 		tf_err("'%s' takes no -d/-i", cmd->name);
 		return -1;
@@ -127,9 +187,14 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 
 int main(int argc, char **argv)
 {
-	struct tf_cli cli = { .duration = -1, .interval = 1 };
+	struct tf_cli cli = {
+		.duration = -1, .interval = 1, .top_n = -1,
+		.idle_timeout = TF_IDLE_TIMEOUT_DEFAULT,
+		.active_timeout = TF_ACTIVE_TIMEOUT_DEFAULT,
+	};
 	const struct command *cmd = NULL;
-	bool timed_given = false;
+	bool timed_given = false, flows_given = false;
+	long n;
 	char err[512];
 	int opt, ret;
 
@@ -174,6 +239,27 @@ int main(int argc, char **argv)
 			}
 			cli.attach_mode = (enum tf_attach_mode)ret;
 			break;
+		case OPT_TOP:
+			if (parse_count(optarg, "--top", 0, 1000000000L, &cli.top_n))
+				goto out;
+			break;
+		case OPT_MAX_FLOWS:
+			/* The kernel caps a hash map far below this; it says so at load. */
+			if (parse_count(optarg, "--max-flows", 1, 1L << 30, &n))
+				goto out;
+			cli.max_flows = (uint32_t)n;
+			flows_given = true;
+			break;
+		case OPT_IDLE:
+			if (parse_timeout(optarg, "--idle-timeout", false, &cli.idle_timeout))
+				goto out;
+			flows_given = true;
+			break;
+		case OPT_ACTIVE:
+			if (parse_timeout(optarg, "--active-timeout", true, &cli.active_timeout))
+				goto out;
+			flows_given = true;
+			break;
 		case 'v': cli.verbose = true; break;
 		case 'h': usage(stdout); ret = TF_EXIT_OK; goto out;
 		case OPT_VERSION:
@@ -211,7 +297,7 @@ int main(int argc, char **argv)
 		ret = TF_EXIT_USAGE;
 		goto out;
 	}
-	if (check_applicable(cmd, &cli, timed_given)) {
+	if (check_applicable(cmd, &cli, timed_given, flows_given)) {
 		ret = TF_EXIT_USAGE;
 		goto out;
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "collector.h"
+#include "flows.h"
 #include "inventory.h"
 #include "output.h"
 
@@ -39,5 +40,51 @@ void tf_report_summary_json(struct tf_json *j, const struct tf_collector *c,
 			    const struct tf_summary *s, const struct timespec *now, FILE *f);
 void tf_report_summary_table(const struct tf_collector *c, const struct tf_summary *s,
 			     FILE *f);
+
+/*
+ * flow records: per flow target (VM tap, --iface), its flows biggest first
+ * (at most top_n, 0: all), then the aggregates that make the interface's
+ * flow totals add up to its stats: "others" (flows beyond --top), "expired"
+ * (ended flows dropped from memory), "overflow" (flow map full), "unparsed".
+ */
+struct tf_flow_report {
+	const struct tf_collector *c;
+	const struct tf_flows *fl;
+	int64_t clock_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
+	size_t top_n;			/* 0: every flow */
+	bool final;
+};
+
+/* One row as reported: a flow, or an aggregate of the interface. */
+struct tf_flow_row {
+	const struct tf_target *t;
+	const char *aggregate;		/* NULL for a flow, else its kind */
+	uint64_t flows;			/* others/expired: how many flows */
+	struct tf_flow_view v;
+	bool expired;
+	double rx_bps, tx_bps;
+	uint64_t first_seen_ns, last_seen_ns;	/* 0: unknown */
+};
+
+/*
+ * The rows of target t: flows sorted by `by`, at most top_n, then the
+ * aggregates (overflow/unparsed always, with_zero_aggr, else when nonzero).
+ * *rows is malloc'ed. Returns the number of rows, -1 on out of memory.
+ */
+long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
+		  enum tf_flow_sort by, bool with_zero_aggr, struct tf_flow_row **rows);
+
+void tf_report_flows_json(struct tf_json *j, const struct tf_flow_report *r,
+			  const struct timespec *now, FILE *f);
+void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec *now,
+			   FILE *f);
+void tf_report_flows_summary_json(struct tf_json *j, const struct tf_flow_report *r,
+				  const struct tf_summary *s, const struct timespec *now,
+				  FILE *f);
+void tf_report_flows_summary_table(const struct tf_flow_report *r, const struct tf_summary *s,
+				   FILE *f);
+
+/* Table cells of a row: "udp", "10.0.0.1:53", "[fe80::1]:53", "icmp echo id 7". */
+void tf_flow_row_proto(const struct tf_flow_row *row, char *out, size_t outlen);
 
 #endif /* TF_REPORT_H */

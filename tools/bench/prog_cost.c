@@ -15,6 +15,14 @@
  * created first, as tapflow does before it attaches, so the figure is the
  * hot path (lookup hit, three adds); the totals are checked afterwards.
  *
+ * The flow path of the taps (tf_tap_ingress: counters, parse, flow map) is
+ * measured in both flow map variants: tapflow's shared hash with atomic
+ * adds, and a per-CPU hash with plain adds (the same source built with
+ * -DTF_FLOWS_PERCPU). The frame is one flow, so after its first run every
+ * run is a flow map hit; that every run was is checked afterwards too.
+ * tools/bench/flow_cost measures the rest of that choice (contention,
+ * inserts, a full map, memory, reading the map).
+ *
  * --watch PID is the in-situ counterpart: it turns on the kernel's BPF
  * run-time statistics (BPF_ENABLE_STATS: they stay on only while this
  * process holds the fd, so a kill cannot leave them on), snapshots
@@ -48,13 +56,17 @@
 #include "tapflow.h"
 #include "tapflow.skel.h"
 #include "empty.skel.h"
+#include "tapflow_percpu.skel.h"
 
 #define TC_ACT_UNSPEC (-1)
 /* BPF_PROG_TEST_RUN builds its skb on the loopback device of the netns. */
 #define TEST_IFINDEX 1
 
-enum { P_EMPTY, P_INGRESS, P_EGRESS, N_PROGS };
-static const char *const prog_names[N_PROGS] = { "empty", "tf_ingress", "tf_egress" };
+enum { P_EMPTY, P_INGRESS, P_EGRESS, P_TAP, P_TAP_PERCPU, N_PROGS };
+static const char *const prog_names[N_PROGS] = {
+	"empty", "tf_ingress", "tf_egress",
+	"tf_tap_ingress (flows: hash)", "tf_tap_ingress (flows: per-CPU hash)",
+};
 
 static const unsigned int frame_lens[] = { 64, 1500 };
 #define N_FRAMES (sizeof(frame_lens) / sizeof(frame_lens[0]))
@@ -83,7 +95,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: prog_cost [--repeat N] [--rounds R] [--cpu C] [--json] [-v]\n"
 "  ns per packet of tapflow's TC programs (BPF_PROG_TEST_RUN), next to an\n"
-"  empty TC program, on a 64-byte and a 1500-byte frame.\n"
+"  empty TC program, on a 64-byte and a 1500-byte frame; the taps' flow\n"
+"  path in both flow map variants (shared hash, per-CPU hash).\n"
 "  -n, --repeat N   runs per measurement (default 1000000)\n"
 "  -r, --rounds R   measurements per program and frame (default 11)\n"
 "  -c, --cpu C      pin to CPU C (default: not pinned)\n"
@@ -195,26 +208,88 @@ static double median(const double *v, unsigned int n, double *min)
 	return m;
 }
 
-/* Create the counters entry of the test interface, as tapflow does before attach. */
-static int create_counters_entry(int map_fd, int ncpus)
+/*
+ * Create the per-CPU entry (if_counters, tap_aggr) of the test interface,
+ * as tapflow does before attach.
+ */
+static int create_entry(const struct bpf_map *map, int ncpus)
 {
-	struct tf_if_counters *zero = calloc(ncpus, sizeof(*zero));
+	void *zero = calloc(ncpus, bpf_map__value_size(map));
 	__u32 key = TEST_IFINDEX;
 	int err;
 
 	if (!zero)
 		return -ENOMEM;
-	err = bpf_map_update_elem(map_fd, &key, zero, BPF_NOEXIST) ? -errno : 0;
+	err = bpf_map_update_elem(bpf_map__fd(map), &key, zero, BPF_NOEXIST) ? -errno : 0;
 	free(zero);
 	return err;
+}
+
+/* The flow of build_frame() in the VM's view of tf_tap_ingress (tx). */
+static void frame_flow_key(struct tf_flow_key *k)
+{
+	static const unsigned char local[4] = { 198, 18, 0, 1 }, remote[4] = { 198, 18, 0, 2 };
+
+	memset(k, 0, sizeof(*k));
+	k->ifindex = TEST_IFINDEX;
+	k->ethertype = ETH_P_IP;
+	k->family = TF_FAM_IPV4;
+	k->proto = IPPROTO_UDP;
+	memcpy(k->local_ip, local, 4);
+	memcpy(k->remote_ip, remote, 4);
+	k->local_port = 40000;
+	k->remote_port = 5201;
+}
+
+/*
+ * The tap program took the flow path every time: one flow, all packets and
+ * bytes in its tx, nothing in the aggregate nor in the loss counters.
+ */
+static int check_flows(const char *name, const struct bpf_map *flows, int ncpus,
+		       unsigned long long runs, unsigned long long bytes, __u64 flow_map_full,
+		       __u64 parse_errors)
+{
+	bool percpu = bpf_map__type(flows) == BPF_MAP_TYPE_PERCPU_HASH;
+	struct tf_flow_value *v = calloc(percpu ? ncpus : 1, sizeof(*v));
+	unsigned long long pk = 0, by = 0;
+	struct tf_flow_key k, next;
+	int n = 0, ret = -1;
+
+	if (!v)
+		return -1;
+	frame_flow_key(&k);
+	if (bpf_map_lookup_elem(bpf_map__fd(flows), &k, v)) {
+		fprintf(stderr, "prog_cost: %s: no flow entry: %s\n", name, strerror(errno));
+		goto out;
+	}
+	for (int c = 0; c < (percpu ? ncpus : 1); c++) {
+		pk += v[c].tx.packets;
+		by += v[c].tx.bytes;
+	}
+	for (void *prev = NULL; !bpf_map_get_next_key(bpf_map__fd(flows), prev, &next); prev = &k) {
+		k = next;
+		n++;
+	}
+	if (n != 1 || pk != runs || by != bytes || flow_map_full || parse_errors) {
+		fprintf(stderr, "prog_cost: %s: %d flows, %llu packets, %llu bytes, flow_map_full "
+			"%llu, parse_errors %llu; expected 1, %llu, %llu, 0, 0\n", name, n, pk, by,
+			(unsigned long long)flow_map_full, (unsigned long long)parse_errors,
+			runs, bytes);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(v);
+	return ret;
 }
 
 /*
  * The programs must have taken the hot path every time: each run adds one
  * packet of `len` bytes to its direction, and nothing was lost.
  */
-static int check_counters(struct tapflow_bpf *skel, int ncpus, unsigned long long runs_per_dir,
-			  unsigned long long bytes_per_dir)
+static int check_counters(const struct bpf_map *counters, __u64 map_full, int ncpus,
+			  const unsigned long long runs[TF_HOOK_DIRS],
+			  const unsigned long long bytes[TF_HOOK_DIRS])
 {
 	struct tf_if_counters *v = calloc(ncpus, sizeof(*v));
 	__u32 key = TEST_IFINDEX;
@@ -222,7 +297,7 @@ static int check_counters(struct tapflow_bpf *skel, int ncpus, unsigned long lon
 
 	if (!v)
 		return -1;
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.if_counters), &key, v)) {
+	if (bpf_map_lookup_elem(bpf_map__fd(counters), &key, v)) {
 		fprintf(stderr, "prog_cost: counters entry vanished: %s\n", strerror(errno));
 		goto out;
 	}
@@ -234,16 +309,15 @@ static int check_counters(struct tapflow_bpf *skel, int ncpus, unsigned long lon
 			by += v[c].dir[d].bytes;
 			sg += v[c].dir[d].segs;
 		}
-		if (pk != runs_per_dir || by != bytes_per_dir || sg != runs_per_dir) {
+		if (pk != runs[d] || by != bytes[d] || sg != runs[d]) {
 			fprintf(stderr, "prog_cost: %s counted %llu packets, %llu bytes, %llu segs; "
-				"expected %llu, %llu, %llu\n", prog_names[P_INGRESS + d], pk, by, sg,
-				runs_per_dir, bytes_per_dir, runs_per_dir);
+				"expected %llu, %llu, %llu\n", d ? "egress" : "ingress", pk, by, sg,
+				runs[d], bytes[d], runs[d]);
 			goto out;
 		}
 	}
-	if (skel->bss->map_full) {
-		fprintf(stderr, "prog_cost: map_full = %llu\n",
-			(unsigned long long)skel->bss->map_full);
+	if (map_full) {
+		fprintf(stderr, "prog_cost: map_full = %llu\n", (unsigned long long)map_full);
 		goto out;
 	}
 	ret = 0;
@@ -275,7 +349,7 @@ static void print_table(const struct summary s[N_FRAMES][N_PROGS], unsigned int 
 	printf("prog_cost: BPF_PROG_TEST_RUN, %u runs x %u rounds per figure, JIT %s, "
 	       "kernel %s, %s\n", repeat, rounds, jit == 1 ? "on" : jit == 0 ? "off" : "?",
 	       kernel, where);
-	printf("%-6s %-11s %9s %7s %9s %8s %9s %8s\n", "FRAME", "PROGRAM", "MEDIAN ns", "MIN ns",
+	printf("%-6s %-36s %9s %7s %9s %8s %9s %8s\n", "FRAME", "PROGRAM", "MEDIAN ns", "MIN ns",
 	       "WALL ns", "MIN wall", "+ns EMPTY", "x EMPTY");
 	for (size_t f = 0; f < N_FRAMES; f++)
 		for (int p = 0; p < N_PROGS; p++) {
@@ -286,7 +360,7 @@ static void print_table(const struct summary s[N_FRAMES][N_PROGS], unsigned int 
 				snprintf(d, sizeof(d), "%+.0f", x->kern_median - e->kern_median);
 				snprintf(r, sizeof(r), "%.2f", x->kern_median / e->kern_median);
 			}
-			printf("%-6u %-11s %9.0f %7.0f %9.2f %8.2f %9s %8s\n", frame_lens[f],
+			printf("%-6u %-36s %9.0f %7.0f %9.2f %8.2f %9s %8s\n", frame_lens[f],
 			       prog_names[p], x->kern_median, x->kern_min, x->wall_median,
 			       x->wall_min, d, r);
 		}
@@ -492,7 +566,8 @@ int main(int argc, char **argv)
 	struct summary sum[N_FRAMES][N_PROGS];
 	unsigned char *frames[N_FRAMES] = {};
 	unsigned long repeat = 1000000, rounds = 11;
-	unsigned long long bytes_per_dir = 0;
+	unsigned long long runs[N_PROGS] = {}, bytes[N_PROGS] = {};
+	struct tapflow_percpu_bpf *tfp = NULL;
 	struct tapflow_bpf *tf = NULL;
 	struct empty_bpf *empty = NULL;
 	int prog_fd[N_PROGS];
@@ -566,13 +641,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	tf = tapflow_bpf__open_and_load();
+	tfp = tapflow_percpu_bpf__open_and_load();
 	empty = empty_bpf__open_and_load();
-	if (!tf || !empty) {
+	if (!tf || !tfp || !empty) {
 		fprintf(stderr, "prog_cost: cannot load the BPF programs: %s "
 			"(root and a kernel with BTF needed; -v shows why)\n", strerror(errno));
 		goto out;
 	}
-	err = create_counters_entry(bpf_map__fd(tf->maps.if_counters), ncpus);
+	err = create_entry(tf->maps.if_counters, ncpus);
+	if (!err)
+		err = create_entry(tf->maps.tap_aggr, ncpus);
+	if (!err)
+		err = create_entry(tfp->maps.if_counters, ncpus);
+	if (!err)
+		err = create_entry(tfp->maps.tap_aggr, ncpus);
 	if (err) {
 		fprintf(stderr, "prog_cost: cannot create the counters entry: %s\n", strerror(-err));
 		goto out;
@@ -580,6 +662,8 @@ int main(int argc, char **argv)
 	prog_fd[P_EMPTY] = bpf_program__fd(empty->progs.tf_empty);
 	prog_fd[P_INGRESS] = bpf_program__fd(tf->progs.tf_ingress);
 	prog_fd[P_EGRESS] = bpf_program__fd(tf->progs.tf_egress);
+	prog_fd[P_TAP] = bpf_program__fd(tf->progs.tf_tap_ingress);
+	prog_fd[P_TAP_PERCPU] = bpf_program__fd(tfp->progs.tf_tap_ingress);
 
 	for (size_t f = 0; f < N_FRAMES; f++) {
 		frames[f] = malloc(frame_lens[f]);
@@ -601,8 +685,8 @@ int main(int argc, char **argv)
 			err = run_once(prog_fd[p], frames[f], frame_lens[f], repeat / 10 + 1, &k, &w);
 			if (err)
 				goto run_failed;
-			if (p != P_EMPTY)
-				bytes_per_dir += (repeat / 10 + 1) * frame_lens[f];
+			runs[p] += repeat / 10 + 1;
+			bytes[p] += (repeat / 10 + 1) * frame_lens[f];
 		}
 	for (unsigned long r = 0; r < rounds; r++)
 		for (size_t f = 0; f < N_FRAMES; f++)
@@ -611,13 +695,26 @@ int main(int argc, char **argv)
 					       &smp[f][p].kern[r], &smp[f][p].wall[r]);
 				if (err)
 					goto run_failed;
-				if (p != P_EMPTY)
-					bytes_per_dir += (unsigned long long)repeat * frame_lens[f];
+				runs[p] += repeat;
+				bytes[p] += (unsigned long long)repeat * frame_lens[f];
 			}
-	if (check_counters(tf, ncpus,
-			   N_FRAMES * ((unsigned long long)repeat * rounds + repeat / 10 + 1),
-			   bytes_per_dir / 2))
-		goto out;
+	{
+		/* tf_ingress and tf_tap_ingress count into the same slot. */
+		unsigned long long r[TF_HOOK_DIRS] = { runs[P_INGRESS] + runs[P_TAP], runs[P_EGRESS] };
+		unsigned long long b[TF_HOOK_DIRS] = { bytes[P_INGRESS] + bytes[P_TAP],
+						       bytes[P_EGRESS] };
+		unsigned long long rp[TF_HOOK_DIRS] = { runs[P_TAP_PERCPU], 0 };
+		unsigned long long bp[TF_HOOK_DIRS] = { bytes[P_TAP_PERCPU], 0 };
+
+		if (check_counters(tf->maps.if_counters, tf->bss->map_full, ncpus, r, b) ||
+		    check_counters(tfp->maps.if_counters, tfp->bss->map_full, ncpus, rp, bp) ||
+		    check_flows(prog_names[P_TAP], tf->maps.flows, ncpus, runs[P_TAP], bytes[P_TAP],
+				tf->bss->flow_map_full, tf->bss->parse_errors) ||
+		    check_flows(prog_names[P_TAP_PERCPU], tfp->maps.flows, ncpus,
+				runs[P_TAP_PERCPU], bytes[P_TAP_PERCPU],
+				tfp->bss->flow_map_full, tfp->bss->parse_errors))
+			goto out;
+	}
 
 	for (size_t f = 0; f < N_FRAMES; f++)
 		for (int p = 0; p < N_PROGS; p++) {
@@ -646,6 +743,7 @@ out:
 		}
 	}
 	empty_bpf__destroy(empty);
+	tapflow_percpu_bpf__destroy(tfp);
 	tapflow_bpf__destroy(tf);
 	return ret;
 }

@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# run.sh: the whole benchmark in one run (a little over two minutes):
+# run.sh: the whole benchmark in one run (about two and a half minutes):
 # prog_cost (ns per packet of tapflow's programs under BPF_PROG_TEST_RUN,
-# next to an empty program) and throughput.sh (iperf3 across veth + bridge,
-# tapflow attached vs not), then a summary block for the README.
+# next to an empty program), flow_cost (the flow map variants: contention,
+# inserts, full map, memory, userspace reads) and throughput.sh (iperf3
+# across veth + bridge, tapflow attached vs not), then a summary block for
+# the README.
 #
 #   tools/bench/run.sh [--json] [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
@@ -15,6 +17,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
+FLOW_COST=${FLOW_COST:-$ROOT/.output/bench/flow_cost}
 OUT=$ROOT/.output/bench
 # prog_cost is pinned (unpinned, migrations between rounds spread its figures
 # by 20 %), to the last CPU: iperf3 runs on CPU 0, which here also takes four
@@ -62,6 +65,7 @@ measure() {
 
 	[ "$(id -u)" -eq 0 ] || die "needs root"
 	[ -x "$PROG_COST" ] || die "$PROG_COST not built (make -C tools/bench)"
+	[ -x "$FLOW_COST" ] || die "$FLOW_COST not built (make -C tools/bench)"
 	mkdir -p "$OUT" || die "cannot create $OUT"
 	trap 'on_signal 130' INT
 	trap 'on_signal 143' TERM
@@ -73,6 +77,8 @@ measure() {
 	echo "# prog_cost: BPF_PROG_TEST_RUN, CPU $COST_CPU" >&2
 	run_child "$OUT/prog_cost.json" "$PROG_COST" --cpu "$COST_CPU" --json ||
 		die "prog_cost failed"
+	echo "# flow_cost: flow map variants" >&2
+	run_child "$OUT/flow_cost.json" "$FLOW_COST" --json || die "flow_cost failed"
 	echo "# throughput.sh ${TP_ARGS[*]}" >&2
 	run_child "$OUT/throughput.json" "$HERE/throughput.sh" --json "${TP_ARGS[@]}" ||
 		die "throughput.sh failed"
@@ -84,9 +90,10 @@ measure() {
 		--argjson ncpu "$(nproc)" --arg rev "$rev" --argjson loadavg "$load1" \
 		--argjson elapsed "$((SECONDS - t0))" \
 		--slurpfile pc "$OUT/prog_cost.json" --slurpfile tp "$OUT/throughput.json" \
+		--slurpfile fc "$OUT/flow_cost.json" \
 		'{type: "bench", date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu,
 		  tapflow: $rev, loadavg: $loadavg, elapsed_s: $elapsed,
-		  prog_cost: $pc[0], throughput: $tp[0]}' >"$OUT/last.json" ||
+		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0]}' >"$OUT/last.json" ||
 		die "cannot combine the results"
 }
 
@@ -138,6 +145,33 @@ summary() {
 	(if $tp.insitu then " In situ, UDP run with BPF run-time stats on: " +
 		($tp.insitu | map("\(.name) \(.ns_per_run | f(0)) ns/run") | join(", ")) + "."
 	 else "" end),
+	(if .flow_cost then .flow_cost as $fc |
+		($fc.variants | map({(.map): .}) | add) as $v |
+		def fr($l; $k; $d): "| \($l) | \($v.hash[$k] | f($d)) | " +
+			"\($v.percpu_hash[$k] | f($d)) |";
+		"",
+		"Flow map variants (flow_cost: tf_tap_ingress, \($fc.frame) B frames, " +
+		"\($fc.entries) entries, \($fc.threads) threads, \($fc.possible_cpus) possible CPUs; " +
+		"medians of \($fc.rounds) rounds of \($fc.repeat) runs):",
+		"",
+		"| flow map | hash (tapflow) | per-CPU hash |",
+		"|---|---:|---:|",
+		fr("hit, 1 CPU: ns/packet"; "hit_1cpu_ns"; 0),
+		fr("hit, all CPUs on one flow: ns/packet"; "hit_all_cpus_same_flow_ns"; 0),
+		fr("hit, all CPUs, a flow each: ns/packet"; "hit_all_cpus_own_flow_ns"; 0),
+		"| new flow, single runs: ns (hit, same frames) | " +
+			"\($v.hash.insert_ns | f(0)) (\($v.hash.insert_baseline_ns | f(0))) | " +
+			"\($v.percpu_hash.insert_ns | f(0)) " +
+			"(\($v.percpu_hash.insert_baseline_ns | f(0))) |",
+		fr("map full, new flow: ns/packet"; "full_ns"; 0),
+		"| memory (memlock): MB | \($v.hash.memlock_bytes / 1e6 | f(1)) | " +
+			"\($v.percpu_hash.memlock_bytes / 1e6 | f(1)) |",
+		fr("userspace batch read of the full map: ms"; "read_batch_ms"; 1),
+		"| bytes read: MB | \($v.hash.read_bytes / 1e6 | f(1)) | " +
+			"\($v.percpu_hash.read_bytes / 1e6 | f(1)) |",
+		fr("userspace batch delete of it all: ms"; "delete_batch_ms"; 1),
+		""
+	 else empty end),
 	"Other work: the CPUs without iperf3 were \($tp.other_cpus_busy_percent.median | f(0)) % " +
 	"busy (max \($tp.other_cpus_busy_percent.max | f(0)) %) during the kept blocks; " +
 	"\($tp.discarded_rounds | length) round(s) above " +

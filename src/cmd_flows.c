@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tapflow flows: per-VM flows with packets, bytes and rates each way. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "collector.h"
+#include "flows.h"
+#include "log.h"
+#include "report.h"
+#include "signals.h"
+
+#include "cmd_flows.h"
+
+int tf_flows_run_init(struct tf_flows_run *r, const struct tf_cli *cli, struct tf_collector *c)
+{
+	struct tf_flow_map map;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->cli = cli;
+	r->c = c;
+	tf_flow_map_bpf(&map, c->flows_fd, c->flows_percpu ? c->ncpus : 1);
+	/* Ended flows are kept one by one up to the size of the kernel map. */
+	err = tf_flows_init(&r->fl, &map, (uint64_t)(cli->idle_timeout * 1e9),
+			    (uint64_t)(cli->active_timeout * 1e9), c->max_flows);
+	if (err) {
+		tf_err("out of memory");
+		return -1;
+	}
+	r->rep.c = c;
+	r->rep.fl = &r->fl;
+	r->rep.clock_offset = tf_mono_to_real_offset();
+	r->last_poll = c->attach_t;
+	return 0;
+}
+
+void tf_flows_run_poll(struct tf_flows_run *r)
+{
+	double now = tf_now_mono();
+	int err;
+
+	tf_collector_poll(r->c);
+	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
+	r->last_poll = now;
+	if (err && !r->read_failed) {
+		/* Say it once: the table keeps what it had, the next poll retries. */
+		tf_warn("cannot read the flow map: %s", strerror(-err));
+		r->read_failed = true;
+	}
+}
+
+void tf_flows_run_free(struct tf_flows_run *r)
+{
+	tf_flows_free(&r->fl);
+	tf_json_free(&r->j);
+}
+
+static void report(struct tf_flows_run *r, bool final)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	r->rep.final = final;
+	if (r->cli->json)
+		tf_report_flows_json(&r->j, &r->rep, &now, stdout);
+	else
+		tf_report_flows_table(&r->rep, &now, stdout);
+}
+
+static void flows_tick(void *arg)
+{
+	struct tf_flows_run *r = arg;
+
+	tf_flows_run_poll(r);
+	tf_warn_vanished(r->c);
+	report(r, false);
+}
+
+int tf_cmd_flows(const struct tf_cli *cli)
+{
+	struct tf_collector_opts opts = {
+		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
+	};
+	struct tf_collector c = {};
+	struct tf_inventory inv = {};
+	struct tf_flows_run r = {};
+	struct tf_summary sum;
+	int ret = TF_EXIT_RUNTIME;
+	struct timespec now;
+
+	if (tf_trace_begin(cli, &opts, &c, &inv))
+		goto out;
+	if (tf_flows_run_init(&r, cli, &c))
+		goto out;
+	if (cli->top_n >= 0)
+		r.rep.top_n = (size_t)cli->top_n;
+	else
+		r.rep.top_n = cli->json ? 0 : TF_TABLE_TOP_DEFAULT;
+	tf_run_intervals(cli, flows_tick, &r);
+	/*
+	 * Detach first, then read: no packet changes a counter between the
+	 * interface totals and the flows, so the final report adds up exactly.
+	 */
+	tf_collector_detach(&c);
+	tf_flows_run_poll(&r);
+	tf_warn_vanished(&c);
+	report(&r, true);
+	tf_summary_fill(&sum, &c);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (cli->json)
+		tf_report_flows_summary_json(&r.j, &r.rep, &sum, &now, stdout);
+	else
+		tf_report_flows_summary_table(&r.rep, &sum, stdout);
+	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	if (fflush(stdout))
+		ret = TF_EXIT_RUNTIME;
+out:
+	tf_collector_close(&c);
+	tf_flows_run_free(&r);
+	tf_inventory_free(&inv);
+	return ret;
+}

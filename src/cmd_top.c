@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tapflow top: a live full-screen view (ncurses) of the traced interfaces
+ * (VM taps first) with their rates and totals, and their top flows.
+ *
+ * Keys: b/p/r sort flows by bytes/packets/rate; v cycles the filter
+ * through the VMs (interfaces without a VM by name) and back to all; /
+ * types a VM or interface name; q quits.
+ *
+ * The terminal is restored on every way out: q, -d, the first SIGINT/
+ * SIGTERM (the main loop sees tf_exiting and calls endwin), a second one
+ * (the handler restores the saved termios and leaves the alternate screen
+ * with async-signal-safe calls), an error, and exit() (atexit backstop).
+ */
+#include <curses.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd_flows.h"
+#include "collector.h"
+#include "flows.h"
+#include "log.h"
+#include "report.h"
+#include "signals.h"
+
+/* ---- terminal restore --------------------------------------------------- */
+
+static struct termios saved_tio;
+static bool have_tio;
+static volatile sig_atomic_t curses_on;
+
+static void curses_off(void)
+{
+	if (curses_on && !isendwin())
+		endwin();
+	curses_on = 0;
+}
+
+static void on_signal(int sig)
+{
+	static const char leave[] = "\033[?1049l\033[?25h\r\n";
+
+	if (tf_exiting) {
+		/* Second signal: out now, but with the terminal as we found it. */
+		if (curses_on) {
+			if (have_tio)
+				tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+			if (write(STDOUT_FILENO, leave, sizeof(leave) - 1) < 0)
+				_exit(128 + sig);
+		}
+		_exit(128 + sig);
+	}
+	tf_exiting = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- the view's state ---------------------------------------------------- */
+
+struct top {
+	const struct tf_cli *cli;
+	struct tf_collector *c;
+	struct tf_flows_run *run;
+	enum tf_flow_sort sort;
+	char filter[TF_NAME_MAX];	/* "" = all: a VM name or an interface name */
+	bool prompt;			/* typing after '/' */
+	char input[TF_NAME_MAX];
+	size_t input_len;
+	char message[160];		/* one-shot status message */
+};
+
+/* The name a target is filtered by: its VM, else the interface. */
+static const char *target_name(const struct tf_target *t)
+{
+	return t->has_vif ? t->vif.vm : t->ifname;
+}
+
+static bool target_shown(const struct top *tp, const struct tf_target *t)
+{
+	return !tp->filter[0] || !strcmp(tp->filter, target_name(t)) ||
+	       !strcmp(tp->filter, t->ifname);
+}
+
+static bool name_known(const struct top *tp, const char *name)
+{
+	for (size_t i = 0; i < tp->c->n_targets; i++)
+		if (!strcmp(name, target_name(&tp->c->targets[i])) ||
+		    !strcmp(name, tp->c->targets[i].ifname))
+			return true;
+	return false;
+}
+
+/* v: all -> first VM/interface name -> ... -> last -> all. */
+static void cycle_filter(struct top *tp)
+{
+	const char *names[64];
+	size_t n = 0, cur = 0;
+	bool found = false;
+
+	for (size_t i = 0; i < tp->c->n_targets && n < 64; i++) {
+		const struct tf_target *t = &tp->c->targets[i];
+		bool dup = false;
+
+		if (!t->flows && !t->has_vif)
+			continue;	/* bridges, uplinks: no flows of their own */
+		for (size_t k = 0; k < n; k++)
+			dup |= !strcmp(names[k], target_name(t));
+		if (!dup)
+			names[n++] = target_name(t);
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (!strcmp(names[k], tp->filter)) {
+			cur = k;
+			found = true;
+		}
+	}
+	if (!tp->filter[0] || !found)
+		snprintf(tp->filter, sizeof(tp->filter), "%s", n ? names[0] : "");
+	else if (cur + 1 < n)
+		snprintf(tp->filter, sizeof(tp->filter), "%s", names[cur + 1]);
+	else
+		tp->filter[0] = '\0';
+}
+
+/* ---- drawing -------------------------------------------------------------- */
+
+static double row_rate(const struct tf_flow_row *r)
+{
+	return r->rx_bps + r->tx_bps;
+}
+
+static enum tf_flow_sort g_sort;
+
+static int cmp_rows(const void *a, const void *b)
+{
+	const struct tf_flow_row *x = a, *y = b;
+	uint64_t bx = x->v.rx.bytes + x->v.tx.bytes, by = y->v.rx.bytes + y->v.tx.bytes;
+	uint64_t px = x->v.rx.packets + x->v.tx.packets, py = y->v.rx.packets + y->v.tx.packets;
+
+	if (g_sort == TF_SORT_RATE && row_rate(x) != row_rate(y))
+		return row_rate(x) > row_rate(y) ? -1 : 1;
+	if (g_sort == TF_SORT_PACKETS && px != py)
+		return px > py ? -1 : 1;
+	if (bx != by)
+		return bx > by ? -1 : 1;
+	if (px != py)
+		return px > py ? -1 : 1;
+	return strcmp(x->t->ifname, y->t->ifname);
+}
+
+/* Every shown target's live flows and nonzero aggregates, sorted. */
+static long collect_rows(struct top *tp, struct tf_flow_row **out)
+{
+	struct tf_flow_row *all = NULL;
+	long n = 0;
+
+	*out = NULL;
+	tp->run->rep.top_n = 0;
+	tp->run->rep.final = false;
+	for (size_t i = 0; i < tp->c->n_targets; i++) {
+		const struct tf_target *t = &tp->c->targets[i];
+		struct tf_flow_row *rows, *grown;
+		long k, m = 0;
+
+		if (!t->flows || !target_shown(tp, t))
+			continue;
+		k = tf_flow_rows(&tp->run->rep, t, tp->sort, false, &rows);
+		if (k < 0) {
+			free(all);
+			return -1;
+		}
+		grown = realloc(all, (size_t)(n + k + 1) * sizeof(*all));
+		if (!grown) {
+			free(rows);
+			free(all);
+			return -1;
+		}
+		all = grown;
+		/* A live view: flows that ended are left out. */
+		for (long r = 0; r < k; r++)
+			if (!rows[r].expired)
+				all[n + m++] = rows[r];
+		n += m;
+		free(rows);
+	}
+	g_sort = tp->sort;
+	if (n > 1)
+		qsort(all, (size_t)n, sizeof(*all), cmp_rows);
+	*out = all;
+	return n;
+}
+
+static double rate(uint64_t now, uint64_t prev, double dt)
+{
+	return dt > 0 && now >= prev ? (double)(now - prev) * 8.0 / dt : 0;
+}
+
+static int draw_targets(struct top *tp, int y, int maxy)
+{
+	char rxr[24], txr[24], rxb[16], txb[16], rxp[16], txp[16];
+
+	attron(A_BOLD);
+	mvprintw(y++, 0, "%-16s %-12s %-7s %13s %13s %10s %10s %9s %9s", "VM", "IFACE", "ROLE",
+		 "RX RATE", "TX RATE", "RX BYTES", "TX BYTES", "RX PKTS", "TX PKTS");
+	attroff(A_BOLD);
+	for (size_t i = 0; i < tp->c->n_targets && y < maxy; i++) {
+		const struct tf_target *t = &tp->c->targets[i];
+		double dt = t->now_t - t->prev_t;
+
+		if (tp->filter[0] && !target_shown(tp, t))
+			continue;
+		tf_format_rate(rate(t->now.rx_bytes, t->prev.rx_bytes, dt), rxr, sizeof(rxr));
+		tf_format_rate(rate(t->now.tx_bytes, t->prev.tx_bytes, dt), txr, sizeof(txr));
+		tf_format_bytes(t->now.rx_bytes, rxb, sizeof(rxb));
+		tf_format_bytes(t->now.tx_bytes, txb, sizeof(txb));
+		tf_format_count(t->now.rx_packets, rxp, sizeof(rxp));
+		tf_format_count(t->now.tx_packets, txp, sizeof(txp));
+		mvprintw(y++, 0, "%-16.16s %-12s %-7s %13s %13s %10s %10s %9s %9s%s",
+			 t->has_vif ? t->vif.vm : "-", t->ifname, tf_role_name(t->role), rxr, txr,
+			 rxb, txb, rxp, txp, t->gone ? " (gone)" : "");
+	}
+	return y;
+}
+
+static void draw_flows(struct top *tp, int y, int maxy, int maxx)
+{
+	struct tf_flow_row *rows;
+	long n = collect_rows(tp, &rows);
+	char proto[64], local[80], remote[80], txr[24], rxr[24], txb[16], rxb[16], txp[16],
+	     rxp[16];
+
+	attron(A_BOLD);
+	mvprintw(y++, 0, "%-12s %-10s %-18s %-28s %-28s %10s %10s %8s %8s %12s %12s", "VM",
+		 "IFACE", "PROTO", "LOCAL", "REMOTE", "TX BYTES", "RX BYTES", "TX PKTS",
+		 "RX PKTS", "TX RATE", "RX RATE");
+	attroff(A_BOLD);
+	if (n < 0) {
+		mvprintw(y, 0, "(out of memory)");
+		return;
+	}
+	if (!n)
+		mvprintw(y, 0, "(no flows%s%s)", tp->filter[0] ? " of " : "", tp->filter);
+	for (long i = 0; i < n && y < maxy; i++) {
+		const struct tf_flow_row *r = &rows[i];
+
+		tf_flow_row_proto(r, proto, sizeof(proto));
+		tf_flow_endpoint_str(r->v.family, r->v.local_ip, r->v.local_port, local,
+				     sizeof(local));
+		tf_flow_endpoint_str(r->v.family, r->v.remote_ip, r->v.remote_port, remote,
+				     sizeof(remote));
+		tf_format_bytes(r->v.tx.bytes, txb, sizeof(txb));
+		tf_format_bytes(r->v.rx.bytes, rxb, sizeof(rxb));
+		tf_format_count(r->v.tx.packets, txp, sizeof(txp));
+		tf_format_count(r->v.rx.packets, rxp, sizeof(rxp));
+		tf_format_rate(r->tx_bps, txr, sizeof(txr));
+		tf_format_rate(r->rx_bps, rxr, sizeof(rxr));
+		mvprintw(y++, 0, "%-12.12s %-10s %-18.18s %-28.28s %-28.28s %10s %10s %8s %8s "
+			 "%12s %12s", r->t->has_vif ? r->t->vif.vm : "-", r->t->ifname, proto,
+			 local, remote, txb, rxb, txp, rxp, txr, rxr);
+	}
+	(void)maxx;
+	free(rows);
+}
+
+static void draw(struct top *tp)
+{
+	struct tf_losses l;
+	int maxy, maxx, y = 0;
+	char ts[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	getmaxyx(stdscr, maxy, maxx);
+	erase();
+	localtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	tf_collector_losses(tp->c, &l);
+	attron(A_REVERSE);
+	mvprintw(y++, 0, "%-*s", maxx, "");
+	mvprintw(0, 0, " tapflow top  %s  sort: %s  filter: %s  flows: %zu  map_full: %llu  "
+		 "parse_errors: %llu", ts, tf_flow_sort_name(tp->sort),
+		 tp->filter[0] ? tp->filter : "all", tp->run->fl.n - tp->run->fl.n_expired,
+		 (unsigned long long)l.flow_map_full, (unsigned long long)l.parse_errors);
+	attroff(A_REVERSE);
+	y = draw_targets(tp, y + 1, maxy / 2);
+	draw_flows(tp, y + 1, maxy - 1, maxx);
+	if (tp->prompt)
+		mvprintw(maxy - 1, 0, "VM or interface (Enter: apply, Esc: cancel): %s",
+			 tp->input);
+	else
+		mvprintw(maxy - 1, 0, "%s", tp->message[0] ? tp->message :
+			 "b/p/r: sort by bytes/packets/rate   v: next VM   /: VM name   q: quit");
+	refresh();
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+/* Returns true to quit. */
+static bool key(struct top *tp, int ch)
+{
+	if (tp->prompt) {
+		if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+			tp->prompt = false;
+			if (!tp->input_len || name_known(tp, tp->input))
+				snprintf(tp->filter, sizeof(tp->filter), "%s", tp->input);
+			else
+				snprintf(tp->message, sizeof(tp->message),
+					 "no traced VM or interface named '%.100s'", tp->input);
+		} else if (ch == 27) {
+			tp->prompt = false;
+		} else if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && tp->input_len) {
+			tp->input[--tp->input_len] = '\0';
+		} else if (ch >= 32 && ch < 127 && tp->input_len + 1 < sizeof(tp->input)) {
+			tp->input[tp->input_len++] = (char)ch;
+			tp->input[tp->input_len] = '\0';
+		}
+		return false;
+	}
+	tp->message[0] = '\0';
+	switch (ch) {
+	case 'q': case 'Q': return true;
+	case 'b': tp->sort = TF_SORT_BYTES; break;
+	case 'p': tp->sort = TF_SORT_PACKETS; break;
+	case 'r': tp->sort = TF_SORT_RATE; break;
+	case 'v': cycle_filter(tp); break;
+	case '/':
+		tp->prompt = true;
+		tp->input[0] = '\0';
+		tp->input_len = 0;
+		break;
+	}
+	return false;
+}
+
+static void loop(struct top *tp)
+{
+	double start = tf_now_mono(), next = start + tp->cli->interval;
+	double end = tp->cli->duration > 0 ? start + tp->cli->duration : 1e300;
+
+	draw(tp);
+	while (!tf_exiting) {
+		int ch = getch();	/* waits up to 100 ms; ERR on timeout or a signal */
+		bool polled = false;
+		double now;
+
+		if (ch != ERR && ch != KEY_RESIZE && key(tp, ch))
+			break;
+		now = tf_now_mono();
+		if (now >= end)
+			break;
+		if (now >= next) {
+			while (next <= now)
+				next += tp->cli->interval;
+			tf_flows_run_poll(tp->run);
+			polled = true;
+		}
+		if (ch != ERR || polled)
+			draw(tp);
+	}
+}
+
+int tf_cmd_top(const struct tf_cli *cli)
+{
+	struct tf_collector_opts opts = {
+		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
+	};
+	struct tf_collector c = {};
+	struct tf_inventory inv = {};
+	struct tf_flows_run run = {};
+	struct top tp = { .cli = cli, .c = &c, .run = &run };
+	struct tf_summary sum;
+	int ret = TF_EXIT_RUNTIME;
+
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		tf_err("top needs a terminal (use flows --json for a pipe)");
+		return TF_EXIT_RUNTIME;
+	}
+	if (tf_trace_begin(cli, &opts, &c, &inv))
+		goto out;
+	if (tf_flows_run_init(&run, cli, &c))
+		goto out;
+	/* After tf_trace_begin's handlers: a second signal must restore the terminal. */
+	install_signals();
+	have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
+	atexit(curses_off);
+	setlocale(LC_ALL, "");
+	if (!initscr()) {
+		tf_err("cannot set up the terminal");
+		goto out;
+	}
+	curses_on = 1;
+	cbreak();	/* Ctrl-C stays a signal: the loop ends on tf_exiting */
+	noecho();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	timeout(100);
+	loop(&tp);
+	curses_off();
+	tf_collector_detach(&c);
+	tf_flows_run_poll(&run);
+	tf_warn_vanished(&c);
+	tf_summary_fill(&sum, &c);
+	tf_report_flows_summary_table(&run.rep, &sum, stdout);
+	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	if (fflush(stdout))
+		ret = TF_EXIT_RUNTIME;
+out:
+	curses_off();
+	tf_collector_close(&c);
+	tf_flows_run_free(&run);
+	tf_inventory_free(&inv);
+	return ret;
+}

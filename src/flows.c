@@ -1,0 +1,740 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+
+#include "flows.h"
+
+/* ---- the BPF map -------------------------------------------------------- */
+
+static int fd_of(void *ctx)
+{
+	return (int)(intptr_t)ctx;
+}
+
+static int bpf_lookup_batch(void *ctx, void *in_batch, void *out_batch, void *keys,
+			    void *values, uint32_t *count)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 n = *count;
+	int err = bpf_map_lookup_batch(fd_of(ctx), in_batch, out_batch, keys, values, &n,
+				       &opts);
+
+	*count = n;
+	return err < 0 ? -errno : 0;
+}
+
+static int bpf_get_next_key(void *ctx, const void *key, void *next_key)
+{
+	return bpf_map_get_next_key(fd_of(ctx), key, next_key) ? -errno : 0;
+}
+
+static int bpf_lookup(void *ctx, const void *key, void *value)
+{
+	return bpf_map_lookup_elem(fd_of(ctx), key, value) ? -errno : 0;
+}
+
+static int bpf_lookup_and_delete(void *ctx, const void *key, void *value)
+{
+	return bpf_map_lookup_and_delete_elem(fd_of(ctx), key, value) ? -errno : 0;
+}
+
+static int bpf_delete(void *ctx, const void *key)
+{
+	return bpf_map_delete_elem(fd_of(ctx), key) ? -errno : 0;
+}
+
+static const struct tf_flow_map_ops bpf_ops = {
+	.lookup_batch = bpf_lookup_batch,
+	.get_next_key = bpf_get_next_key,
+	.lookup = bpf_lookup,
+	.lookup_and_delete = bpf_lookup_and_delete,
+	.delete_elem = bpf_delete,
+};
+
+void tf_flow_map_bpf(struct tf_flow_map *m, int fd, int nvalues)
+{
+	memset(m, 0, sizeof(*m));
+	m->ops = &bpf_ops;
+	m->ctx = (void *)(intptr_t)fd;
+	m->nvalues = nvalues > 0 ? nvalues : 1;
+}
+
+/* What an old kernel answers for a map command it does not have. */
+static bool unsupported(int err)
+{
+	return err == -EINVAL || err == -TF_ENOTSUPP || err == -EOPNOTSUPP;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static void dir_add(struct tf_dir_counters *d, const struct tf_dir_counters *s)
+{
+	d->packets += s->packets;
+	d->bytes += s->bytes;
+	d->segs += s->segs;
+}
+
+static bool value_empty(const struct tf_flow_value *v)
+{
+	return !v->rx.packets && !v->tx.packets && !v->first_seen_ns && !v->last_seen_ns;
+}
+
+void tf_flow_value_add(struct tf_flow_value *dst, const struct tf_flow_value *src)
+{
+	/* A CPU that never saw the flow has all zeros: no time to widen with. */
+	if (value_empty(src))
+		return;
+	if (value_empty(dst)) {
+		*dst = *src;
+		return;
+	}
+	dir_add(&dst->rx, &src->rx);
+	dir_add(&dst->tx, &src->tx);
+	if (src->first_seen_ns && (!dst->first_seen_ns || src->first_seen_ns < dst->first_seen_ns))
+		dst->first_seen_ns = src->first_seen_ns;
+	if (src->last_seen_ns > dst->last_seen_ns)
+		dst->last_seen_ns = src->last_seen_ns;
+	dst->tcp_flags_rx |= src->tcp_flags_rx;
+	dst->tcp_flags_tx |= src->tcp_flags_tx;
+}
+
+void tf_flow_value_sum(const struct tf_flow_value *values, int n, struct tf_flow_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < n; i++)
+		tf_flow_value_add(out, &values[i]);
+}
+
+void tf_flow_total(const struct tf_flow *f, struct tf_flow_value *out)
+{
+	*out = f->base;
+	tf_flow_value_add(out, &f->cur);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static uint64_t key_hash(const struct tf_flow_key *k)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(*k); i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int grow(struct tf_flows *fl)
+{
+	size_t nb = fl->nbuckets ? fl->nbuckets * 2 : 1024;
+	struct tf_flow **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < fl->nbuckets; i++) {
+		struct tf_flow *f = fl->buckets[i], *next;
+
+		for (; f; f = next) {
+			size_t h = key_hash(&f->key) & (nb - 1);
+
+			next = f->hnext;
+			f->hnext = b[h];
+			b[h] = f;
+		}
+	}
+	free(fl->buckets);
+	fl->buckets = b;
+	fl->nbuckets = nb;
+	return 0;
+}
+
+int tf_flows_init(struct tf_flows *fl, const struct tf_flow_map *map, uint64_t idle_ns,
+		  uint64_t active_ns, size_t max_ended)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->map = *map;
+	fl->idle_ns = idle_ns;
+	fl->active_ns = active_ns;
+	fl->max_ended = max_ended;
+	fl->batch_cap = 1024;
+	fl->keys = calloc(fl->batch_cap, sizeof(*fl->keys));
+	fl->values = calloc((size_t)fl->batch_cap * (size_t)fl->map.nvalues,
+			    sizeof(struct tf_flow_value));
+	if (!fl->keys || !fl->values || grow(fl)) {
+		tf_flows_free(fl);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void tf_flows_free(struct tf_flows *fl)
+{
+	for (size_t i = 0; i < fl->nbuckets; i++) {
+		struct tf_flow *f = fl->buckets[i], *next;
+
+		for (; f; f = next) {
+			next = f->hnext;
+			free(f);
+		}
+	}
+	free(fl->buckets);
+	free(fl->keys);
+	free(fl->values);
+	free(fl->evicted);
+	memset(fl, 0, sizeof(*fl));
+}
+
+struct tf_flow *tf_flows_find(const struct tf_flows *fl, const struct tf_flow_key *key)
+{
+	struct tf_flow *f;
+
+	if (!fl->nbuckets)
+		return NULL;
+	for (f = fl->buckets[key_hash(key) & (fl->nbuckets - 1)]; f; f = f->hnext)
+		if (!memcmp(&f->key, key, sizeof(*key)))
+			return f;
+	return NULL;
+}
+
+static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key *key)
+{
+	struct tf_flow *f = tf_flows_find(fl, key);
+	size_t h;
+
+	if (f)
+		return f;
+	if (fl->n >= fl->nbuckets && grow(fl))
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = *key;
+	h = key_hash(key) & (fl->nbuckets - 1);
+	f->hnext = fl->buckets[h];
+	fl->buckets[h] = f;
+	fl->n++;
+	fl->counts.seen++;
+	return f;
+}
+
+/* A kernel entry as read: the flow's live part. */
+static int ingest(struct tf_flows *fl, const struct tf_flow_key *key,
+		  const struct tf_flow_value *values)
+{
+	struct tf_flow *f = find_or_add(fl, key);
+
+	if (!f)
+		return -ENOMEM;
+	tf_flow_value_sum(values, fl->map.nvalues, &f->cur);
+	if (f->expired) {
+		/* Back after expiry: the same flow goes on, its totals too. */
+		f->expired = false;
+		fl->n_expired--;
+	}
+	f->in_kernel = true;
+	f->gen = fl->gen;
+	return 0;
+}
+
+static int read_batched(struct tf_flows *fl)
+{
+	const struct tf_flow_map_ops *ops = fl->map.ops;
+	/* The batch position is the kernel's business (a bucket for hash maps). */
+	uint64_t in_batch[8] = {}, out_batch[8] = {};
+	size_t vsz = sizeof(struct tf_flow_value) * (size_t)fl->map.nvalues;
+	bool first = true;
+
+	for (;;) {
+		uint32_t count = fl->batch_cap;
+		int err = ops->lookup_batch(fl->map.ctx, first ? NULL : in_batch, out_batch,
+					    fl->keys, fl->values, &count);
+
+		if (err && err != -ENOENT) {
+			if (first && unsupported(err))
+				return -EOPNOTSUPP;
+			if (err == -ENOSPC && fl->batch_cap < (1u << 20)) {
+				/* One hash bucket holds more than a batch: bigger batches. */
+				uint32_t cap = fl->batch_cap * 4;
+				struct tf_flow_key *k = realloc(fl->keys, cap * sizeof(*k));
+				void *v;
+
+				if (!k)
+					return -ENOMEM;
+				fl->keys = k;
+				v = realloc(fl->values, (size_t)cap * vsz);
+				if (!v)
+					return -ENOMEM;
+				fl->values = v;
+				fl->batch_cap = cap;
+				continue;
+			}
+			return err;
+		}
+		for (uint32_t i = 0; i < count; i++)
+			if (ingest(fl, &fl->keys[i],
+				   (const struct tf_flow_value *)((char *)fl->values + i * vsz)))
+				return -ENOMEM;
+		if (err == -ENOENT)
+			return 0;	/* that was the last batch */
+		memcpy(in_batch, out_batch, sizeof(in_batch));
+		first = false;
+	}
+}
+
+static int read_one_by_one(struct tf_flows *fl)
+{
+	const struct tf_flow_map_ops *ops = fl->map.ops;
+	struct tf_flow_key key, next;
+	bool first = true;
+	int err;
+
+	while (!(err = ops->get_next_key(fl->map.ctx, first ? NULL : &key, &next))) {
+		err = ops->lookup(fl->map.ctx, &next, fl->values);
+		if (!err && ingest(fl, &next, fl->values))
+			return -ENOMEM;
+		/* -ENOENT: gone in between; the next key still follows it. */
+		key = next;
+		first = false;
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+static int read_map(struct tf_flows *fl)
+{
+	int err;
+
+	if (!fl->map.no_batch) {
+		err = read_batched(fl);
+		if (err != -EOPNOTSUPP)
+			return err;
+		fl->map.no_batch = true;	/* old kernel: once is enough */
+	}
+	return read_one_by_one(fl);
+}
+
+/*
+ * Take the flow's kernel entry out, atomically where the kernel can (no
+ * packet counted between the read and the delete is lost), and keep its
+ * counts in the flow. 0, or -errno (the entry stays for the next poll).
+ */
+static int harvest(struct tf_flows *fl, struct tf_flow *f)
+{
+	const struct tf_flow_map_ops *ops = fl->map.ops;
+	struct tf_flow_value v;
+	int err = -EOPNOTSUPP;
+
+	if (!fl->map.no_lookup_and_delete) {
+		err = ops->lookup_and_delete(fl->map.ctx, &f->key, fl->values);
+		if (unsupported(err))
+			fl->map.no_lookup_and_delete = true;	/* before 5.14 */
+	}
+	if (fl->map.no_lookup_and_delete) {
+		/* A packet between these two is lost: count that it could be. */
+		err = ops->lookup(fl->map.ctx, &f->key, fl->values);
+		if (!err) {
+			err = ops->delete_elem(fl->map.ctx, &f->key);
+			if (err && err != -ENOENT)
+				return err;
+			err = 0;
+			fl->counts.races++;
+		}
+	}
+	if (err == -ENOENT) {
+		v = f->cur;	/* gone already: what we read last is all we know */
+	} else if (err) {
+		return err;
+	} else {
+		tf_flow_value_sum(fl->values, fl->map.nvalues, &v);
+	}
+	tf_flow_value_add(&f->base, &v);
+	memset(&f->cur, 0, sizeof(f->cur));
+	f->in_kernel = false;
+	return 0;
+}
+
+static void mark_expired(struct tf_flows *fl, struct tf_flow *f)
+{
+	if (f->expired)
+		return;
+	f->expired = true;
+	fl->n_expired++;
+	fl->counts.expired++;
+}
+
+static void expire(struct tf_flows *fl, struct tf_flow *f, uint64_t now_ns)
+{
+	if (f->in_kernel && f->gen != fl->gen) {
+		/* Not deleted by us: keep what was read, the rest is unknown. */
+		tf_flow_value_add(&f->base, &f->cur);
+		memset(&f->cur, 0, sizeof(f->cur));
+		f->in_kernel = false;
+		fl->counts.vanished++;
+	}
+	if (f->in_kernel) {
+		if (fl->idle_ns && now_ns >= f->cur.last_seen_ns + fl->idle_ns) {
+			if (!harvest(fl, f))
+				mark_expired(fl, f);
+		} else if (fl->active_ns && now_ns >= f->cur.first_seen_ns + fl->active_ns) {
+			/* Busy for the active timeout: a fresh kernel entry goes on. */
+			if (!harvest(fl, f))
+				fl->counts.active++;
+		}
+	} else if (!f->expired && fl->idle_ns &&
+		   now_ns >= f->base.last_seen_ns + fl->idle_ns) {
+		/* Harvested when busy, then never seen again. */
+		mark_expired(fl, f);
+	}
+}
+
+static struct tf_flow_evicted *evicted_of(struct tf_flows *fl, uint32_t ifindex)
+{
+	struct tf_flow_evicted *e;
+
+	for (size_t i = 0; i < fl->n_evicted; i++)
+		if (fl->evicted[i].ifindex == ifindex)
+			return &fl->evicted[i];
+	e = realloc(fl->evicted, (fl->n_evicted + 1) * sizeof(*e));
+	if (!e)
+		return NULL;
+	fl->evicted = e;
+	e = &fl->evicted[fl->n_evicted++];
+	memset(e, 0, sizeof(*e));
+	e->ifindex = ifindex;
+	return e;
+}
+
+static int by_last_seen(const void *a, const void *b)
+{
+	const struct tf_flow *x = *(struct tf_flow *const *)a, *y = *(struct tf_flow *const *)b;
+
+	return x->base.last_seen_ns < y->base.last_seen_ns ? -1
+	       : x->base.last_seen_ns > y->base.last_seen_ns;
+}
+
+static void unlink_flow(struct tf_flows *fl, struct tf_flow *f)
+{
+	struct tf_flow **pp = &fl->buckets[key_hash(&f->key) & (fl->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == f) {
+			*pp = f->hnext;
+			fl->n--;
+			return;
+		}
+	}
+}
+
+/*
+ * Too many ended flows kept one by one: fold the oldest into their
+ * interface's expired aggregate (down to 90 %, so that this is rare).
+ */
+static void evict_ended(struct tf_flows *fl)
+{
+	struct tf_flow **v;
+	size_t n = 0, drop;
+
+	if (!fl->max_ended || fl->n_expired <= fl->max_ended)
+		return;
+	v = malloc(fl->n_expired * sizeof(*v));
+	if (!v)
+		return;
+	for (size_t i = 0; i < fl->nbuckets; i++)
+		for (struct tf_flow *f = fl->buckets[i]; f; f = f->hnext)
+			if (f->expired && n < fl->n_expired)
+				v[n++] = f;
+	qsort(v, n, sizeof(*v), by_last_seen);
+	drop = n - fl->max_ended * 9 / 10;
+	for (size_t i = 0; i < drop && i < n; i++) {
+		struct tf_flow_evicted *e = evicted_of(fl, v[i]->key.ifindex);
+
+		if (!e)
+			break;
+		e->flows++;
+		tf_flow_value_add(&e->v, &v[i]->base);
+		unlink_flow(fl, v[i]);
+		fl->n_expired--;
+		fl->counts.evicted++;
+		free(v[i]);
+	}
+	free(v);
+}
+
+static double per_s(uint64_t now, uint64_t prev, double dt)
+{
+	return dt > 0 && now >= prev ? (double)(now - prev) / dt : 0;
+}
+
+int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
+{
+	int err;
+
+	fl->gen++;
+	err = read_map(fl);
+	if (err)
+		return err;
+	for (size_t i = 0; i < fl->nbuckets; i++)
+		for (struct tf_flow *f = fl->buckets[i]; f; f = f->hnext)
+			expire(fl, f, now_ns);
+	evict_ended(fl);
+	for (size_t i = 0; i < fl->nbuckets; i++) {
+		for (struct tf_flow *f = fl->buckets[i]; f; f = f->hnext) {
+			struct tf_flow_value t;
+
+			tf_flow_total(f, &t);
+			f->rx_bps = per_s(t.rx.bytes, f->prev_rx_bytes, dt) * 8;
+			f->tx_bps = per_s(t.tx.bytes, f->prev_tx_bytes, dt) * 8;
+			f->rx_pps = per_s(t.rx.packets, f->prev_rx_packets, dt);
+			f->tx_pps = per_s(t.tx.packets, f->prev_tx_packets, dt);
+			f->prev_rx_bytes = t.rx.bytes;
+			f->prev_tx_bytes = t.tx.bytes;
+			f->prev_rx_packets = t.rx.packets;
+			f->prev_tx_packets = t.tx.packets;
+		}
+	}
+	return 0;
+}
+
+long tf_flows_collect(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow ***out)
+{
+	struct tf_flow **v = malloc((fl->n ? fl->n : 1) * sizeof(*v));
+	long n = 0;
+
+	*out = v;
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < fl->nbuckets; i++)
+		for (struct tf_flow *f = fl->buckets[i]; f; f = f->hnext)
+			if (!ifindex || f->key.ifindex == ifindex)
+				v[n++] = f;
+	return n;
+}
+
+const struct tf_flow_evicted *tf_flows_evicted(const struct tf_flows *fl, uint32_t ifindex)
+{
+	for (size_t i = 0; i < fl->n_evicted; i++)
+		if (fl->evicted[i].ifindex == ifindex)
+			return &fl->evicted[i];
+	return NULL;
+}
+
+/* ---- sorting ------------------------------------------------------------ */
+
+const char *tf_flow_sort_name(enum tf_flow_sort by)
+{
+	switch (by) {
+	case TF_SORT_PACKETS: return "packets";
+	case TF_SORT_RATE: return "rate";
+	default: return "bytes";
+	}
+}
+
+static uint64_t total_bytes(const struct tf_flow *f)
+{
+	return f->base.rx.bytes + f->base.tx.bytes + f->cur.rx.bytes + f->cur.tx.bytes;
+}
+
+static uint64_t total_packets(const struct tf_flow *f)
+{
+	return f->base.rx.packets + f->base.tx.packets + f->cur.rx.packets + f->cur.tx.packets;
+}
+
+#define CMP_DESC(a, b) do { if ((a) != (b)) return (a) > (b) ? -1 : 1; } while (0)
+
+static int cmp_flows(const struct tf_flow *a, const struct tf_flow *b, enum tf_flow_sort by)
+{
+	switch (by) {
+	case TF_SORT_RATE:
+		CMP_DESC(a->rx_bps + a->tx_bps, b->rx_bps + b->tx_bps);
+		CMP_DESC(total_bytes(a), total_bytes(b));
+		break;
+	case TF_SORT_PACKETS:
+		CMP_DESC(total_packets(a), total_packets(b));
+		CMP_DESC(total_bytes(a), total_bytes(b));
+		break;
+	default:
+		CMP_DESC(total_bytes(a), total_bytes(b));
+		CMP_DESC(total_packets(a), total_packets(b));
+	}
+	return memcmp(&a->key, &b->key, sizeof(a->key));
+}
+
+/* qsort has no context argument: sort by each measure with its own comparator. */
+static int cmp_bytes(const void *a, const void *b)
+{
+	return cmp_flows(*(struct tf_flow *const *)a, *(struct tf_flow *const *)b, TF_SORT_BYTES);
+}
+
+static int cmp_packets(const void *a, const void *b)
+{
+	return cmp_flows(*(struct tf_flow *const *)a, *(struct tf_flow *const *)b,
+			 TF_SORT_PACKETS);
+}
+
+static int cmp_rate(const void *a, const void *b)
+{
+	return cmp_flows(*(struct tf_flow *const *)a, *(struct tf_flow *const *)b, TF_SORT_RATE);
+}
+
+void tf_flows_sort(struct tf_flow **v, size_t n, enum tf_flow_sort by)
+{
+	if (n < 2)
+		return;
+	qsort(v, n, sizeof(*v), by == TF_SORT_RATE ? cmp_rate
+				: by == TF_SORT_PACKETS ? cmp_packets : cmp_bytes);
+}
+
+/* ---- rendering ---------------------------------------------------------- */
+
+void tf_flow_ip_str(int family, const uint8_t ip[16], char *out, size_t outlen)
+{
+	if (!outlen)
+		return;
+	out[0] = '\0';
+	if (family == TF_FAM_IPV4)
+		inet_ntop(AF_INET, ip, out, (socklen_t)outlen);
+	else if (family == TF_FAM_IPV6)
+		inet_ntop(AF_INET6, ip, out, (socklen_t)outlen);
+}
+
+void tf_flow_endpoint_str(int family, const char *ip, int port, char *out, size_t outlen)
+{
+	if (!*ip)
+		snprintf(out, outlen, "-");
+	else if (port < 0)
+		snprintf(out, outlen, "%s", ip);
+	else if (family == TF_FAM_IPV6)
+		snprintf(out, outlen, "[%s]:%d", ip, port);
+	else
+		snprintf(out, outlen, "%s:%d", ip, port);
+}
+
+void tf_tcp_flags_str(uint8_t flags, char *out, size_t outlen)
+{
+	static const char letters[] = "CEUAPRSF";	/* bit 7 .. bit 0 */
+	size_t o = 0;
+
+	for (int bit = 7; bit >= 0 && o + 1 < outlen; bit--)
+		if (flags & (1u << bit))
+			out[o++] = letters[7 - bit];
+	if (outlen)
+		out[o] = '\0';
+}
+
+bool tf_icmp_is_query(int family, int type)
+{
+	if (family == TF_FAM_IPV4)
+		/* echo, timestamp, information, address mask: requests and replies */
+		return type == 0 || type == 8 || (type >= 13 && type <= 18);
+	/* echo request/reply, node information query/response */
+	return type == 128 || type == 129 || type == 139 || type == 140;
+}
+
+/* Protocols whose key carries ports. */
+static bool has_ports(int proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
+	       proto == IPPROTO_SCTP || proto == IPPROTO_DCCP;
+}
+
+static void ethertype_name(uint16_t et, char *out, size_t outlen)
+{
+	switch (et) {
+	case 0x0806: snprintf(out, outlen, "arp"); break;
+	case 0x8035: snprintf(out, outlen, "rarp"); break;
+	case 0x88cc: snprintf(out, outlen, "lldp"); break;
+	default: snprintf(out, outlen, "ethertype 0x%04x", et);
+	}
+}
+
+void tf_flow_view(const struct tf_flow_key *k, const struct tf_flow_value *v, bool mirrored,
+		  struct tf_flow_view *out)
+{
+	const uint8_t *lip = mirrored ? k->remote_ip : k->local_ip;
+	const uint8_t *rip = mirrored ? k->local_ip : k->remote_ip;
+	int lport = mirrored ? k->remote_port : k->local_port;
+	int rport = mirrored ? k->local_port : k->remote_port;
+
+	memset(out, 0, sizeof(*out));
+	out->vlan = k->vlan ? k->vlan : -1;
+	out->vlan_inner = k->vlan_inner ? k->vlan_inner : -1;
+	out->local_port = out->remote_port = -1;
+	out->icmp_type = out->icmp_code = out->icmp_id = -1;
+	out->rx = mirrored ? v->tx : v->rx;
+	out->tx = mirrored ? v->rx : v->tx;
+	out->tcp_flags = (uint8_t)(v->tcp_flags_rx | v->tcp_flags_tx);
+	if (k->family != TF_FAM_IPV4 && k->family != TF_FAM_IPV6) {
+		static const uint8_t zero[16];
+
+		out->proto = -1;
+		out->tcp_flags = 0;
+		ethertype_name(k->ethertype, out->proto_name, sizeof(out->proto_name));
+		/* Ethernet/IPv4 ARP: the kernel keys its protocol addresses. */
+		if (k->ethertype == 0x0806 && (memcmp(lip, zero, 16) || memcmp(rip, zero, 16))) {
+			tf_flow_ip_str(TF_FAM_IPV4, lip, out->local_ip, sizeof(out->local_ip));
+			tf_flow_ip_str(TF_FAM_IPV4, rip, out->remote_ip, sizeof(out->remote_ip));
+		}
+		return;
+	}
+	out->family = k->family;
+	out->proto = k->proto;
+	tf_flow_ip_str(k->family, lip, out->local_ip, sizeof(out->local_ip));
+	tf_flow_ip_str(k->family, rip, out->remote_ip, sizeof(out->remote_ip));
+	switch (k->proto) {
+	case IPPROTO_TCP: snprintf(out->proto_name, sizeof(out->proto_name), "tcp"); break;
+	case IPPROTO_UDP: snprintf(out->proto_name, sizeof(out->proto_name), "udp"); break;
+	case IPPROTO_ICMP: snprintf(out->proto_name, sizeof(out->proto_name), "icmp"); break;
+	case IPPROTO_ICMPV6: snprintf(out->proto_name, sizeof(out->proto_name), "icmpv6"); break;
+	default: snprintf(out->proto_name, sizeof(out->proto_name), "%d", k->proto);
+	}
+	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6) {
+		/* The key: remote_port = type << 8 | code; local_port = id of queries. */
+		out->icmp_type = k->remote_port >> 8;
+		out->icmp_code = k->remote_port & 0xff;
+		if (tf_icmp_is_query(k->family, out->icmp_type))
+			out->icmp_id = k->local_port;
+	} else if (has_ports(k->proto)) {
+		out->local_port = lport;
+		out->remote_port = rport;
+	}
+	if (k->proto != IPPROTO_TCP)
+		out->tcp_flags = 0;
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+int64_t tf_mono_to_real_offset(void)
+{
+	struct timespec m1, r, m2;
+
+	/* Bracket the realtime read: the offset is off by half the gap at most. */
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m2);
+	return ts_ns(&r) - (ts_ns(&m1) + ts_ns(&m2)) / 2;
+}
+
+void tf_ktime_to_timespec(uint64_t ktime_ns, int64_t offset_ns, struct timespec *out)
+{
+	int64_t ns = (int64_t)ktime_ns + offset_ns;
+
+	out->tv_sec = (time_t)(ns / 1000000000LL);
+	out->tv_nsec = (long)(ns % 1000000000LL);
+}
+
+uint64_t tf_now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts_ns(&ts);
+}

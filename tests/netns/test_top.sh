@@ -1,0 +1,144 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# tapflow top in a real terminal (tmux, on a server socket of the test's
+# own) on the topology of tests/netns/topo.sh, with --no-libvirt --iface:
+# what it shows (headers, the interfaces, the flow rows), that the sort and
+# filter keys change it, that q quits, and that the terminal is restored
+# (canonical mode and echo back on, the alternate screen left) after q, a
+# SIGTERM, and two SIGTERMs in a row.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/topo.sh"
+TFFRAMES="$TOPO_DIR/tfframes.py"
+
+tf_need_root "netns top"
+for tool in jq python3 tmux; do
+	command -v $tool >/dev/null || { tf_skip "netns top" "needs $tool"; exit 0; }
+done
+ip netns add tft$TF_ID-probe && tf_on_exit "ip netns del tft$TF_ID-probe"
+ip netns exec tft$TF_ID-probe python3 "$TFNET" tcx lo >/dev/null
+case $? in
+0) ;;
+3) tf_skip "netns top" "kernel without TCX: needs 6.6+"; exit 0 ;;
+*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
+esac
+ip netns del tft$TF_ID-probe
+
+OUT=$(mktemp -d "/tmp/tft$TF_ID-top.XXXXXX")
+tf_on_exit "rm -rf $OUT"
+topo_up t || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
+tf_ok "topology: bridge, tap with a VM process, veth to a peer namespace"
+
+SOCK=tft$TF_ID
+tm() { tmux -L "$SOCK" "$@"; }
+tf_on_exit "tmux -L $SOCK kill-server"
+
+# The pane runs top, then reports its exit code and the terminal's modes,
+# then stays (so that the test can look at the screen after top is gone).
+# top's pid is written by the sh that execs it.
+cat >"$OUT/run.sh" <<EOF
+#!/bin/bash
+sh -c 'echo \$\$ > $OUT/top.pid; exec "\$0" "\$@"' "$TAPFLOW" --netns "$NSH" --no-libvirt \\
+	--iface $TAP --iface $VH top 2>"$OUT/top.err"
+echo "rc=\$?"
+echo "modes: \$(stty -a | tr ' ;' '\n\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\n' ' ')"
+echo END
+exec sleep 600
+EOF
+chmod +x "$OUT/run.sh"
+
+screen() { tm capture-pane -p -t top; }
+# wait_screen SEC REGEX: until the screen shows REGEX (extended).
+wait_screen() { wait_for "$1" sh -c "tmux -L $SOCK capture-pane -p -t top | grep -qE -- '$2'"; }
+# line_of REGEX: the screen line number of the first match (0 if none).
+line_of() { screen | grep -nE -- "$1" | head -1 | cut -d: -f1 | grep . || echo 0; }
+
+# start_top: a fresh tmux session running top; TOP_PID once it is attached.
+start_top() {
+	rm -f "$OUT/top.pid"
+	tm kill-session -t top 2>/dev/null
+	tm new-session -d -s top -x 200 -y 50 "$OUT/run.sh"
+	wait_for 10 test -s "$OUT/top.pid" || return 1
+	TOP_PID=$(cat "$OUT/top.pid")
+	tf_on_exit "kill -9 $TOP_PID; rm -f /run/tapflow/hooks.$TOP_PID"
+	wait_attached "$TOP_PID" 2 && wait_screen 10 'tapflow top'
+}
+
+# restored NAME RC_REGEX: top is gone, its exit code matches, the terminal
+# is back in canonical mode with echo and signals, off the alternate screen.
+restored() {
+	local name=$1 modes
+	wait_screen 10 '^END' || { tf_fail "$name: top exited" "screen: $(screen | head -5)"; return; }
+	tf_check "$name: exit code ($(screen | grep -o '^rc=[0-9]*'))" \
+		eval "screen | grep -qxE 'rc=($2)'"
+	modes=$(screen | sed -n 's/^modes: //p' | xargs -n1 | sort | xargs)
+	tf_eq "$name: terminal restored (canonical mode, echo, signals)" "echo icanon isig" "$modes"
+	tf_check "$name: the alternate screen is left (top's screen is gone)" \
+		eval "! screen | grep -q 'tapflow top'"
+}
+
+# --- 1. What top shows, and its keys --------------------------------------------
+start_top || tf_diag "top did not start: $(cat "$OUT/top.err") $(screen | head -5)"
+tf_check "screen: title with sort and filter" wait_screen 5 'tapflow top .* sort: bytes +filter: all'
+tf_check "screen: interface table header" wait_screen 5 '^VM +IFACE +ROLE +RX RATE +TX RATE +RX BYTES'
+tf_check "screen: the tap and the veth" eval "screen | grep -qE '^- +$TAP +iface' && screen | grep -qE '^- +$VH +iface'"
+tf_check "screen: flow table header" wait_screen 5 '^VM +IFACE +PROTO +LOCAL +REMOTE +TX BYTES'
+# Two flows: A = many small frames (the VM's 40 x 60 to the peer's port 9),
+# B = few big ones (the peer's 3 x 1400 to the VM's port 7001).
+# By bytes B (4200) leads, by packets A (40).
+vm_send 40 60 || tf_diag "vm_send failed"
+ip netns exec "$NSP" python3 "$TFFRAMES" $VP $MAC_PEER $MAC_VM 3 1400 udp4 $IP_PEER 7000 $IP_VM 7001
+A="^- +$TAP +udp +10\.77\.0\.2:9 +10\.77\.0\.1:40000 "
+B="^- +$TAP +udp +10\.77\.0\.2:7000 +10\.77\.0\.1:7001 "
+tf_check "screen: flow A on the tap (40 x 60 bytes)" wait_screen 5 "$A +0 B +2\.34 KiB +0 +40 "
+tf_check "screen: flow B on the tap (3 x 1400 bytes)" wait_screen 5 "$B +4\.10 KiB +0 B +3 +0 "
+tf_check "sort bytes: B above A" test "$(line_of "$B")" -lt "$(line_of "$A")"
+tm send-keys -t top p
+tf_check "key p: title says sort: packets" wait_screen 5 'sort: packets'
+tf_check "sort packets: A above B" test "$(line_of "$A")" -lt "$(line_of "$B")"
+tm send-keys -t top b
+tf_check "key b: sort: bytes again, B above A" \
+	eval "wait_screen 5 'sort: bytes' && test \$(line_of '$B') -lt \$(line_of '$A')"
+tm send-keys -t top r
+tf_check "key r: title says sort: rate" wait_screen 5 'sort: rate'
+tm send-keys -t top v
+tf_check "key v: filter on the first interface" wait_screen 5 "filter: $TAP "
+tf_check "filter $TAP: no row of $VH" eval "! screen | grep -qE '^- +$VH '"
+tm send-keys -t top v
+tf_check "key v again: the next one" wait_screen 5 "filter: $VH "
+tf_check "filter $VH: no row of $TAP" eval "! screen | grep -qE '^- +$TAP '"
+tm send-keys -t top v
+tf_check "key v again: back to all" wait_screen 5 "filter: all "
+tm send-keys -t top / ; tm send-keys -t top -l "$TAP" ; tm send-keys -t top Enter
+tf_check "key / $TAP Enter: filter on it" wait_screen 5 "filter: $TAP "
+tm send-keys -t top / ; tm send-keys -t top -l nosuch ; tm send-keys -t top Enter
+tf_check "key / nosuch: says so, keeps the filter" \
+	eval "wait_screen 5 'no traced VM or interface named .nosuch.' && screen | grep -q 'filter: $TAP '"
+tm send-keys -t top q
+restored "q" 0
+tf_check "q: the summary is printed after the screen is restored" \
+	eval "screen | grep -q '^summary: 0 VMs, 2 interfaces'"
+tf_eq "q: nothing on stderr" "" "$(head -c 300 "$OUT/top.err")"
+assert_clean "q: nothing left" "$NSH" "$TOP_PID" $TAP $VH
+
+# --- 2. SIGTERM ----------------------------------------------------------------------
+start_top || tf_diag "top did not start: $(cat "$OUT/top.err")"
+kill -TERM "$TOP_PID"
+restored "SIGTERM" 0
+assert_clean "SIGTERM: nothing left" "$NSH" "$TOP_PID" $TAP $VH
+
+# --- 3. Two SIGTERMs: out at once, the terminal restored all the same ---------------
+start_top || tf_diag "top did not start: $(cat "$OUT/top.err")"
+# Stop it first so that both signals are pending, then let it run.
+kill -STOP "$TOP_PID" && kill -TERM "$TOP_PID" && kill -CONT "$TOP_PID"
+sleep 0.05
+kill -TERM "$TOP_PID" 2>/dev/null
+restored "two SIGTERMs" "0|143"
+tf_eq "two SIGTERMs: no TCX hook left (links die with the process)" "" \
+	"$(for d in $TAP $VH; do hooks_of "$NSH" $d; done)"
+
+# --- 4. No terminal: one line, exit 1, nothing attached ------------------------------
+"$TAPFLOW" --netns "$NSH" --no-libvirt --iface $TAP top </dev/null >"$OUT/nt.out" 2>"$OUT/nt.err"
+tf_eq "no terminal: exit 1, one line" "1 1" "$? $(wc -l <"$OUT/nt.err")"
+tf_check "no terminal: says it needs one" grep -q 'needs a terminal' "$OUT/nt.err"
+tf_finish
