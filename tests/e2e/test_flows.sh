@@ -102,5 +102,13 @@ tf_eq "flow records only for VM taps" "" \
 	"$(jq -r 'select(.type == "flow" and .vm == null) | .ifname' "$F" | sort -u)"
 tf_eq "summary: map_full 0, parse_errors 0, vms" "0 0 $(wc -w <<<"$TF_LAB_VMS")" \
 	"$(jq -r 'select(.type == "summary") | "\(.map_full) \(.parse_errors) \(.vms)"' "$F")"
-tf_eq "no tapflow program left loaded" 0 "$(bpftool prog show | grep -c 'name tf_')"
+# No hook left on any traced device (per device: another tapflow elsewhere
+# on the machine must not matter).
+for dev in $(jq -r 'select(.type == "stats" and .final) | .ifname' "$TMP/stats.json" | sort -u); do
+	left=$( (for d in ingress egress; do
+		ip netns exec "$TF_LAB_NS" tc filter show dev "$dev" $d 2>/dev/null
+	done; ip netns exec "$TF_LAB_NS" python3 "$HERE/../netns/tfnet.py" tcx "$dev") |
+		grep -c ' tf_')
+	tf_eq "no tapflow hook left on $dev" 0 "$left"
+done
 tf_finish
