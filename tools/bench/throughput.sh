@@ -6,30 +6,42 @@
 # a bridge in a third namespace BR: A -> veth -> bridge -> veth -> B, the path
 # of a VM's frames through its tap and bridge. iperf3 measures TCP throughput
 # both ways and the packet rate of minimum-size UDP frames, with tapflow
-# `stats` attached to the bridge and both bridge ports ("on") and without
-# ("off"). Both iperf3 ends share CPU 0, so the figures measure the CPU cost
-# of the path. States alternate in ABBA order (off on, on off, ...) so a
-# drift of the machine hits both alike; each figure is the median of the
-# rounds, each ratio the median of the per-round on/off ratios. A round
-# during which other work kept the free CPUs busy is run again. During the
-# "on" blocks tapflow's own CPU time and memory are read from /proc. A last,
-# separate "on" interval measures the programs' ns per run in situ with the
-# kernel's BPF run-time statistics (prog_cost --watch), which cost time
-# themselves and so never overlap the throughput rounds.
+# attached to the bridge and both bridge ports and without ("off"): `stats`
+# (the counters-only programs) and `flows` (the flow programs), each a state
+# of its own (--cmd). Both iperf3 ends share CPU 0, so the figures measure the
+# CPU cost of the path. States alternate in ABBA order (off stats flows,
+# flows stats off, ...) so a drift of the machine hits all alike; each figure
+# is the median of the rounds, each ratio the median of the per-round on/off
+# ratios. A round during which other work kept the free CPUs busy is run
+# again. During the "on" blocks tapflow's own CPU time and memory are read
+# from /proc. A last, separate "on" interval per command measures the
+# programs' ns per run in situ with the kernel's BPF run-time statistics
+# (prog_cost --watch), which cost time themselves and so never overlap the
+# throughput rounds. Then the flow scale part (with `flows` in --cmd):
+# flowgen offers many distinct flows (100 000 by default) from A to B,
+# once into a flow map that holds them all (memory, tapflow's RSS) and in
+# ABBA rounds into one of a quarter of their number (--scale-max-flows:
+# packet rate and TCP throughput vs off with the map full), and checks that
+# tapflow accounts for every packet that crossed the port.
 #
 #   tools/bench/throughput.sh [-t SEC] [-r ROUNDS] [--udp-len BYTES]
-#                             [--affinity C,S] [--attach auto|tcx|clsact]
-#                             [--busy-max PCT] [--max-redo N] [--no-insitu] [--json]
+#                             [--cmd stats,flows] [--affinity C,S]
+#                             [--attach auto|tcx|clsact] [--busy-max PCT]
+#                             [--max-redo N] [--no-insitu] [--no-scale]
+#                             [--scale-flows N] [--scale-max-flows M]
+#                             [--scale-passes K] [--scale-rounds R] [--json]
 #
-# Needs root, iperf3, jq, iproute2 and a built .output/tapflow (make) and
-# .output/bench/prog_cost (make -C tools/bench). Everything it creates
-# (namespaces, processes) is removed on exit, also on failure or Ctrl-C.
+# Needs root, iperf3, jq, iproute2, bpftool and a built .output/tapflow
+# (make) and .output/bench/{prog_cost,flowgen} (make -C tools/bench).
+# Everything it creates (namespaces, processes) is removed on exit, also on
+# failure or Ctrl-C.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
 PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
+FLOWGEN=${FLOWGEN:-$ROOT/.output/bench/flowgen}
 
 # Many short rounds rather than a few long ones: on a small VM the figures
 # wander by +-10% over tens of seconds, and only close pairs cancel that.
@@ -49,6 +61,16 @@ ATTACH=auto
 AFFINITY=0,0
 INSITU=1
 JSON=0
+# tapflow commands measured against "off", each its own state.
+CMDS=stats,flows
+# Flow scale: FLOWS distinct flows, PASSES frames each per block; the full
+# map case uses a map of MAX_FLOWS entries (4 x smaller: most packets find
+# it full), in SCALE_ROUNDS ABBA rounds; the fit case a map of FIT entries.
+SCALE=1
+SCALE_FLOWS=100000
+SCALE_MAX_FLOWS=25000
+SCALE_PASSES=3
+SCALE_ROUNDS=2
 # A round during which the CPUs without iperf3 were busier than this (%) was
 # disturbed by other work: it is run again, at most MAX_REDO times in all.
 BUSY_MAX=20
@@ -66,6 +88,12 @@ while [ $# -gt 0 ]; do
 	--udp-len) UDP_LEN=${2:-}; shift ;;
 	--attach) ATTACH=${2:-}; shift ;;
 	--no-insitu) INSITU=0 ;;
+	--cmd) CMDS=${2:-}; shift ;;
+	--no-scale) SCALE=0 ;;
+	--scale-flows) SCALE_FLOWS=${2:-}; shift ;;
+	--scale-max-flows) SCALE_MAX_FLOWS=${2:-}; shift ;;
+	--scale-passes) SCALE_PASSES=${2:-}; shift ;;
+	--scale-rounds) SCALE_ROUNDS=${2:-}; shift ;;
 	--busy-max) BUSY_MAX=${2:-}; shift ;;
 	--max-redo) MAX_REDO=${2:-}; shift ;;
 	--json) JSON=1 ;;
@@ -81,17 +109,32 @@ done
 [[ $UDP_LEN =~ ^[0-9]+$ ]] && [ "$UDP_LEN" -ge 16 ] ||
 	{ echo "throughput.sh: --udp-len needs at least 16 (iperf3's header)" >&2; exit 2; }
 case $ATTACH in auto|tcx|clsact) ;; *) echo "throughput.sh: bad --attach" >&2; exit 2 ;; esac
+IFS=, read -r -a CMD_LIST <<<"$CMDS"
+[ ${#CMD_LIST[@]} -ge 1 ] || { echo "throughput.sh: --cmd needs stats and/or flows" >&2; exit 2; }
+for c in "${CMD_LIST[@]}"; do
+	case $c in stats|flows) ;; *) echo "throughput.sh: --cmd: stats or flows, not '$c'" >&2; exit 2 ;; esac
+done
+[[ " ${CMD_LIST[*]} " == *" flows "* ]] || SCALE=0
+for v in SCALE_FLOWS SCALE_MAX_FLOWS SCALE_PASSES SCALE_ROUNDS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "throughput.sh: --${v,,} needs a count" >&2; exit 2; }
+done
+# The map that holds every flow: the next power of two with room to spare.
+SCALE_FIT=65536
+while [ "$SCALE_FIT" -lt $((SCALE_FLOWS + SCALE_FLOWS / 4)) ]; do SCALE_FIT=$((SCALE_FIT * 2)); done
 
 log() { echo "# $*" >&2; }
 die() { echo "throughput.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, BPF)"
-for tool in iperf3 jq ip; do
+for tool in iperf3 jq ip bpftool; do
 	command -v "$tool" >/dev/null || die "$tool not found (tools/deps.sh installs it)"
 done
 [ -x "$TAPFLOW" ] || die "$TAPFLOW not built (run make)"
 if [ "$INSITU" -eq 1 ] && [ ! -x "$PROG_COST" ]; then
 	die "$PROG_COST not built (run make -C tools/bench, or pass --no-insitu)"
+fi
+if [ "$SCALE" -eq 1 ] && [ ! -x "$FLOWGEN" ]; then
+	die "$FLOWGEN not built (run make -C tools/bench, or pass --no-scale)"
 fi
 
 # ---- cleanup: only what this run created, by name and by pid ----
@@ -100,6 +143,8 @@ ID=tfb$$
 NS_A=$ID-a NS_B=$ID-b NS_BR=$ID-br
 IP_A=198.18.0.1 IP_B=198.18.0.2	# RFC 2544 benchmarking range, inside our namespaces only
 PORT=5201
+GEN_PORT=9		# flowgen's flows go to B's discard port
+GEN_SRC=198.18.0.16	# and come from 198.18.0.16, .17, ... (64 512 ports each)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapflow-bench.XXXXXX") || die "mktemp failed"
 PIDS=()
 NSS=()

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * flowgen: many distinct UDP flows at full speed, for the flow map figures
+ * of tools/bench (throughput.sh's flow scale part).
+ *
+ *   flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES
+ *               [--cpu C] [--batch B]
+ *       Sends PASSES rounds of one 60-byte frame (18 bytes of UDP payload:
+ *       the 64-byte minimum Ethernet frame with its FCS) of each of FLOWS
+ *       distinct flows through an AF_PACKET socket on IFNAME (qdisc bypassed,
+ *       sendmmsg in batches). Flow i: source port 1024 + i % 64512, source
+ *       address SRC_IP + i / 64512, to DST_IP:DST_PORT. Frames are built
+ *       once, before the clock starts. Prints one JSON line: frames sent
+ *       (accepted by the device), seconds, frames/s.
+ *   flowgen recv IP PORT [--cpu C]
+ *       Counts the UDP datagrams that reach IP:PORT until SIGINT/SIGTERM,
+ *       then prints one JSON line: {"received": N}.
+ *
+ * Traffic goes only where it is told: the bench gives it addresses inside
+ * its own namespaces (198.18.0.0/15, RFC 2544).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FRAME_LEN 60		/* 14 + 20 + 8 + 18 */
+#define PORTS 64512		/* source ports 1024..65535 */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES [--cpu C] [--batch B]\n"
+		"       flowgen recv IP PORT [--cpu C]\n");
+	exit(2);
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		perror("flowgen: sched_setaffinity");
+		exit(1);
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long num(const char *s, unsigned long max, const char *what)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max) {
+		fprintf(stderr, "flowgen: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static uint16_t csum(const void *p, size_t n)
+{
+	const uint16_t *w = p;
+	uint32_t s = 0;
+
+	for (; n > 1; n -= 2)
+		s += *w++;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static int do_send(int argc, char **argv)
+{
+	const char *ifname = argv[0];
+	unsigned char dmac[6], smac[6];
+	struct in_addr src, dst;
+	unsigned long flows, passes, batch = 256, i, p;
+	uint16_t dport;
+	int cpu = -1, fd, one = 1, a;
+	struct sockaddr_ll sll = {};
+	struct ifreq ifr = {};
+	unsigned char *frames;
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	unsigned long long sent = 0, errors = 0;
+	double t0, t1;
+
+	if (argc < 7)
+		usage();
+	if (sscanf(argv[1], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &dmac[0], &dmac[1], &dmac[2],
+		   &dmac[3], &dmac[4], &dmac[5]) != 6) {
+		fprintf(stderr, "flowgen: bad MAC '%s'\n", argv[1]);
+		return 2;
+	}
+	if (inet_pton(AF_INET, argv[2], &src) != 1 || inet_pton(AF_INET, argv[3], &dst) != 1) {
+		fprintf(stderr, "flowgen: bad IPv4 address\n");
+		return 2;
+	}
+	dport = (uint16_t)num(argv[4], 65535, "port");
+	flows = num(argv[5], 16UL << 20, "flow count");
+	passes = num(argv[6], 1UL << 20, "pass count");
+	for (a = 7; a < argc; a++) {
+		if (!strcmp(argv[a], "--cpu") && a + 1 < argc)
+			cpu = (int)num(argv[++a], 4095, "cpu");
+		else if (!strcmp(argv[a], "--batch") && a + 1 < argc)
+			batch = num(argv[++a], 1024, "batch");
+		else
+			usage();
+	}
+	if (!flows || !batch)
+		usage();
+	pin(cpu);
+
+	fd = socket(AF_PACKET, SOCK_RAW, 0);	/* protocol 0: sends only */
+	if (fd < 0) {
+		perror("flowgen: socket(AF_PACKET)");
+		return 1;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
+		perror("flowgen: SIOCGIFHWADDR");
+		return 1;
+	}
+	memcpy(smac, ifr.ifr_hwaddr.sa_data, 6);
+	sll.sll_family = AF_PACKET;
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	sll.sll_protocol = htons(ETH_P_IP);
+	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		perror("flowgen: bind");
+		return 1;
+	}
+	/* Straight to the device, as a VM's frame comes out of its tap. */
+	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)))
+		perror("flowgen: PACKET_QDISC_BYPASS (going through the qdisc)");
+
+	frames = calloc(flows, FRAME_LEN);
+	msgs = calloc(batch, sizeof(*msgs));
+	iov = calloc(batch, sizeof(*iov));
+	if (!frames || !msgs || !iov) {
+		fprintf(stderr, "flowgen: out of memory\n");
+		return 1;
+	}
+	for (i = 0; i < flows; i++) {
+		unsigned char *f = frames + i * FRAME_LEN;
+		struct ether_header *eth = (void *)f;
+		struct iphdr *ip = (void *)(f + 14);
+		struct udphdr *udp = (void *)(f + 34);
+
+		memcpy(eth->ether_dhost, dmac, 6);
+		memcpy(eth->ether_shost, smac, 6);
+		eth->ether_type = htons(ETHERTYPE_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons(FRAME_LEN - 14);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		ip->saddr = htonl(ntohl(src.s_addr) + (uint32_t)(i / PORTS));
+		ip->daddr = dst.s_addr;
+		ip->check = csum(ip, 20);
+		udp->source = htons((uint16_t)(1024 + i % PORTS));
+		udp->dest = htons(dport);
+		udp->len = htons(FRAME_LEN - 34);
+		udp->check = 0;		/* none: allowed for UDP over IPv4 */
+		memcpy(f + 42, "tapflow-bench-flow", 18);
+	}
+
+	t0 = now_s();
+	for (p = 0; p < passes; p++) {
+		for (i = 0; i < flows;) {
+			unsigned long n = flows - i < batch ? flows - i : batch, k;
+			int r;
+
+			for (k = 0; k < n; k++) {
+				iov[k].iov_base = frames + (i + k) * FRAME_LEN;
+				iov[k].iov_len = FRAME_LEN;
+				memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
+				msgs[k].msg_hdr.msg_iov = &iov[k];
+				msgs[k].msg_hdr.msg_iovlen = 1;
+			}
+			r = sendmmsg(fd, msgs, (unsigned int)n, 0);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == ENOBUFS || errno == EAGAIN) {
+					/* Not sent: try the same frames again. */
+					errors++;
+					sched_yield();
+					continue;
+				}
+				perror("flowgen: sendmmsg");
+				return 1;
+			}
+			sent += (unsigned long long)r;
+			i += (unsigned long)r;
+		}
+	}
+	t1 = now_s();
+	printf("{\"flows\":%lu,\"passes\":%lu,\"frame_bytes\":%d,\"sent\":%llu,"
+	       "\"retries\":%llu,\"seconds\":%.6f,\"pps\":%.1f}\n",
+	       flows, passes, FRAME_LEN, sent, errors, t1 - t0, sent / (t1 - t0));
+	close(fd);
+	return 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int do_recv(int argc, char **argv)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	enum { VLEN = 256 };
+	static char bufs[VLEN][64];
+	struct mmsghdr msgs[VLEN];
+	struct iovec iov[VLEN];
+	unsigned long long received = 0;
+	int fd, cpu = -1, a, rcvbuf = 8 << 20, k;
+
+	if (argc < 2)
+		usage();
+	if (inet_pton(AF_INET, argv[0], &sin.sin_addr) != 1) {
+		fprintf(stderr, "flowgen: bad IPv4 address '%s'\n", argv[0]);
+		return 2;
+	}
+	sin.sin_port = htons((uint16_t)num(argv[1], 65535, "port"));
+	for (a = 2; a < argc; a++) {
+		if (!strcmp(argv[a], "--cpu") && a + 1 < argc)
+			cpu = (int)num(argv[++a], 4095, "cpu");
+		else
+			usage();
+	}
+	pin(cpu);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0) {
+		perror("flowgen: socket");
+		return 1;
+	}
+	/* As iperf3 -w: B's scheduling is not the path's loss. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		perror("flowgen: bind");
+		return 1;
+	}
+	for (k = 0; k < VLEN; k++) {
+		iov[k].iov_base = bufs[k];
+		iov[k].iov_len = sizeof(bufs[k]);
+	}
+	fprintf(stderr, "flowgen: receiving on %s:%s\n", argv[0], argv[1]);
+	while (!stop) {
+		int r;
+
+		for (k = 0; k < VLEN; k++) {
+			memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
+			msgs[k].msg_hdr.msg_iov = &iov[k];
+			msgs[k].msg_hdr.msg_iovlen = 1;
+		}
+		r = recvmmsg(fd, msgs, VLEN, MSG_WAITFORONE, NULL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("flowgen: recvmmsg");
+			return 1;
+		}
+		received += (unsigned long long)r;
+	}
+	/* What is still queued reached the socket too. */
+	for (;;) {
+		int r = recvmmsg(fd, msgs, VLEN, MSG_DONTWAIT, NULL);
+
+		if (r <= 0)
+			break;
+		received += (unsigned long long)r;
+	}
+	printf("{\"received\":%llu}\n", received);
+	fflush(stdout);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(argv[1], "send"))
+		return do_send(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "recv"))
+		return do_recv(argc - 2, argv + 2);
+	usage();
+	return 2;
+}
