@@ -14,44 +14,7 @@ set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/topo.sh"
 
-tf_need_root "netns counters"
-for tool in jq python3 tc bridge iptables; do
-	command -v $tool >/dev/null || { tf_skip "netns counters" "needs $tool"; exit 0; }
-done
-
-# The kernel must have TCX (6.6+): tapflow's default mode, and the SIGKILL
-# guarantee. (Query lo of a throwaway namespace: exit code 3 = no TCX.)
-ip netns add tft$TF_ID-probe && tf_on_exit "ip netns del tft$TF_ID-probe"
-ip netns exec tft$TF_ID-probe python3 "$TFNET" tcx lo >/dev/null
-case $? in
-0) ;;
-3) tf_skip "netns counters" "kernel without TCX (BPF_TCX_INGRESS): needs 6.6+"; exit 0 ;;
-*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
-esac
-ip netns del tft$TF_ID-probe
-
-OUT=$(mktemp -d "/tmp/tft$TF_ID-counters.XXXXXX")
-tf_on_exit "rm -rf $OUT"
-
-topo_up c || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
-tf_ok "topology: bridge, tap with a VM process, veth to a peer namespace"
-IFACES=(--iface $TAP --iface $BR --iface $VH)
-
-# tf_start NAME ARGS...: tapflow in the background, in $NSH through
-# --netns; output in $OUT/NAME.{out,err}, pid in TF_PID.
-tf_start() {
-	local name=$1; shift
-	"$TAPFLOW" --netns "$NSH" --no-libvirt "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
-	TF_PID=$!
-	tf_on_exit "kill_job $TF_PID"
-}
-
-# tf_stop PID SIG: signal tapflow, wait for it; its exit code in RC.
-tf_stop() {
-	kill -"$2" "$1"
-	wait "$1" 2>/dev/null
-	RC=$?
-}
+topo_test_begin "netns counters" counters jq python3 tc bridge iptables
 
 # check_final NAME FILE IFNAME "rxp rxb txp txb rxs txs"
 check_final() { tf_eq "$1: $3 rx/tx packets, bytes, segs" "$4" "$(final_of "$2" "$3")"; }

@@ -17,38 +17,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/topo.sh"
 TFFRAMES="$TOPO_DIR/tfframes.py"
 
-tf_need_root "netns flows"
-for tool in jq python3 tc bridge iptables socat; do
-	command -v $tool >/dev/null || { tf_skip "netns flows" "needs $tool"; exit 0; }
-done
-ip netns add tft$TF_ID-probe && tf_on_exit "ip netns del tft$TF_ID-probe"
-ip netns exec tft$TF_ID-probe python3 "$TFNET" tcx lo >/dev/null
-case $? in
-0) ;;
-3) tf_skip "netns flows" "kernel without TCX: needs 6.6+"; exit 0 ;;
-*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
-esac
-ip netns del tft$TF_ID-probe
-
-OUT=$(mktemp -d "/tmp/tft$TF_ID-flows.XXXXXX")
-tf_on_exit "rm -rf $OUT"
-
-topo_up f || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
-tf_ok "topology: bridge, tap with a VM process, veth to a peer namespace"
-IFACES=(--iface $TAP --iface $BR --iface $VH)
-
-tf_start() {
-	local name=$1; shift
-	"$TAPFLOW" --netns "$NSH" --no-libvirt "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
-	TF_PID=$!
-	tf_on_exit "kill_job $TF_PID"
-}
-
-tf_stop() {
-	kill -"$2" "$1"
-	wait "$1" 2>/dev/null
-	RC=$?
-}
+topo_test_begin "netns flows" flows jq python3 tc bridge iptables socat
 
 no_stderr() {
 	if [ -s "$2" ]; then tf_fail "$1: nothing on stderr" "$(head -5 "$2")"

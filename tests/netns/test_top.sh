@@ -11,23 +11,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/topo.sh"
 TFFRAMES="$TOPO_DIR/tfframes.py"
 
-tf_need_root "netns top"
-for tool in jq python3 tmux; do
-	command -v $tool >/dev/null || { tf_skip "netns top" "needs $tool"; exit 0; }
-done
-ip netns add tft$TF_ID-probe && tf_on_exit "ip netns del tft$TF_ID-probe"
-ip netns exec tft$TF_ID-probe python3 "$TFNET" tcx lo >/dev/null
-case $? in
-0) ;;
-3) tf_skip "netns top" "kernel without TCX: needs 6.6+"; exit 0 ;;
-*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
-esac
-ip netns del tft$TF_ID-probe
-
-OUT=$(mktemp -d "/tmp/tft$TF_ID-top.XXXXXX")
-tf_on_exit "rm -rf $OUT"
-topo_up t || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
-tf_ok "topology: bridge, tap with a VM process, veth to a peer namespace"
+topo_test_begin "netns top" top jq python3 tmux
 
 SOCK=tft$TF_ID
 tm() { tmux -L "$SOCK" "$@"; }

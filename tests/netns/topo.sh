@@ -164,3 +164,47 @@ assert_clean() {
 	[ -e "/run/tapflow/hooks.$pid" ] && left+=" /run/tapflow/hooks.$pid"
 	if [ -z "$left" ]; then tf_ok "$name"; else tf_fail "$name" "left behind: $left"; fi
 }
+
+# topo_test_begin NAME SUFFIX TOOL...: the preamble every topology test
+# shares: root and the tools needed (else skip), a kernel with TCX (else
+# skip: tapflow's default mode and its SIGKILL guarantee), an output dir
+# $OUT, the topology (topo_up SUFFIX) and IFACES for --iface.
+topo_test_begin() {
+	local name=$1 suffix=$2 tool
+	shift 2
+	tf_need_root "$name"
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || { tf_skip "$name" "needs $tool"; exit 0; }
+	done
+	# Query lo of a throwaway namespace: exit code 3 = no TCX (before 6.6).
+	ip netns add "tft$TF_ID-probe" && tf_on_exit "ip netns del tft$TF_ID-probe"
+	ip netns exec "tft$TF_ID-probe" python3 "$TFNET" tcx lo >/dev/null
+	case $? in
+	0) ;;
+	3) tf_skip "$name" "kernel without TCX (BPF_TCX_INGRESS): needs 6.6+"; exit 0 ;;
+	*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
+	esac
+	ip netns del "tft$TF_ID-probe"
+
+	OUT=$(mktemp -d "/tmp/tft$TF_ID-$suffix.XXXXXX")
+	tf_on_exit "rm -rf $OUT"
+	topo_up "$suffix" || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
+	tf_ok "topology: bridge, tap with a VM process, veth to a peer namespace"
+	IFACES=(--iface "$TAP" --iface "$BR" --iface "$VH")
+}
+
+# tf_start NAME ARGS...: tapflow in the background, in $NSH through
+# --netns; output in $OUT/NAME.{out,err}, pid in TF_PID.
+tf_start() {
+	local name=$1; shift
+	"$TAPFLOW" --netns "$NSH" --no-libvirt "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+	TF_PID=$!
+	tf_on_exit "kill_job $TF_PID"
+}
+
+# tf_stop PID SIG: signal tapflow, wait for it; its exit code in RC.
+tf_stop() {
+	kill -"$2" "$1"
+	wait "$1" 2>/dev/null
+	RC=$?
+}

@@ -292,29 +292,39 @@ cpu_ns() {
 
 N_TF=0
 TF_PID=
-# tapflow on the bridge and both bridge ports, in NS_BR; returns once attached.
+TF_CMD=
+# tf_start CMD IFACES [OPTIONS...]: tapflow CMD in NS_BR on the interfaces
+# (comma-separated), with OPTIONS after the command; returns once attached.
 tf_start() {
-	local i
+	local cmd=$1 ifaces=$2 i rec list args=()
+	shift 2
+	IFS=, read -r -a list <<<"$ifaces"
+	for i in "${list[@]}"; do args+=(--iface "$i"); done
+	TF_CMD=$cmd
 	TF_OUT=$WORK/tapflow.$((++N_TF)).out
-	bg "$TAPFLOW" --netns "$NS_BR" --no-libvirt --iface br0 --iface pa --iface pb \
-		--attach "$ATTACH" --json stats >"$TF_OUT" 2>"$TF_OUT.err"
+	bg "$TAPFLOW" --netns "$NS_BR" --no-libvirt "${args[@]}" \
+		--attach "$ATTACH" --json "$cmd" "$@" >"$TF_OUT" 2>"$TF_OUT.err"
 	TF_PID=$BG_PID
-	# The first record comes one interval after the hooks are attached.
+	# The first record comes one interval after the hooks are attached
+	# (flows: every report has each interface's overflow/unparsed rows).
+	rec='"type":"stats"'
+	[ "$cmd" = flows ] && rec='"type":"flow"'
 	for i in $(seq 100); do
-		grep -q '"type":"stats"' "$TF_OUT" 2>/dev/null && break
+		grep -q "$rec" "$TF_OUT" 2>/dev/null && break
 		if ! kill -0 "$TF_PID" 2>/dev/null; then
 			bg_wait "$TF_PID"
 			die "tapflow exited $? at start: $(head -c 400 "$TF_OUT.err")"
 		fi
 		sleep 0.1
 	done
-	grep -q '"type":"stats"' "$TF_OUT" || die "tapflow printed no record in 10 s"
+	grep -q "$rec" "$TF_OUT" || die "tapflow printed no record in 10 s"
 	TF_CPU0=$(cpu_ns "$TF_PID")
 	TF_T0=$(date +%s%N)
 }
 
-TF_CPU_NS=0 TF_WALL_NS=0 TF_HWM_KIB=0 TF_RSS_KIB=0 TF_MODE=
-# Stop tapflow, add its CPU time and wall time of the block, check its counts.
+TF_MODE=
+# Stop tapflow; its CPU time and wall time since attach, peak and end RSS
+# into TF_LAST_{CPU_NS,WALL_NS,HWM_KIB,RSS_KIB}.
 tf_stop() {
 	local cpu1 t1 hwm rss rc
 	cpu1=$(cpu_ns "$TF_PID")
@@ -323,21 +333,60 @@ tf_stop() {
 	# and resident at the end of the block (VmRSS: the steady state).
 	read -r hwm rss < <(awk '/^VmHWM:/ { h = $2 } /^VmRSS:/ { r = $2 }
 		END { print h + 0, r + 0 }' "/proc/$TF_PID/status")
-	TF_CPU_NS=$((TF_CPU_NS + cpu1 - TF_CPU0))
-	TF_WALL_NS=$((TF_WALL_NS + t1 - TF_T0))
-	[ "${hwm:-0}" -gt "$TF_HWM_KIB" ] && TF_HWM_KIB=$hwm
-	[ "${rss:-0}" -gt "$TF_RSS_KIB" ] && TF_RSS_KIB=$rss
+	TF_LAST_CPU_NS=$((cpu1 - TF_CPU0)) TF_LAST_WALL_NS=$((t1 - TF_T0))
+	TF_LAST_HWM_KIB=${hwm:-0} TF_LAST_RSS_KIB=${rss:-0}
 	kill -INT "$TF_PID"
 	bg_wait "$TF_PID"
 	rc=$?
 	[ $rc -eq 0 ] || die "tapflow exited $rc: $(head -c 400 "$TF_OUT.err")"
-	# The hooks must really have counted the traffic, and lost nothing.
-	jq -se '
-		([.[] | select(.type == "stats" and .final and (.ifname == "pa" or .ifname == "pb"))
-		  | .rx_packets + .tx_packets] | length == 2 and min > 1000) and
-		([.[] | select(.type == "summary")][0].map_full == 0)' "$TF_OUT" >/dev/null ||
-		die "tapflow did not count the traffic on pa/pb (see $TF_OUT)"
 	TF_MODE=$(jq -rs '[.[] | select(.type == "summary")][0].attach_mode' "$TF_OUT")
+}
+
+# The hooks must really have counted the traffic on pa and pb, and lost
+# nothing (flows: no full flow map, no parse error either).
+tf_check_counted() {
+	if [ "$TF_CMD" = stats ]; then
+		jq -se '
+			([.[] | select(.type == "stats" and .final and (.ifname == "pa" or .ifname == "pb"))
+			  | .rx_packets + .tx_packets] | length == 2 and min > 1000) and
+			([.[] | select(.type == "summary")][0].map_full == 0)' "$TF_OUT" >/dev/null
+	else
+		jq -se '
+			([.[] | select(.type == "flow" and .final and (.ifname == "pa" or .ifname == "pb"))]
+			  | group_by(.ifname) | map(map(.rx_packets + .tx_packets) | add)
+			  | length == 2 and min > 1000) and
+			([.[] | select(.type == "summary")][0]
+			  | .map_full == 0 and .if_map_full == 0 and .parse_errors == 0)' "$TF_OUT" >/dev/null
+	fi || die "tapflow $TF_CMD did not count the traffic on pa/pb (see $TF_OUT)"
+}
+
+# Per command: tapflow's CPU time, wall time, peak and end RSS of the kept blocks.
+declare -A TF_CPU_NS TF_WALL_NS TF_HWM_KIB TF_RSS_KIB
+tf_account() {
+	local c=$1
+	TF_CPU_NS[$c]=$((${TF_CPU_NS[$c]:-0} + TF_LAST_CPU_NS))
+	TF_WALL_NS[$c]=$((${TF_WALL_NS[$c]:-0} + TF_LAST_WALL_NS))
+	[ "$TF_LAST_HWM_KIB" -gt "${TF_HWM_KIB[$c]:-0}" ] && TF_HWM_KIB[$c]=$TF_LAST_HWM_KIB
+	[ "$TF_LAST_RSS_KIB" -gt "${TF_RSS_KIB[$c]:-0}" ] && TF_RSS_KIB[$c]=$TF_LAST_RSS_KIB
+	return 0
+}
+
+jarr() { printf '%s\n' "$@" | jq -sc .; }
+
+# The kernel's view of the running tapflow's flow map: bpftool's entry of
+# the map named "flows" among the maps tapflow holds open, and the raw size
+# of its keys and values.
+flow_map_info() {
+	local ids=() f id
+	for f in /proc/"$TF_PID"/fdinfo/*; do
+		id=$(awk '/^map_id:/ { print $2 }' "$f" 2>/dev/null)
+		[ -n "$id" ] && ids+=("$id")
+	done
+	bpftool -j map show | jq -ce --argjson ids "$(jarr "${ids[@]}")" '
+		[.[] | select(.name == "flows" and (.id as $i | $ids | index($i) != null))][0]
+		| {id, type, max_entries, bytes_key, bytes_value, bytes_memlock,
+		   raw_bytes: (.max_entries * (.bytes_key + .bytes_value)),
+		   memlock_per_entry: (.bytes_memlock / .max_entries)}'
 }
 
 # "busy total" jiffies of the CPUs the iperf3 ends do not use (all CPUs if
@@ -353,36 +402,52 @@ other_cpu_jiffies() {
 		}
 		END { print busy + 0, total + 0 }' /proc/stat
 }
+busy_since() {
+	awk -v a="$1" -v b="$(other_cpu_jiffies)" 'BEGIN { split(a, x); split(b, y)
+		t = y[2] - x[2]; printf "%.1f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
+}
 
 declare -a OTHER_BUSY DISCARDED
-declare -a TCP_AB_OFF TCP_AB_ON TCP_BA_OFF TCP_BA_ON UDP_OFF UDP_ON UDP_SENT_OFF UDP_SENT_ON
+# Per state (off, stats, flows): the kept rounds' figures, space-separated.
+declare -A R_AB R_BA R_UDP R_SENT
+STATES=(off "${CMD_LIST[@]}")
+FLOW_MAP=null
 
 # One block: the three measurements in one state, into BLOCK[state].
 declare -A BLOCK
 block() {
-	local state=$1 r=$2 ab ba j0 j1 busy
+	local state=$1 r=$2 ab ba j0 busy
 	j0=$(other_cpu_jiffies)
-	if [ "$state" = on ]; then tf_start; fi
+	if [ "$state" != off ]; then
+		tf_start "$state" br0,pa,pb
+		# The flow map at default settings, as the kernel accounts it.
+		if [ "$state" = flows ] && [ "$FLOW_MAP" = null ]; then
+			FLOW_MAP=$(flow_map_info) || die "cannot find tapflow's flows map with bpftool"
+		fi
+	fi
 	tcp_bps
 	ab=$BPS
 	tcp_bps -R
 	ba=$BPS
 	udp_pps
-	j1=$(other_cpu_jiffies)
-	busy=$(awk -v a="$j0" -v b="$j1" 'BEGIN { split(a, x); split(b, y)
-		t = y[2] - x[2]; printf "%.1f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }')
-	if [ "$state" = on ]; then tf_stop; fi
-	# Kept by round(): state -> "ab ba pps sent busy".
+	busy=$(busy_since "$j0")
+	if [ "$state" != off ]; then
+		tf_stop
+		tf_check_counted
+	fi
+	# Kept by round(): state -> "ab ba pps sent busy cpu_ns wall_ns hwm rss".
 	BLOCK[$state]="$ab $ba $PPS $SENT_PPS $busy"
-	log "$(printf 'round %d %-3s  TCP A->B %6.2f Gbit/s  B->A %6.2f Gbit/s  UDP %d B frames: %4.0f kpps delivered (%.0f sent, %.1f%% lost); other CPUs %s%% busy' \
+	[ "$state" != off ] && BLOCK[$state]+=" $TF_LAST_CPU_NS $TF_LAST_WALL_NS $TF_LAST_HWM_KIB $TF_LAST_RSS_KIB"
+	log "$(printf 'round %d %-5s  TCP A->B %6.2f Gbit/s  B->A %6.2f Gbit/s  UDP %d B frames: %4.0f kpps delivered (%.0f sent, %.1f%% lost); other CPUs %s%% busy' \
 		"$r" "$state" "$(jq -n "$ab / 1e9")" "$(jq -n "$ba / 1e9")" $((UDP_LEN + 46)) \
 		"$(jq -n "$PPS / 1000")" "$(jq -n "$SENT_PPS / 1000")" "$LOSS" "$busy")"
 }
 
-# In situ: ns per run of the attached programs, over one UDP interval.
+# In situ: ns per run of the attached programs of CMD, over one UDP interval.
+declare -A INSITU
 insitu() {
-	local wout=$WORK/insitu.json i
-	tf_start
+	local cmd=$1 wout=$WORK/insitu.$1.json i
+	tf_start "$cmd" br0,pa,pb
 	bg "$PROG_COST" --watch "$TF_PID" --json >"$wout" 2>"$wout.err"
 	local wpid=$BG_PID
 	for i in $(seq 50); do
@@ -394,26 +459,27 @@ insitu() {
 	udp_pps
 	kill -INT "$wpid"
 	bg_wait "$wpid" || die "prog_cost --watch failed: $(cat "$wout.err")"
-	# Not part of the CPU/RSS figures: restore them around this block.
-	local cpu=$TF_CPU_NS wall=$TF_WALL_NS
+	# Not part of the CPU/RSS figures: tf_account is not called.
 	tf_stop
-	TF_CPU_NS=$cpu TF_WALL_NS=$wall
-	INSITU_JSON=$(jq -c '.progs | map(select(.name == "tf_ingress" or .name == "tf_egress"))' "$wout")
-	log "in situ (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"$INSITU_JSON")"
+	INSITU[$cmd]=$(jq -c '.progs | map(select(.run_cnt > 0 and
+		(.name == "tf_ingress" or .name == "tf_egress" or
+		 .name == "tf_tap_ingress" or .name == "tf_tap_egress")))' "$wout")
+	log "in situ, $cmd (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"${INSITU[$cmd]}")"
 }
 
-jarr() { printf '%s\n' "$@" | jq -sc .; }
-
-# One round: both states, in ABBA order; kept unless other work disturbed it
-# (see other_cpu_jiffies), then it is run again, at most MAX_REDO times per bench.
+# One round: all states, in ABBA order (off stats flows, flows stats off);
+# kept unless other work disturbed it (see other_cpu_jiffies), then it is run
+# again, at most MAX_REDO times per bench.
 REDONE=0
 round() {
-	local r=$1 st ab ba pps sent busy worst=0
+	local r=$1 st order=() i ab ba pps sent busy cpu wall hwm rss worst=0
+	if [ $((r % 2)) -eq 1 ]; then order=("${STATES[@]}")
+	else for ((i = ${#STATES[@]} - 1; i >= 0; i--)); do order+=("${STATES[$i]}"); done
+	fi
 	while :; do
-		if [ $((r % 2)) -eq 1 ]; then block off "$r"; block on "$r"
-		else block on "$r"; block off "$r"; fi
-		for st in off on; do
-			read -r _ _ _ _ busy <<<"${BLOCK[$st]}"
+		for st in "${order[@]}"; do block "$st" "$r"; done
+		for st in "${STATES[@]}"; do
+			read -r _ _ _ _ busy _ <<<"${BLOCK[$st]}"
 			worst=$(awk -v a="$worst" -v b="$busy" 'BEGIN { print (b > a ? b : a) }')
 		done
 		if awk -v w="$worst" -v m="$BUSY_MAX" 'BEGIN { exit !(w > m) }' &&
@@ -426,39 +492,224 @@ round() {
 		fi
 		break
 	done
-	for st in off on; do
-		read -r ab ba pps sent busy <<<"${BLOCK[$st]}"
+	for st in "${STATES[@]}"; do
+		read -r ab ba pps sent busy cpu wall hwm rss <<<"${BLOCK[$st]}"
 		OTHER_BUSY+=("$busy")
-		if [ "$st" = on ]; then
-			TCP_AB_ON+=("$ab") TCP_BA_ON+=("$ba") UDP_ON+=("$pps") UDP_SENT_ON+=("$sent")
-		else
-			TCP_AB_OFF+=("$ab") TCP_BA_OFF+=("$ba") UDP_OFF+=("$pps") UDP_SENT_OFF+=("$sent")
+		R_AB[$st]+=" $ab" R_BA[$st]+=" $ba" R_UDP[$st]+=" $pps" R_SENT[$st]+=" $sent"
+		if [ "$st" != off ]; then
+			TF_LAST_CPU_NS=$cpu TF_LAST_WALL_NS=$wall TF_LAST_HWM_KIB=$hwm TF_LAST_RSS_KIB=$rss
+			tf_account "$st"
 		fi
 	done
 }
 
+# ---- flow scale: many distinct flows (flowgen) ----
+
+# Packet counters of an interface: "rx_packets tx_packets tx_dropped".
+link_counts() {	# NS IFACE
+	ip -n "$1" -s -j link show "$2" |
+		jq -r '.[0].stats64 | "\(.rx.packets) \(.tx.packets) \(.tx.dropped)"'
+}
+
+scale_setup() {
+	local mac_a
+	MAC_B=$(ip -n "$NS_B" -j link show eth0 | jq -r '.[0].address')
+	mac_a=$(ip -n "$NS_A" -j link show eth0 | jq -r '.[0].address')
+	# No ARP in the counts: permanent neighbours both ways. B takes the
+	# generator's sources (198.18.0.16, ...) as on-link and never answers.
+	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$MAC_B" dev eth0 nud permanent &&
+		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$mac_a" dev eth0 nud permanent ||
+		die "cannot set the neighbours"
+	ip netns exec "$NS_B" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.eth0.rp_filter=0 >/dev/null 2>&1 || true
+	GEN_CPU_S= GEN_CPU_R=
+	if [ -n "$AFFINITY" ]; then
+		GEN_CPU_S="--cpu ${AFFINITY%,*}" GEN_CPU_R="--cpu ${AFFINITY#*,}"
+	fi
+}
+
+N_GEN=0
+# gen_block STATE MAX_FLOWS TCP: flowgen's FLOWS x PASSES frames A -> B (and
+# with TCP=1 then TCP A -> B), with `tapflow flows` on pa (a map of MAX_FLOWS
+# entries) when STATE is on. Result (JSON) in GEN_RESULT.
+gen_block() {
+	local state=$1 maxf=$2 tcp=$3 n=$((++N_GEN)) j0 busy rpid map=null acct=null
+	local p0rx p0tx p1rx p1tx a0tx a0drop a1tx a1drop gen recv tcp_bps=null tf=null
+	j0=$(other_cpu_jiffies)
+	read -r p0rx p0tx _ < <(link_counts "$NS_BR" pa)
+	if [ "$state" = on ]; then
+		tf_start flows pa --max-flows "$maxf" --top 10
+		map=$(flow_map_info) || die "cannot find tapflow's flows map with bpftool"
+	fi
+	read -r _ a0tx a0drop < <(link_counts "$NS_A" eth0)
+	# shellcheck disable=SC2086 # GEN_CPU_*: option and value, or nothing
+	bg ip netns exec "$NS_B" "$FLOWGEN" recv "$IP_B" "$GEN_PORT" $GEN_CPU_R \
+		>"$WORK/recv.$n.json" 2>"$WORK/recv.$n.err"
+	rpid=$BG_PID
+	for _ in $(seq 50); do
+		grep -q receiving "$WORK/recv.$n.err" && break
+		kill -0 "$rpid" 2>/dev/null || die "flowgen recv failed: $(cat "$WORK/recv.$n.err")"
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086
+	bg ip netns exec "$NS_A" "$FLOWGEN" send eth0 "$MAC_B" "$GEN_SRC" "$IP_B" "$GEN_PORT" \
+		"$SCALE_FLOWS" "$SCALE_PASSES" $GEN_CPU_S >"$WORK/send.$n.json" 2>"$WORK/send.$n.err"
+	bg_wait "$BG_PID" || die "flowgen send failed: $(cat "$WORK/send.$n.err")"
+	read -r _ a1tx a1drop < <(link_counts "$NS_A" eth0)
+	kill -INT "$rpid"
+	bg_wait "$rpid" || die "flowgen recv failed: $(cat "$WORK/recv.$n.err")"
+	gen=$(cat "$WORK/send.$n.json") recv=$(jq '.received' "$WORK/recv.$n.json") ||
+		die "no flowgen results"
+	if [ "$tcp" = 1 ]; then
+		tcp_bps
+		tcp_bps=$BPS
+	elif [ "$state" = on ]; then
+		# At least one poll of the whole map after the last frame: the
+		# resident memory is then that of all the flows in tapflow's table.
+		sleep 2.2
+	fi
+	busy=$(busy_since "$j0")
+	if [ "$state" = on ]; then
+		tf_stop
+		tf=$(jq -nc --argjson cpu "$TF_LAST_CPU_NS" --argjson wall "$TF_LAST_WALL_NS" \
+			--argjson hwm "$TF_LAST_HWM_KIB" --argjson rss "$TF_LAST_RSS_KIB" \
+			'{cpu_ms: ($cpu / 1e6), wall_s: ($wall / 1e9),
+			  cpu_percent_of_one_core: (100 * $cpu / $wall), max_rss_kib: $hwm, end_rss_kib: $rss}')
+	fi
+	read -r p1rx p1tx _ < <(link_counts "$NS_BR" pa)
+	if [ "$state" = on ]; then
+		# Every packet that crossed pa while tapflow was attached (nothing
+		# else runs meanwhile: no ARP, no IPv6) must be in pa's rows of the
+		# final report: flows, overflow, unparsed, others (--top), expired.
+		acct=$(jq -sc --argjson rx $((p1rx - p0rx)) --argjson tx $((p1tx - p0tx)) '
+			[.[] | select(.type == "flow" and .final and .ifname == "pa")] as $rows |
+			[.[] | select(.type == "summary")][0] as $s |
+			def psum: map(.rx_packets + .tx_packets) | add // 0;
+			{iface_rx_packets: $rx, iface_tx_packets: $tx,
+			 tapflow_rx_packets: ($rows | map(.rx_packets) | add // 0),
+			 tapflow_tx_packets: ($rows | map(.tx_packets) | add // 0),
+			 rows: ($rows | group_by(.aggregate // "flow") |
+				map({key: (.[0].aggregate // "flow"),
+				     value: {packets: psum, flows: (map(.flows // 1) | add)}}) |
+				from_entries),
+			 map_full: $s.map_full, if_map_full: $s.if_map_full,
+			 parse_errors: $s.parse_errors, expire_races: $s.expire_races,
+			 max_flows: $s.max_flows, flows_seen: $s.flows_seen,
+			 flows_expired: $s.flows_expired} |
+			.exact = (.tapflow_rx_packets == .iface_rx_packets and
+				  .tapflow_tx_packets == .iface_tx_packets and .if_map_full == 0)' \
+			"$TF_OUT") || die "cannot read tapflow's final report ($TF_OUT)"
+	fi
+	GEN_RESULT=$(jq -nc --arg state "$state" --argjson gen "$gen" --argjson recv "$recv" \
+		--argjson a_tx $((a1tx - a0tx)) --argjson a_drop $((a1drop - a0drop)) \
+		--argjson tcp "$tcp_bps" --argjson map "$map" --argjson acct "$acct" \
+		--argjson tf "$tf" --argjson busy "$busy" --argjson maxf "$maxf" '
+		{state: $state, max_flows: (if $state == "on" then $maxf else null end),
+		 flows: $gen.flows, passes: $gen.passes, sent: $gen.sent, seconds: $gen.seconds,
+		 sent_pps: $gen.pps, received: $recv, delivered_pps: ($recv / $gen.seconds),
+		 lost_percent: (100 * ($gen.sent - $recv) / $gen.sent),
+		 a_eth0_tx_packets: $a_tx, a_eth0_tx_dropped: $a_drop,
+		 generator_exact: ($a_tx == $gen.sent and $a_drop == 0),
+		 tcp_a_to_b_bps: $tcp, flow_map: $map, accounting: $acct, tapflow: $tf,
+		 other_cpus_busy_percent: $busy}')
+	log "$(jq -r '"scale \(.state)\(if .max_flows then " (map \(.max_flows))" else "" end): " +
+		"\(.flows) flows x \(.passes): \(.sent) frames in \(.seconds * 1000 | round) ms, " +
+		"\(.delivered_pps / 1000 | round) kpps delivered (\(.sent_pps / 1000 | round) sent)" +
+		(if .tcp_a_to_b_bps then ", TCP A->B \(.tcp_a_to_b_bps / 1e7 | round / 100) Gbit/s" else "" end) +
+		(if .accounting then "; tapflow pa: rx \(.accounting.tapflow_rx_packets)/\(.accounting.iface_rx_packets)" +
+			" tx \(.accounting.tapflow_tx_packets)/\(.accounting.iface_tx_packets), overflow " +
+			"\(.accounting.rows.overflow.packets // 0), flows seen \(.accounting.flows_seen), " +
+			"RSS \(.tapflow.end_rss_kib) KiB, exact: \(.accounting.exact)" else "" end) +
+		"; other CPUs \(.other_cpus_busy_percent)% busy"' <<<"$GEN_RESULT")"
+}
+
+SCALE_JSON=null
+scale() {
+	local r fit blocks=() st
+	scale_setup
+	log "flow scale: $SCALE_FLOWS flows x $SCALE_PASSES, map of $SCALE_FIT (all fit), then" \
+		"$SCALE_ROUNDS ABBA rounds with a map of $SCALE_MAX_FLOWS vs off"
+	# A warm-up pass: the bridge learns, the page cache and the slabs settle.
+	gen_block off 0 0
+	gen_block on "$SCALE_FIT" 0
+	fit=$GEN_RESULT
+	for ((r = 1; r <= SCALE_ROUNDS; r++)); do
+		for st in $([ $((r % 2)) -eq 1 ] && echo off on || echo on off); do
+			gen_block "$st" "$SCALE_MAX_FLOWS" 1
+			blocks+=("$GEN_RESULT")
+		done
+	done
+	SCALE_JSON=$(printf '%s\n' "${blocks[@]}" | jq -sc --argjson fit "$fit" \
+		--argjson maxf "$SCALE_MAX_FLOWS" --argjson flows "$SCALE_FLOWS" '
+		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		# Blocks come in pairs of one round (off,on / on,off).
+		[range(0; length; 2) as $i | .[$i:$i + 2] |
+		 {off: map(select(.state == "off"))[0], on: map(select(.state == "on"))[0]}] as $rounds |
+		def fig(f): ($rounds | map((.on | f) / (.off | f))) as $r |
+			{off_median: ($rounds | map(.off | f) | median),
+			 on_median: ($rounds | map(.on | f) | median),
+			 ratio: ($r | median), ratios: $r, ratio_min: ($r | min), ratio_max: ($r | max)};
+		{flows: $flows, fit: $fit,
+		 full: {max_flows: $maxf, times_map: ($flows / $maxf), blocks: .,
+			delivered_pps: fig(.delivered_pps), sent_pps: fig(.sent_pps),
+			tcp_a_to_b: fig(.tcp_a_to_b_bps),
+			accounting_exact: (map(select(.state == "on") | .accounting.exact) | all),
+			generator_exact: (map(.generator_exact) | all)}}') ||
+		die "cannot build the flow scale result"
+}
+
 main() {
-	local r t0=$SECONDS
+	local r t0=$SECONDS c
 	setup
-	log "topology: $NS_A --veth-- [$NS_BR: pa, br0, pb] --veth-- $NS_B; $ROUNDS rounds of ${SECS} s per figure"
+	log "topology: $NS_A --veth-- [$NS_BR: pa, br0, pb] --veth-- $NS_B; states: ${STATES[*]};" \
+		"$ROUNDS rounds of ${SECS} s per figure"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		round "$r"
 	done
-	INSITU_JSON=null
-	[ "$INSITU" -eq 1 ] && insitu
+	if [ "$INSITU" -eq 1 ]; then
+		for c in "${CMD_LIST[@]}"; do insitu "$c"; done
+	fi
+	[ "$SCALE" -eq 1 ] && scale
+
+	local by_cmd='{}'
+	for c in "${CMD_LIST[@]}"; do
+		# shellcheck disable=SC2086 # word lists of numbers
+		by_cmd=$(jq -c --arg c "$c" \
+			--argjson ab_off "$(jarr ${R_AB[off]})" --argjson ab_on "$(jarr ${R_AB[$c]})" \
+			--argjson ba_off "$(jarr ${R_BA[off]})" --argjson ba_on "$(jarr ${R_BA[$c]})" \
+			--argjson udp_off "$(jarr ${R_UDP[off]})" --argjson udp_on "$(jarr ${R_UDP[$c]})" \
+			--argjson sent_off "$(jarr ${R_SENT[off]})" --argjson sent_on "$(jarr ${R_SENT[$c]})" \
+			--argjson cpu_ns "${TF_CPU_NS[$c]}" --argjson wall_ns "${TF_WALL_NS[$c]}" \
+			--argjson hwm "${TF_HWM_KIB[$c]}" --argjson rss "${TF_RSS_KIB[$c]}" \
+			--argjson insitu "${INSITU[$c]:-null}" '
+			def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+				else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+			# ratio: median over the rounds of on/off of the same round (the
+			# blocks run back to back), which cancels slow drift of the machine.
+			def fig($off; $on; $unit):
+				([range($off | length)] | map($on[.] / $off[.])) as $pairs |
+				{unit: $unit, off: $off, on: $on,
+				 off_median: ($off | median), on_median: ($on | median),
+				 ratio: ($pairs | median), ratios: $pairs,
+				 ratio_min: ($pairs | min), ratio_max: ($pairs | max),
+				 ratio_of_medians: (($on | median) / ($off | median))};
+			. + {($c): {
+			 tcp_a_to_b: fig($ab_off; $ab_on; "bit/s"),
+			 tcp_b_to_a: fig($ba_off; $ba_on; "bit/s"),
+			 udp_pps: (fig($udp_off; $udp_on; "packets/s delivered") +
+				{sent_off_median: ($sent_off | median), sent_on_median: ($sent_on | median)}),
+			 tapflow: {cpu_ms: ($cpu_ns / 1e6), wall_s: ($wall_ns / 1e9),
+				   cpu_percent_of_one_core: (100 * $cpu_ns / $wall_ns),
+				   max_rss_kib: $hwm, end_rss_kib: $rss},
+			 insitu: $insitu}}' <<<"$by_cmd") || die "cannot build the result of $c"
+	done
 
 	RESULT=$(jq -n \
 		--argjson secs "$SECS" --argjson rounds "$ROUNDS" --argjson udp_len "$UDP_LEN" \
-		--arg affinity "$AFFINITY" \
+		--arg affinity "$AFFINITY" --argjson cmds "$(jarr "${CMD_LIST[@]}")" \
 		--arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
-		--argjson ab_off "$(jarr "${TCP_AB_OFF[@]}")" --argjson ab_on "$(jarr "${TCP_AB_ON[@]}")" \
-		--argjson ba_off "$(jarr "${TCP_BA_OFF[@]}")" --argjson ba_on "$(jarr "${TCP_BA_ON[@]}")" \
-		--argjson udp_off "$(jarr "${UDP_OFF[@]}")" --argjson udp_on "$(jarr "${UDP_ON[@]}")" \
-		--argjson sent_off "$(jarr "${UDP_SENT_OFF[@]}")" \
-		--argjson sent_on "$(jarr "${UDP_SENT_ON[@]}")" \
-		--argjson cpu_ns "$TF_CPU_NS" --argjson wall_ns "$TF_WALL_NS" \
-		--argjson hwm "$TF_HWM_KIB" --argjson rss "$TF_RSS_KIB" \
-		--argjson insitu "$INSITU_JSON" \
+		--argjson by_cmd "$by_cmd" --argjson flow_map "$FLOW_MAP" --argjson scale "$SCALE_JSON" \
 		--argjson busy "$(jarr "${OTHER_BUSY[@]}")" --argjson busy_max "$BUSY_MAX" \
 		--argjson discarded "$(printf '%s\n' "${DISCARDED[@]}" |
 			jq -Rsc 'split("\n") | map(select(length > 0) | split(":") |
@@ -466,27 +717,14 @@ main() {
 		--argjson elapsed "$((SECONDS - t0))" '
 		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
 			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-		# ratio: median over the rounds of on/off of the same round (the two
-		# blocks run back to back), which cancels slow drift of the machine.
-		def fig($off; $on; $unit):
-			([range($off | length)] | map($on[.] / $off[.])) as $pairs |
-			{unit: $unit, off: $off, on: $on,
-			 off_median: ($off | median), on_median: ($on | median),
-			 ratio: ($pairs | median), ratios: $pairs,
-			 ratio_min: ($pairs | min), ratio_max: ($pairs | max),
-			 ratio_of_medians: (($on | median) / ($off | median))};
 		{type: "throughput", kernel: $kernel, seconds: $secs, rounds: $rounds,
-		 order: "ABBA (off,on / on,off / ...)", attach_mode: $mode,
+		 order: "ABBA (off,\($cmds | join(",")) / reversed / ...)", attach_mode: $mode,
 		 iperf3_affinity: (if $affinity == "" then null else $affinity end),
 		 udp_payload_bytes: $udp_len, udp_frame_bytes: ($udp_len + 42 + 4),
-		 tcp_a_to_b: fig($ab_off; $ab_on; "bit/s"),
-		 tcp_b_to_a: fig($ba_off; $ba_on; "bit/s"),
-		 udp_pps: (fig($udp_off; $udp_on; "packets/s delivered") +
-			{sent_off_median: ($sent_off | median), sent_on_median: ($sent_on | median)}),
-		 tapflow: {cpu_ms: ($cpu_ns / 1e6), wall_s: ($wall_ns / 1e9),
-			   cpu_percent_of_one_core: (100 * $cpu_ns / $wall_ns),
-			   max_rss_kib: $hwm, end_rss_kib: $rss},
-		 insitu: $insitu,
+		 cmds: $cmds, by_cmd: $by_cmd}
+		# The first command at the top level, as before there were several.
+		+ ($by_cmd[$cmds[0]] | {tcp_a_to_b, tcp_b_to_a, udp_pps, tapflow, insitu})
+		+ {flow_map: $flow_map, scale: $scale,
 		 other_cpus_busy_percent: {per_block: $busy, median: ($busy | median),
 					   max: ($busy | max), redo_above: $busy_max},
 		 discarded_rounds: $discarded,
@@ -500,25 +738,35 @@ main() {
 	echo "throughput: veth -> bridge -> veth, tapflow on br0+pa+pb ($(q .attach_mode)) vs off,"
 	echo "iperf3 client,server on CPUs ${AFFINITY:-(unpinned)}"
 	echo "median of $ROUNDS rounds of $SECS s each, ABBA order; ratio = median of per-round on/off"
-	printf '%-26s %10s %10s %7s  %s\n' measurement off on ratio "(rounds: min-max)"
-	row() {	# LABEL KEY SCALE FORMAT
-		printf "%-26s $4 $4 %7.3f  (%.3f-%.3f)\n" "$1" \
+	printf '%-32s %10s %10s %7s  %s\n' measurement off on ratio "(rounds: min-max)"
+	row() {	# LABEL PATH SCALE FORMAT
+		printf "%-32s $4 $4 %7.3f  (%.3f-%.3f)\n" "$1" \
 			"$(q ".$2.off_median / $3")" "$(q ".$2.on_median / $3")" \
 			"$(q ".$2.ratio")" "$(q ".$2.ratio_min")" "$(q ".$2.ratio_max")"
 	}
-	row "TCP A->B (Gbit/s)" tcp_a_to_b 1e9 %10.2f
-	row "TCP B->A (Gbit/s)" tcp_b_to_a 1e9 %10.2f
-	row "UDP $(q .udp_frame_bytes) B frames (kpps)" udp_pps 1e3 %10.1f
-	printf 'tapflow: %.0f ms CPU in %.0f s attached (%.2f%% of a core), RSS max %d KiB, %d KiB at the end\n' \
-		"$(q .tapflow.cpu_ms)" "$(q .tapflow.wall_s)" \
-		"$(q .tapflow.cpu_percent_of_one_core)" "$(q .tapflow.max_rss_kib)" \
-		"$(q .tapflow.end_rss_kib)"
+	for c in "${CMD_LIST[@]}"; do
+		row "$c: TCP A->B (Gbit/s)" "by_cmd.$c.tcp_a_to_b" 1e9 %10.2f
+		row "$c: TCP B->A (Gbit/s)" "by_cmd.$c.tcp_b_to_a" 1e9 %10.2f
+		row "$c: UDP $(q .udp_frame_bytes) B frames (kpps)" "by_cmd.$c.udp_pps" 1e3 %10.1f
+		printf '%s: tapflow %.0f ms CPU in %.0f s attached (%.2f%% of a core), RSS max %d KiB, %d KiB at the end\n' \
+			"$c" "$(q ".by_cmd.$c.tapflow.cpu_ms")" "$(q ".by_cmd.$c.tapflow.wall_s")" \
+			"$(q ".by_cmd.$c.tapflow.cpu_percent_of_one_core")" "$(q ".by_cmd.$c.tapflow.max_rss_kib")" \
+			"$(q ".by_cmd.$c.tapflow.end_rss_kib")"
+		if [ "$(q ".by_cmd.$c.insitu")" != null ]; then
+			echo "$c: in situ, BPF run-time stats on: $(q ".by_cmd.$c.insitu | map(\"\(.name) \(.ns_per_run) ns/run\") | join(\", \")")"
+		fi
+	done
+	if [ "$FLOW_MAP" != null ]; then
+		q '.flow_map | "flow map (default): \(.max_entries) entries of \(.bytes_key) + \(.bytes_value) B = \(.raw_bytes) B; memlock \(.bytes_memlock) B"'
+	fi
+	if [ "$SCALE_JSON" != null ]; then
+		row "flows x4: UDP flowgen (kpps)" scale.full.delivered_pps 1e3 %10.1f
+		row "flows x4: TCP A->B (Gbit/s)" scale.full.tcp_a_to_b 1e9 %10.2f
+		q '.scale | "flow scale: \(.flows) flows into a map of \(.fit.max_flows): RSS \(.fit.tapflow.end_rss_kib) KiB, exact: \(.fit.accounting.exact); into \(.full.max_flows): exact: \(.full.accounting_exact)"'
+	fi
 	printf 'other CPUs (not running iperf3) busy during the blocks: median %s%%, max %s%%; %s round(s) discarded and run again\n' \
 		"$(q .other_cpus_busy_percent.median)" "$(q .other_cpus_busy_percent.max)" \
 		"$(q '.discarded_rounds | length')"
-	if [ "$INSITU_JSON" != null ]; then
-		echo "in situ, BPF run-time stats on: $(q '.insitu | map("\(.name) \(.ns_per_run) ns/run") | join(", ")')"
-	fi
 }
 
 main
