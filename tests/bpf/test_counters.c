@@ -33,6 +33,7 @@
 
 #include "tapflow.h"
 #include "tapflow.skel.h"
+#include "netns_fixture.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -335,34 +336,8 @@ static void check_both_dirs(struct fixture *f, const uint8_t *frame, size_t len)
 static int group_setup(void **state)
 {
 	(void)state;
-	if (geteuid() != 0) {
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "needs root (BPF_PROG_TEST_RUN, a network namespace)");
-		return 0;
-	}
-	if (unshare(CLONE_NEWNET)) {
-		snprintf(skip_reason, sizeof(skip_reason), "unshare(CLONE_NEWNET): %s",
-			 strerror(errno));
-		return 0;
-	}
-	/*
-	 * A veth pair (this kernel may lack the dummy driver). They need not
-	 * be up: the test run only looks the device up by ifindex.
-	 */
-	if (system("ip link add " DEV_A " type veth peer name " DEV_B)) {
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "cannot create a veth pair in the test namespace");
-		return 0;
-	}
-	if_a = (int)if_nametoindex(DEV_A);
-	if_b = (int)if_nametoindex(DEV_B);
-	ncpus = libbpf_num_possible_cpus();
-	if (if_a <= 1 || if_b <= 1 || if_a == if_b || ncpus <= 0) {
-		snprintf(skip_reason, sizeof(skip_reason), "bad test devices (%d, %d) or CPUs",
-			 if_a, if_b);
-		return 0;
-	}
-	return 0;
+	return tf_test_netns_veths(DEV_A, DEV_B, &if_a, &if_b, &ncpus, skip_reason,
+				   sizeof(skip_reason));
 }
 
 static int setup_opts(void **state, __u32 max_entries, bool entries)

@@ -51,6 +51,7 @@
 
 #include "tapflow.h"
 #include "tapflow.skel.h"
+#include "netns_fixture.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -555,30 +556,8 @@ static int group_setup(void **state)
 	(void)state;
 	if (if_a || skip_reason[0])
 		return 0;	/* the second group: same namespace and devices */
-	if (geteuid() != 0) {
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "needs root (BPF_PROG_TEST_RUN, a network namespace)");
-		return 0;
-	}
-	if (unshare(CLONE_NEWNET)) {
-		snprintf(skip_reason, sizeof(skip_reason), "unshare(CLONE_NEWNET): %s",
-			 strerror(errno));
-		return 0;
-	}
-	if (system("ip link add " DEV_A " type veth peer name " DEV_B)) {
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "cannot create a veth pair in the test namespace");
-		return 0;
-	}
-	if_a = (int)if_nametoindex(DEV_A);
-	if_b = (int)if_nametoindex(DEV_B);
-	ncpus = libbpf_num_possible_cpus();
-	if (if_a <= 1 || if_b <= 1 || if_a == if_b || ncpus <= 0) {
-		snprintf(skip_reason, sizeof(skip_reason), "bad test devices (%d, %d) or CPUs",
-			 if_a, if_b);
-		return 0;
-	}
-	return 0;
+	return tf_test_netns_veths(DEV_A, DEV_B, &if_a, &if_b, &ncpus, skip_reason,
+				   sizeof(skip_reason));
 }
 
 static int setup_opts(void **state, __u32 flows_max, bool entries)
