@@ -1,11 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# run.sh: the whole benchmark in one run (about two and a half minutes):
+# run.sh: the whole benchmark in one run:
 # prog_cost (ns per packet of tapflow's programs under BPF_PROG_TEST_RUN,
 # next to an empty program), flow_cost (the flow map variants: contention,
 # inserts, full map, memory, userspace reads) and throughput.sh (iperf3
-# across veth + bridge, tapflow attached vs not), then a summary block for
-# the README.
+# across veth + bridge with nothing, `tapflow stats` and `tapflow flows`
+# attached, then flowgen's 100 000 flows: flow map memory, tapflow's RSS,
+# a map 4 x too small, the accounting check), then a summary block for the
+# README. About four and a half minutes.
 #
 #   tools/bench/run.sh [--json] [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
@@ -128,23 +130,73 @@ summary() {
 		    "\($x.median_ns | f(0)) (min \($x.min_ns | f(0)))";
 		    "\($x.ratio | f(2)) (\($x.delta_ns | sf(0)) ns; mins: \($x.ratio_min | f(2)), " +
 		    "\($x.delta_min_ns | sf(0)) ns)")),
-	tput("TCP A→B via veth+bridge: Gbit/s"; $tp.tcp_a_to_b; 1e9; 2),
-	tput("TCP B→A via veth+bridge: Gbit/s"; $tp.tcp_b_to_a; 1e9; 2),
-	tput("UDP \($tp.udp_frame_bytes) B frames via veth+bridge: kpps"; $tp.udp_pps; 1e3; 1),
+	(($tp.cmds // ["stats"])[] as $c | ($tp.by_cmd[$c] // $tp) as $x |
+		tput("TCP A→B via veth+bridge, `\($c)` on: Gbit/s"; $x.tcp_a_to_b; 1e9; 2),
+		tput("TCP B→A via veth+bridge, `\($c)` on: Gbit/s"; $x.tcp_b_to_a; 1e9; 2),
+		tput("UDP \($tp.udp_frame_bytes) B frames via veth+bridge, `\($c)` on: kpps";
+		     $x.udp_pps; 1e3; 1)),
 	"",
 	"Test runs: median and min of \($pc.rounds) rounds of \($pc.repeat) runs on CPU \($pc.cpu); " +
 	"ratio and difference of the medians, and of the mins. " +
 	"Throughput: median of \($tp.rounds) ABBA rounds of \($tp.seconds) s, iperf3 ends on CPUs " +
 	"\($tp.iperf3_affinity // "unpinned"); ratio = median of the per-round on/off ratios " +
-	"(range: TCP A→B \(range($tp.tcp_a_to_b)), B→A \(range($tp.tcp_b_to_a)), " +
-	"UDP \(range($tp.udp_pps))).",
-	"tapflow itself: \($tp.tapflow.cpu_ms | f(0)) ms CPU in \($tp.tapflow.wall_s | f(0)) s " +
-	"attached (\($tp.tapflow.cpu_percent_of_one_core | f(3)) % of a core), " +
-	"RSS \($tp.tapflow.max_rss_kib) KiB at most (loading), " +
-	"\($tp.tapflow.end_rss_kib // "?") KiB at the end of a block." +
-	(if $tp.insitu then " In situ, UDP run with BPF run-time stats on: " +
-		($tp.insitu | map("\(.name) \(.ns_per_run | f(0)) ns/run") | join(", ")) + "."
-	 else "" end),
+	"(range: " + ([($tp.cmds // ["stats"])[] as $c | ($tp.by_cmd[$c] // $tp) as $x |
+		"`\($c)`: TCP A→B \(range($x.tcp_a_to_b)), B→A \(range($x.tcp_b_to_a)), " +
+		"UDP \(range($x.udp_pps))"] | join("; ")) + ").",
+	(($tp.cmds // ["stats"])[] as $c | ($tp.by_cmd[$c] // $tp) as $x |
+	"tapflow \($c) itself: \($x.tapflow.cpu_ms | f(0)) ms CPU in \($x.tapflow.wall_s | f(0)) s " +
+	"attached (\($x.tapflow.cpu_percent_of_one_core | f(3)) % of a core), " +
+	"RSS \($x.tapflow.max_rss_kib) KiB at most (loading), " +
+	"\($x.tapflow.end_rss_kib // "?") KiB at the end of a block." +
+	(if $x.insitu then " In situ, UDP run with BPF run-time stats on: " +
+		($x.insitu | map("\(.name) \(.ns_per_run | f(0)) ns/run") | join(", ")) + "."
+	 else "" end)),
+	(if $tp.scale then $tp.scale as $s | $s.full as $u | $s.fit as $fit |
+		($u.blocks | map(select(.state == "on"))) as $on |
+		def mb: . / 1e6 | f(2);
+		def acc($b): $b.accounting as $a |
+			"rx \($a.tapflow_rx_packets) = \($a.iface_rx_packets), " +
+			"tx \($a.tapflow_tx_packets) = \($a.iface_tx_packets) (" +
+			($a.rows | to_entries | map("\(.key) \(.value.packets) pkts" +
+				(if .key == "flow" or .key == "others" or .key == "expired"
+				 then " in \(.value.flows) flows" else "" end)) | join(", ")) +
+			"; flows seen \($a.flows_seen), map_full \($a.map_full), " +
+			"parse_errors \($a.parse_errors)): " +
+			(if $a.exact then "exact" else "**NOT EXACT**" end);
+		"",
+		"Flows at scale: flowgen sends \($s.flows) distinct UDP flows × \($fit.passes) frames of " +
+		"64 B from A to B (`tapflow flows --iface pa --top 10`, pa = the bridge port of A: the " +
+		"flows are its flows), iperf3 TCP A→B for \($tp.seconds) s after them in the 4× blocks:",
+		"",
+		"| flows | off | on | ratio on/off |",
+		"|---|---:|---:|---:|",
+		"| flow map at default settings, 65 536 flows (`bpftool map show`) | | " +
+			"\($tp.flow_map.bytes_key) + \($tp.flow_map.bytes_value) B × " +
+			"\($tp.flow_map.max_entries) = \($tp.flow_map.raw_bytes | mb) MB; memlock " +
+			"\($tp.flow_map.bytes_memlock | mb) MB (\($tp.flow_map.memlock_per_entry | f(0)) B/flow) | |",
+		"| map of \($fit.max_flows): memlock (bpftool) | | \($fit.flow_map.bytes_memlock | mb) MB | |",
+		"| tapflow RSS, \($s.flows) flows in a map of \($fit.max_flows) (end; peak) | | " +
+			"\($fit.tapflow.end_rss_kib) KiB; \($fit.tapflow.max_rss_kib) KiB (" +
+			"\(($fit.tapflow.end_rss_kib - ($tp.by_cmd.flows.tapflow.end_rss_kib // 0)) * 1024 /
+			   $s.flows | f(0)) B/flow over the \($tp.by_cmd.flows.tapflow.end_rss_kib // "?") KiB " +
+			"of `flows` with a few flows) | |",
+		"| tapflow RSS, \($s.flows) flows into a map of \($u.max_flows) (end) | | " +
+			"\($on | map(.tapflow.end_rss_kib) | max) KiB | |",
+		"| 64 B frames, \($s.flows) flows, map of \($fit.max_flows) (all fit; inserts; one pair): kpps | " +
+			"\($s.fit_off.delivered_pps / 1e3 | f(1)) | \($fit.delivered_pps / 1e3 | f(1)) | " +
+			"\($fit.delivered_pps / $s.fit_off.delivered_pps | f(3)) |",
+		"| 64 B frames, \($s.flows) flows, map of \($u.max_flows) (\($u.times_map | f(0))× too small): kpps | " +
+			"\($u.delivered_pps.off_median / 1e3 | f(1)) | \($u.delivered_pps.on_median / 1e3 | f(1)) | " +
+			"\($u.delivered_pps.ratio | f(3)) (\(range($u.delivered_pps))) |",
+		"| TCP A→B, map of \($u.max_flows) full: Gbit/s | " +
+			"\($u.tcp_a_to_b.off_median / 1e9 | f(2)) | \($u.tcp_a_to_b.on_median / 1e9 | f(2)) | " +
+			"\($u.tcp_a_to_b.ratio | f(3)) (\(range($u.tcp_a_to_b))) |",
+		"",
+		"Accounting, the final report of tapflow on pa (flows + aggregates) = the kernel counters of pa: " +
+		"map of \($fit.max_flows): " + acc($fit) + "; map of \($u.max_flows): " +
+		($on | map(acc(.)) | join("; ")) + ". frames flowgen sent = tx counter of eth0 in A, no drops: " +
+		(if $u.generator_exact and $fit.generator_exact then "yes" else "**no**" end) + "."
+	 else empty end),
 	(if .flow_cost then .flow_cost as $fc |
 		($fc.variants | map({(.map): .}) | add) as $v |
 		def fr($l; $k; $d): "| \($l) | \($v.hash[$k] | f($d)) | " +

@@ -70,7 +70,7 @@ SCALE=1
 SCALE_FLOWS=100000
 SCALE_MAX_FLOWS=25000
 SCALE_PASSES=3
-SCALE_ROUNDS=2
+SCALE_ROUNDS=4
 # A round during which the CPUs without iperf3 were busier than this (%) was
 # disturbed by other work: it is run again, at most MAX_REDO times in all.
 BUSY_MAX=20
@@ -444,7 +444,7 @@ block() {
 }
 
 # In situ: ns per run of the attached programs of CMD, over one UDP interval.
-declare -A INSITU
+declare -A INSITU_BY
 insitu() {
 	local cmd=$1 wout=$WORK/insitu.$1.json i
 	tf_start "$cmd" br0,pa,pb
@@ -461,10 +461,10 @@ insitu() {
 	bg_wait "$wpid" || die "prog_cost --watch failed: $(cat "$wout.err")"
 	# Not part of the CPU/RSS figures: tf_account is not called.
 	tf_stop
-	INSITU[$cmd]=$(jq -c '.progs | map(select(.run_cnt > 0 and
+	INSITU_BY[$cmd]=$(jq -c '.progs | map(select(.run_cnt > 0 and
 		(.name == "tf_ingress" or .name == "tf_egress" or
 		 .name == "tf_tap_ingress" or .name == "tf_tap_egress")))' "$wout")
-	log "in situ, $cmd (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"${INSITU[$cmd]}")"
+	log "in situ, $cmd (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"${INSITU_BY[$cmd]}")"
 }
 
 # One round: all states, in ABBA order (off stats flows, flows stats off);
@@ -522,7 +522,7 @@ scale_setup() {
 		die "cannot set the neighbours"
 	ip netns exec "$NS_B" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
 		net.ipv4.conf.eth0.rp_filter=0 >/dev/null 2>&1 || true
-	GEN_CPU_S= GEN_CPU_R=
+	GEN_CPU_S='' GEN_CPU_R=''
 	if [ -n "$AFFINITY" ]; then
 		GEN_CPU_S="--cpu ${AFFINITY%,*}" GEN_CPU_R="--cpu ${AFFINITY#*,}"
 	fi
@@ -625,12 +625,14 @@ gen_block() {
 
 SCALE_JSON=null
 scale() {
-	local r fit blocks=() st
+	local r fit fit_off blocks=() st
 	scale_setup
 	log "flow scale: $SCALE_FLOWS flows x $SCALE_PASSES, map of $SCALE_FIT (all fit), then" \
 		"$SCALE_ROUNDS ABBA rounds with a map of $SCALE_MAX_FLOWS vs off"
-	# A warm-up pass: the bridge learns, the page cache and the slabs settle.
+	# First without tapflow (it also warms up: the bridge learns, the slabs
+	# settle), then into a map that holds every flow: one pair, inserts.
 	gen_block off 0 0
+	fit_off=$GEN_RESULT
 	gen_block on "$SCALE_FIT" 0
 	fit=$GEN_RESULT
 	for ((r = 1; r <= SCALE_ROUNDS; r++)); do
@@ -639,7 +641,7 @@ scale() {
 			blocks+=("$GEN_RESULT")
 		done
 	done
-	SCALE_JSON=$(printf '%s\n' "${blocks[@]}" | jq -sc --argjson fit "$fit" \
+	SCALE_JSON=$(printf '%s\n' "${blocks[@]}" | jq -sc --argjson fit "$fit" --argjson fit_off "$fit_off" \
 		--argjson maxf "$SCALE_MAX_FLOWS" --argjson flows "$SCALE_FLOWS" '
 		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
 			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
@@ -650,7 +652,7 @@ scale() {
 			{off_median: ($rounds | map(.off | f) | median),
 			 on_median: ($rounds | map(.on | f) | median),
 			 ratio: ($r | median), ratios: $r, ratio_min: ($r | min), ratio_max: ($r | max)};
-		{flows: $flows, fit: $fit,
+		{flows: $flows, fit_off: $fit_off, fit: $fit,
 		 full: {max_flows: $maxf, times_map: ($flows / $maxf), blocks: .,
 			delivered_pps: fig(.delivered_pps), sent_pps: fig(.sent_pps),
 			tcp_a_to_b: fig(.tcp_a_to_b_bps),
@@ -682,7 +684,7 @@ main() {
 			--argjson sent_off "$(jarr ${R_SENT[off]})" --argjson sent_on "$(jarr ${R_SENT[$c]})" \
 			--argjson cpu_ns "${TF_CPU_NS[$c]}" --argjson wall_ns "${TF_WALL_NS[$c]}" \
 			--argjson hwm "${TF_HWM_KIB[$c]}" --argjson rss "${TF_RSS_KIB[$c]}" \
-			--argjson insitu "${INSITU[$c]:-null}" '
+			--argjson insitu "${INSITU_BY[$c]:-null}" '
 			def median: sort | if length % 2 == 1 then .[length / 2 | floor]
 				else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 			# ratio: median over the rounds of on/off of the same round (the
@@ -707,7 +709,7 @@ main() {
 
 	RESULT=$(jq -n \
 		--argjson secs "$SECS" --argjson rounds "$ROUNDS" --argjson udp_len "$UDP_LEN" \
-		--arg affinity "$AFFINITY" --argjson cmds "$(jarr "${CMD_LIST[@]}")" \
+		--arg affinity "$AFFINITY" --argjson cmds "$(printf '%s\n' "${CMD_LIST[@]}" | jq -Rsc 'split("\n") | map(select(length > 0))')" \
 		--arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
 		--argjson by_cmd "$by_cmd" --argjson flow_map "$FLOW_MAP" --argjson scale "$SCALE_JSON" \
 		--argjson busy "$(jarr "${OTHER_BUSY[@]}")" --argjson busy_max "$BUSY_MAX" \
