@@ -108,8 +108,8 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/lab/demo.sh
 
-# ns/packet of the programs and throughput with tapflow on vs off, as root,
-# about 2 minutes; see tools/bench/README.md.
+# ns/packet of the programs, throughput with stats/flows on vs off, flows at
+# scale; as root, about 5 minutes; see tools/bench/README.md.
 bench: deps
 	$(Q)$(MAKE) --no-print-directory -C tools/bench run
 
