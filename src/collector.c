@@ -5,11 +5,11 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "tapflow.h"
 #include "tapflow.skel.h"
+#include "counters.h"
 #include "collector.h"
 #include "log.h"
 
@@ -30,42 +30,6 @@ double tf_now_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Offset of the 8-byte .bss variable name, or -1 if the object has none. */
-static long bss_offset(const struct bpf_object *obj, const char *name)
-{
-	const struct btf *btf = bpf_object__btf(obj);
-	const struct btf_var_secinfo *vsi;
-	const struct btf_type *sec;
-	int id;
-
-	if (!btf)
-		return -1;
-	id = btf__find_by_name_kind(btf, ".bss", BTF_KIND_DATASEC);
-	if (id < 0)
-		return -1;
-	sec = btf__type_by_id(btf, (__u32)id);
-	vsi = btf_var_secinfos(sec);
-	for (int i = 0; i < btf_vlen(sec); i++, vsi++) {
-		const struct btf_type *var = btf__type_by_id(btf, vsi->type);
-
-		if (var && !strcmp(btf__name_by_offset(btf, var->name_off), name) &&
-		    vsi->size == sizeof(__u64))
-			return (long)vsi->offset;
-	}
-	return -1;
-}
-
-static uint64_t bss_u64(const struct tf_collector *c, long off)
-{
-	uint64_t v;
-
-	if (off < 0 || !c->skel || !c->skel->bss)
-		return 0;
-	/* The kernel updates it with atomics: read it once, whole. */
-	memcpy(&v, (const char *)c->skel->bss + off, sizeof(v));
-	return v;
 }
 
 static bool map_is_percpu(const struct bpf_map *m)
@@ -148,8 +112,6 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		c->tap_aggr_fd = bpf_map__fd(aggr);
 		c->tap_aggr_percpu = map_is_percpu(aggr);
 	}
-	c->bss_parse_errors = bss_offset(c->skel->obj, "parse_errors");
-	c->bss_flow_map_full = bss_offset(c->skel->obj, "flow_map_full");
 	return 0;
 fail:
 	tapflow_bpf__destroy(c->skel);
@@ -267,13 +229,6 @@ static void dir_to_totals(const struct tf_dir_counters *rx, const struct tf_dir_
 	out->tx_segs = tx->segs;
 }
 
-static void dir_add(struct tf_dir_counters *dst, const struct tf_dir_counters *src)
-{
-	dst->packets += src->packets;
-	dst->bytes += src->bytes;
-	dst->segs += src->segs;
-}
-
 /* The overflow and unparsed aggregates of a flow target, in its view. */
 static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf)
 {
@@ -287,10 +242,10 @@ static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf)
 	for (int cpu = 0; cpu < n; cpu++) {
 		const struct tf_tap_aggr *v = (const struct tf_tap_aggr *)buf + cpu;
 
-		dir_add(&sum.overflow_rx, &v->overflow_rx);
-		dir_add(&sum.overflow_tx, &v->overflow_tx);
-		dir_add(&sum.unparsed_rx, &v->unparsed_rx);
-		dir_add(&sum.unparsed_tx, &v->unparsed_tx);
+		tf_dir_add(&sum.overflow_rx, &v->overflow_rx);
+		tf_dir_add(&sum.overflow_tx, &v->overflow_tx);
+		tf_dir_add(&sum.unparsed_rx, &v->unparsed_rx);
+		tf_dir_add(&sum.unparsed_tx, &v->unparsed_tx);
 	}
 	/* The kernel's rx is the VM's: TC egress. Others: their own view. */
 	dir_to_totals(m ? &sum.overflow_tx : &sum.overflow_rx,
@@ -313,21 +268,13 @@ static int read_target(struct tf_collector *c, struct tf_target *t, void *buf)
 	for (int cpu = 0; cpu < c->ncpus; cpu++) {
 		const struct tf_if_counters *v = (const struct tf_if_counters *)buf + cpu;
 
-		for (int d = 0; d < TF_HOOK_DIRS; d++) {
-			sum.dir[d].packets += v->dir[d].packets;
-			sum.dir[d].bytes += v->dir[d].bytes;
-			sum.dir[d].segs += v->dir[d].segs;
-		}
+		for (int d = 0; d < TF_HOOK_DIRS; d++)
+			tf_dir_add(&sum.dir[d], &v->dir[d]);
 	}
 	/* On a tap, TC ingress is what the VM sent: its tx. */
 	rx = t->role == TF_ROLE_TAP ? TF_HOOK_EGRESS : TF_HOOK_INGRESS;
 	tx = !rx;
-	t->now.rx_packets = sum.dir[rx].packets;
-	t->now.rx_bytes = sum.dir[rx].bytes;
-	t->now.rx_segs = sum.dir[rx].segs;
-	t->now.tx_packets = sum.dir[tx].packets;
-	t->now.tx_bytes = sum.dir[tx].bytes;
-	t->now.tx_segs = sum.dir[tx].segs;
+	dir_to_totals(&sum.dir[rx], &sum.dir[tx], &t->now);
 	return 0;
 }
 
@@ -376,12 +323,12 @@ int tf_collector_poll(struct tf_collector *c)
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (c->skel && c->skel->bss)
-		out->map_full = c->skel->bss->map_full;
-	out->have_parse_errors = c->bss_parse_errors >= 0;
-	out->have_flow_map_full = c->bss_flow_map_full >= 0;
-	out->parse_errors = bss_u64(c, c->bss_parse_errors);
-	out->flow_map_full = bss_u64(c, c->bss_flow_map_full);
+	if (!c->skel || !c->skel->bss)
+		return;
+	/* The programs add with atomics: an 8-byte read sees whole values. */
+	out->map_full = c->skel->bss->map_full;
+	out->parse_errors = c->skel->bss->parse_errors;
+	out->flow_map_full = c->skel->bss->flow_map_full;
 }
 
 void tf_collector_detach(struct tf_collector *c)

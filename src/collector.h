@@ -68,7 +68,6 @@ struct tf_losses {
 	uint64_t ringbuf_lost;		/* samples (capture, [5/8]) */
 	uint64_t parse_errors;		/* frames the parser rejected ([2/8]) */
 	uint64_t flow_map_full;		/* packets that found the flow map full */
-	bool have_parse_errors, have_flow_map_full;	/* the BPF object has them */
 };
 
 struct tf_collector_opts {
@@ -86,7 +85,6 @@ struct tf_collector {
 	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
 	bool flows_percpu, tap_aggr_percpu;
 	uint32_t max_flows;
-	long bss_parse_errors, bss_flow_map_full;	/* .bss offsets, -1 if absent */
 	struct tf_target *targets;
 	size_t n_targets;
 	int ncpus;

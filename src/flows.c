@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 
+#include "counters.h"
 #include "flows.h"
 
 /* ---- the BPF map -------------------------------------------------------- */
@@ -71,13 +72,6 @@ static bool unsupported(int err)
 
 /* ---- values ------------------------------------------------------------- */
 
-static void dir_add(struct tf_dir_counters *d, const struct tf_dir_counters *s)
-{
-	d->packets += s->packets;
-	d->bytes += s->bytes;
-	d->segs += s->segs;
-}
-
 static bool value_empty(const struct tf_flow_value *v)
 {
 	return !v->rx.packets && !v->tx.packets && !v->first_seen_ns && !v->last_seen_ns;
@@ -92,8 +86,8 @@ void tf_flow_value_add(struct tf_flow_value *dst, const struct tf_flow_value *sr
 		*dst = *src;
 		return;
 	}
-	dir_add(&dst->rx, &src->rx);
-	dir_add(&dst->tx, &src->tx);
+	tf_dir_add(&dst->rx, &src->rx);
+	tf_dir_add(&dst->tx, &src->tx);
 	if (src->first_seen_ns && (!dst->first_seen_ns || src->first_seen_ns < dst->first_seen_ns))
 		dst->first_seen_ns = src->first_seen_ns;
 	if (src->last_seen_ns > dst->last_seen_ns)

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
+#include "counters.h"
 #include "report.h"
 
 const char *tf_fdb_state_name(enum tf_fdb_state state)
@@ -292,13 +293,6 @@ static void dir_of(const struct tf_totals *t, struct tf_dir_counters *rx,
 	tx->segs = t->tx_segs;
 }
 
-static void dir_add(struct tf_dir_counters *d, const struct tf_dir_counters *s)
-{
-	d->packets += s->packets;
-	d->bytes += s->bytes;
-	d->segs += s->segs;
-}
-
 static void aggr_row(struct tf_flow_row *row, const struct tf_target *t, const char *kind)
 {
 	memset(row, 0, sizeof(*row));
@@ -345,8 +339,8 @@ static bool unaccounted_row(const struct tf_target *t, const struct tf_flow_row 
 	struct tf_dir_counters rx = {}, tx = {};
 
 	for (size_t i = 0; i < n; i++) {
-		dir_add(&rx, &rows[i].v.rx);
-		dir_add(&tx, &rows[i].v.tx);
+		tf_dir_add(&rx, &rows[i].v.rx);
+		tf_dir_add(&tx, &rows[i].v.tx);
 	}
 	aggr_row(out, t, "unaccounted");
 	out->v.rx.packets = sat_sub(t->now.rx_packets, rx.packets);
@@ -387,8 +381,8 @@ long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 			struct tf_flow_view v;
 
 			tf_flow_view(&flows[i]->key, &tot, m, &v);
-			dir_add(&others.v.rx, &v.rx);
-			dir_add(&others.v.tx, &v.tx);
+			tf_dir_add(&others.v.rx, &v.rx);
+			tf_dir_add(&others.v.tx, &v.tx);
 			others.rx_bps += m ? flows[i]->tx_bps : flows[i]->rx_bps;
 			others.tx_bps += m ? flows[i]->rx_bps : flows[i]->tx_bps;
 			others.flows++;
