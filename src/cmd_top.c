@@ -43,32 +43,17 @@ static void curses_off(void)
 	curses_on = 0;
 }
 
-static void on_signal(int sig)
+/* Second signal: out now, but with the terminal as we found it. */
+static void restore_terminal_now(void)
 {
 	static const char leave[] = "\033[?1049l\033[?25h\r\n";
 
-	if (tf_exiting) {
-		/* Second signal: out now, but with the terminal as we found it. */
-		if (curses_on) {
-			if (have_tio)
-				tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-			if (write(STDOUT_FILENO, leave, sizeof(leave) - 1) < 0)
-				_exit(128 + sig);
-		}
-		_exit(128 + sig);
-	}
-	tf_exiting = 1;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	if (!curses_on)
+		return;
+	if (have_tio)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+	if (write(STDOUT_FILENO, leave, sizeof(leave) - 1) < 0)
+		return;
 }
 
 /* ---- the view's state ---------------------------------------------------- */
@@ -396,7 +381,8 @@ int tf_cmd_top(const struct tf_cli *cli)
 	if (tf_flows_run_init(&run, cli, &c))
 		goto out;
 	/* After tf_trace_begin's handlers: a second signal must restore the terminal. */
-	install_signals();
+	tf_signals_install();
+	tf_signals_on_abort(restore_terminal_now);
 	have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	atexit(curses_off);
 	setlocale(LC_ALL, "");

@@ -7,11 +7,15 @@
 #include "signals.h"
 
 volatile sig_atomic_t tf_exiting;
+static void (*volatile abort_fn)(void);
 
 static void on_signal(int sig)
 {
-	if (tf_exiting)
+	if (tf_exiting) {
+		if (abort_fn)
+			abort_fn();
 		_exit(128 + sig);
+	}
 	tf_exiting = 1;
 }
 
@@ -26,6 +30,11 @@ void tf_signals_install(void)
 	sigaction(SIGTERM, &sa, NULL);
 	/* A closed pipe (tapflow ... | head) ends us through EPIPE, not death. */
 	signal(SIGPIPE, SIG_IGN);
+}
+
+void tf_signals_on_abort(void (*fn)(void))
+{
+	abort_fn = fn;
 }
 
 void tf_sleep(double sec)

@@ -13,6 +13,11 @@ extern volatile sig_atomic_t tf_exiting;
  * Installed without SA_RESTART, so a sleep returns early on a signal.
  */
 void tf_signals_install(void);
+/*
+ * fn (async-signal-safe) runs in the handler of the second signal, just
+ * before the immediate exit: `top` puts the terminal back there.
+ */
+void tf_signals_on_abort(void (*fn)(void));
 /* Sleep up to sec seconds, less if a signal arrives. */
 void tf_sleep(double sec);
 
