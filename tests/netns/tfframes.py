@@ -22,24 +22,12 @@ import socket
 import struct
 import sys
 
-
-def mac_bytes(mac):
-    return bytes(int(x, 16) for x in mac.split(":"))
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+# The frame helpers tfnet.py (the test "VM") already has.
+from tfnet import csum, ipv4_header, mac_bytes
 
 
 def ipv4(src, dst, proto, payload, ident):
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, 64, proto, 0,
-                      socket.inet_aton(src), socket.inet_aton(dst))
-    return hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:] + payload
+    return ipv4_header(src, dst, proto, len(payload), ident) + payload
 
 
 def udp(sport, dport, n, seq):
