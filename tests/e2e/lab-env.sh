@@ -87,3 +87,42 @@ tf_lab_pids() {
 		[ -s "$f" ] && echo "$(tr -dc '0-9' <"$f")"
 	done | sort -u
 }
+
+# tf_lab_begin NAME: what every tapflow e2e test starts with: root, the lab
+# up (else NAME is reported skipped or failed and the test ends), a scratch
+# dir $TMP removed at exit, and TF: tapflow run against the lab (tf ARGS...).
+tf_lab_begin() {
+	tf_need_root "$1"
+	tf_lab_up "$1" || tf_finish
+	TMP=$(mktemp -d)
+	tf_on_exit "rm -rf $TMP"
+	TF=("$TAPFLOW" --netns "$TF_LAB_NS" -c "$TF_LAB_URI")
+}
+tf() { "${TF[@]}" "$@"; }
+
+# tf_wait_record FILE TYPE: wait (10 s at most) until a tapflow run in the
+# background wrote its first TYPE record into FILE: it has attached.
+tf_wait_record() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q "\"type\":\"$2\"" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# tf_lab_no_hook_left STATS_JSON: for every device in the final stats
+# records, no tapflow clsact filter and no tapflow TCX program is left.
+# Checked per device, not machine-wide, so that another tapflow elsewhere
+# on the machine does not matter.
+tf_lab_no_hook_left() {
+	local dev left
+	for dev in $(jq -r 'select(.type == "stats" and .final) | .ifname' "$1" | sort -u); do
+		left=$( (for d in ingress egress; do
+			ip netns exec "$TF_LAB_NS" tc filter show dev "$dev" $d 2>/dev/null
+		done; ip netns exec "$TF_LAB_NS" python3 "$TF_LAB_TFNET" tcx "$dev") |
+			grep -c ' tf_')
+		tf_eq "no tapflow hook left on $dev" 0 "$left"
+	done
+}
+TF_LAB_TFNET=$(cd "$(dirname "${BASH_SOURCE[0]}")/../netns" && pwd)/tfnet.py

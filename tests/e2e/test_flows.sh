@@ -11,22 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/lab-env.sh"
 
-tf_need_root e2e-flows
-tf_lab_up e2e-flows || tf_finish
-
-TMP=$(mktemp -d)
-tf_on_exit "rm -rf $TMP"
-TF=("$TAPFLOW" --netns "$TF_LAB_NS" -c "$TF_LAB_URI")
-
-# Wait until a run wrote its first record of TYPE (it has attached).
-wait_record() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q "\"type\":\"$2\"" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+tf_lab_begin e2e-flows
 
 "${TF[@]}" --json list >"$TMP/list.json" 2>"$TMP/list.err"
 tf_eq "list exits 0" 0 $?
@@ -44,7 +29,7 @@ pid_stats=$!
 tf_on_exit "kill $pid_stats"
 # flows reports flow records of every VM tap each interval (overflow and
 # unparsed at least), stats its stats records: both have attached.
-wait_record "$TMP/flows.json" flow && wait_record "$TMP/stats.json" stats
+tf_wait_record "$TMP/flows.json" flow && tf_wait_record "$TMP/stats.json" stats
 tf_eq "both instances attached" 0 $?
 
 "$TF_LAB_SH" release $TF_LAB_VMS
@@ -102,13 +87,5 @@ tf_eq "flow records only for VM taps" "" \
 	"$(jq -r 'select(.type == "flow" and .vm == null) | .ifname' "$F" | sort -u)"
 tf_eq "summary: map_full 0, parse_errors 0, vms" "0 0 $(wc -w <<<"$TF_LAB_VMS")" \
 	"$(jq -r 'select(.type == "summary") | "\(.map_full) \(.parse_errors) \(.vms)"' "$F")"
-# No hook left on any traced device (per device: another tapflow elsewhere
-# on the machine must not matter).
-for dev in $(jq -r 'select(.type == "stats" and .final) | .ifname' "$TMP/stats.json" | sort -u); do
-	left=$( (for d in ingress egress; do
-		ip netns exec "$TF_LAB_NS" tc filter show dev "$dev" $d 2>/dev/null
-	done; ip netns exec "$TF_LAB_NS" python3 "$HERE/../netns/tfnet.py" tcx "$dev") |
-		grep -c ' tf_')
-	tf_eq "no tapflow hook left on $dev" 0 "$left"
-done
+tf_lab_no_hook_left "$TMP/stats.json"
 tf_finish

@@ -8,13 +8,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/lab-env.sh"
 
-tf_need_root e2e-list
-tf_lab_up e2e-list || tf_finish
-
-TMP=$(mktemp -d)
-tf_on_exit "rm -rf $TMP"
-tf() { "$TAPFLOW" --netns "$TF_LAB_NS" -c "$TF_LAB_URI" "$@"; }
-vsh() { virsh -q -c "$TF_LAB_URI" "$@"; }
+tf_lab_begin e2e-list
 field() { jq -r --arg vm "$2" "select(.vm == \$vm) | .$1" "$3"; }
 
 tf --json list >"$TMP/list.json" 2>"$TMP/err"
@@ -26,7 +20,7 @@ for vm in $TF_LAB_VMS; do
 	mac=TF_LAB_${u}_MAC net=TF_LAB_${u}_NET br=TF_LAB_${u}_BRIDGE mode=TF_LAB_${u}_MODE
 	tap=$(field ifname "$vm" "$TMP/list.json")
 	tf_eq "$vm: one record" 1 "$(jq -r --arg vm "$vm" 'select(.vm == $vm) | .vm' "$TMP/list.json" | wc -l)"
-	tf_eq "$vm: tap = virsh domiflist" "$(vsh domiflist "$vm" | awk 'NF { print $1 }')" "$tap"
+	tf_eq "$vm: tap = virsh domiflist" "$(tf_lab_virsh domiflist "$vm" | awk 'NF { print $1 }')" "$tap"
 	tf_eq "$vm: ifindex = the tap's in the lab namespace" \
 		"$(ip -n "$TF_LAB_NS" -j link show dev "$tap" | jq -r '.[0].ifindex')" \
 		"$(field ifindex "$vm" "$TMP/list.json")"
@@ -37,7 +31,7 @@ for vm in $TF_LAB_VMS; do
 		"$(ip -n "$TF_LAB_NS" -j link show dev "$tap" | jq -r '.[0].master')" \
 		"$(field bridge "$vm" "$TMP/list.json")"
 	tf_eq "$vm: mode" "${!mode}" "$(field mode "$vm" "$TMP/list.json")"
-	tf_eq "$vm: uuid = virsh domuuid" "$(vsh domuuid "$vm")" "$(field uuid "$vm" "$TMP/list.json")"
+	tf_eq "$vm: uuid = virsh domuuid" "$(tf_lab_virsh domuuid "$vm")" "$(field uuid "$vm" "$TMP/list.json")"
 	tf_eq "$vm: tap MAC is the fe: form" true "$(field tap_mac_ok "$vm" "$TMP/list.json")"
 	# The guests pinged at boot and the lab pins nothing in the FDB: the
 	# bridge really learned each VM MAC on its tap.
@@ -94,7 +88,7 @@ ip -n "$TF_LAB_NS" link set dev "$gtap" address "$orig"
 tf_eq "--vm alpha lists only alpha" alpha \
 	"$(tf --json list --vm alpha | jq -r .vm | sort -u | tr '\n' ' ' | sed 's/ $//')"
 tf_eq "--vm by UUID" alpha \
-	"$(tf --json list --vm "$(vsh domuuid alpha)" | jq -r .vm | sort -u)"
+	"$(tf --json list --vm "$(tf_lab_virsh domuuid alpha)" | jq -r .vm | sort -u)"
 tf stats --vm no-such-vm -d 1 >"$TMP/out" 2>"$TMP/err"
 tf_eq "unknown VM: exit 1" 1 $?
 tf_eq "unknown VM: one line on stderr" 1 "$(wc -l <"$TMP/err")"

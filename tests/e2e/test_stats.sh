@@ -9,32 +9,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/lab-env.sh"
 
-tf_need_root e2e-stats
-tf_lab_up e2e-stats || tf_finish
-
-TMP=$(mktemp -d)
-tf_on_exit "rm -rf $TMP"
-TF=("$TAPFLOW" --netns "$TF_LAB_NS" -c "$TF_LAB_URI")
-tf() { "${TF[@]}" "$@"; }
-vsh() { virsh -q -c "$TF_LAB_URI" "$@"; }
-
-# domifstat VM TAP -> "rx_bytes rx_packets tx_bytes tx_packets" (VM view)
-domifstat() {
-	vsh domifstat "$1" "$2" | awk '
-		$2 == "rx_bytes" { rb = $3 } $2 == "rx_packets" { rp = $3 }
-		$2 == "tx_bytes" { tb = $3 } $2 == "tx_packets" { tp = $3 }
-		END { print rb, rp, tb, tp }'
-}
-
-# Wait until a stats run wrote its first record (it has attached).
-wait_attached() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q '"type":"stats"' "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+tf_lab_begin e2e-stats
 
 tf --json list >"$TMP/list.json" 2>"$TMP/list.err"
 tf_eq "list exits 0" 0 $?
@@ -44,7 +19,7 @@ for vm in $TF_LAB_VMS; do
 	tap=$(jq -r --arg vm "$vm" 'select(.vm == $vm) | .ifname' "$TMP/list.json")
 	TAP[$vm]=$tap
 	# Reference: libvirt's own view of the domain's interfaces.
-	ref=$(vsh domiflist "$vm" | awk 'NF { print $1 }')
+	ref=$(tf_lab_virsh domiflist "$vm" | awk 'NF { print $1 }')
 	tf_eq "$vm: tap from list matches virsh domiflist" "$ref" "$tap"
 done
 
@@ -58,17 +33,17 @@ tf_on_exit "kill $pid_tcx"
 "${TF[@]}" --json --attach clsact stats -i 1 >"$TMP/clsact.json" 2>"$TMP/clsact.err" &
 pid_clsact=$!
 tf_on_exit "kill $pid_clsact"
-wait_attached "$TMP/tcx.json" && wait_attached "$TMP/clsact.json"
+tf_wait_record "$TMP/tcx.json" stats && tf_wait_record "$TMP/clsact.json" stats
 tf_eq "both instances attached" 0 $?
 
 declare -A BEFORE AFTER
-for vm in $TF_LAB_VMS; do BEFORE[$vm]=$(domifstat "$vm" "${TAP[$vm]}"); done
+for vm in $TF_LAB_VMS; do BEFORE[$vm]=$(tf_lab_ifstat "$vm"); done
 "$TF_LAB_SH" release $TF_LAB_VMS
 "$TF_LAB_SH" wait-done $TF_LAB_VMS 180 >"$TMP/done.txt"
 tf_eq "guest scripts done" 0 $?
 sed 's/^/# /' "$TMP/done.txt"
 sleep 1
-for vm in $TF_LAB_VMS; do AFTER[$vm]=$(domifstat "$vm" "${TAP[$vm]}"); done
+for vm in $TF_LAB_VMS; do AFTER[$vm]=$(tf_lab_ifstat "$vm"); done
 
 kill -INT $pid_tcx $pid_clsact
 wait $pid_tcx; rc_tcx=$?
@@ -84,7 +59,7 @@ tf_eq "clsact instance attached with clsact" clsact \
 # usually gives exact equality, the diagnostics show the differences.
 check_vm() {
 	local run=$1 vm=$2 tap=${TAP[$2]} rec b a field i
-	local -a before after names=(rx_bytes rx_packets tx_bytes tx_packets)
+	local -a before after names=(rx_packets rx_bytes tx_packets tx_bytes)
 	rec=$(jq -c --arg t "$tap" 'select(.type == "stats" and .final and .ifname == $t)' \
 		"$TMP/$run.json")
 	if [ -z "$rec" ]; then
@@ -140,15 +115,5 @@ for vm in $TF_LAB_VMS; do
 	tf_eq "$vm: its bridge $br traced" 1 \
 		"$(jq -r --arg b "$br" 'select(.type == "stats" and .final and .role == "bridge" and .ifname == $b) | .ifname' "$TMP/tcx.json" | wc -l)"
 done
-
-# Nothing left behind by either instance on any traced device: no clsact
-# filter and no TCX program (checked per device, not machine-wide, so that
-# another tapflow elsewhere on the machine does not matter).
-for dev in $(jq -r 'select(.type == "stats" and .final) | .ifname' "$TMP/tcx.json" | sort -u); do
-	left=$( (for d in ingress egress; do
-		ip netns exec "$TF_LAB_NS" tc filter show dev "$dev" $d 2>/dev/null
-	done; ip netns exec "$TF_LAB_NS" python3 "$HERE/../netns/tfnet.py" tcx "$dev") |
-		grep -c 'tf_\(in\|e\)gress')
-	tf_eq "no tapflow hook left on $dev" 0 "$left"
-done
+tf_lab_no_hook_left "$TMP/tcx.json"
 tf_finish
