@@ -40,6 +40,7 @@
 #include <bpf/libbpf.h>
 
 #include "tapflow.h"
+#include "bench_util.h"
 #include "tapflow.skel.h"
 #include "tapflow_percpu.skel.h"
 
@@ -65,23 +66,7 @@ struct variant {
 	int read_count;
 };
 
-static bool verbose;
 static int ncpus, nthreads;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (!verbose || level == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 /* A 64-byte IPv4/UDP frame 198.18.0.1:sport -> 198.18.x.y:dport (flow i). */
 static void build_frame(unsigned char *b, unsigned int i)
@@ -121,19 +106,6 @@ static double run(int prog_fd, const void *frame, unsigned int repeat)
 		return -1;
 	}
 	return opts.duration;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static int pin(int cpu)
@@ -356,9 +328,9 @@ static int measure_hits(struct variant *var, unsigned int repeat, unsigned int r
 					   (m == 0 ? 1 : (unsigned int)nthreads);
 			}
 	for (int i = 0; i < N_VARIANTS; i++) {
-		var[i].hit1 = median(s[i][0], rounds);
-		var[i].hit_same = median(s[i][1], rounds);
-		var[i].hit_own = median(s[i][2], rounds);
+		var[i].hit1 = median_min(s[i][0], rounds, NULL);
+		var[i].hit_same = median_min(s[i][1], rounds, NULL);
+		var[i].hit_own = median_min(s[i][2], rounds, NULL);
 	}
 	ret = 0;
 out:
@@ -390,20 +362,20 @@ static int measure_fill(struct variant *v, bool percpu, unsigned int entries, un
 			goto out;
 	}
 	runs += n_ins;
-	v->insert = median(ins, n_ins);
+	v->insert = median_min(ins, n_ins, NULL);
 	for (unsigned int i = 0; i < n_ins; i++) {
 		build_frame(frame, first + i);
 		if ((ins[i] = run(v->prog_fd, frame, 1)) < 0)
 			goto out;
 	}
 	runs += n_ins;
-	v->insert_hit = median(ins, n_ins);
+	v->insert_hit = median_min(ins, n_ins, NULL);
 
 	build_frame(frame, entries + 1);
 	for (unsigned int r = 0; r < rounds; r++)
 		if ((s[r] = run(v->prog_fd, frame, repeat)) < 0)
 			goto out;
-	v->full = median(s, rounds);
+	v->full = median_min(s, rounds, NULL);
 	expect_full = (unsigned long long)repeat * rounds;
 
 	if (flows_tx_packets(v, percpu, &n) != runs || (unsigned int)n != entries ||

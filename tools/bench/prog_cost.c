@@ -54,6 +54,7 @@
 #include <bpf/libbpf.h>
 
 #include "tapflow.h"
+#include "bench_util.h"
 #include "tapflow.skel.h"
 #include "empty.skel.h"
 #include "tapflow_percpu.skel.h"
@@ -79,16 +80,6 @@ struct samples {
 struct summary {
 	double kern_median, kern_min, wall_median, wall_min;
 };
-
-static bool verbose;
-
-/* libbpf's messages only with -v: by default one line says what failed. */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (!verbose || level == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
 
 static void usage(FILE *f)
 {
@@ -149,14 +140,6 @@ static void build_frame(unsigned char *buf, unsigned int len)
 	memcpy(buf + sizeof(eth) + sizeof(ip), &udp, sizeof(udp));
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 /* One BPF_PROG_TEST_RUN of `repeat` runs. 0, or -errno. */
 static int run_once(int prog_fd, const void *frame, unsigned int len, unsigned int repeat,
 		    double *kern_ns, double *wall_ns)
@@ -182,30 +165,6 @@ static int run_once(int prog_fd, const void *frame, unsigned int len, unsigned i
 	*kern_ns = opts.duration;
 	*wall_ns = (t1 - t0) / repeat;
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, unsigned int n, double *min)
-{
-	double *s = malloc(n * sizeof(*s));
-	double m;
-
-	if (!s) {
-		*min = v[0];
-		return v[0];
-	}
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	*min = s[0];
-	free(s);
-	return m;
 }
 
 /*
@@ -720,8 +679,8 @@ int main(int argc, char **argv)
 		for (int p = 0; p < N_PROGS; p++) {
 			struct summary *x = &sum[f][p];
 
-			x->kern_median = median(smp[f][p].kern, rounds, &x->kern_min);
-			x->wall_median = median(smp[f][p].wall, rounds, &x->wall_min);
+			x->kern_median = median_min(smp[f][p].kern, rounds, &x->kern_min);
+			x->wall_median = median_min(smp[f][p].wall, rounds, &x->wall_min);
 		}
 	if (json)
 		print_json(sum, smp, repeat, rounds,
