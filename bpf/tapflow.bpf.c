@@ -24,6 +24,8 @@
 #include <bpf/bpf_helpers.h>
 #include "tapflow.h"
 #include "parsing.h"
+#include "conntrack.h"
+#include "ctkey.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -115,6 +117,16 @@ __u64 map_full = 0;
 __u64 flow_map_full = 0;
 __u64 parse_errors = 0;
 
+/*
+ * The VMs' bridges, by ifindex (userspace fills them before attaching):
+ * a packet leaving the uplink is a VM's forwarded packet if it came in on
+ * one of them (skb->ingress_ifindex). A short array scanned in order: a
+ * host has a handful of VM bridges, and most uplink packets stop at the
+ * first compare (ingress_ifindex 0: the host's own traffic).
+ */
+__u32 tf_bridges[TF_MAX_BRIDGES] = {};
+__u32 tf_n_bridges = 0;
+
 static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 {
 	__u32 segs = skb->gso_segs;
@@ -183,34 +195,11 @@ static __always_inline void key_ports(struct tf_flow_key *k, bool tx, __be16 src
 	k->remote_port = bpf_ntohs(tx ? dst : src);
 }
 
-/*
- * ICMP/ICMPv6, keyed as conntrack does: a query and its reply share the
- * request's type; errors and the rest have no identifier.
- */
-static __always_inline void key_icmp(struct tf_flow_key *k, const struct tf_icmphdr *ih, bool v6)
+/* ICMP/ICMPv6 ports of the key (include/ctkey.h); id in network order. */
+static __always_inline void key_icmp(struct tf_flow_key *k, __u8 type, __u8 code, __be16 id,
+				     bool v6)
 {
-	int req = -1;
-
-	if (!v6) {
-		switch (ih->type) {
-		case 8: case 0: req = 8; break;		/* echo */
-		case 13: case 14: req = 13; break;	/* timestamp */
-		case 15: case 16: req = 15; break;	/* information */
-		case 17: case 18: req = 17; break;	/* address mask */
-		}
-	} else {
-		switch (ih->type) {
-		case 128: case 129: req = 128; break;	/* echo */
-		case 139: case 140: req = 139; break;	/* node information */
-		}
-	}
-	if (req >= 0) {
-		k->local_port = bpf_ntohs(ih->id);
-		k->remote_port = (__u16)(req << 8 | ih->code);
-	} else {
-		k->local_port = 0;
-		k->remote_port = (__u16)(ih->type << 8 | ih->code);
-	}
+	tf_icmp_key_ports(type, code, bpf_ntohs(id), v6, &k->local_port, &k->remote_port);
 }
 
 /*
@@ -250,7 +239,7 @@ static __always_inline int key_l4(struct hdr_cursor *c, struct tf_flow_key *k, b
 		ih = cursor_pull(c, &ibuf, sizeof(ibuf));
 		if (!ih)
 			return -1;
-		key_icmp(k, ih, k->family == TF_FAM_IPV6);
+		key_icmp(k, ih->type, ih->code, ih->id, k->family == TF_FAM_IPV6);
 		return 0;
 	default:
 		return 0;
@@ -476,6 +465,153 @@ static __always_inline void account_flow(struct __sk_buff *skb, __u32 ifindex, b
 	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
 }
 
+/* ---- NAT join: the uplink ([3/8]) ------------------------------------- */
+
+static __always_inline bool from_vm_bridge(__u32 iif)
+{
+	__u32 n = tf_n_bridges;
+
+	if (!iif)
+		return false;	/* the host's own packet */
+	for (__u32 i = 0; i < TF_MAX_BRIDGES && i < n; i++)
+		if (tf_bridges[i] == iif)
+			return true;
+	return false;
+}
+
+/* The VM side of an uplink flow from the conntrack tuple of the VM's direction. */
+static __always_inline void xlat_vm_side(struct tf_flow_key *vm, const struct nf_conntrack_tuple *t)
+{
+	struct tf_ct_tuple ct = {};
+
+	__builtin_memcpy(ct.src_ip, &t->src.u3, 16);
+	__builtin_memcpy(ct.dst_ip, &t->dst.u3, 16);
+	ct.proto = t->dst.protonum;
+	ct.family = vm->family;
+	if (ct.proto == IPPROTO_ICMP || ct.proto == IPPROTO_ICMPV6) {
+		ct.src_port = bpf_ntohs(t->src.u.icmp.id);
+		ct.icmp_type = t->dst.u.icmp.type;
+		ct.icmp_code = t->dst.u.icmp.code;
+	} else {
+		ct.src_port = bpf_ntohs(t->src.u.all);
+		ct.dst_port = bpf_ntohs(t->dst.u.all);
+	}
+	tf_ct_vm_key(vm, &ct);
+}
+
+/*
+ * The VM side of the uplink flow `key` from the packet's conntrack entry
+ * (nfct: address | ctinfo; 0: none, then it is the packet's own tuple: a
+ * routed network without conntrack).
+ */
+static __always_inline void nat_vm_side(struct tf_nat_vm *n, const struct tf_flow_key *key,
+					__u64 nfct, __u32 bridge)
+{
+	__u32 ctinfo = nfct & TF_NFCT_INFOMASK;
+	struct tf_ct_info ci;
+	int dir = ctinfo >= TF_CT_IS_REPLY;
+
+	__builtin_memset(n, 0, sizeof(*n));
+	n->vm = *key;
+	n->vm.ifindex = bridge;
+	n->vm.vlan = 0;
+	n->vm.vlan_inner = 0;
+	n->flags = TF_NAT_CT;
+	if (!nfct) {
+		n->flags = 0;	/* no conntrack: the tuple as it is */
+	} else if (ctinfo == TF_CT_RELATED || ctinfo == TF_CT_RELATED_REPLY) {
+		n->flags |= TF_NAT_RELATED;
+	} else if (!ct_read((struct nf_conn *)(nfct & ~TF_NFCT_INFOMASK), &ci) &&
+		   ci.tuple[dir & 1].dst.protonum == key->proto) {
+		/* The packet's own direction, before translation: the VM's. */
+		xlat_vm_side(&n->vm, &ci.tuple[dir & 1]);
+		n->flags |= dir ? TF_NAT_INBOUND : 0;
+		n->ct_status = ci.status;
+		n->zone = ci.zone;
+		n->zone_dir = ci.zone_dir;
+	} else {
+		n->flags |= TF_NAT_RELATED;	/* unreadable: VM side unknown */
+	}
+	n->flags |= TF_NAT_UPLINK;
+}
+
+/*
+ * Uplink TC egress: a VM's forwarded packet leaving the host, after
+ * SNAT. Its uplink flow (local = the translated source) counts it as tx;
+ * a new flow, or one whose conntrack entry changed (the old one expired
+ * and the port went to a new connection), gets its translation recorded.
+ */
+static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
+					  __u32 segs)
+{
+	__u32 bridge = skb->ingress_ifindex, tcp_flags = 0;
+	struct tf_flow_key key;
+	struct tf_flow_value *v;
+	__u64 nfct, ct_id, now;
+	long err;
+
+	if (!from_vm_bridge(bridge))
+		return;
+	if (flow_key(skb, ifindex, true, &key, &tcp_flags))
+		return;	/* no flow to join: the tap counted it as unparsed */
+	nfct = skb_nfct(skb);
+	ct_id = nfct & ~TF_NFCT_INFOMASK;
+	now = bpf_ktime_get_ns();
+	v = bpf_map_lookup_elem(&flows, &key);
+	if (v) {
+		flow_count(v, true, len, segs, now, tcp_flags);
+		if (v->ct_id != ct_id) {
+			/* Racing CPUs write the same: no lock for a rare event. */
+			nat_vm_side(&v->nat, &key, nfct, bridge);
+			v->ct_id = ct_id;
+		}
+		return;
+	}
+
+	struct tf_flow_value nv = {};
+
+	nv.tx.packets = 1;
+	nv.tx.bytes = len;
+	nv.tx.segs = segs;
+	nv.first_seen_ns = now;
+	nv.last_seen_ns = now;
+	nv.tcp_flags_tx = tcp_flags;
+	nv.ct_id = ct_id;
+	nat_vm_side(&nv.nat, &key, nfct, bridge);
+	err = bpf_map_update_elem(&flows, &key, &nv, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(&flows, &key);
+		if (v) {
+			flow_count(v, true, len, segs, now, tcp_flags);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&flow_map_full, 1);
+	count_aggr(ifindex, TF_AGGR_OVERFLOW, true, len, segs);
+}
+
+/*
+ * Uplink TC ingress (before conntrack: no entry yet): a packet that
+ * belongs to an uplink flow (local = its destination, as the flow's key
+ * was made at egress) counts as the flow's rx. Anything else, the host's
+ * own traffic included, is only in the interface counters.
+ */
+static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
+					   __u32 segs)
+{
+	struct tf_flow_key key;
+	struct tf_flow_value *v;
+	__u32 tcp_flags = 0;
+
+	if (flow_key(skb, ifindex, false, &key, &tcp_flags))
+		return;
+	v = bpf_map_lookup_elem(&flows, &key);
+	if (v)
+		flow_count(v, false, len, segs, bpf_ktime_get_ns(), tcp_flags);
+}
+
 static __always_inline int counters_only(struct __sk_buff *skb, int dir)
 {
 	count_skb(skb->ifindex, dir, skb->len, skb_segs(skb));
@@ -514,4 +650,25 @@ SEC("tc")
 int tf_tap_egress(struct __sk_buff *skb)
 {
 	return tap(skb, TF_HOOK_EGRESS);
+}
+
+/* The uplink with the NAT join: counters, and uplink flows of VMs. */
+SEC("tc")
+int tf_uplink_ingress(struct __sk_buff *skb)
+{
+	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
+
+	if (count_skb(ifindex, TF_HOOK_INGRESS, len, segs))
+		uplink_ingress(skb, ifindex, len, segs);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tf_uplink_egress(struct __sk_buff *skb)
+{
+	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
+
+	if (count_skb(ifindex, TF_HOOK_EGRESS, len, segs))
+		uplink_egress(skb, ifindex, len, segs);
+	return TC_ACT_UNSPEC;
 }

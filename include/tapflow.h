@@ -45,7 +45,9 @@
  * - struct tf_flow_value: `tcp_flags_rx/tx` are __u32 (were __u8 + pad[6]),
  *   so that the shared map can OR them atomically (BPF atomics are 32/64
  *   bit). Only the low 8 bits are used (TCP header byte 13: CWR ECE URG ACK
- *   PSH RST SYN FIN = 0x80 .. 0x01). Size (72) and other offsets unchanged.
+ *   PSH RST SYN FIN = 0x80 .. 0x01). Offsets of the fields before them unchanged.
+ * - struct tf_flow_value ([3/8]): ct_id and nat added at the end (136 bytes);
+ *   they are zero on tap flows.
  * - ARP frames (ethertype 0x0806, Ethernet/IPv4 ARP) carry the ARP
  *   protocol addresses in local_ip/remote_ip (IPv4 layout), family stays
  *   TF_FAM_OTHER; see the key comment.
@@ -131,6 +133,49 @@ struct tf_flow_key {
 	__u16 remote_port;
 };
 
+/*
+ * NAT join ([3/8]). With the join on, the uplink gets tf_uplink_ingress /
+ * tf_uplink_egress: the counters of tf_ingress/tf_egress, plus uplink flows
+ * in the shared `flows` map, keyed like tap flows with ifindex = the uplink
+ * and local = the host's side as the outside sees it (after SNAT: the
+ * address and port the VM leaves as), tx = left the host (TC egress),
+ * rx = arrived (TC ingress). Only forwarded packets of VMs make an uplink
+ * flow: at egress, skb->ingress_ifindex must be one of .bss tf_bridges[]
+ * (the VMs' bridges, tf_n_bridges of them, written by userspace before
+ * attaching); ingress packets only count into an existing uplink flow, so
+ * the host's own traffic never enters the map.
+ *
+ * An uplink flow's value says which VM-side tuple it is (struct
+ * tf_nat_vm), read from the packet's conntrack entry when the flow is
+ * created or its entry changes (tf_flow_value.ct_id). Kept in the flow's
+ * own value, so it lives and dies with it: expiry needs nothing else.
+ */
+#define TF_MAX_BRIDGES 64
+
+enum tf_nat_flags {
+	TF_NAT_UPLINK = 8,	/* set on every uplink flow (a tap flow's nat is all 0) */
+	TF_NAT_CT = 1,		/* read from a conntrack entry (else none: tuple unchanged) */
+	TF_NAT_INBOUND = 2,	/* the VM answers: the entry was opened from outside */
+	TF_NAT_RELATED = 4,	/* an ICMP error of another entry: VM side unknown */
+};
+
+/* IPS_SRC_NAT / IPS_DST_NAT bits of ct_status (uapi nf_conntrack_common.h). */
+#define TF_IPS_SRC_NAT (1u << 4)
+#define TF_IPS_DST_NAT (1u << 5)
+
+struct tf_nat_vm {
+	/*
+	 * The VM side, keyed as its tap flow is (VM point of view, ports and
+	 * ICMP ids before translation) except: ifindex = the bridge the
+	 * packets came from (skb->ingress_ifindex), vlan/vlan_inner 0.
+	 */
+	struct tf_flow_key vm;
+	__u32 ct_status;	/* the entry's IPS_* bits (low 32) */
+	__u16 zone;		/* conntrack zone id (0: default) */
+	__u8 zone_dir;		/* zone direction bits (NF_CT_ZONE_DIR_ORIG 1, _REPL 2) */
+	__u8 flags;		/* enum tf_nat_flags; 0: not an uplink flow */
+};
+
 struct tf_flow_value {
 	struct tf_dir_counters rx;	/* delivered to the VM */
 	struct tf_dir_counters tx;	/* sent by the VM */
@@ -138,6 +183,13 @@ struct tf_flow_value {
 	__u64 last_seen_ns;
 	__u32 tcp_flags_rx;		/* OR of the TCP flags seen each way */
 	__u32 tcp_flags_tx;		/* (low 8 bits: header byte 13) */
+	/*
+	 * Uplink flows ([3/8]): the conntrack entry (its kernel address, an
+	 * identity only) that `nat` was read from; the egress program reads
+	 * the entry again when it changes. 0 on taps.
+	 */
+	__u64 ct_id;
+	struct tf_nat_vm nat;		/* uplink flows: the VM side; zero on taps */
 };
 
 /*

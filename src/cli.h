@@ -30,6 +30,9 @@ struct tf_cli {
 	double duration;		/* -d; < 0: until SIGINT/SIGTERM */
 	double interval;		/* -i */
 	bool no_uplink;			/* --no-uplink */
+	const char **uplinks;		/* --uplink, repeatable: uplinks named by hand */
+	size_t n_uplinks;
+	bool no_nat;			/* --no-nat: no NAT join (uplink counters only) */
 	uint32_t max_flows;		/* --max-flows; 0: TF_FLOWS_DEFAULT */
 	double idle_timeout;		/* --idle-timeout (s) */
 	double active_timeout;		/* --active-timeout (s); 0: never */

@@ -45,6 +45,10 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 	tf_collector_poll(r->c);
 	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
 	r->last_poll = now;
+	if (r->c->nat) {
+		/* Out of memory: no join this interval (nat null), counts unaffected. */
+		r->rep.nat = tf_nat_index_build(&r->nat, &r->fl) ? NULL : &r->nat;
+	}
 	if (err && !r->read_failed) {
 		/* Say it once: the table keeps what it had, the next poll retries. */
 		tf_warn("cannot read the flow map: %s", strerror(-err));
@@ -55,6 +59,7 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 void tf_flows_run_free(struct tf_flows_run *r)
 {
 	tf_flows_free(&r->fl);
+	tf_nat_index_free(&r->nat);
 	tf_json_free(&r->j);
 }
 
@@ -83,6 +88,7 @@ int tf_cmd_flows(const struct tf_cli *cli)
 {
 	struct tf_collector_opts opts = {
 		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
+		.nat = !cli->no_nat,
 	};
 	struct tf_collector c = {};
 	struct tf_inventory inv = {};

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "collector.h"
 #include "flows.h"
+#include "nat.h"
 #include "output.h"
 #include "report.h"
 
@@ -16,6 +17,7 @@ struct tf_flows_run {
 	struct tf_collector *c;
 	struct tf_flows fl;
 	struct tf_flow_report rep;
+	struct tf_nat_index nat;	/* rebuilt at every poll (NAT join on) */
 	struct tf_json j;
 	double last_poll;		/* CLOCK_MONOTONIC (s) */
 	bool read_failed;		/* warned about it */

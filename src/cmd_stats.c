@@ -79,9 +79,12 @@ int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
 		    tf_collector_add(c, v->bridge, TF_ROLE_BRIDGE, NULL, err, sizeof(err)))
 			goto fail;
 	}
-	if (inv && !cli->no_uplink && has_forwarding_mode(inv) &&
+	if (inv && !cli->no_uplink && !cli->n_uplinks && has_forwarding_mode(inv) &&
 	    add_uplinks(c, err, sizeof(err)))
 		goto fail;
+	for (size_t i = 0; i < cli->n_uplinks; i++)
+		if (tf_collector_add(c, cli->uplinks[i], TF_ROLE_UPLINK, NULL, err, sizeof(err)))
+			goto fail;
 	for (size_t i = 0; i < cli->n_ifaces; i++)
 		if (tf_collector_add(c, cli->ifaces[i], TF_ROLE_IFACE, NULL, err, sizeof(err)))
 			goto fail;

@@ -5,12 +5,14 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "tapflow.h"
 #include "tapflow.skel.h"
 #include "counters.h"
 #include "collector.h"
+#include "fdb.h"
 #include "log.h"
 
 const char *tf_role_name(enum tf_role role)
@@ -40,10 +42,23 @@ static bool map_is_percpu(const struct bpf_map *m)
 	       t == BPF_MAP_TYPE_PERCPU_ARRAY;
 }
 
+/* Is there a kernel function (kfunc) of this name in the running kernel's BTF? */
+static bool kernel_has_func(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return found;
+}
+
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
 		      char *err, size_t errlen)
 {
-	struct bpf_program *tap_in, *tap_eg;
+	struct bpf_program *tap_in, *tap_eg, *up_in, *up_eg;
 	struct bpf_map *flows, *aggr;
 	int ret;
 
@@ -61,9 +76,19 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	}
 	tap_in = bpf_object__find_program_by_name(c->skel->obj, "tf_tap_ingress");
 	tap_eg = bpf_object__find_program_by_name(c->skel->obj, "tf_tap_egress");
+	up_in = bpf_object__find_program_by_name(c->skel->obj, "tf_uplink_ingress");
+	up_eg = bpf_object__find_program_by_name(c->skel->obj, "tf_uplink_egress");
 	flows = bpf_object__find_map_by_name(c->skel->obj, "flows");
 	aggr = bpf_object__find_map_by_name(c->skel->obj, "tap_aggr");
 	c->flows = opts && opts->flows;
+	c->nat = c->flows && opts->nat && up_in && up_eg;
+	if (c->nat) {
+		c->nat_ct = kernel_has_func("bpf_cast_to_kern_ctx");
+		if (!c->nat_ct)
+			tf_warn("this kernel cannot show TC programs the conntrack entry "
+				"(no bpf_cast_to_kern_ctx, Linux 6.2+): NAT translations are "
+				"not shown, only routed flows are followed through the uplink");
+	}
 	if (c->flows && (!tap_in || !tap_eg || !flows || !aggr)) {
 		snprintf(err, errlen, "this build's BPF object has no flow programs");
 		goto fail;
@@ -111,6 +136,9 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	if (aggr) {
 		c->tap_aggr_fd = bpf_map__fd(aggr);
 		c->tap_aggr_percpu = map_is_percpu(aggr);
+	}
+	if (c->nat) {
+		tf_progs_init(&c->progs_uplink, bpf_program__fd(up_in), bpf_program__fd(up_eg));
 	}
 	return 0;
 fail:
@@ -174,9 +202,80 @@ static bool wants_flows(const struct tf_collector *c, const struct tf_target *t)
 	return c->flows && (t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE);
 }
 
-int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
+static const struct tf_progs *target_progs(const struct tf_collector *c, const struct tf_target *t)
+{
+	if (t->flows)
+		return &c->progs_flows;
+	if (t->nat)
+		return &c->progs_uplink;
+	return &c->progs_counters;
+}
+
+/*
+ * The VMs' bridges for the uplink programs: bridge targets, and the master
+ * of every tap and --iface (a VM's packets come in on its bridge: at the
+ * uplink, skb->ingress_ifindex). 0, or -1 if there are more than the
+ * programs take.
+ */
+static int set_bridges(struct tf_collector *c, char *err, size_t errlen)
+{
+	__u32 *br = c->skel->bss->tf_bridges;
+	__u32 n = 0;
+
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+		struct tf_link link;
+		int ifindex = 0;
+		__u32 k;
+
+		if (t->role == TF_ROLE_BRIDGE) {
+			ifindex = t->ifindex;
+		} else if (t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE) {
+			if (!tf_link_get(t->ifindex, &link))
+				t->bridge_ifindex = link.master;
+			ifindex = t->bridge_ifindex;
+		}
+		if (ifindex <= 0)
+			continue;
+		for (k = 0; k < n && br[k] != (__u32)ifindex; k++)
+			;
+		if (k < n)
+			continue;
+		if (n == TF_MAX_BRIDGES) {
+			snprintf(err, errlen, "more than %d bridges: the NAT join cannot follow "
+				 "them all (use --no-nat)", TF_MAX_BRIDGES);
+			return -1;
+		}
+		br[n++] = (__u32)ifindex;
+	}
+	c->skel->bss->tf_n_bridges = n;
+	return 0;
+}
+
+/* Attach one target: its map entries first, so its first packet is counted. */
+static int attach_target(struct tf_collector *c, struct tf_target *t, const void *zero,
+			 char *err, size_t errlen)
 {
 	int map_fd = bpf_map__fd(c->skel->maps.if_counters);
+	__u32 key = (__u32)t->ifindex;
+
+	if (bpf_map_update_elem(map_fd, &key, zero, BPF_ANY)) {
+		snprintf(err, errlen, "cannot add %s to the counters map: %s", t->ifname,
+			 strerror(errno));
+		return -1;
+	}
+	/* Uplinks too: an uplink flow that finds the map full is counted there. */
+	if ((t->flows || t->nat) && bpf_map_update_elem(c->tap_aggr_fd, &key, zero, BPF_ANY)) {
+		snprintf(err, errlen, "cannot add %s to the flow aggregates map: %s", t->ifname,
+			 strerror(errno));
+		return -1;
+	}
+	return tf_hook_attach(&c->attacher, &t->hook, target_progs(c, t), t->ifindex, t->ifname,
+			      err, errlen);
+}
+
+int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
+{
 	size_t vsz = sizeof(struct tf_if_counters);
 	size_t zsz = vsz > sizeof(struct tf_tap_aggr) ? vsz : sizeof(struct tf_tap_aggr);
 	void *zero = calloc((size_t)c->ncpus, zsz);
@@ -185,26 +284,33 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	bool any_nat = false;
+
 	for (size_t i = 0; i < c->n_targets; i++) {
 		struct tf_target *t = &c->targets[i];
-		__u32 key = (__u32)t->ifindex;
 
 		t->flows = wants_flows(c, t);
-		/* Entries first, so the first packet after attach is counted. */
-		if (bpf_map_update_elem(map_fd, &key, zero, BPF_ANY)) {
-			snprintf(err, errlen, "cannot add %s to the counters map: %s",
-				 t->ifname, strerror(errno));
-			goto fail;
+		t->nat = c->nat && t->role == TF_ROLE_UPLINK;
+		any_nat |= t->nat;
+	}
+	/* No uplink (no NAT/routed VM, --no-uplink): nothing to join. */
+	c->nat = any_nat;
+	if (c->nat && set_bridges(c, err, errlen))
+		goto fail;
+	/*
+	 * Uplinks first: a packet of a running flow may then be counted where
+	 * it leaves and not where the VM sent it (just before attach), never
+	 * the other way round, which would read as a forwarding loss.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->n_targets; i++) {
+			struct tf_target *t = &c->targets[i];
+
+			if ((t->role == TF_ROLE_UPLINK) != (pass == 0))
+				continue;
+			if (attach_target(c, t, zero, err, errlen))
+				goto fail;
 		}
-		if (t->flows && bpf_map_update_elem(c->tap_aggr_fd, &key, zero, BPF_ANY)) {
-			snprintf(err, errlen, "cannot add %s to the flow aggregates map: %s",
-				 t->ifname, strerror(errno));
-			goto fail;
-		}
-		if (tf_hook_attach(&c->attacher, &t->hook,
-				   t->flows ? &c->progs_flows : &c->progs_counters,
-				   t->ifindex, t->ifname, err, errlen))
-			goto fail;
 	}
 	free(zero);
 	c->attach_t = tf_now_mono();

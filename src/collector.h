@@ -9,6 +9,9 @@
  * interfaces get the flow programs (counters + per-flow accounting), bridges
  * and uplinks the counters-only ones; with flows off (stats) every interface
  * gets the counters-only programs, so stats costs what it always did.
+ * With the NAT join on (flows and top, unless --no-nat), uplinks get
+ * tf_uplink_ingress/egress instead: counters plus the uplink side of VM
+ * flows (see include/tapflow.h and src/nat.h).
  */
 #ifndef TF_COLLECTOR_H
 #define TF_COLLECTOR_H
@@ -46,6 +49,8 @@ struct tf_target {
 	bool gone_warned;		/* ... and the user was told */
 	struct tf_totals now, prev;	/* last two snapshots */
 	double now_t, prev_t;		/* their CLOCK_MONOTONIC times (s) */
+	int bridge_ifindex;		/* taps, --iface: the bridge it is a port of, 0: none */
+	bool nat;			/* an uplink with the NAT join programs */
 	/* With the flow programs: what is on the interface but in no flow. */
 	bool flows;
 	struct tf_totals overflow, prev_overflow;	/* the flow map was full */
@@ -74,6 +79,7 @@ struct tf_collector_opts {
 	enum tf_attach_mode attach_mode;
 	bool flows;			/* flow programs on taps and --iface */
 	uint32_t max_flows;		/* flow map entries; 0: TF_FLOWS_DEFAULT */
+	bool nat;			/* with flows: the NAT join on uplinks */
 };
 
 struct tf_collector {
@@ -81,8 +87,12 @@ struct tf_collector {
 	struct tf_attacher attacher;
 	struct tf_progs progs_counters;	/* tf_ingress/tf_egress */
 	struct tf_progs progs_flows;	/* tf_tap_ingress/tf_tap_egress */
+	struct tf_progs progs_uplink;	/* tf_uplink_ingress/tf_uplink_egress */
 	bool flows;			/* opts.flows, and the object has them */
+	bool nat;			/* opts.nat, flows, and the object has the join */
+	bool nat_ct;			/* the kernel lets TC programs read conntrack */
 	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
+
 	bool flows_percpu, tap_aggr_percpu;
 	uint32_t max_flows;
 	struct tf_target *targets;

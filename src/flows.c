@@ -94,6 +94,11 @@ void tf_flow_value_add(struct tf_flow_value *dst, const struct tf_flow_value *sr
 		dst->last_seen_ns = src->last_seen_ns;
 	dst->tcp_flags_rx |= src->tcp_flags_rx;
 	dst->tcp_flags_tx |= src->tcp_flags_tx;
+	/* An uplink flow's translation: the most recent one wins. */
+	if (src->nat.flags && (!dst->nat.flags || src->last_seen_ns >= dst->last_seen_ns)) {
+		dst->nat = src->nat;
+		dst->ct_id = src->ct_id;
+	}
 }
 
 void tf_flow_value_sum(const struct tf_flow_value *values, int n, struct tf_flow_value *out)

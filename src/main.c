@@ -38,6 +38,8 @@ static void usage(FILE *f)
 "      --iface NAME     also trace interface NAME (no VM needed); repeatable\n"
 "      --no-libvirt     trace only the --iface interfaces\n"
 "      --no-uplink      do not attach to the uplink of NAT/routed networks\n"
+"      --uplink NAME    NAME is an uplink (default: the default route's\n"
+"                       interface when a VM is on a NAT/routed network); repeatable\n"
 "      --attach MODE    auto (default), tcx or clsact\n"
 "Options for flows and top:\n"
 "      --top N          flows: at most N flows per interface (default: all with\n"
@@ -46,6 +48,8 @@ static void usage(FILE *f)
 "      --idle-timeout SEC    a flow idle this long has ended (default 30)\n"
 "      --active-timeout SEC  harvest a busy flow's kernel entry this often\n"
 "                       (default 0: never)\n"
+"      --no-nat         no NAT join: count the uplink, but do not follow VM\n"
+"                       flows through it (no nat, uplink or fwd_lost fields)\n"
 "  -v, --verbose        show libbpf and libvirt diagnostics\n"
 "  -h, --help           this help\n"
 "      --version        print the version\n");
@@ -54,6 +58,7 @@ static void usage(FILE *f)
 enum {
 	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
 	OPT_NO_UPLINK, OPT_VERSION, OPT_TOP, OPT_MAX_FLOWS, OPT_IDLE, OPT_ACTIVE,
+	OPT_UPLINK, OPT_NO_NAT,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +71,8 @@ static const struct option long_opts[] = {
 	{ "iface", required_argument, NULL, OPT_IFACE },
 	{ "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT },
 	{ "no-uplink", no_argument, NULL, OPT_NO_UPLINK },
+	{ "uplink", required_argument, NULL, OPT_UPLINK },
+	{ "no-nat", no_argument, NULL, OPT_NO_NAT },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "top", required_argument, NULL, OPT_TOP },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
@@ -158,7 +165,8 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 			    bool timed_given, bool flows_given)
 {
 	if (flows_given && !cmd->flows) {
-		tf_err("'%s' takes no --max-flows/--idle-timeout/--active-timeout", cmd->name);
+		tf_err("'%s' takes no --max-flows/--idle-timeout/--active-timeout/--no-nat",
+		       cmd->name);
 		return -1;
 	}
 	if (cli->top_n >= 0 && !cmd->top_n) {
@@ -169,9 +177,14 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 		tf_err("'%s' takes no -d/-i", cmd->name);
 		return -1;
 	}
-	if (!cmd->traces && (cli->n_ifaces || cli->no_libvirt ||
+	if (!cmd->traces && (cli->n_ifaces || cli->no_libvirt || cli->n_uplinks ||
 			     cli->attach_mode != TF_ATTACH_AUTO || cli->no_uplink)) {
-		tf_err("'%s' takes no --iface/--no-libvirt/--attach/--no-uplink", cmd->name);
+		tf_err("'%s' takes no --iface/--no-libvirt/--attach/--uplink/--no-uplink",
+		       cmd->name);
+		return -1;
+	}
+	if (cli->no_uplink && cli->n_uplinks) {
+		tf_err("--uplink and --no-uplink contradict each other");
 		return -1;
 	}
 	if (cli->no_libvirt && cli->n_vms) {
@@ -230,6 +243,16 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_LIBVIRT: cli.no_libvirt = true; break;
 		case OPT_NO_UPLINK: cli.no_uplink = true; break;
+		case OPT_UPLINK:
+			if (push(&cli.uplinks, &cli.n_uplinks, optarg)) {
+				ret = TF_EXIT_RUNTIME;
+				goto out;
+			}
+			break;
+		case OPT_NO_NAT:
+			cli.no_nat = true;
+			flows_given = true;
+			break;
 		case OPT_ATTACH:
 			ret = tf_attach_mode_parse(optarg);
 			if (ret < 0) {
@@ -310,5 +333,6 @@ int main(int argc, char **argv)
 out:
 	free(cli.vms);
 	free(cli.ifaces);
+	free(cli.uplinks);
 	return ret;
 }

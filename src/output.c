@@ -92,6 +92,19 @@ void tf_json_begin(struct tf_json *j, const char *type, const struct timespec *n
 	tf_json_str(j, "ts", ts);
 }
 
+void tf_json_object_begin(struct tf_json *j, const char *k)
+{
+	key(j, k);
+	put(j, "{", 1);
+	j->need_comma = false;
+}
+
+void tf_json_object_end(struct tf_json *j)
+{
+	put(j, "}", 1);
+	j->need_comma = true;
+}
+
 void tf_json_str(struct tf_json *j, const char *k, const char *val)
 {
 	/* 6 bytes per byte is the worst case (\u00XX). */

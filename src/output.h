@@ -28,6 +28,9 @@ void tf_json_i64(struct tf_json *j, const char *key, int64_t val);
 void tf_json_num(struct tf_json *j, const char *key, double val);	/* %.0f..%g */
 void tf_json_bool(struct tf_json *j, const char *key, bool val);
 void tf_json_null(struct tf_json *j, const char *key);
+/* A nested object as the value of k: begin, its fields, end. */
+void tf_json_object_begin(struct tf_json *j, const char *k);
+void tf_json_object_end(struct tf_json *j);
 /* Close the object, write it (with '\n') to f, reset. -1 on write error. */
 int tf_json_end(struct tf_json *j, FILE *f);
 void tf_json_free(struct tf_json *j);

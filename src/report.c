@@ -326,6 +326,55 @@ static uint64_t sat_sub(uint64_t a, uint64_t b)
 	return a > b ? a - b : 0;
 }
 
+/* In a mirrored row (the interface's own view) rx and tx swap. */
+static void mirror_link(struct tf_nat_link *l)
+{
+	struct tf_dir_counters d = l->up_rx;
+	uint64_t x = l->lost_rx;
+
+	l->up_rx = l->up_tx;
+	l->up_tx = d;
+	l->lost_rx = l->lost_tx;
+	l->lost_tx = x;
+}
+
+/* The NAT join of one flow of t, in the row's view; false if it cannot run. */
+static bool join_flow(const struct tf_flow_report *r, const struct tf_target *t,
+		      const struct tf_flow *f, const struct tf_flow_value *tot,
+		      struct tf_nat_link *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!r->nat || t->bridge_ifindex <= 0)
+		return false;
+	tf_nat_join(r->nat, &f->key, t->bridge_ifindex, tot, out);
+	if (tf_target_mirrored(t))
+		mirror_link(out);
+	return true;
+}
+
+void tf_flow_target_fwd(const struct tf_flow_report *r, const struct tf_target *t,
+			struct tf_nat_link *out)
+{
+	struct tf_flow **flows;
+	long n = tf_flows_collect(r->fl, (uint32_t)t->ifindex, &flows);
+
+	memset(out, 0, sizeof(*out));
+	for (long i = 0; i < n; i++) {
+		struct tf_flow_value tot;
+		struct tf_nat_link l;
+
+		tf_flow_total(flows[i], &tot);
+		if (!join_flow(r, t, flows[i], &tot, &l) || !l.n_up)
+			continue;
+		out->n_up++;
+		tf_dir_add(&out->up_tx, &l.up_tx);
+		tf_dir_add(&out->up_rx, &l.up_rx);
+		out->lost_tx += l.lost_tx;
+		out->lost_rx += l.lost_rx;
+	}
+	free(flows);
+}
+
 /*
  * What the interface counted but no flow or aggregate holds: packets that
  * hit a kernel entry just as it was expired (the kernel's lookup-and-delete
@@ -395,6 +444,7 @@ long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 		row.tx_bps = m ? flows[i]->rx_bps : flows[i]->tx_bps;
 		row.first_seen_ns = tot.first_seen_ns;
 		row.last_seen_ns = tot.last_seen_ns;
+		row.joinable = join_flow(r, t, flows[i], &tot, &row.nat);
 		out[k++] = row;
 	}
 	free(flows);
@@ -439,6 +489,74 @@ static void json_time_or_null(struct tf_json *j, const char *key, uint64_t ns, i
 	tf_ktime_to_timespec(ns, off, &ts);
 	tf_format_ts(&ts, buf, sizeof(buf));
 	tf_json_str(j, key, buf);
+}
+
+static const char *ifname_of(const struct tf_flow_report *r, uint32_t ifindex)
+{
+	const struct tf_target *t = tf_collector_target(r->c, (int)ifindex);
+
+	return t ? t->ifname : NULL;
+}
+
+static void json_u64_or_null(struct tf_json *j, const char *key, bool set, uint64_t v)
+{
+	if (set)
+		tf_json_u64(j, key, v);
+	else
+		tf_json_null(j, key);
+}
+
+/*
+ * nat: the address and port (ICMP: identifier) the flow leaves the host as,
+ * null if it is not translated or not forwarded; the uplink's counters and
+ * the forwarding loss, null if no uplink flow carried it.
+ */
+static void flow_nat_json(struct tf_json *j, const struct tf_flow_report *r,
+			  const struct tf_flow_row *row)
+{
+	const struct tf_nat_link *l = &row->nat;
+	bool fwd = row->joinable && l->n_up;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (fwd && l->translated) {
+		tf_flow_ip_str(l->up_key.family, l->up_key.local_ip, ip, sizeof(ip));
+		tf_json_object_begin(j, "nat");
+		tf_json_str(j, "ip", ip);
+		tf_json_i64(j, "port", l->up_key.local_port);
+		tf_json_str(j, "ifname", ifname_of(r, l->up_key.ifindex));
+		tf_json_i64(j, "zone", l->nat.zone);
+		tf_json_object_end(j);
+	} else {
+		tf_json_null(j, "nat");
+	}
+	tf_json_str(j, "uplink", fwd ? ifname_of(r, l->up_key.ifindex) : NULL);
+	json_u64_or_null(j, "uplink_tx_packets", fwd, l->up_tx.packets);
+	json_u64_or_null(j, "uplink_tx_bytes", fwd, l->up_tx.bytes);
+	json_u64_or_null(j, "uplink_rx_packets", fwd, l->up_rx.packets);
+	json_u64_or_null(j, "uplink_rx_bytes", fwd, l->up_rx.bytes);
+	json_u64_or_null(j, "fwd_lost_tx", fwd, l->lost_tx);
+	json_u64_or_null(j, "fwd_lost_rx", fwd, l->lost_rx);
+}
+
+/* fwd: per VM tap (and --iface), its forwarded flows joined with the uplink. */
+static void fwd_json(struct tf_json *j, const struct tf_flow_report *r, const struct tf_target *t,
+		     const struct timespec *now, FILE *f)
+{
+	struct tf_nat_link l;
+
+	tf_flow_target_fwd(r, t, &l);
+	tf_json_begin(j, "fwd", now);
+	tf_json_str(j, "vm", t->has_vif ? t->vif.vm : NULL);
+	tf_json_str(j, "ifname", t->ifname);
+	tf_json_u64(j, "flows", l.n_up);
+	tf_json_u64(j, "uplink_tx_packets", l.up_tx.packets);
+	tf_json_u64(j, "uplink_tx_bytes", l.up_tx.bytes);
+	tf_json_u64(j, "uplink_rx_packets", l.up_rx.packets);
+	tf_json_u64(j, "uplink_rx_bytes", l.up_rx.bytes);
+	tf_json_u64(j, "fwd_lost_tx", l.lost_tx);
+	tf_json_u64(j, "fwd_lost_rx", l.lost_rx);
+	tf_json_bool(j, "final", r->final);
+	tf_json_end(j, f);
 }
 
 static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
@@ -487,8 +605,7 @@ static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 	} else {
 		tf_json_null(j, "tcp_flags");
 	}
-	/* The NAT join ([3/8]) fills it; not measured yet: null. */
-	tf_json_null(j, "nat");
+	flow_nat_json(j, r, row);
 	if (row->aggregate && (!strcmp(row->aggregate, "others") ||
 			       !strcmp(row->aggregate, "expired")))
 		tf_json_u64(j, "flows", row->flows);
@@ -513,6 +630,8 @@ void tf_report_flows_json(struct tf_json *j, const struct tf_flow_report *r,
 		for (long k = 0; k < n; k++)
 			flow_row_json(j, r, &rows[k], now, f);
 		free(rows);
+		if (r->nat && t->bridge_ifindex > 0)
+			fwd_json(j, r, t, now, f);
 	}
 }
 
@@ -575,7 +694,33 @@ static void hms(uint64_t ns, int64_t off, char *out, size_t outlen)
 	strftime(out, outlen, "%H:%M:%S", &tm);
 }
 
-#define FLOW_COLS 13
+#define FLOW_COLS 15
+/* Without the NAT join the last two (NAT, FWD LOST) are left out. */
+#define FLOW_COLS_NO_NAT 13
+
+/* "10.99.0.1:40000" translated, "routed" forwarded as is, "-" not forwarded. */
+static void nat_cells(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
+{
+	const struct tf_nat_link *l = &row->nat;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!row->joinable || !l->n_up) {
+		snprintf(nat, outlen, "-");
+		snprintf(lost, outlen, "-");
+		return;
+	}
+	if (l->translated) {
+		tf_flow_ip_str(l->up_key.family, l->up_key.local_ip, ip, sizeof(ip));
+		tf_flow_endpoint_str(l->up_key.family, ip,
+				     row->v.local_port < 0 && row->v.icmp_id < 0 ? -1
+									 : l->up_key.local_port,
+				     nat, outlen);
+	} else {
+		snprintf(nat, outlen, "routed");
+	}
+	snprintf(lost, outlen, "%llu/%llu", (unsigned long long)l->lost_tx,
+		 (unsigned long long)l->lost_rx);
+}
 
 static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row *row,
 		       char cells[FLOW_COLS][TF_NAME_MAX + 8])
@@ -595,16 +740,45 @@ static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row 
 	tf_format_rate(row->rx_bps, cells[10], sizeof(cells[0]));
 	hms(row->first_seen_ns, r->clock_offset, cells[11], sizeof(cells[0]));
 	hms(row->last_seen_ns, r->clock_offset, cells[12], sizeof(cells[0]));
+	nat_cells(row, cells[13], cells[14], sizeof(cells[0]));
+}
+
+/* Per VM: its forwarded flows and what got lost on the way, one line each. */
+static void fwd_table(const struct tf_flow_report *r, FILE *f)
+{
+	bool head = false;
+
+	for (size_t i = 0; i < r->c->n_targets; i++) {
+		const struct tf_target *t = &r->c->targets[i];
+		struct tf_nat_link l;
+
+		if (!t->flows || t->bridge_ifindex <= 0)
+			continue;
+		tf_flow_target_fwd(r, t, &l);
+		if (!l.n_up)
+			continue;
+		if (!head)
+			fprintf(f, "forwarded through the uplink:\n");
+		head = true;
+		fprintf(f, "  %s %s: %zu flow%s, uplink tx %llu pkts rx %llu pkts, "
+			"lost in forwarding tx %llu rx %llu\n",
+			t->has_vif ? t->vif.vm : "-", t->ifname, l.n_up, l.n_up == 1 ? "" : "s",
+			(unsigned long long)l.up_tx.packets, (unsigned long long)l.up_rx.packets,
+			(unsigned long long)l.lost_tx, (unsigned long long)l.lost_rx);
+	}
 }
 
 void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec *now, FILE *f)
 {
 	static const char *const head[FLOW_COLS] = {
 		"VM", "IFACE", "PROTO", "LOCAL", "REMOTE", "TX PKTS", "TX BYTES", "TX RATE",
-		"RX PKTS", "RX BYTES", "RX RATE", "FIRST", "LAST",
+		"RX PKTS", "RX BYTES", "RX RATE", "FIRST", "LAST", "NAT", "FWD LOST",
 	};
+	const int ncols = r->nat ? FLOW_COLS : FLOW_COLS_NO_NAT;
 	/* Text columns left-aligned, numbers right-aligned. */
-	static const bool left[FLOW_COLS] = { true, true, true, true, true };
+	static const bool left[FLOW_COLS] = {
+		true, true, true, true, true, [13] = true,
+	};
 	struct tf_flow_row **per = calloc(r->c->n_targets, sizeof(*per));
 	long *nper = calloc(r->c->n_targets, sizeof(*nper));
 	size_t width[FLOW_COLS];
@@ -613,7 +787,7 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 
 	if (!per || !nper)
 		goto out;
-	for (int c = 0; c < FLOW_COLS; c++)
+	for (int c = 0; c < ncols; c++)
 		width[c] = strlen(head[c]);
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		const struct tf_target *t = &r->c->targets[i];
@@ -623,20 +797,20 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 		nper[i] = tf_flow_rows(r, t, TF_SORT_BYTES, false, &per[i]);
 		for (long k = 0; k < nper[i]; k++, rows++) {
 			flow_cells(r, &per[i][k], cells);
-			for (int c = 0; c < FLOW_COLS; c++)
+			for (int c = 0; c < ncols; c++)
 				if (strlen(cells[c]) > width[c])
 					width[c] = strlen(cells[c]);
 		}
 	}
 	tf_format_ts(now, ts, sizeof(ts));
 	fprintf(f, "%s%s\n", r->final ? "final report, " : "", ts);
-	for (int c = 0; c < FLOW_COLS; c++)
+	for (int c = 0; c < ncols; c++)
 		fprintf(f, "%s%*s%s", c ? "  " : "", left[c] ? -(int)width[c] : (int)width[c],
-			head[c], c == FLOW_COLS - 1 ? "\n" : "");
+			head[c], c == ncols - 1 ? "\n" : "");
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		for (long k = 0; k < nper[i]; k++) {
 			flow_cells(r, &per[i][k], cells);
-			for (int c = 0; c < FLOW_COLS; c++)
+			for (int c = 0; c < ncols; c++)
 				fprintf(f, "%s%*s", c ? "  " : "",
 					left[c] ? -(int)width[c] : (int)width[c], cells[c]);
 			fprintf(f, "%s\n", per[i][k].expired ? "  (ended)" : "");
@@ -644,6 +818,8 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 	}
 	if (!rows)
 		fprintf(f, "(no flows yet)\n");
+	if (r->nat)
+		fwd_table(r, f);
 	fputc('\n', f);
 out:
 	for (size_t i = 0; per && i < r->c->n_targets; i++)

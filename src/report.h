@@ -12,6 +12,7 @@
 #include "collector.h"
 #include "flows.h"
 #include "inventory.h"
+#include "nat.h"
 #include "output.h"
 
 const char *tf_fdb_state_name(enum tf_fdb_state state);
@@ -53,6 +54,7 @@ struct tf_flow_report {
 	int64_t clock_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 	size_t top_n;			/* 0: every flow */
 	bool final;
+	const struct tf_nat_index *nat;	/* the NAT join's index; NULL: join off */
 };
 
 /* One row as reported: a flow, or an aggregate of the interface. */
@@ -64,7 +66,17 @@ struct tf_flow_row {
 	bool expired;
 	double rx_bps, tx_bps;
 	uint64_t first_seen_ns, last_seen_ns;	/* 0: unknown */
+	/* NAT join (flows only, join on): in the row's view (swapped if mirrored). */
+	bool joinable;			/* the join ran for this row */
+	struct tf_nat_link nat;
 };
+
+/*
+ * The NAT join over every flow of target t (not only the shown ones):
+ * n_up = forwarded flows, counters and losses summed, in the row's view.
+ */
+void tf_flow_target_fwd(const struct tf_flow_report *r, const struct tf_target *t,
+			struct tf_nat_link *out);
 
 /*
  * The rows of target t: flows sorted by `by`, at most top_n, then the
