@@ -127,6 +127,15 @@ __u64 parse_errors = 0;
 __u32 tf_bridges[TF_MAX_BRIDGES] = {};
 __u32 tf_n_bridges = 0;
 
+/*
+ * Set by userspace once the taps are attached, cleared before they are
+ * detached: the uplink's ingress counts a VM's packet only while its tap
+ * can count the same packet's delivery, so that the attach and detach
+ * windows never read as forwarding loss (the egress side needs no gate:
+ * the uplink is attached before and detached after the taps).
+ */
+__u32 tf_uplink_rx_armed = 0;
+
 static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 {
 	__u32 segs = skb->gso_segs;
@@ -605,6 +614,8 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 	struct tf_flow_value *v;
 	__u32 tcp_flags = 0;
 
+	if (!tf_uplink_rx_armed)
+		return;
 	if (flow_key(skb, ifindex, false, &key, &tcp_flags))
 		return;
 	v = bpf_map_lookup_elem(&flows, &key);

@@ -279,13 +279,12 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	size_t vsz = sizeof(struct tf_if_counters);
 	size_t zsz = vsz > sizeof(struct tf_tap_aggr) ? vsz : sizeof(struct tf_tap_aggr);
 	void *zero = calloc((size_t)c->ncpus, zsz);
+	bool any_nat = false;
 
 	if (!zero) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	bool any_nat = false;
-
 	for (size_t i = 0; i < c->n_targets; i++) {
 		struct tf_target *t = &c->targets[i];
 
@@ -298,9 +297,11 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	if (c->nat && set_bridges(c, err, errlen))
 		goto fail;
 	/*
-	 * Uplinks first: a packet of a running flow may then be counted where
-	 * it leaves and not where the VM sent it (just before attach), never
-	 * the other way round, which would read as a forwarding loss.
+	 * Uplinks first, their ingress armed last (tf_uplink_rx_armed): each
+	 * way, the end where packets leave the host counts before the end
+	 * where they enter it. A packet of a running flow may then be counted
+	 * only where it leaves, never only where it enters, which would read
+	 * as a forwarding loss.
 	 */
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < c->n_targets; i++) {
@@ -313,6 +314,8 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 		}
 	}
 	free(zero);
+	if (c->nat)
+		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 1, __ATOMIC_SEQ_CST);
 	c->attach_t = tf_now_mono();
 	for (size_t i = 0; i < c->n_targets; i++)
 		c->targets[i].now_t = c->targets[i].prev_t = c->attach_t;
@@ -439,8 +442,13 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 
 void tf_collector_detach(struct tf_collector *c)
 {
-	for (size_t i = 0; i < c->n_targets; i++)
-		tf_hook_detach(&c->attacher, &c->targets[i].hook);
+	/* The reverse of attach: where packets enter first, where they leave last. */
+	if (c->skel && c->skel->bss)
+		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 0, __ATOMIC_SEQ_CST);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < c->n_targets; i++)
+			if ((c->targets[i].role == TF_ROLE_UPLINK) == (pass == 1))
+				tf_hook_detach(&c->attacher, &c->targets[i].hook);
 }
 
 void tf_collector_close(struct tf_collector *c)

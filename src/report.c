@@ -842,6 +842,9 @@ static void flows_loss_fields(struct tf_json *j, const struct tf_flow_report *r,
 	tf_json_u64(j, "flows_seen", fc->seen);
 	tf_json_u64(j, "flows_expired", fc->expired);
 	tf_json_u64(j, "flows_evicted", fc->evicted);
+	/* The NAT join: uplink flows are in the flow map (and flows_seen) too. */
+	tf_json_bool(j, "nat_join", r->nat != NULL);
+	tf_json_u64(j, "uplink_flows", r->nat ? r->nat->n : 0);
 }
 
 void tf_report_flows_summary_json(struct tf_json *j, const struct tf_flow_report *r,
@@ -858,9 +861,12 @@ void tf_report_flows_summary_table(const struct tf_flow_report *r, const struct 
 	const struct tf_flow_counts *fc = &r->fl->counts;
 
 	summary_table_head(r->c, s, f);
-	fprintf(f, "flows: %llu seen, %llu expired (idle), %llu in the table; flow map %u "
-		"entries\n", (unsigned long long)fc->seen, (unsigned long long)fc->expired,
-		(unsigned long long)r->fl->n, r->c->max_flows);
+	fprintf(f, "flows: %llu seen, %llu expired (idle), %llu in the table",
+		(unsigned long long)fc->seen, (unsigned long long)fc->expired,
+		(unsigned long long)r->fl->n);
+	if (r->nat)
+		fprintf(f, " (%zu of them uplink flows of the NAT join)", r->nat->n);
+	fprintf(f, "; flow map %u entries\n", r->c->max_flows);
 	fprintf(f, "not recorded: map_full %llu (flow map; counted in the overflow aggregates), "
 		"parse_errors %llu, if_map_full %llu, expire_races %llu%s\n",
 		(unsigned long long)s->losses.flow_map_full,
