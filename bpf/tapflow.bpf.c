@@ -510,8 +510,8 @@ static __always_inline void xlat_vm_side(struct tf_flow_key *vm, const struct nf
 
 /*
  * The VM side of the uplink flow `key` from the packet's conntrack entry
- * (nfct: address | ctinfo; 0: none, then it is the packet's own tuple: a
- * routed network without conntrack).
+ * (nfct: address | ctinfo; no address: none, then it is the packet's own
+ * tuple: a routed network without conntrack, or a NOTRACK rule).
  */
 static __always_inline void nat_vm_side(struct tf_nat_vm *n, const struct tf_flow_key *key,
 					__u64 nfct, __u32 bridge)
@@ -526,8 +526,9 @@ static __always_inline void nat_vm_side(struct tf_nat_vm *n, const struct tf_flo
 	n->vm.vlan = 0;
 	n->vm.vlan_inner = 0;
 	n->flags = TF_NAT_CT;
-	if (!nfct) {
-		n->flags = 0;	/* no conntrack: the tuple as it is */
+	if (!(nfct & ~TF_NFCT_INFOMASK)) {
+		/* No conntrack (or untracked: IP_CT_UNTRACKED, no entry): as it is. */
+		n->flags = 0;
 	} else if (ctinfo == TF_CT_RELATED || ctinfo == TF_CT_RELATED_REPLY) {
 		n->flags |= TF_NAT_RELATED;
 	} else if (!ct_read((struct nf_conn *)(nfct & ~TF_NFCT_INFOMASK), &ci) &&
