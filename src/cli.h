@@ -33,6 +33,8 @@ struct tf_cli {
 	const char **uplinks;		/* --uplink, repeatable: uplinks named by hand */
 	size_t n_uplinks;
 	bool no_nat;			/* --no-nat: no NAT join (uplink counters only) */
+	bool no_drops;			/* --no-drops: no kfree_skb drop tracer */
+	uint32_t drop_events;		/* drops --events[=N]: events per second, 0: none */
 	uint32_t max_flows;		/* --max-flows; 0: TF_FLOWS_DEFAULT */
 	double idle_timeout;		/* --idle-timeout (s) */
 	double active_timeout;		/* --active-timeout (s); 0: never */
@@ -43,6 +45,8 @@ struct tf_cli {
 /* Flow expiry, as IPFIX exporters do it (see README). */
 #define TF_IDLE_TIMEOUT_DEFAULT 30.0
 #define TF_ACTIVE_TIMEOUT_DEFAULT 0.0	/* off: see README */
+/* drops --events without a number: events per second at most. */
+#define TF_DROP_EVENTS_DEFAULT 100
 /* Flows per interface in the human table without --top (JSON: all). */
 #define TF_TABLE_TOP_DEFAULT 20
 
@@ -50,6 +54,7 @@ int tf_cmd_list(const struct tf_cli *cli);
 int tf_cmd_stats(const struct tf_cli *cli);
 int tf_cmd_flows(const struct tf_cli *cli);
 int tf_cmd_top(const struct tf_cli *cli);
+int tf_cmd_drops(const struct tf_cli *cli);
 
 /* Privileges and BTF, checked before any BPF work; prints the reason. */
 int tf_preflight(void);
@@ -74,6 +79,10 @@ int tf_trace_begin(const struct tf_cli *cli, const struct tf_collector_opts *opt
  * caller then polls once more for its final report.
  */
 void tf_run_intervals(const struct tf_cli *cli, void (*tick)(void *arg), void *arg);
+/* The same, also calling idle at least every TF_IDLE_PERIOD seconds (events). */
+#define TF_IDLE_PERIOD 0.1
+void tf_run_intervals_idle(const struct tf_cli *cli, void (*tick)(void *arg),
+			   void (*idle)(void *arg), void *arg);
 /* One warning per interface that vanished since the last call. */
 void tf_warn_vanished(struct tf_collector *c);
 

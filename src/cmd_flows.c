@@ -49,6 +49,7 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 		/* Out of memory: no join this interval (nat null), counts unaffected. */
 		r->rep.nat = tf_nat_index_build(&r->nat, &r->fl) ? NULL : &r->nat;
 	}
+	tf_collector_poll_drops(r->c, &r->fl);
 	if (err && !r->read_failed) {
 		/* Say it once: the table keeps what it had, the next poll retries. */
 		tf_warn("cannot read the flow map: %s", strerror(-err));
@@ -88,7 +89,7 @@ int tf_cmd_flows(const struct tf_cli *cli)
 {
 	struct tf_collector_opts opts = {
 		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
-		.nat = !cli->no_nat,
+		.nat = !cli->no_nat, .drops = !cli->no_drops,
 	};
 	struct tf_collector c = {};
 	struct tf_inventory inv = {};

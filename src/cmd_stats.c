@@ -126,16 +126,27 @@ int tf_trace_begin(const struct tf_cli *cli, const struct tf_collector_opts *opt
 
 void tf_run_intervals(const struct tf_cli *cli, void (*tick)(void *arg), void *arg)
 {
+	tf_run_intervals_idle(cli, tick, NULL, arg);
+}
+
+void tf_run_intervals_idle(const struct tf_cli *cli, void (*tick)(void *arg),
+			   void (*idle)(void *arg), void *arg)
+{
 	double start = tf_now_mono();
 	double next = start + cli->interval;
 	double end = cli->duration > 0 ? start + cli->duration : 1e300;
 
 	while (!tf_exiting) {
 		double t = tf_now_mono();
+		double wake = next < end ? next : end;
 
 		if (t >= end)
 			break;
-		tf_sleep((next < end ? next : end) - t);
+		if (idle && wake - t > TF_IDLE_PERIOD)
+			wake = t + TF_IDLE_PERIOD;
+		tf_sleep(wake - t);
+		if (idle && !tf_exiting)
+			idle(arg);
 		if (tf_exiting || tf_now_mono() < next)
 			continue;
 		next += cli->interval;
@@ -181,13 +192,16 @@ static void stats_tick(void *arg)
 	struct stats_run *r = arg;
 
 	tf_collector_poll(r->c);
+	tf_collector_poll_drops(r->c, NULL);
 	tf_warn_vanished(r->c);
 	report(r, false);
 }
 
 int tf_cmd_stats(const struct tf_cli *cli)
 {
-	struct tf_collector_opts opts = { .attach_mode = cli->attach_mode };
+	struct tf_collector_opts opts = {
+		.attach_mode = cli->attach_mode, .drops = !cli->no_drops,
+	};
 	struct tf_collector c = {};
 	struct tf_inventory inv = {};
 	struct stats_run r = { .cli = cli, .c = &c };
@@ -199,6 +213,7 @@ int tf_cmd_stats(const struct tf_cli *cli)
 		goto out;
 	tf_run_intervals(cli, stats_tick, &r);
 	tf_collector_poll(&c);
+	tf_collector_poll_drops(&c, NULL);
 	tf_warn_vanished(&c);
 	report(&r, true);
 	tf_summary_fill(&sum, &c);

@@ -82,6 +82,12 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	aggr = bpf_object__find_map_by_name(c->skel->obj, "tap_aggr");
 	c->flows = opts && opts->flows;
 	c->nat = c->flows && opts->nat && up_in && up_eg;
+	if (opts) {
+		c->want_drops = opts->drops;
+		c->drop_events = opts->drop_events;
+		c->on_drop_event = opts->on_drop_event;
+		c->drop_event_ctx = opts->drop_event_ctx;
+	}
 	if (c->nat) {
 		c->nat_ct = kernel_has_func("bpf_cast_to_kern_ctx");
 		if (!c->nat_ct)
@@ -224,17 +230,13 @@ static int set_bridges(struct tf_collector *c, char *err, size_t errlen)
 
 	for (size_t i = 0; i < c->n_targets; i++) {
 		struct tf_target *t = &c->targets[i];
-		struct tf_link link;
 		int ifindex = 0;
 		__u32 k;
 
-		if (t->role == TF_ROLE_BRIDGE) {
+		if (t->role == TF_ROLE_BRIDGE)
 			ifindex = t->ifindex;
-		} else if (t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE) {
-			if (!tf_link_get(t->ifindex, &link))
-				t->bridge_ifindex = link.master;
+		else if (t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE)
 			ifindex = t->bridge_ifindex;
-		}
 		if (ifindex <= 0)
 			continue;
 		for (k = 0; k < n && br[k] != (__u32)ifindex; k++)
@@ -274,6 +276,35 @@ static int attach_target(struct tf_collector *c, struct tf_target *t, const void
 			      err, errlen);
 }
 
+/*
+ * The drop tracer on every target and the bridges of the taps and --iface
+ * interfaces (a VM's routed packets are dropped with the bridge as their
+ * device); if it cannot run, tapflow goes on without.
+ */
+static void open_drops(struct tf_collector *c)
+{
+	int *ifindexes = calloc(2 * c->n_targets + 1, sizeof(*ifindexes));
+	size_t n = 0;
+
+	if (!ifindexes) {
+		snprintf(c->drops_off, sizeof(c->drops_off), "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < c->n_targets; i++) {
+		ifindexes[n++] = c->targets[i].ifindex;
+		if (c->targets[i].bridge_ifindex > 0)
+			ifindexes[n++] = c->targets[i].bridge_ifindex;
+	}
+	if (!tf_drop_tracer_open(&c->drop_tracer, ifindexes, n, c->drop_events,
+				 c->on_drop_event, c->drop_event_ctx, c->drops_off,
+				 sizeof(c->drops_off)))
+		c->drops_on = true;
+out:
+	free(ifindexes);
+	if (!c->drops_on)
+		tf_warn("drops are not counted: %s", c->drops_off);
+}
+
 int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 {
 	size_t vsz = sizeof(struct tf_if_counters);
@@ -288,9 +319,14 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	for (size_t i = 0; i < c->n_targets; i++) {
 		struct tf_target *t = &c->targets[i];
 
+		struct tf_link link;
+
 		t->flows = wants_flows(c, t);
 		t->nat = c->nat && t->role == TF_ROLE_UPLINK;
 		any_nat |= t->nat;
+		if ((t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE) &&
+		    !tf_link_get(t->ifindex, &link))
+			t->bridge_ifindex = link.master;
 	}
 	/* No uplink (no NAT/routed VM, --no-uplink): nothing to join. */
 	c->nat = any_nat;
@@ -319,6 +355,8 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	c->attach_t = tf_now_mono();
 	for (size_t i = 0; i < c->n_targets; i++)
 		c->targets[i].now_t = c->targets[i].prev_t = c->attach_t;
+	if (c->want_drops)
+		open_drops(c);
 	return 0;
 fail:
 	free(zero);
@@ -440,11 +478,22 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	out->flow_map_full = c->skel->bss->flow_map_full;
 }
 
+int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl)
+{
+	int err;
+
+	if (!c->drops_on)
+		return 0;
+	err = tf_drops_poll(&c->drop_tab, &c->drop_tracer, c, fl);
+	return err;
+}
+
 void tf_collector_detach(struct tf_collector *c)
 {
 	/* The reverse of attach: where packets enter first, where they leave last. */
 	if (c->skel && c->skel->bss)
 		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 0, __ATOMIC_SEQ_CST);
+	tf_drop_tracer_detach(&c->drop_tracer);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < c->n_targets; i++)
 			if ((c->targets[i].role == TF_ROLE_UPLINK) == (pass == 1))
@@ -459,6 +508,8 @@ void tf_collector_close(struct tf_collector *c)
 		tf_attacher_fini(&c->attacher);
 		tapflow_bpf__destroy(c->skel);
 	}
+	tf_drop_tracer_close(&c->drop_tracer);
+	tf_drop_table_free(&c->drop_tab);
 	free(c->targets);
 	memset(c, 0, sizeof(*c));
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "attach.h"
+#include "drops.h"
 #include "inventory.h"
 
 enum tf_role {
@@ -80,6 +81,10 @@ struct tf_collector_opts {
 	bool flows;			/* flow programs on taps and --iface */
 	uint32_t max_flows;		/* flow map entries; 0: TF_FLOWS_DEFAULT */
 	bool nat;			/* with flows: the NAT join on uplinks */
+	bool drops;			/* the kfree_skb drop tracer ([4/8]) */
+	uint32_t drop_events;		/* its events per second (drops --events); 0: none */
+	tf_drop_event_fn on_drop_event;
+	void *drop_event_ctx;
 };
 
 struct tf_collector {
@@ -97,6 +102,14 @@ struct tf_collector {
 	uint32_t max_flows;
 	struct tf_target *targets;
 	size_t n_targets;
+	/* The drop tracer: on if drops_on; drops_off says why not (if asked for). */
+	struct tf_drop_tracer drop_tracer;
+	struct tf_drop_table drop_tab;
+	bool want_drops, drops_on;
+	char drops_off[256];
+	uint32_t drop_events;
+	tf_drop_event_fn on_drop_event;
+	void *drop_event_ctx;
 	int ncpus;
 	double attach_t;		/* CLOCK_MONOTONIC when attached */
 };
@@ -128,6 +141,11 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen);
  * and mark vanished interfaces. Returns how many vanished since last poll.
  */
 int tf_collector_poll(struct tf_collector *c);
+/*
+ * Take the drops out of the tracer and attribute them (fl: the flow table
+ * with the NAT join's uplink flows, or NULL). 0 or -errno.
+ */
+int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl);
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out);
 /*
  * Detach every hook but keep the maps readable: a poll after this reads

@@ -26,6 +26,8 @@ static void usage(FILE *f)
 "                               per-VM/per-interface counters and rates\n"
 "  flows [-d SEC] [-i SEC] [--vm NAME]... [--top N]\n"
 "                               per-VM flows: addresses, ports, packets, bytes, rates\n"
+"  drops [-d SEC] [-i SEC] [--vm NAME]... [--events[=N]]\n"
+"                               dropped packets of the VMs: reason, location, flow\n"
 "  top   [--vm NAME]...         live full-screen view of VMs and their top flows\n"
 "\n"
 "Options:\n"
@@ -41,7 +43,8 @@ static void usage(FILE *f)
 "      --uplink NAME    NAME is an uplink (default: the default route's\n"
 "                       interface when a VM is on a NAT/routed network); repeatable\n"
 "      --attach MODE    auto (default), tcx or clsact\n"
-"Options for flows and top:\n"
+"      --no-drops       do not trace dropped packets (drops column: null)\n"
+"Options for flows, top and drops:\n"
 "      --top N          flows: at most N flows per interface (default: all with\n"
 "                       --json, 20 in the table; 0: all); the rest are summed\n"
 "      --max-flows N    flow map entries (default 65536)\n"
@@ -50,6 +53,9 @@ static void usage(FILE *f)
 "                       (default 0: never)\n"
 "      --no-nat         no NAT join: count the uplink, but do not follow VM\n"
 "                       flows through it (no nat, uplink or fwd_lost fields)\n"
+"Options for drops:\n"
+"      --events[=N]     also print each drop as it happens, at most N a second\n"
+"                       (default 100); the table then comes at the end\n"
 "  -v, --verbose        show libbpf and libvirt diagnostics\n"
 "  -h, --help           this help\n"
 "      --version        print the version\n");
@@ -58,7 +64,7 @@ static void usage(FILE *f)
 enum {
 	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
 	OPT_NO_UPLINK, OPT_VERSION, OPT_TOP, OPT_MAX_FLOWS, OPT_IDLE, OPT_ACTIVE,
-	OPT_UPLINK, OPT_NO_NAT,
+	OPT_UPLINK, OPT_NO_NAT, OPT_NO_DROPS, OPT_EVENTS,
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +79,8 @@ static const struct option long_opts[] = {
 	{ "no-uplink", no_argument, NULL, OPT_NO_UPLINK },
 	{ "uplink", required_argument, NULL, OPT_UPLINK },
 	{ "no-nat", no_argument, NULL, OPT_NO_NAT },
+	{ "no-drops", no_argument, NULL, OPT_NO_DROPS },
+	{ "events", optional_argument, NULL, OPT_EVENTS },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "top", required_argument, NULL, OPT_TOP },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
@@ -98,6 +106,7 @@ static const struct command commands[] = {
 	{ "stats", tf_cmd_stats, true, true, false, false },
 	{ "flows", tf_cmd_flows, true, true, true, true },
 	{ "top", tf_cmd_top, true, true, true, false },
+	{ "drops", tf_cmd_drops, true, true, true, false },
 };
 
 /* A whole number in [min, max]. */
@@ -178,8 +187,8 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 		return -1;
 	}
 	if (!cmd->traces && (cli->n_ifaces || cli->no_libvirt || cli->n_uplinks ||
-			     cli->attach_mode != TF_ATTACH_AUTO || cli->no_uplink)) {
-		tf_err("'%s' takes no --iface/--no-libvirt/--attach/--uplink/--no-uplink",
+			     cli->attach_mode != TF_ATTACH_AUTO || cli->no_uplink || cli->no_drops)) {
+		tf_err("'%s' takes no --iface/--no-libvirt/--attach/--uplink/--no-uplink/--no-drops",
 		       cmd->name);
 		return -1;
 	}
@@ -206,7 +215,7 @@ int main(int argc, char **argv)
 		.active_timeout = TF_ACTIVE_TIMEOUT_DEFAULT,
 	};
 	const struct command *cmd = NULL;
-	bool timed_given = false, flows_given = false;
+	bool timed_given = false, flows_given = false, events_given = false;
 	long n;
 	char err[512];
 	int opt, ret;
@@ -252,6 +261,17 @@ int main(int argc, char **argv)
 		case OPT_NO_NAT:
 			cli.no_nat = true;
 			flows_given = true;
+			break;
+		case OPT_NO_DROPS: cli.no_drops = true; break;
+		case OPT_EVENTS:
+			if (!optarg) {
+				cli.drop_events = TF_DROP_EVENTS_DEFAULT;
+			} else {
+				if (parse_count(optarg, "--events", 1, 1000000, &n))
+					goto out;
+				cli.drop_events = (uint32_t)n;
+			}
+			events_given = true;
 			break;
 		case OPT_ATTACH:
 			ret = tf_attach_mode_parse(optarg);
@@ -317,6 +337,16 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 < argc) {
 		tf_err("unexpected argument '%s' (see tapflow --help)", argv[optind + 1]);
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (events_given && strcmp(cmd->name, "drops")) {
+		tf_err("'%s' takes no --events", cmd->name);
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (cli.no_drops && !strcmp(cmd->name, "drops")) {
+		tf_err("'drops' cannot run with --no-drops");
 		ret = TF_EXIT_USAGE;
 		goto out;
 	}

@@ -125,6 +125,24 @@ int tf_report_vm_warnings(const struct tf_inventory *inv, FILE *f)
 	return n;
 }
 
+/*
+ * Drops of target i: for a VM tap, the drops of the VM's packets wherever
+ * they happened; for other interfaces, the drops on the device itself.
+ * false if drops are not traced (the field is then null).
+ */
+static bool target_drops(const struct tf_collector *c, size_t i, uint64_t *out)
+{
+	const struct tf_drop_table *d = &c->drop_tab;
+
+	*out = 0;
+	if (!c->drops_on)
+		return false;
+	if (i < d->n_taps)
+		*out = c->targets[i].role == TF_ROLE_TAP || c->targets[i].role == TF_ROLE_IFACE
+			       ? d->tap_packets[i] : d->dev_packets[i];
+	return true;
+}
+
 static double rate_bps(uint64_t now, uint64_t prev, double dt)
 {
 	return dt > 0 && now >= prev ? (double)(now - prev) * 8.0 / dt : 0;
@@ -136,6 +154,7 @@ void tf_report_stats_json(struct tf_json *j, const struct tf_collector *c,
 	for (size_t i = 0; i < c->n_targets; i++) {
 		const struct tf_target *t = &c->targets[i];
 		double dt = t->now_t - t->prev_t;
+		uint64_t drops;
 
 		tf_json_begin(j, "stats", now);
 		vif_identity(j, t->has_vif ? &t->vif : NULL, t->ifindex, t->ifname,
@@ -149,8 +168,11 @@ void tf_report_stats_json(struct tf_json *j, const struct tf_collector *c,
 		tf_json_u64(j, "tx_segs", t->now.tx_segs);
 		tf_json_num(j, "rx_bps", rate_bps(t->now.rx_bytes, t->prev.rx_bytes, dt));
 		tf_json_num(j, "tx_bps", rate_bps(t->now.tx_bytes, t->prev.tx_bytes, dt));
-		/* Not measured until the drop tracer exists: null, never a made-up 0. */
-		tf_json_null(j, "drops");
+		/* Not traced (no tracer on this kernel, --no-drops): null, never a made-up 0. */
+		if (target_drops(c, i, &drops))
+			tf_json_u64(j, "drops", drops);
+		else
+			tf_json_null(j, "drops");
 		tf_json_bool(j, "gone", t->gone);
 		tf_json_bool(j, "final", final);
 		tf_json_end(j, f);
@@ -164,12 +186,13 @@ void tf_report_stats_table(const struct tf_collector *c, const struct timespec *
 
 	tf_format_ts(now, ts, sizeof(ts));
 	fprintf(f, "%s%s\n", final ? "final report, " : "", ts);
-	fprintf(f, "%-16s %-10s %-7s %9s %10s %12s %9s %10s %12s\n", "VM", "IFACE", "ROLE",
-		"RX PKTS", "RX BYTES", "RX RATE", "TX PKTS", "TX BYTES", "TX RATE");
+	fprintf(f, "%-16s %-10s %-7s %9s %10s %12s %9s %10s %12s %7s\n", "VM", "IFACE", "ROLE",
+		"RX PKTS", "RX BYTES", "RX RATE", "TX PKTS", "TX BYTES", "TX RATE", "DROPS");
 	for (size_t i = 0; i < c->n_targets; i++) {
 		const struct tf_target *t = &c->targets[i];
 		double dt = t->now_t - t->prev_t;
-		char rxp[16], txp[16], rxb[16], txb[16], rxr[20], txr[20];
+		char rxp[16], txp[16], rxb[16], txb[16], rxr[20], txr[20], drp[16] = "-";
+		uint64_t drops;
 
 		tf_format_count(t->now.rx_packets, rxp, sizeof(rxp));
 		tf_format_count(t->now.tx_packets, txp, sizeof(txp));
@@ -177,9 +200,11 @@ void tf_report_stats_table(const struct tf_collector *c, const struct timespec *
 		tf_format_bytes(t->now.tx_bytes, txb, sizeof(txb));
 		tf_format_rate(rate_bps(t->now.rx_bytes, t->prev.rx_bytes, dt), rxr, sizeof(rxr));
 		tf_format_rate(rate_bps(t->now.tx_bytes, t->prev.tx_bytes, dt), txr, sizeof(txr));
-		fprintf(f, "%-16s %-10s %-7s %9s %10s %12s %9s %10s %12s%s\n",
+		if (target_drops(c, i, &drops))
+			tf_format_count(drops, drp, sizeof(drp));
+		fprintf(f, "%-16s %-10s %-7s %9s %10s %12s %9s %10s %12s %7s%s\n",
 			t->has_vif ? t->vif.vm : "-", t->ifname,
-			tf_role_name(t->role), rxp, rxb, rxr, txp, txb, txr,
+			tf_role_name(t->role), rxp, rxb, rxr, txp, txb, txr, drp,
 			t->gone ? "  (gone)" : "");
 	}
 	fputc('\n', f);
@@ -224,6 +249,46 @@ static void vm_totals(const struct tf_collector *c, struct tf_totals *tot)
 	}
 }
 
+/* The drop tracer's part of the summary: what it saw and what it could not record. */
+static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
+{
+	const struct tf_drop_table *d = &c->drop_tab;
+	struct tf_drop_losses l;
+	uint64_t vm = 0;
+
+	tf_json_str(j, "drops_hook", c->drops_on ? c->drop_tracer.hook : NULL);
+	if (!c->drops_on) {
+		tf_json_null(j, "drops");
+		tf_json_null(j, "host_drops");
+		return;
+	}
+	for (size_t i = 0; i < d->n_taps; i++)
+		vm += d->tap_packets[i];
+	tf_drop_tracer_losses(&c->drop_tracer, &l);
+	tf_json_u64(j, "drops", vm);
+	tf_json_u64(j, "host_drops", d->host_packets);
+	tf_json_u64(j, "drop_map_full", l.map_full);
+	tf_json_u64(j, "drop_events_lost", l.events_lost);
+	tf_json_u64(j, "drop_events_suppressed", l.events_suppressed);
+	tf_json_u64(j, "drop_harvest_races", l.harvest_races);
+}
+
+static void drops_summary_table(const struct tf_collector *c, FILE *f)
+{
+	const struct tf_drop_table *d = &c->drop_tab;
+	struct tf_drop_losses l;
+	uint64_t vm = 0;
+
+	if (!c->drops_on)
+		return;
+	for (size_t i = 0; i < d->n_taps; i++)
+		vm += d->tap_packets[i];
+	tf_drop_tracer_losses(&c->drop_tracer, &l);
+	fprintf(f, "drops: %llu of VMs' packets, %llu of the host's (%s)%s\n",
+		(unsigned long long)vm, (unsigned long long)d->host_packets, c->drop_tracer.hook,
+		l.map_full ? "; some not recorded: see drop_map_full" : "");
+}
+
 /* The summary fields every tracing command reports, before its loss counters. */
 static void summary_json_head(struct tf_json *j, const struct tf_collector *c,
 			      const struct tf_summary *s, const struct timespec *now)
@@ -243,6 +308,7 @@ static void summary_json_head(struct tf_json *j, const struct tf_collector *c,
 	tf_json_u64(j, "tx_bytes", tot.tx_bytes);
 	tf_json_u64(j, "rx_segs", tot.rx_segs);
 	tf_json_u64(j, "tx_segs", tot.tx_segs);
+	drops_summary_json(j, c);
 }
 
 void tf_report_summary_json(struct tf_json *j, const struct tf_collector *c,
@@ -267,6 +333,7 @@ static void summary_table_head(const struct tf_collector *c, const struct tf_sum
 	fprintf(f, "summary: %zu VMs, %zu interfaces (%s), %.1f s; VM rx %llu pkts %s, "
 		"tx %llu pkts %s\n", s->vms, s->interfaces, s->attach_mode, s->duration_s,
 		(unsigned long long)tot.rx_packets, rxb, (unsigned long long)tot.tx_packets, txb);
+	drops_summary_table(c, f);
 }
 
 void tf_report_summary_table(const struct tf_collector *c, const struct tf_summary *s,
@@ -445,6 +512,8 @@ long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 		row.first_seen_ns = tot.first_seen_ns;
 		row.last_seen_ns = tot.last_seen_ns;
 		row.joinable = join_flow(r, t, flows[i], &tot, &row.nat);
+		row.drops_known = r->c->drops_on;
+		row.drops = tf_drop_table_flow(&r->c->drop_tab, &flows[i]->key);
 		out[k++] = row;
 	}
 	free(flows);
@@ -606,6 +675,7 @@ static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 		tf_json_null(j, "tcp_flags");
 	}
 	flow_nat_json(j, r, row);
+	json_u64_or_null(j, "drops", row->drops_known, row->drops);
 	if (row->aggregate && (!strcmp(row->aggregate, "others") ||
 			       !strcmp(row->aggregate, "expired")))
 		tf_json_u64(j, "flows", row->flows);
@@ -694,9 +764,9 @@ static void hms(uint64_t ns, int64_t off, char *out, size_t outlen)
 	strftime(out, outlen, "%H:%M:%S", &tm);
 }
 
-#define FLOW_COLS 15
-/* Without the NAT join the last two (NAT, FWD LOST) are left out. */
-#define FLOW_COLS_NO_NAT 13
+#define FLOW_COLS 16
+#define FLOW_COL_DROPS 13
+#define FLOW_COL_NAT 14
 
 /* "10.99.0.1:40000" translated, "routed" forwarded as is, "-" not forwarded. */
 static void nat_cells(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
@@ -740,7 +810,11 @@ static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row 
 	tf_format_rate(row->rx_bps, cells[10], sizeof(cells[0]));
 	hms(row->first_seen_ns, r->clock_offset, cells[11], sizeof(cells[0]));
 	hms(row->last_seen_ns, r->clock_offset, cells[12], sizeof(cells[0]));
-	nat_cells(row, cells[13], cells[14], sizeof(cells[0]));
+	if (row->drops_known)
+		tf_format_count(row->drops, cells[13], sizeof(cells[0]));
+	else
+		snprintf(cells[13], sizeof(cells[0]), "-");
+	nat_cells(row, cells[14], cells[15], sizeof(cells[0]));
 }
 
 /* Per VM: its forwarded flows and what got lost on the way, one line each. */
@@ -772,12 +846,13 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 {
 	static const char *const head[FLOW_COLS] = {
 		"VM", "IFACE", "PROTO", "LOCAL", "REMOTE", "TX PKTS", "TX BYTES", "TX RATE",
-		"RX PKTS", "RX BYTES", "RX RATE", "FIRST", "LAST", "NAT", "FWD LOST",
+		"RX PKTS", "RX BYTES", "RX RATE", "FIRST", "LAST", "DROPS", "NAT", "FWD LOST",
 	};
-	const int ncols = r->nat ? FLOW_COLS : FLOW_COLS_NO_NAT;
+	/* Columns of what is on: DROPS with the drop tracer, NAT ones with the join. */
+	bool show[FLOW_COLS];
 	/* Text columns left-aligned, numbers right-aligned. */
 	static const bool left[FLOW_COLS] = {
-		true, true, true, true, true, [13] = true,
+		true, true, true, true, true, [FLOW_COL_NAT] = true,
 	};
 	struct tf_flow_row **per = calloc(r->c->n_targets, sizeof(*per));
 	long *nper = calloc(r->c->n_targets, sizeof(*nper));
@@ -787,8 +862,10 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 
 	if (!per || !nper)
 		goto out;
-	for (int c = 0; c < ncols; c++)
+	for (int c = 0; c < FLOW_COLS; c++) {
+		show[c] = c < FLOW_COL_DROPS || (c == FLOW_COL_DROPS ? r->c->drops_on : !!r->nat);
 		width[c] = strlen(head[c]);
+	}
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		const struct tf_target *t = &r->c->targets[i];
 
@@ -797,22 +874,26 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 		nper[i] = tf_flow_rows(r, t, TF_SORT_BYTES, false, &per[i]);
 		for (long k = 0; k < nper[i]; k++, rows++) {
 			flow_cells(r, &per[i][k], cells);
-			for (int c = 0; c < ncols; c++)
+			for (int c = 0; c < FLOW_COLS; c++)
 				if (strlen(cells[c]) > width[c])
 					width[c] = strlen(cells[c]);
 		}
 	}
 	tf_format_ts(now, ts, sizeof(ts));
 	fprintf(f, "%s%s\n", r->final ? "final report, " : "", ts);
-	for (int c = 0; c < ncols; c++)
-		fprintf(f, "%s%*s%s", c ? "  " : "", left[c] ? -(int)width[c] : (int)width[c],
-			head[c], c == ncols - 1 ? "\n" : "");
+	for (int c = 0; c < FLOW_COLS; c++)
+		if (show[c])
+			fprintf(f, "%s%*s", c ? "  " : "",
+				left[c] ? -(int)width[c] : (int)width[c], head[c]);
+	fputc('\n', f);
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		for (long k = 0; k < nper[i]; k++) {
 			flow_cells(r, &per[i][k], cells);
-			for (int c = 0; c < ncols; c++)
-				fprintf(f, "%s%*s", c ? "  " : "",
-					left[c] ? -(int)width[c] : (int)width[c], cells[c]);
+			for (int c = 0; c < FLOW_COLS; c++)
+				if (show[c])
+					fprintf(f, "%s%*s", c ? "  " : "",
+						left[c] ? -(int)width[c] : (int)width[c],
+						cells[c]);
 			fprintf(f, "%s\n", per[i][k].expired ? "  (ended)" : "");
 		}
 	}

@@ -69,6 +69,8 @@ struct tf_flow_row {
 	/* NAT join (flows only, join on): in the row's view (swapped if mirrored). */
 	bool joinable;			/* the join ran for this row */
 	struct tf_nat_link nat;
+	bool drops_known;		/* a flow, with the drop tracer on */
+	uint64_t drops;			/* its packets dropped (attributed to this flow) */
 };
 
 /*

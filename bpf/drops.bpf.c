@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Dropped packets ([4/8]): the kfree_skb tracepoint, for skbs of the
+ * interfaces tapflow traces.
+ *
+ * Every freed skb that was dropped (not SKB_NOT_DROPPED_YET nor
+ * SKB_CONSUMED, numbered as the running kernel numbers them) passes one
+ * cheap test first: is skb->dev, or the device it came in
+ * on (skb->skb_iif), one of ours? A bitmap in .bss answers for ifindexes
+ * below 65536 without a helper call, so the drops of the rest of the host
+ * cost a few loads. Ifindexes are per network namespace: a candidate must
+ * also be in the namespace tapflow runs in (its net_cookie).
+ *
+ * The drop is then aggregated in `drops` by (device, input device, reason,
+ * caller location, the packet's MACs, addresses and ports); userspace
+ * takes the entries out every poll, so the map only holds one interval's
+ * distinct drops. With --events, a ring buffer also gets one record per
+ * drop, at most tf_events_per_sec per second. Nothing is lost silently:
+ * drops that found the map full, events that found the ring buffer full
+ * and events over the rate are counted in .bss.
+ *
+ * Two entry points, the same code: tp_btf/kfree_skb (BTF-typed arguments,
+ * 5.5+) and raw_tp/kfree_skb for kernels or configurations without it;
+ * userspace loads the first that works. The reason argument exists since
+ * 5.17; userspace refuses older kernels (no enum skb_drop_reason in BTF)
+ * with a clear message.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "tapflow.h"
+#include "ctkey.h"
+#include "dropkey.h"
+#include "parsing.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TF_DROPS_MAP_DEFAULT);
+	__type(key, struct tf_drop_key);
+	__type(value, struct tf_drop_value);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} drop_events SEC(".maps");
+
+/* Monitored ifindexes >= TF_DROP_IF_BITS (rare: long-lived hosts with churn). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} drop_ifaces_big SEC(".maps");
+
+/* Written by userspace before attaching. */
+__u64 tf_drop_if_bits[TF_DROP_IF_BITS / 64] = {};
+__u64 tf_netns_cookie = 0;
+/* 0: no events (the default); else the most per second. */
+const volatile __u32 tf_events_per_sec = 0;
+
+/* What could not be recorded (read by userspace, shown in the summary). */
+__u64 drop_map_full = 0;	/* drops of ours not aggregated: map full */
+__u64 events_lost = 0;		/* events that found the ring buffer full */
+__u64 events_suppressed = 0;	/* events over tf_events_per_sec */
+
+/* The event rate window: races between CPUs only blur the limit a little. */
+__u64 ev_window_ns = 0;
+__u32 ev_in_window = 0;
+
+static __always_inline bool monitored(__u32 ifindex)
+{
+	if (!ifindex)
+		return false;
+	if (ifindex < TF_DROP_IF_BITS)
+		return tf_drop_if_bits[ifindex / 64] & (1ULL << (ifindex % 64));
+	return bpf_map_lookup_elem(&drop_ifaces_big, &ifindex) != NULL;
+}
+
+static __always_inline void read_l4(const unsigned char *p, struct tf_drop_pkt *pkt)
+{
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP: {
+		struct tf_udphdr uh;
+
+		if (bpf_probe_read_kernel(&uh, 4, p))
+			return;
+		pkt->src_port = bpf_ntohs(uh.source);
+		pkt->dst_port = bpf_ntohs(uh.dest);
+		return;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		struct tf_icmphdr ih;
+
+		if ((pkt->proto == IPPROTO_ICMPV6) != (pkt->family == TF_FAM_IPV6) ||
+		    bpf_probe_read_kernel(&ih, sizeof(ih), p))
+			return;
+		tf_icmp_key_ports(ih.type, ih.code, bpf_ntohs(ih.id), pkt->family == TF_FAM_IPV6,
+				  &pkt->src_port, &pkt->dst_port);
+		return;
+	}
+	}
+}
+
+/* The packet's MACs, addresses and ports, as far as its headers are readable. */
+static __always_inline void read_pkt(struct sk_buff *skb, struct tf_drop_pkt *pkt)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 mac = BPF_CORE_READ(skb, mac_header);
+	__u16 net = BPF_CORE_READ(skb, network_header);
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+
+	pkt->ethertype = proto;
+	/* mac_header is ~0 when unset; an Ethernet header ends where IP starts. */
+	if (mac != (__u16)~0U && net >= mac + sizeof(struct tf_ethhdr)) {
+		struct tf_ethhdr eth;
+
+		if (!bpf_probe_read_kernel(&eth, sizeof(eth), head + mac)) {
+			__builtin_memcpy(pkt->src_mac, eth.src, 6);
+			__builtin_memcpy(pkt->dst_mac, eth.dst, 6);
+		}
+	}
+	if (proto == ETH_P_IP) {
+		struct tf_iphdr iph;
+		__u32 ihl;
+
+		if (bpf_probe_read_kernel(&iph, sizeof(iph), head + net) || (iph.ver_ihl >> 4) != 4)
+			return;
+		ihl = (iph.ver_ihl & 0xf) * 4;
+		if (ihl < sizeof(iph))
+			return;
+		pkt->family = TF_FAM_IPV4;
+		pkt->proto = iph.protocol;
+		__builtin_memcpy(pkt->src_ip, &iph.saddr, 4);
+		__builtin_memcpy(pkt->dst_ip, &iph.daddr, 4);
+		if (!(bpf_ntohs(iph.frag_off) & 0x1fff))
+			read_l4(head + net + ihl, pkt);
+	} else if (proto == ETH_P_IPV6) {
+		struct tf_ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + net) ||
+		    (bpf_ntohl(ip6.ver_tc_flow) >> 28) != 6)
+			return;
+		pkt->family = TF_FAM_IPV6;
+		pkt->proto = ip6.nexthdr;	/* extension headers are not followed */
+		__builtin_memcpy(pkt->src_ip, ip6.saddr, 16);
+		__builtin_memcpy(pkt->dst_ip, ip6.daddr, 16);
+		read_l4(head + net + sizeof(ip6), pkt);
+	}
+}
+
+static __always_inline void emit_event(const struct tf_drop_key *k, __u64 now, __u32 len)
+{
+	struct tf_drop_event *e;
+
+	if (now - ev_window_ns >= 1000000000ULL) {
+		ev_window_ns = now;
+		ev_in_window = 0;
+	}
+	if (__sync_fetch_and_add(&ev_in_window, 1) >= tf_events_per_sec) {
+		__sync_fetch_and_add(&events_suppressed, 1);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&drop_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&events_lost, 1);
+		return;
+	}
+	e->key = *k;
+	e->ts_ns = now;
+	e->len = len;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int on_drop(struct sk_buff *skb, void *location, __u32 reason)
+{
+	struct tf_drop_key k = {};
+	struct tf_drop_value *v;
+	struct net_device *dev;
+	__u32 ifindex = 0, iif, len;
+	__u64 now;
+
+	/* Not drops; numbered by the running kernel (CO-RE enum relocations). */
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_NOT_DROPPED_YET) &&
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET))
+		return 0;
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+		return 0;
+	dev = BPF_CORE_READ(skb, dev);
+	if (dev)
+		ifindex = BPF_CORE_READ(dev, ifindex);
+	iif = BPF_CORE_READ(skb, skb_iif);
+	if (!monitored(ifindex) && !monitored(iif))
+		return 0;
+	/* Same numbers in another namespace are other devices (cookie 0: unknown). */
+	if (!dev)
+		return 0;
+	if (tf_netns_cookie && bpf_core_field_exists(struct net, net_cookie) &&
+	    BPF_CORE_READ(dev, nd_net.net, net_cookie) != tf_netns_cookie)
+		return 0;
+
+	k.ifindex = ifindex;
+	k.iif = iif;
+	k.reason = reason;
+	k.location = (__u64)location;
+	read_pkt(skb, &k.pkt);
+	len = BPF_CORE_READ(skb, len);
+	now = bpf_ktime_get_ns();
+	v = bpf_map_lookup_elem(&drops, &k);
+	if (!v) {
+		struct tf_drop_value nv = { .first_ns = now };
+
+		if (bpf_map_update_elem(&drops, &k, &nv, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&drops, &k)) {
+			__sync_fetch_and_add(&drop_map_full, 1);
+			goto event;
+		}
+		v = bpf_map_lookup_elem(&drops, &k);
+		if (!v) {
+			__sync_fetch_and_add(&drop_map_full, 1);
+			goto event;
+		}
+	}
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->bytes, len);
+	v->last_ns = now;
+event:
+	if (tf_events_per_sec)
+		emit_event(&k, now, len);
+	return 0;
+}
+
+/* Arguments: skb, location, reason (and rx_sk since 6.12: not needed). */
+SEC("tp_btf/kfree_skb")
+int tf_kfree_skb(unsigned long long *ctx)
+{
+	return on_drop((struct sk_buff *)ctx[0], (void *)ctx[1], (__u32)ctx[2]);
+}
+
+SEC("raw_tp/kfree_skb")
+int tf_kfree_skb_raw(unsigned long long *ctx)
+{
+	return on_drop((struct sk_buff *)ctx[0], (void *)ctx[1], (__u32)ctx[2]);
+}

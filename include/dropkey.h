@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Dropped packets ([4/8]): types shared by bpf/drops.bpf.c and userspace.
+ * Fixed-width __u* types only (clang -target bpf and gcc).
+ *
+ * The kernel side aggregates every drop of a monitored skb (struct
+ * tf_drop_key -> struct tf_drop_value, map `drops`); userspace takes the
+ * entries out each poll, attributes them to VMs and keeps the totals.
+ * Optionally, a rate-limited ring buffer carries one event per drop.
+ */
+#ifndef TF_DROPKEY_H
+#define TF_DROPKEY_H
+
+#define TF_DROPS_MAP_DEFAULT 16384
+
+/* The dropped packet as it was: addresses in its own direction. */
+struct tf_drop_pkt {
+	__u8 src_mac[6], dst_mac[6];	/* zero if the skb had no MAC header */
+	__u16 ethertype;		/* host order, from skb->protocol */
+	__u8 family;			/* 4, 6, 0: not IP or unreadable */
+	__u8 proto;			/* IPPROTO_* */
+	__u8 src_ip[16], dst_ip[16];	/* IPv4 in the first 4 bytes */
+	/*
+	 * Ports, host order. ICMP/ICMPv6: src_port = the identifier of a
+	 * query (else 0), dst_port = type << 8 | code, the request's type
+	 * for query replies (as in flow keys, include/ctkey.h).
+	 */
+	__u16 src_port, dst_port;
+};
+
+struct tf_drop_key {
+	__u32 ifindex;			/* skb->dev at the drop; 0: none */
+	__u32 iif;			/* skb->skb_iif: where it came in; 0: made here */
+	__u32 reason;			/* enum skb_drop_reason of the running kernel */
+	__u32 pad;
+	__u64 location;			/* the caller's kernel text address */
+	struct tf_drop_pkt pkt;
+};
+
+struct tf_drop_value {
+	__u64 packets;
+	__u64 bytes;			/* skb->len at the drop */
+	__u64 first_ns, last_ns;	/* bpf_ktime_get_ns() */
+};
+
+/* Ring buffer record of --events (rate-limited). */
+struct tf_drop_event {
+	struct tf_drop_key key;
+	__u64 ts_ns;
+	__u32 len;
+	__u32 pad;
+};
+
+/* Monitored ifindexes below this are a bitmap in .bss; above, a hash map. */
+#define TF_DROP_IF_BITS 65536
+
+#endif /* TF_DROPKEY_H */

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tapflow drops: which packets of which VM are dropped, by what, where.
+ * The flows machinery runs too (taps, NAT join) so that each drop can be
+ * put on a VM flow, including replies dropped before de-NAT.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/btf.h>
+
+#include "cli.h"
+#include "cmd_flows.h"
+#include "collector.h"
+#include "ksyms.h"
+#include "log.h"
+#include "report_drops.h"
+
+struct drops_run {
+	struct tf_flows_run fr;
+	struct tf_drop_report rep;
+	struct tf_ksyms ksyms;
+	struct tf_drop_reasons reasons;
+	struct tf_json ej;		/* events */
+};
+
+/* Kernel names: reasons from BTF (needed), symbols from kallsyms (nice to have). */
+static int load_names(struct drops_run *d)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	FILE *f;
+	int err;
+
+	if (!btf) {
+		tf_err("cannot read the kernel's BTF: %s", strerror(errno));
+		return -1;
+	}
+	err = tf_drop_reasons_load(&d->reasons, btf);
+	btf__free(btf);
+	if (err) {
+		tf_err("this kernel does not name drop reasons (no enum skb_drop_reason; "
+		       "Linux 5.17+)");
+		return -1;
+	}
+	f = fopen("/proc/kallsyms", "r");
+	if (!f || tf_ksyms_load(&d->ksyms, f))
+		tf_warn("cannot read kernel symbols from /proc/kallsyms (kptr_restrict?): "
+			"locations are shown as addresses");
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+static void report(struct drops_run *d, bool final)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	d->rep.final = final;
+	if (d->fr.cli->json)
+		tf_report_drops_json(&d->fr.j, &d->rep, &now, stdout);
+	else
+		tf_report_drops_table(&d->rep, &now, stdout);
+}
+
+static void on_event(const struct tf_drop_event *e, void *ctx)
+{
+	struct drops_run *d = ctx;
+
+	tf_report_drop_event(&d->ej, &d->rep, e, d->fr.cli->json, stdout);
+}
+
+static void drops_idle(void *arg)
+{
+	struct drops_run *d = arg;
+
+	tf_drop_tracer_poll_events(&d->fr.c->drop_tracer);
+}
+
+static void drops_tick(void *arg)
+{
+	struct drops_run *d = arg;
+
+	tf_drop_tracer_poll_events(&d->fr.c->drop_tracer);
+	tf_flows_run_poll(&d->fr);
+	tf_warn_vanished(d->fr.c);
+	/* With --events the events are the live output; the table comes at the end. */
+	if (!d->fr.cli->drop_events)
+		report(d, false);
+}
+
+int tf_cmd_drops(const struct tf_cli *cli)
+{
+	static struct drops_run d;	/* the event callback's context outlives nothing */
+	struct tf_collector_opts opts = {
+		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
+		.nat = !cli->no_nat, .drops = true, .drop_events = cli->drop_events,
+		.on_drop_event = on_event, .drop_event_ctx = &d,
+	};
+	struct tf_collector c = {};
+	struct tf_inventory inv = {};
+	struct tf_summary sum;
+	int ret = TF_EXIT_RUNTIME;
+	struct timespec now;
+
+	memset(&d, 0, sizeof(d));
+	if (tf_preflight() || load_names(&d))
+		goto out;
+	if (tf_trace_begin(cli, &opts, &c, &inv))
+		goto out;
+	if (!c.drops_on) {
+		/* The tracer said why (a warning); for this command it is an error. */
+		tf_err("cannot trace drops: %s", c.drops_off);
+		goto out;
+	}
+	if (tf_flows_run_init(&d.fr, cli, &c))
+		goto out;
+	d.fr.rep.top_n = 0;
+	d.rep.c = &c;
+	d.rep.fl = &d.fr.fl;
+	d.rep.ksyms = &d.ksyms;
+	d.rep.reasons = &d.reasons;
+	d.rep.clock_offset = tf_mono_to_real_offset();
+	tf_run_intervals_idle(cli, drops_tick, cli->drop_events ? drops_idle : NULL, &d);
+	tf_collector_detach(&c);
+	tf_drop_tracer_poll_events(&c.drop_tracer);
+	tf_flows_run_poll(&d.fr);
+	tf_warn_vanished(&c);
+	report(&d, true);
+	tf_summary_fill(&sum, &c);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (cli->json)
+		tf_report_summary_json(&d.fr.j, &c, &sum, &now, stdout);
+	else
+		tf_report_summary_table(&c, &sum, stdout);
+	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	if (fflush(stdout))
+		ret = TF_EXIT_RUNTIME;
+out:
+	tf_collector_close(&c);
+	tf_flows_run_free(&d.fr);
+	tf_json_free(&d.ej);
+	tf_ksyms_free(&d.ksyms);
+	tf_drop_reasons_free(&d.reasons);
+	tf_inventory_free(&inv);
+	return ret;
+}

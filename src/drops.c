@@ -1,0 +1,578 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "collector.h"
+#include "drops.skel.h"
+#include "drops.h"
+#include "flows.h"
+#include "log.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* ---- the tracer ------------------------------------------------------------ */
+
+/* The cookie of the network namespace we run in, 0 if the kernel cannot say (< 5.14). */
+static uint64_t netns_cookie(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	close(fd);
+	return cookie;
+}
+
+static int on_ringbuf(void *ctx, void *data, size_t size)
+{
+	struct tf_drop_tracer *t = ctx;
+
+	if (size >= sizeof(struct tf_drop_event) && t->on_event)
+		t->on_event(data, t->event_ctx);
+	return 0;
+}
+
+/* Does the running kernel name drop reasons (enum skb_drop_reason, 5.17+)? */
+static bool kernel_has_drop_reasons(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok;
+
+	if (!btf)
+		return false;
+	ok = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM) > 0;
+	btf__free(btf);
+	return ok;
+}
+
+/* Load with one of the two entry points; 0 or -errno. */
+static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec)
+{
+	int err;
+
+	t->skel = drops_bpf__open();
+	if (!t->skel)
+		return -errno;
+	bpf_program__set_autoload(t->skel->progs.tf_kfree_skb, btf_typed);
+	bpf_program__set_autoload(t->skel->progs.tf_kfree_skb_raw, !btf_typed);
+	t->skel->rodata->tf_events_per_sec = events_per_sec;
+	if (!events_per_sec)
+		bpf_map__set_max_entries(t->skel->maps.drop_events, 4096);	/* unused */
+	err = drops_bpf__load(t->skel);
+	if (err) {
+		drops_bpf__destroy(t->skel);
+		t->skel = NULL;
+	}
+	return err;
+}
+
+int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n,
+			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
+			char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	if (!kernel_has_drop_reasons()) {
+		snprintf(err, errlen, "this kernel does not give drop reasons "
+			 "(no enum skb_drop_reason in its BTF; Linux 5.17+)");
+		return -1;
+	}
+	t->hook = "tp_btf/kfree_skb";
+	ret = load_with(t, true, events_per_sec);
+	if (ret) {
+		tf_debug("tp_btf/kfree_skb: %s; trying the raw tracepoint", strerror(-ret));
+		t->hook = "raw_tp/kfree_skb";
+		ret = load_with(t, false, events_per_sec);
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot load the kfree_skb tracer: %s%s", strerror(-ret),
+			 tf_verbose ? "" : " (run with -v for details)");
+		return -1;
+	}
+	t->skel->bss->tf_netns_cookie = netns_cookie();
+	for (size_t i = 0; i < n; i++) {
+		uint32_t ifindex = (uint32_t)ifindexes[i];
+		uint8_t one = 1;
+
+		if (ifindex < TF_DROP_IF_BITS)
+			t->skel->bss->tf_drop_if_bits[ifindex / 64] |= 1ULL << (ifindex % 64);
+		else if (bpf_map__update_elem(t->skel->maps.drop_ifaces_big, &ifindex,
+					      sizeof(ifindex), &one, sizeof(one), BPF_ANY))
+			tf_warn("drops: cannot trace ifindex %u: %s", ifindex, strerror(errno));
+	}
+	if (events_per_sec) {
+		t->on_event = on_event;
+		t->event_ctx = event_ctx;
+		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.drop_events), on_ringbuf, t,
+					 NULL);
+		if (!t->rb) {
+			snprintf(err, errlen, "cannot open the drop event ring buffer: %s",
+				 strerror(errno));
+			goto fail;
+		}
+	}
+	prog = !strcmp(t->hook, "tp_btf/kfree_skb") ? t->skel->progs.tf_kfree_skb
+						     : t->skel->progs.tf_kfree_skb_raw;
+	t->link = bpf_program__attach(prog);
+	if (!t->link) {
+		snprintf(err, errlen, "cannot attach to %s: %s", t->hook, strerror(errno));
+		goto fail;
+	}
+	tf_debug("drops: attached to %s", t->hook);
+	return 0;
+fail:
+	tf_drop_tracer_close(t);
+	return -1;
+}
+
+/* What an old kernel answers for a map command it does not have. */
+static bool unsupported(int e)
+{
+	return e == EINVAL || e == 524 /* ENOTSUPP */ || e == EOPNOTSUPP;
+}
+
+int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *ctx)
+{
+	int fd, guard;
+	struct tf_drop_key k;
+	struct tf_drop_value v;
+
+	if (!t->skel)
+		return 0;
+	fd = bpf_map__fd(t->skel->maps.drops);
+	/*
+	 * Always the first key: the one before was taken out. Bounded, in case
+	 * an entry cannot be deleted (then it is read again next poll).
+	 */
+	for (guard = 0; guard < 2 * TF_DROPS_MAP_DEFAULT; guard++) {
+		if (bpf_map_get_next_key(fd, NULL, &k))
+			return errno == ENOENT ? 0 : -errno;
+		if (!t->no_lookup_and_delete) {
+			if (!bpf_map_lookup_and_delete_elem(fd, &k, &v)) {
+				fn(&k, &v, ctx);
+				continue;
+			}
+			if (errno == ENOENT)
+				continue;
+			if (!unsupported(errno))
+				return -errno;
+			t->no_lookup_and_delete = true;	/* before 5.14 */
+		}
+		/* A drop counted between these two is lost: say that it may be. */
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+			return -errno;
+		t->harvest_races++;
+		fn(&k, &v, ctx);
+	}
+	return 0;
+}
+
+int tf_drop_tracer_poll_events(struct tf_drop_tracer *t)
+{
+	return t->rb ? ring_buffer__consume(t->rb) : 0;
+}
+
+void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!t->skel || !t->skel->bss)
+		return;
+	out->map_full = t->skel->bss->drop_map_full;
+	out->events_lost = t->skel->bss->events_lost;
+	out->events_suppressed = t->skel->bss->events_suppressed;
+	out->harvest_races = t->harvest_races;
+}
+
+void tf_drop_tracer_detach(struct tf_drop_tracer *t)
+{
+	bpf_link__destroy(t->link);
+	t->link = NULL;
+}
+
+void tf_drop_tracer_close(struct tf_drop_tracer *t)
+{
+	tf_drop_tracer_detach(t);
+	ring_buffer__free(t->rb);
+	drops_bpf__destroy(t->skel);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- attribution ------------------------------------------------------------ */
+
+static bool port_proto(int proto)
+{
+	return proto == 6 || proto == 17 || proto == 136 || proto == 132 || proto == 33;
+}
+
+void tf_drop_flow_key(const struct tf_drop_pkt *p, uint32_t ifindex, bool tx,
+		      struct tf_flow_key *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ifindex = ifindex;
+	out->family = p->family;
+	out->proto = p->proto;
+	out->ethertype = p->ethertype;
+	memcpy(out->local_ip, tx ? p->src_ip : p->dst_ip, 16);
+	memcpy(out->remote_ip, tx ? p->dst_ip : p->src_ip, 16);
+	if (port_proto(p->proto) && !tx) {
+		out->local_port = p->dst_port;
+		out->remote_port = p->src_port;
+	} else {
+		/* tx, or ICMP (identifier, type: the same either way), or none. */
+		out->local_port = p->src_port;
+		out->remote_port = p->dst_port;
+	}
+}
+
+static bool is_tap(const struct tf_target *t)
+{
+	return t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE;
+}
+
+static int target_index(const struct tf_collector *c, uint32_t ifindex)
+{
+	for (size_t i = 0; ifindex && i < c->n_targets; i++)
+		if ((uint32_t)c->targets[i].ifindex == ifindex)
+			return (int)i;
+	return -1;
+}
+
+static void set(struct tf_drop_attr *a, int tap, bool tx, const char *how)
+{
+	a->tap = tap;
+	a->tx = tx;
+	a->how = how;
+}
+
+/* Rule 1: the packet is one of the VM flows on a tap. */
+static bool by_flow(const struct tf_collector *c, const struct tf_flows *fl,
+		    const struct tf_drop_pkt *p, struct tf_drop_attr *a)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+
+		if (!t->flows)
+			continue;
+		for (int tx = 1; tx >= 0; tx--) {
+			tf_drop_flow_key(p, (uint32_t)t->ifindex, tx, &a->flow);
+			if (tf_flows_find(fl, &a->flow)) {
+				set(a, (int)i, tx, "flow");
+				a->has_flow = true;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* The tap on bridge br whose flow is the NAT join's VM side vm. */
+static bool vm_side_flow(const struct tf_collector *c, const struct tf_flows *fl,
+			 const struct tf_flow_key *vm, struct tf_drop_attr *a, bool tx)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+		struct tf_flow_key k = *vm;
+
+		if (!t->flows || t->bridge_ifindex != (int)vm->ifindex)
+			continue;
+		k.ifindex = (uint32_t)t->ifindex;
+		if (tf_flows_find(fl, &k)) {
+			set(a, (int)i, tx, "nat");
+			a->has_flow = true;
+			a->flow = k;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Rule 2: the packet is an uplink flow (as it left, or as it arrived). */
+static bool by_nat(const struct tf_collector *c, const struct tf_flows *fl,
+		   const struct tf_drop_pkt *p, struct tf_drop_attr *a)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+
+		if (!t->nat)
+			continue;
+		for (int tx = 1; tx >= 0; tx--) {
+			struct tf_flow_key k;
+			const struct tf_flow *up;
+			struct tf_flow_value tot;
+
+			tf_drop_flow_key(p, (uint32_t)t->ifindex, tx, &k);
+			up = tf_flows_find(fl, &k);
+			if (!up)
+				continue;
+			tf_flow_total(up, &tot);
+			if ((tot.nat.flags & TF_NAT_UPLINK) && !(tot.nat.flags & TF_NAT_RELATED) &&
+			    vm_side_flow(c, fl, &tot.nat.vm, a, tx))
+				return true;
+		}
+	}
+	return false;
+}
+
+void tf_drop_attribute(const struct tf_collector *c, const struct tf_flows *fl,
+		       const struct tf_vm_addrs *va, const struct tf_drop_key *k,
+		       struct tf_drop_attr *out)
+{
+	const struct tf_drop_pkt *p = &k->pkt;
+	int dev = target_index(c, k->ifindex), in = target_index(c, k->iif);
+
+	memset(out, 0, sizeof(*out));
+	set(out, -1, false, NULL);
+	if (fl && p->family && (by_flow(c, fl, p, out) || by_nat(c, fl, p, out)))
+		return;
+	/* Rule 3: came in on a VM's tap (its packet), or dropped on one (for it). */
+	if (in >= 0 && is_tap(&c->targets[in])) {
+		set(out, in, true, "device");
+		return;
+	}
+	if (dev >= 0 && is_tap(&c->targets[dev])) {
+		set(out, dev, false, "device");
+		return;
+	}
+	/* Rule 4: a VM's MAC. */
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+		uint8_t mac[6];
+
+		if (!t->has_vif || !is_tap(t) || tf_mac_parse(t->vif.mac, mac))
+			continue;
+		if (!memcmp(p->src_mac, mac, 6)) {
+			set(out, (int)i, true, "mac");
+			return;
+		}
+		if (!memcmp(p->dst_mac, mac, 6)) {
+			set(out, (int)i, false, "mac");
+			return;
+		}
+	}
+	/* Rule 5: an address the VM's flows use. */
+	for (size_t i = 0; va && p->family && i < va->n; i++) {
+		const struct tf_vm_addr *x = &va->a[i];
+
+		if (x->family != p->family)
+			continue;
+		if (!memcmp(x->ip, p->src_ip, 16)) {
+			set(out, x->tap, true, "address");
+			return;
+		}
+		if (!memcmp(x->ip, p->dst_ip, 16)) {
+			set(out, x->tap, false, "address");
+			return;
+		}
+	}
+}
+
+void tf_vm_addrs_free(struct tf_vm_addrs *va)
+{
+	free(va->a);
+	memset(va, 0, sizeof(*va));
+}
+
+int tf_vm_addrs_build(struct tf_vm_addrs *va, const struct tf_collector *c,
+		      const struct tf_flows *fl)
+{
+	struct tf_flow **all;
+	long n;
+
+	tf_vm_addrs_free(va);
+	n = tf_flows_collect(fl, 0, &all);
+	if (n < 0)
+		return -ENOMEM;
+	va->a = calloc(n ? (size_t)n : 1, sizeof(*va->a));
+	if (!va->a) {
+		free(all);
+		return -ENOMEM;
+	}
+	for (long i = 0; i < n; i++) {
+		const struct tf_flow_key *k = &all[i]->key;
+		int tap = target_index(c, k->ifindex);
+		size_t j;
+
+		/* A tap's own side: only IP flows of VM taps (not --iface, not uplinks). */
+		if (tap < 0 || c->targets[tap].role != TF_ROLE_TAP ||
+		    (k->family != TF_FAM_IPV4 && k->family != TF_FAM_IPV6))
+			continue;
+		for (j = 0; j < va->n; j++)
+			if (va->a[j].family == k->family && !memcmp(va->a[j].ip, k->local_ip, 16))
+				break;
+		if (j < va->n)
+			continue;
+		va->a[va->n].family = k->family;
+		memcpy(va->a[va->n].ip, k->local_ip, 16);
+		va->a[va->n].tap = tap;
+		va->n++;
+	}
+	free(all);
+	return 0;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+void tf_drop_table_free(struct tf_drop_table *t)
+{
+	free(t->g);
+	free(t->tap_packets);
+	free(t->dev_packets);
+	free(t->fd);
+	memset(t, 0, sizeof(*t));
+}
+
+static struct tf_drop_group *group_of(struct tf_drop_table *t, int tap, uint32_t reason,
+				      uint64_t location, uint32_t ifindex)
+{
+	struct tf_drop_group *g;
+
+	for (size_t i = 0; i < t->n; i++) {
+		g = &t->g[i];
+		if (g->tap == tap && g->reason == reason && g->location == location &&
+		    g->ifindex == ifindex)
+			return g;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+
+		g = realloc(t->g, cap * sizeof(*g));
+		if (!g)
+			return NULL;
+		t->g = g;
+		t->cap = cap;
+	}
+	g = &t->g[t->n++];
+	memset(g, 0, sizeof(*g));
+	g->tap = tap;
+	g->reason = reason;
+	g->location = location;
+	g->ifindex = ifindex;
+	return g;
+}
+
+static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n)
+{
+	for (size_t i = 0; i < t->n_fd; i++) {
+		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow))) {
+			t->fd[i].packets += n;
+			return 0;
+		}
+	}
+	if (t->n_fd == t->cap_fd) {
+		size_t cap = t->cap_fd ? t->cap_fd * 2 : 16;
+		struct tf_flow_drops *fd = realloc(t->fd, cap * sizeof(*fd));
+
+		if (!fd)
+			return -ENOMEM;
+		t->fd = fd;
+		t->cap_fd = cap;
+	}
+	t->fd[t->n_fd].flow = *flow;
+	t->fd[t->n_fd++].packets = n;
+	return 0;
+}
+
+uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_key *flow)
+{
+	for (size_t i = 0; i < t->n_fd; i++)
+		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow)))
+			return t->fd[i].packets;
+	return 0;
+}
+
+int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
+		      const struct tf_drop_key *k, const struct tf_drop_value *v,
+		      const struct tf_drop_attr *a)
+{
+	struct tf_drop_group *g;
+	bool vm = a->tap >= 0;
+	int dev;
+
+	if (t->n_taps < c->n_targets) {
+		uint64_t *tp = realloc(t->tap_packets, c->n_targets * sizeof(*tp));
+		uint64_t *dp;
+
+		if (!tp)
+			return -ENOMEM;
+		t->tap_packets = tp;
+		dp = realloc(t->dev_packets, c->n_targets * sizeof(*dp));
+		if (!dp)
+			return -ENOMEM;
+		t->dev_packets = dp;
+		memset(tp + t->n_taps, 0, (c->n_targets - t->n_taps) * sizeof(*tp));
+		memset(dp + t->n_taps, 0, (c->n_targets - t->n_taps) * sizeof(*dp));
+		t->n_taps = c->n_targets;
+	}
+	dev = target_index(c, k->ifindex);
+	if (dev >= 0)
+		t->dev_packets[dev] += v->packets;
+	/* The host: one aggregate per reason, not one row per flow or place. */
+	g = group_of(t, vm ? a->tap : -1, k->reason, vm ? k->location : 0, vm ? k->ifindex : 0);
+	if (!g)
+		return -ENOMEM;
+	g->packets += v->packets;
+	g->bytes += v->bytes;
+	if (!g->first_ns || (v->first_ns && v->first_ns < g->first_ns))
+		g->first_ns = v->first_ns;
+	if (v->last_ns >= g->last_ns) {
+		g->last_ns = v->last_ns;
+		g->last = *k;
+		g->last_attr = *a;
+	}
+	if (!vm) {
+		t->host_packets += v->packets;
+		return 0;
+	}
+	t->tap_packets[a->tap] += v->packets;
+	return a->has_flow ? flow_drop_add(t, &a->flow, v->packets) : 0;
+}
+
+struct poll_ctx {
+	struct tf_drop_table *t;
+	const struct tf_collector *c;
+	const struct tf_flows *fl;
+	const struct tf_vm_addrs *va;
+	int err;
+};
+
+static void poll_one(const struct tf_drop_key *k, const struct tf_drop_value *v, void *ctx)
+{
+	struct poll_ctx *p = ctx;
+	struct tf_drop_attr a;
+
+	tf_drop_attribute(p->c, p->fl, p->va, k, &a);
+	if (tf_drop_table_add(p->t, p->c, k, v, &a))
+		p->err = -ENOMEM;
+}
+
+int tf_drops_poll(struct tf_drop_table *t, struct tf_drop_tracer *tr,
+		  const struct tf_collector *c, const struct tf_flows *fl)
+{
+	struct tf_vm_addrs va = {};
+	struct poll_ctx p = { .t = t, .c = c, .fl = fl };
+	int err;
+
+	if (!tr->skel)
+		return 0;
+	if (fl && !tf_vm_addrs_build(&va, c, fl))
+		p.va = &va;
+	err = tf_drop_tracer_harvest(tr, poll_one, &p);
+	tf_vm_addrs_free(&va);
+	return err ? err : p.err;
+}
