@@ -22,12 +22,21 @@
 #include <bpf/bpf_core_read.h>
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
 
 #ifndef bpf_ksym_exists
 #define bpf_ksym_exists(sym) (!!(sym))
 #endif
 
 #define TF_NFCT_INFOMASK 7UL
+
+/*
+ * The kernel BTF id of struct nf_conn, for bpf_rdonly_cast(); set by
+ * userspace before load (0: unknown). Not bpf_core_type_id_kernel(): the
+ * kernel also has struct nf_conn___init, which CO-RE takes for a flavor of
+ * the same type, and the relocation is ambiguous.
+ */
+const volatile __u32 tf_nf_conn_btf_id = 0;
 
 /* ctinfo values (enum ip_conntrack_info), stable kernel ABI. */
 #define TF_CT_ESTABLISHED 0
@@ -78,6 +87,36 @@ static __always_inline int ct_read(const struct nf_conn *ct, struct tf_ct_info *
 		}
 	}
 	return 0;
+}
+
+/*
+ * Is the source of ct's tuple of direction dir still (ip, port)? 1 yes,
+ * 0 no, -1 cannot tell (no bpf_rdonly_cast). An entry freed and another
+ * allocated at the same address (the slab reuses it at once) has the same
+ * address but another tuple: this tells them apart on every packet for
+ * the price of two plain loads (bpf_rdonly_cast: faulting loads, no
+ * helper call). port is in network order; check_port false skips it.
+ */
+static __always_inline int ct_src_is(__u64 ct_addr, int dir, bool v6, const __u8 ip[16],
+				     __be16 port, bool check_port)
+{
+	const struct nf_conntrack_man *src;
+	struct nf_conn *ct;
+
+	if (!bpf_ksym_exists(bpf_rdonly_cast) || !tf_nf_conn_btf_id)
+		return -1;
+	ct = bpf_rdonly_cast((void *)ct_addr, tf_nf_conn_btf_id);
+	/* Constant indexes: the verifier takes no variable offset into a BTF pointer. */
+	src = dir ? &ct->tuplehash[1].tuple.src : &ct->tuplehash[0].tuple.src;
+	if (check_port && src->u.all != port)
+		return 0;
+	if (src->u3.ip != *(const __be32 *)ip)
+		return 0;
+	if (v6 && (src->u3.ip6[1] != ((const __be32 *)ip)[1] ||
+		   src->u3.ip6[2] != ((const __be32 *)ip)[2] ||
+		   src->u3.ip6[3] != ((const __be32 *)ip)[3]))
+		return 0;
+	return 1;
 }
 
 #endif /* TF_CONNTRACK_H */

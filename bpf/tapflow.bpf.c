@@ -136,6 +136,27 @@ __u32 tf_n_bridges = 0;
  */
 __u32 tf_uplink_rx_armed = 0;
 
+/*
+ * The host's own connection can take the exact tuple of a VM's NAT
+ * mapping that ended (MASQUERADE only avoids live entries): its replies
+ * would then count as the VM's. So the host's packets leaving the uplink
+ * are checked too, but only those whose source port is the local port of
+ * some live uplink flow (this bitmap: set here when an uplink flow is
+ * made, rebuilt by userspace from the live flows every poll); the rest of
+ * the host's traffic costs a parse and a bit test.
+ */
+__u64 tf_natport_bits[TF_NATPORT_BITS / 64] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TF_NAT_RETIRED_MAX);
+	__type(key, struct tf_nat_retired_key);
+	__type(value, struct tf_flow_value);
+} nat_retired SEC(".maps");
+
+/* Uplink flows whose old counts could not be retired (nat_retired full). */
+__u64 nat_retired_full = 0;
+
 static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 {
 	__u32 segs = skb->gso_segs;
@@ -546,11 +567,100 @@ static __always_inline void nat_vm_side(struct tf_nat_vm *n, const struct tf_flo
 }
 
 /*
+ * Is the uplink flow's recorded VM side still that of the packet's
+ * conntrack entry? An entry can be freed and its memory reused at once
+ * for the next connection (same address, ct_id unchanged): compare the
+ * VM-side source address and port too. Ports 0 (non-first fragments,
+ * protocols without ports) and ICMP errors are not compared.
+ */
+static __always_inline bool same_vm_side(const struct tf_flow_value *v, __u64 nfct)
+{
+	const struct tf_flow_key *vm = &v->nat.vm;
+	__u32 ctinfo = nfct & TF_NFCT_INFOMASK;
+	bool ports = vm->local_port || vm->remote_port;
+	__be16 port = bpf_htons(vm->local_port);
+
+	if (!(v->nat.flags & TF_NAT_CT))
+		return true;	/* no entry (or unreadable): nothing to compare */
+	if (vm->proto == IPPROTO_ICMP || vm->proto == IPPROTO_ICMPV6) {
+		/* Queries: local_port is the identifier; errors have none. */
+		ports = ports && vm->local_port;
+	}
+	return ct_src_is(nfct & ~TF_NFCT_INFOMASK, ctinfo >= TF_CT_IS_REPLY,
+			 vm->family == TF_FAM_IPV6, vm->local_ip, port, ports) != 0;
+}
+
+/*
  * Uplink TC egress: a VM's forwarded packet leaving the host, after
  * SNAT. Its uplink flow (local = the translated source) counts it as tx;
  * a new flow, or one whose conntrack entry changed (the old one expired
  * and the port went to a new connection), gets its translation recorded.
  */
+static __always_inline bool natport_set(__u16 port)
+{
+	return tf_natport_bits[port / 64] & (1ULL << (port % 64));
+}
+
+/*
+ * The host's own packet leaving the uplink: if an uplink flow has its
+ * tuple, the VM's mapping ended and the host reuses it: mark the flow so
+ * that what arrives for the tuple is not counted as the VM's.
+ */
+static __always_inline void host_egress(struct __sk_buff *skb, __u32 ifindex)
+{
+	struct tf_flow_key key;
+	struct tf_flow_value *v;
+	__u32 tcp_flags;
+
+	if (flow_key(skb, ifindex, true, &key, &tcp_flags) || !natport_set(key.local_port))
+		return;
+	v = bpf_map_lookup_elem(&flows, &key);
+	if (v && (v->nat.flags & TF_NAT_UPLINK))
+		v->nat.flags |= TF_NAT_HOST;
+}
+
+static __always_inline bool same_key(const struct tf_flow_key *a, const struct tf_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+/*
+ * The uplink flow's conntrack entry changed. The same VM side (the same
+ * connection again, its entry having expired in between): only the
+ * translation details are updated. Another VM side (the outside tuple now
+ * belongs to another VM, or to another connection): the counts so far are
+ * the old one's, so they go to nat_retired for userspace and the flow
+ * starts again from zero. A packet of the flow counted by another CPU at
+ * that instant may land on either side.
+ */
+static __always_inline void nat_update(struct tf_flow_value *v, const struct tf_flow_key *key,
+				       __u64 nfct, __u64 ct_id, __u32 bridge, __u64 now)
+{
+	struct tf_nat_vm n;
+
+	nat_vm_side(&n, key, nfct, bridge);
+	if ((v->nat.flags & TF_NAT_UPLINK) && !same_key(&n.vm, &v->nat.vm)) {
+		struct tf_nat_retired_key rk = { .key = *key, .ct_id = v->ct_id };
+
+		if (bpf_map_update_elem(&nat_retired, &rk, v, BPF_ANY)) {
+			__sync_fetch_and_add(&nat_retired_full, 1);
+		} else {
+			__builtin_memset(&v->rx, 0, sizeof(v->rx));
+			__builtin_memset(&v->tx, 0, sizeof(v->tx));
+			v->tcp_flags_rx = 0;
+			v->tcp_flags_tx = 0;
+			v->first_seen_ns = now;
+		}
+	}
+	v->nat = n;
+	v->ct_id = ct_id;
+}
+
 static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
 					  __u32 segs)
 {
@@ -560,6 +670,10 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	__u64 nfct, ct_id, now;
 	long err;
 
+	if (!bridge) {
+		host_egress(skb, ifindex);
+		return;
+	}
 	if (!from_vm_bridge(bridge))
 		return;
 	if (flow_key(skb, ifindex, true, &key, &tcp_flags))
@@ -569,12 +683,10 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	now = bpf_ktime_get_ns();
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (v) {
+		/* Before counting: this packet is the new VM side's. */
+		if (v->ct_id != ct_id || !same_vm_side(v, nfct))
+			nat_update(v, &key, nfct, ct_id, bridge, now);
 		flow_count(v, true, len, segs, now, tcp_flags);
-		if (v->ct_id != ct_id) {
-			/* Racing CPUs write the same: no lock for a rare event. */
-			nat_vm_side(&v->nat, &key, nfct, bridge);
-			v->ct_id = ct_id;
-		}
 		return;
 	}
 
@@ -588,6 +700,7 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	nv.tcp_flags_tx = tcp_flags;
 	nv.ct_id = ct_id;
 	nat_vm_side(&nv.nat, &key, nfct, bridge);
+	__sync_fetch_and_or(&tf_natport_bits[key.local_port / 64], 1ULL << (key.local_port % 64));
 	err = bpf_map_update_elem(&flows, &key, &nv, BPF_NOEXIST);
 	if (!err)
 		return;
@@ -620,7 +733,7 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 	if (flow_key(skb, ifindex, false, &key, &tcp_flags))
 		return;
 	v = bpf_map_lookup_elem(&flows, &key);
-	if (v)
+	if (v && !(v->nat.flags & TF_NAT_HOST))
 		flow_count(v, false, len, segs, bpf_ktime_get_ns(), tcp_flags);
 }
 

@@ -91,7 +91,8 @@ static inline void tf_ct_vm_key(struct tf_flow_key *vm, const struct tf_ct_tuple
 		break;
 	case 1:		/* ICMP */
 	case IPPROTO_ICMPV6:
-		if ((vm->proto == IPPROTO_ICMPV6) == v6)
+		/* Ports 0/0: a non-first fragment, keyed so on the tap too. */
+		if ((vm->proto == IPPROTO_ICMPV6) == v6 && (vm->local_port || vm->remote_port))
 			tf_icmp_key_ports(t->icmp_type, t->icmp_code, t->src_port, v6,
 					  &vm->local_port, &vm->remote_port);
 		break;

@@ -151,12 +151,16 @@ struct tf_flow_key {
  * own value, so it lives and dies with it: expiry needs nothing else.
  */
 #define TF_MAX_BRIDGES 64
+/* Bits of .bss tf_natport_bits: the local ports of live uplink flows. */
+#define TF_NATPORT_BITS 65536
 
 enum tf_nat_flags {
 	TF_NAT_UPLINK = 8,	/* set on every uplink flow (a tap flow's nat is all 0) */
 	TF_NAT_CT = 1,		/* read from a conntrack entry (else none: tuple unchanged) */
 	TF_NAT_INBOUND = 2,	/* the VM answers: the entry was opened from outside */
 	TF_NAT_RELATED = 4,	/* an ICMP error of another entry: VM side unknown */
+	TF_NAT_HOST = 16,	/* the host's own traffic now uses this tuple (the VM's
+				 * entry ended): arrivals are not the VM's any more */
 };
 
 /* IPS_SRC_NAT / IPS_DST_NAT bits of ct_status (uapi nf_conntrack_common.h). */
@@ -208,5 +212,18 @@ struct tf_tap_aggr {
 	struct tf_dir_counters overflow_rx, overflow_tx;	/* flow map was full */
 	struct tf_dir_counters unparsed_rx, unparsed_tx;	/* truncated/malformed */
 };
+
+/*
+ * An uplink flow's counts up to the moment its outside tuple went to
+ * another VM side (another VM, or another connection of the same VM):
+ * map nat_retired (key -> the flow's struct tf_flow_value as it was), which
+ * userspace empties every poll; the live flow starts again from zero.
+ */
+struct tf_nat_retired_key {
+	struct tf_flow_key key;		/* the uplink flow */
+	__u64 ct_id;			/* its conntrack entry until then */
+};
+
+#define TF_NAT_RETIRED_MAX 4096
 
 #endif /* TAPFLOW_H */

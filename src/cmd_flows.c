@@ -46,8 +46,18 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
 	r->last_poll = now;
 	if (r->c->nat) {
+		/* Before the index: a retired segment must be in it, not lost for a poll. */
+		if (tf_nat_harvest_retired(r->c->nat_retired_fd, &r->fl))
+			tf_debug("cannot read the retired uplink flows");
 		/* Out of memory: no join this interval (nat null), counts unaffected. */
 		r->rep.nat = tf_nat_index_build(&r->nat, &r->fl) ? NULL : &r->nat;
+		/*
+		 * Ports of ended mappings out: a bit the kernel set since the read
+		 * above is set again at the next poll (until then, a host reusing
+		 * that brand-new mapping's tuple would go unnoticed).
+		 */
+		tf_nat_ports_bitmap(&r->fl, r->natports);
+		tf_collector_set_natports(r->c, r->natports);
 	}
 	tf_collector_poll_drops(r->c, &r->fl);
 	if (err && !r->read_failed) {

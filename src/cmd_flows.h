@@ -4,6 +4,7 @@
 #define TF_CMD_FLOWS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cli.h"
 #include "collector.h"
@@ -18,6 +19,7 @@ struct tf_flows_run {
 	struct tf_flows fl;
 	struct tf_flow_report rep;
 	struct tf_nat_index nat;	/* rebuilt at every poll (NAT join on) */
+	uint64_t natports[TF_NATPORT_BITS / 64];
 	struct tf_json j;
 	double last_poll;		/* CLOCK_MONOTONIC (s) */
 	bool read_failed;		/* warned about it */

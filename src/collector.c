@@ -42,17 +42,17 @@ static bool map_is_percpu(const struct bpf_map *m)
 	       t == BPF_MAP_TYPE_PERCPU_ARRAY;
 }
 
-/* Is there a kernel function (kfunc) of this name in the running kernel's BTF? */
-static bool kernel_has_func(const char *name)
+/* The id of name (of kind) in the running kernel's BTF, or 0. */
+static __u32 kernel_btf_id(const char *name, __u32 kind)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
-	bool found;
+	int id;
 
 	if (!btf)
-		return false;
-	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+		return 0;
+	id = btf__find_by_name_kind(btf, name, kind);
 	btf__free(btf);
-	return found;
+	return id > 0 ? (__u32)id : 0;
 }
 
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
@@ -82,6 +82,14 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	aggr = bpf_object__find_map_by_name(c->skel->obj, "tap_aggr");
 	c->flows = opts && opts->flows;
 	c->nat = c->flows && opts->nat && up_in && up_eg;
+	if (!c->nat) {
+		/* Unused without the join: as small as the kernel allows. */
+		ret = bpf_map__set_max_entries(c->skel->maps.nat_retired, 1);
+		if (ret) {
+			snprintf(err, errlen, "cannot size the NAT map: %s", strerror(-ret));
+			goto fail;
+		}
+	}
 	if (opts) {
 		c->want_drops = opts->drops;
 		c->drop_events = opts->drop_events;
@@ -89,7 +97,9 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		c->drop_event_ctx = opts->drop_event_ctx;
 	}
 	if (c->nat) {
-		c->nat_ct = kernel_has_func("bpf_cast_to_kern_ctx");
+		c->nat_ct = kernel_btf_id("bpf_cast_to_kern_ctx", BTF_KIND_FUNC) != 0;
+		/* For telling a reused conntrack entry from the one before (same address). */
+		c->skel->rodata->tf_nf_conn_btf_id = kernel_btf_id("nf_conn", BTF_KIND_STRUCT);
 		if (!c->nat_ct)
 			tf_warn("this kernel cannot show TC programs the conntrack entry "
 				"(no bpf_cast_to_kern_ctx, Linux 6.2+): NAT translations are "
@@ -145,6 +155,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	}
 	if (c->nat) {
 		tf_progs_init(&c->progs_uplink, bpf_program__fd(up_in), bpf_program__fd(up_eg));
+		c->nat_retired_fd = bpf_map__fd(c->skel->maps.nat_retired);
 	}
 	return 0;
 fail:
@@ -476,6 +487,13 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	out->map_full = c->skel->bss->map_full;
 	out->parse_errors = c->skel->bss->parse_errors;
 	out->flow_map_full = c->skel->bss->flow_map_full;
+	out->nat_retired_full = c->skel->bss->nat_retired_full;
+}
+
+void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits)
+{
+	if (c->skel && c->skel->bss)
+		memcpy(c->skel->bss->tf_natport_bits, bits, sizeof(c->skel->bss->tf_natport_bits));
 }
 
 int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl)

@@ -74,6 +74,7 @@ struct tf_losses {
 	uint64_t ringbuf_lost;		/* samples (capture, [5/8]) */
 	uint64_t parse_errors;		/* frames the parser rejected ([2/8]) */
 	uint64_t flow_map_full;		/* packets that found the flow map full */
+	uint64_t nat_retired_full;	/* uplink flows whose old VM side's counts stayed */
 };
 
 struct tf_collector_opts {
@@ -96,6 +97,7 @@ struct tf_collector {
 	bool flows;			/* opts.flows, and the object has them */
 	bool nat;			/* opts.nat, flows, and the object has the join */
 	bool nat_ct;			/* the kernel lets TC programs read conntrack */
+	int nat_retired_fd;		/* the NAT join's retired uplink segments */
 	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
 
 	bool flows_percpu, tap_aggr_percpu;
@@ -146,6 +148,8 @@ int tf_collector_poll(struct tf_collector *c);
  * with the NAT join's uplink flows, or NULL). 0 or -errno.
  */
 int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl);
+/* The NAT join: the live uplink flows' local ports (see tf_nat_ports_bitmap). */
+void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits);
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out);
 /*
  * Detach every hook but keep the maps readable: a poll after this reads

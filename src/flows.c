@@ -185,6 +185,7 @@ void tf_flows_free(struct tf_flows *fl)
 	free(fl->keys);
 	free(fl->values);
 	free(fl->evicted);
+	free(fl->retired);
 	memset(fl, 0, sizeof(*fl));
 }
 
@@ -230,6 +231,16 @@ static int ingest(struct tf_flows *fl, const struct tf_flow_key *key,
 	if (!f)
 		return -ENOMEM;
 	tf_flow_value_sum(values, fl->map.nvalues, &f->cur);
+	/*
+	 * An uplink flow back after its kernel entry was taken out, now with
+	 * another VM side: what was taken out is the previous VM side's.
+	 */
+	if ((f->base.nat.flags & TF_NAT_UPLINK) && (f->cur.nat.flags & TF_NAT_UPLINK) &&
+	    memcmp(&f->base.nat.vm, &f->cur.nat.vm, sizeof(f->base.nat.vm))) {
+		if (tf_flows_retire(fl, key, &f->base))
+			return -ENOMEM;
+		memset(&f->base, 0, sizeof(f->base));
+	}
 	if (f->expired) {
 		/* Back after expiry: the same flow goes on, its totals too. */
 		f->expired = false;
@@ -511,6 +522,30 @@ long tf_flows_collect(const struct tf_flows *fl, uint32_t ifindex, struct tf_flo
 			if (!ifindex || f->key.ifindex == ifindex)
 				v[n++] = f;
 	return n;
+}
+
+int tf_flows_retire(struct tf_flows *fl, const struct tf_flow_key *key,
+		    const struct tf_flow_value *v)
+{
+	if (fl->max_ended && fl->n_retired >= fl->max_ended) {
+		/* Full: the oldest segment goes (they are kept in arrival order). */
+		memmove(fl->retired, fl->retired + 1, (fl->n_retired - 1) * sizeof(*fl->retired));
+		fl->n_retired--;
+		fl->counts.retired_dropped++;
+	}
+	if (fl->n_retired == fl->cap_retired) {
+		size_t cap = fl->cap_retired ? fl->cap_retired * 2 : 16;
+		struct tf_flow_retired *r = realloc(fl->retired, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		fl->retired = r;
+		fl->cap_retired = cap;
+	}
+	fl->retired[fl->n_retired].key = *key;
+	fl->retired[fl->n_retired++].v = *v;
+	fl->counts.retired++;
+	return 0;
 }
 
 const struct tf_flow_evicted *tf_flows_evicted(const struct tf_flows *fl, uint32_t ifindex)

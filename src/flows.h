@@ -70,6 +70,16 @@ struct tf_flow_evicted {
 	struct tf_flow_value v;
 };
 
+/*
+ * An uplink flow's counts from before its outside tuple went to another VM
+ * side (NAT join, [3/8]): kept apart so that the join gives them to the VM
+ * they belong to, not to the tuple's next user.
+ */
+struct tf_flow_retired {
+	struct tf_flow_key key;		/* the uplink flow */
+	struct tf_flow_value v;		/* its counts then, with that VM side */
+};
+
 struct tf_flow_counts {
 	uint64_t seen;			/* distinct flows of the run */
 	uint64_t expired;		/* idle expiries */
@@ -77,6 +87,8 @@ struct tf_flow_counts {
 	uint64_t races;			/* lookup + delete without the atomic op */
 	uint64_t evicted;		/* ended flows folded into the expired aggregate */
 	uint64_t vanished;		/* kernel entries gone without us deleting them */
+	uint64_t retired;		/* uplink flow segments retired (VM side changed) */
+	uint64_t retired_dropped;	/* ... and dropped from memory (the oldest) */
 };
 
 struct tf_flows {
@@ -89,6 +101,8 @@ struct tf_flows {
 	struct tf_flow_counts counts;
 	struct tf_flow_evicted *evicted;
 	size_t n_evicted;
+	struct tf_flow_retired *retired;
+	size_t n_retired, cap_retired;
 	/* Batch buffers. */
 	uint32_t batch_cap;
 	struct tf_flow_key *keys;
@@ -111,6 +125,13 @@ struct tf_flow *tf_flows_find(const struct tf_flows *fl, const struct tf_flow_ke
  * frees). Returns how many, or -1 on out of memory.
  */
 long tf_flows_collect(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow ***out);
+/*
+ * Keep an uplink flow segment whose VM side was replaced (from the
+ * kernel's nat_retired, or found by ingest). At most max_ended of them are
+ * kept (0: no limit): the oldest go first (counted). 0 or -ENOMEM.
+ */
+int tf_flows_retire(struct tf_flows *fl, const struct tf_flow_key *key,
+		    const struct tf_flow_value *v);
 /* The evicted aggregate of ifindex, or NULL. */
 const struct tf_flow_evicted *tf_flows_evicted(const struct tf_flows *fl, uint32_t ifindex);
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
 
 #include "counters.h"
 #include "nat.h"
@@ -40,19 +41,38 @@ void tf_nat_index_free(struct tf_nat_index *ix)
 	memset(ix, 0, sizeof(*ix));
 }
 
+/* Add one uplink flow (or retired segment) to the index, if its VM side is known. */
+static void index_add(struct tf_nat_index *ix, const struct tf_flow_key *up,
+		      const struct tf_flow_value *total)
+{
+	struct tf_nat_ref *r = &ix->refs[ix->n];
+	size_t h;
+
+	if (!(total->nat.flags & TF_NAT_UPLINK) || (total->nat.flags & TF_NAT_RELATED))
+		return;
+	r->total = *total;
+	r->up = *up;
+	r->vm = total->nat.vm;
+	h = key_hash(&r->vm) & (ix->nbuckets - 1);
+	r->next = ix->buckets[h];
+	ix->buckets[h] = r;
+	ix->n++;
+}
+
 int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl)
 {
 	struct tf_flow **all;
 	long n = tf_flows_collect(fl, 0, &all);
-	size_t nb = 64;
+	size_t nb = 64, nrefs;
 
 	tf_nat_index_free(ix);
 	if (n < 0)
 		return -ENOMEM;
-	while (nb < (size_t)n)
+	nrefs = (size_t)n + fl->n_retired;
+	while (nb < nrefs)
 		nb *= 2;
 	ix->buckets = calloc(nb, sizeof(*ix->buckets));
-	ix->refs = calloc(n ? (size_t)n : 1, sizeof(*ix->refs));
+	ix->refs = calloc(nrefs ? nrefs : 1, sizeof(*ix->refs));
 	if (!ix->buckets || !ix->refs) {
 		free(all);
 		tf_nat_index_free(ix);
@@ -60,22 +80,48 @@ int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl)
 	}
 	ix->nbuckets = nb;
 	for (long i = 0; i < n; i++) {
-		struct tf_nat_ref *r = &ix->refs[ix->n];
-		size_t h;
+		struct tf_flow_value total;
 
-		tf_flow_total(all[i], &r->total);
-		/* Uplink flows whose VM side is known (not an ICMP error's). */
-		if (!(r->total.nat.flags & TF_NAT_UPLINK) || (r->total.nat.flags & TF_NAT_RELATED))
-			continue;
-		r->vm = r->total.nat.vm;
-		r->up = all[i];
-		h = key_hash(&r->vm) & (nb - 1);
-		r->next = ix->buckets[h];
-		ix->buckets[h] = r;
-		ix->n++;
+		tf_flow_total(all[i], &total);
+		index_add(ix, &all[i]->key, &total);
 	}
+	for (size_t i = 0; i < fl->n_retired; i++)
+		index_add(ix, &fl->retired[i].key, &fl->retired[i].v);
 	free(all);
 	return 0;
+}
+
+int tf_nat_harvest_retired(int fd, struct tf_flows *fl)
+{
+	struct tf_nat_retired_key k;
+	struct tf_flow_value v;
+
+	/* Always the first key: the one before was taken out. Bounded. */
+	for (int guard = 0; guard < 2 * TF_NAT_RETIRED_MAX; guard++) {
+		if (bpf_map_get_next_key(fd, NULL, &k))
+			return errno == ENOENT ? 0 : -errno;
+		if (bpf_map_lookup_and_delete_elem(fd, &k, &v)) {
+			/* Before 5.14: lookup, then delete (the entry is written once). */
+			if (bpf_map_lookup_elem(fd, &k, &v) || bpf_map_delete_elem(fd, &k))
+				continue;
+		}
+		if (tf_flows_retire(fl, &k.key, &v))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void tf_nat_ports_bitmap(const struct tf_flows *fl, uint64_t bits[TF_NATPORT_BITS / 64])
+{
+	memset(bits, 0, TF_NATPORT_BITS / 8);
+	for (size_t i = 0; i < fl->nbuckets; i++) {
+		for (const struct tf_flow *f = fl->buckets[i]; f; f = f->hnext) {
+			uint16_t p = f->key.local_port;
+
+			if (f->in_kernel && (f->cur.nat.flags & TF_NAT_UPLINK))
+				bits[p / 64] |= 1ULL << (p % 64);
+		}
+	}
 }
 
 void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_key,
@@ -101,7 +147,7 @@ void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_ke
 	}
 	if (!latest)
 		return;
-	out->up_key = latest->up->key;
+	out->up_key = latest->up;
 	out->nat = latest->total.nat;
 	out->translated = !!(out->nat.ct_status & (TF_IPS_SRC_NAT | TF_IPS_DST_NAT));
 	out->lost_tx = tf_nat_lost(tap->tx.packets, out->up_tx.packets);

@@ -28,7 +28,7 @@
 
 struct tf_nat_ref {
 	struct tf_flow_key vm;		/* the index key (tf_nat_vm_key form) */
-	const struct tf_flow *up;	/* the uplink flow */
+	struct tf_flow_key up;		/* the uplink flow (live or retired) */
 	struct tf_flow_value total;	/* its totals, with its tf_nat_vm */
 	struct tf_nat_ref *next;
 };
@@ -40,9 +40,9 @@ struct tf_nat_index {
 };
 
 /*
- * Index the uplink flows of fl (values with TF_NAT_UPLINK) by their VM
- * side. Rebuild after every poll; pointers into fl stay valid until the
- * next tf_flows_poll. 0 or -ENOMEM (the index is then empty).
+ * Index the uplink flows of fl (values with TF_NAT_UPLINK) and its retired
+ * uplink segments by their VM side. Rebuild after every poll. 0 or -ENOMEM
+ * (the index is then empty).
  */
 int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl);
 void tf_nat_index_free(struct tf_nat_index *ix);
@@ -67,6 +67,19 @@ struct tf_nat_link {
  */
 void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_key,
 		 int bridge_ifindex, const struct tf_flow_value *tap, struct tf_nat_link *out);
+
+/*
+ * The local ports of the uplink flows that have a kernel entry, as the
+ * bitmap the uplink programs check the host's own packets against
+ * (TF_NATPORT_BITS bits).
+ */
+void tf_nat_ports_bitmap(const struct tf_flows *fl, uint64_t bits[TF_NATPORT_BITS / 64]);
+
+/*
+ * Take the kernel's retired uplink segments (map nat_retired, fd) into
+ * fl's retired list. 0 or -errno.
+ */
+int tf_nat_harvest_retired(int fd, struct tf_flows *fl);
 
 /* ---- pure helpers (unit-tested) ---------------------------------------- */
 

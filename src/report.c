@@ -926,6 +926,9 @@ static void flows_loss_fields(struct tf_json *j, const struct tf_flow_report *r,
 	/* The NAT join: uplink flows are in the flow map (and flows_seen) too. */
 	tf_json_bool(j, "nat_join", r->nat != NULL);
 	tf_json_u64(j, "uplink_flows", r->nat ? r->nat->n : 0);
+	tf_json_u64(j, "uplink_retired", fc->retired);
+	tf_json_u64(j, "uplink_retired_dropped", fc->retired_dropped);
+	tf_json_u64(j, "nat_retired_full", s->losses.nat_retired_full);
 }
 
 void tf_report_flows_summary_json(struct tf_json *j, const struct tf_flow_report *r,
