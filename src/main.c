@@ -200,8 +200,8 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 		tf_err("--vm needs libvirt; it cannot be used with --no-libvirt");
 		return -1;
 	}
-	if (cli->no_libvirt && !cli->n_ifaces) {
-		tf_err("--no-libvirt needs at least one --iface");
+	if (cli->no_libvirt && !cli->n_ifaces && !cli->n_uplinks) {
+		tf_err("--no-libvirt needs at least one --iface or --uplink");
 		return -1;
 	}
 	return 0;
