@@ -110,13 +110,21 @@ static __always_inline void read_l4(const unsigned char *p, struct tf_drop_pkt *
 	}
 }
 
+/*
+ * A field of a kernel object: a plain load where the verifier knows the
+ * pointer's type (tp_btf: the arguments are BTF pointers, loads are
+ * fault-safe), else bpf_probe_read_kernel() (raw_tp). `direct` is a
+ * constant of each inlined copy: the other branch is compiled away.
+ */
+#define RD(direct, p, field) ((direct) ? (p)->field : BPF_CORE_READ(p, field))
+
 /* The packet's MACs, addresses and ports, as far as its headers are readable. */
-static __always_inline void read_pkt(struct sk_buff *skb, struct tf_drop_pkt *pkt)
+static __always_inline void read_pkt(struct sk_buff *skb, bool direct, struct tf_drop_pkt *pkt)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 mac = BPF_CORE_READ(skb, mac_header);
-	__u16 net = BPF_CORE_READ(skb, network_header);
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	unsigned char *head = RD(direct, skb, head);
+	__u16 mac = RD(direct, skb, mac_header);
+	__u16 net = RD(direct, skb, network_header);
+	__u16 proto = bpf_ntohs(RD(direct, skb, protocol));
 
 	pkt->ethertype = proto;
 	/* mac_header is ~0 when unset; an Ethernet header ends where IP starts. */
@@ -181,7 +189,8 @@ static __always_inline void emit_event(const struct tf_drop_key *k, __u64 now, _
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline int on_drop(struct sk_buff *skb, void *location, __u32 reason)
+static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *location,
+				   __u32 reason)
 {
 	struct tf_drop_key k = {};
 	struct tf_drop_value *v;
@@ -196,25 +205,28 @@ static __always_inline int on_drop(struct sk_buff *skb, void *location, __u32 re
 	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
-	dev = BPF_CORE_READ(skb, dev);
+	dev = RD(direct, skb, dev);
 	if (dev)
-		ifindex = BPF_CORE_READ(dev, ifindex);
-	iif = BPF_CORE_READ(skb, skb_iif);
+		ifindex = RD(direct, dev, ifindex);
+	iif = RD(direct, skb, skb_iif);
 	if (!monitored(ifindex) && !monitored(iif))
 		return 0;
 	/* Same numbers in another namespace are other devices (cookie 0: unknown). */
 	if (!dev)
 		return 0;
-	if (tf_netns_cookie && bpf_core_field_exists(struct net, net_cookie) &&
-	    BPF_CORE_READ(dev, nd_net.net, net_cookie) != tf_netns_cookie)
-		return 0;
+	if (tf_netns_cookie && bpf_core_field_exists(struct net, net_cookie)) {
+		struct net *net = RD(direct, dev, nd_net.net);
+
+		if (!net || RD(direct, net, net_cookie) != tf_netns_cookie)
+			return 0;
+	}
 
 	k.ifindex = ifindex;
 	k.iif = iif;
 	k.reason = reason;
 	k.location = (__u64)location;
-	read_pkt(skb, &k.pkt);
-	len = BPF_CORE_READ(skb, len);
+	read_pkt(skb, direct, &k.pkt);
+	len = RD(direct, skb, len);
 	now = bpf_ktime_get_ns();
 	v = bpf_map_lookup_elem(&drops, &k);
 	if (!v) {
@@ -244,11 +256,11 @@ event:
 SEC("tp_btf/kfree_skb")
 int tf_kfree_skb(unsigned long long *ctx)
 {
-	return on_drop((struct sk_buff *)ctx[0], (void *)ctx[1], (__u32)ctx[2]);
+	return on_drop((struct sk_buff *)ctx[0], true, (void *)ctx[1], (__u32)ctx[2]);
 }
 
 SEC("raw_tp/kfree_skb")
 int tf_kfree_skb_raw(unsigned long long *ctx)
 {
-	return on_drop((struct sk_buff *)ctx[0], (void *)ctx[1], (__u32)ctx[2]);
+	return on_drop((struct sk_buff *)ctx[0], false, (void *)ctx[1], (__u32)ctx[2]);
 }

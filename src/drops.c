@@ -83,6 +83,7 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 			char *err, size_t errlen)
 {
 	struct bpf_program *prog;
+	bool force_raw;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
@@ -91,8 +92,10 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 			 "(no enum skb_drop_reason in its BTF; Linux 5.17+)");
 		return -1;
 	}
+	/* Tests force the fallback: TAPFLOW_DROPS_HOOK=raw_tp. */
+	force_raw = getenv("TAPFLOW_DROPS_HOOK") && !strcmp(getenv("TAPFLOW_DROPS_HOOK"), "raw_tp");
 	t->hook = "tp_btf/kfree_skb";
-	ret = load_with(t, true, events_per_sec);
+	ret = force_raw ? -EOPNOTSUPP : load_with(t, true, events_per_sec);
 	if (ret) {
 		tf_debug("tp_btf/kfree_skb: %s; trying the raw tracepoint", strerror(-ret));
 		t->hook = "raw_tp/kfree_skb";
