@@ -374,10 +374,12 @@ struct watched {
 	__u32 id;
 	int fd;
 	char name[BPF_OBJ_NAME_LEN];
+	const char *type;		/* libbpf's name of the program type, or NULL */
 	__u64 run_time_ns, run_cnt;	/* at the first snapshot */
 };
 
-static int prog_snapshot(int fd, char *name, __u64 *run_time_ns, __u64 *run_cnt)
+static int prog_snapshot(int fd, char *name, const char **type, __u64 *run_time_ns,
+			 __u64 *run_cnt)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
@@ -386,6 +388,8 @@ static int prog_snapshot(int fd, char *name, __u64 *run_time_ns, __u64 *run_cnt)
 		return -errno;
 	if (name)
 		snprintf(name, BPF_OBJ_NAME_LEN, "%s", info.name);
+	if (type)
+		*type = libbpf_bpf_prog_type_str(info.type);
 	*run_time_ns = info.run_time_ns;
 	*run_cnt = info.run_cnt;
 	return 0;
@@ -460,7 +464,8 @@ static int watch(pid_t pid, bool json)
 		w[nw].fd = bpf_prog_get_fd_by_id(ids[i]);
 		if (w[nw].fd < 0)
 			continue;	/* unloaded meanwhile */
-		if (prog_snapshot(w[nw].fd, w[nw].name, &w[nw].run_time_ns, &w[nw].run_cnt)) {
+		if (prog_snapshot(w[nw].fd, w[nw].name, &w[nw].type, &w[nw].run_time_ns,
+				  &w[nw].run_cnt)) {
 			close(w[nw].fd);
 			continue;
 		}
@@ -476,27 +481,28 @@ static int watch(pid_t pid, bool json)
 		printf("{\"type\":\"prog_insitu\",\"pid\":%d,\"seconds\":%.3f,\"progs\":[",
 		       (int)pid, (t1 - t0) / 1e9);
 	else
-		printf("in situ, %.1f s, BPF run-time statistics on\n%-6s %-16s %12s %10s\n",
-		       (t1 - t0) / 1e9, "ID", "PROGRAM", "RUNS", "ns/RUN");
+		printf("in situ, %.1f s, BPF run-time statistics on\n%-6s %-16s %-12s %12s %10s\n",
+		       (t1 - t0) / 1e9, "ID", "PROGRAM", "TYPE", "RUNS", "ns/RUN");
 	for (int i = 0; i < nw; i++) {
 		__u64 rt = w[i].run_time_ns, rc = w[i].run_cnt;
 		double per;
 
-		prog_snapshot(w[i].fd, NULL, &rt, &rc);	/* on failure: no runs */
+		prog_snapshot(w[i].fd, NULL, NULL, &rt, &rc);	/* on failure: no runs */
 		rt -= w[i].run_time_ns;
 		rc -= w[i].run_cnt;
 		per = rc ? (double)rt / rc : 0;
 		if (json) {
-			printf("%s{\"id\":%u,\"name\":\"%s\",\"run_cnt\":%llu,\"run_time_ns\":%llu,"
-			       "\"ns_per_run\":", i ? "," : "", w[i].id, w[i].name,
-			       (unsigned long long)rc, (unsigned long long)rt);
+			printf("%s{\"id\":%u,\"name\":\"%s\",\"prog_type\":\"%s\",\"run_cnt\":%llu,"
+			       "\"run_time_ns\":%llu,\"ns_per_run\":", i ? "," : "", w[i].id,
+			       w[i].name, w[i].type ? w[i].type : "?", (unsigned long long)rc,
+			       (unsigned long long)rt);
 			if (rc)
 				printf("%.2f}", per);
 			else
 				printf("null}");
 		} else {
-			printf("%-6u %-16s %12llu %10.1f\n", w[i].id, w[i].name,
-			       (unsigned long long)rc, per);
+			printf("%-6u %-16s %-12s %12llu %10.1f\n", w[i].id, w[i].name,
+			       w[i].type ? w[i].type : "?", (unsigned long long)rc, per);
 		}
 	}
 	if (json)

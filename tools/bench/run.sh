@@ -6,12 +6,16 @@
 # inserts, full map, memory, userspace reads) and throughput.sh (iperf3
 # across veth + bridge with nothing, `tapflow stats` and `tapflow flows`
 # attached, then flowgen's 100 000 flows: flow map memory, tapflow's RSS,
-# a map 4 x too small, the accounting check), then a summary block for the
-# README. About four and a half minutes.
+# a map 4 x too small, the accounting check) and nat.sh (NATed traffic
+# from a VM behind a bridge to an "internet": throughput with nothing,
+# `tapflow flows --no-nat` and `tapflow flows` attached, and the flow
+# path's ns per forwarded packet with the NAT join on and off), then a
+# summary block for the README. About seven and a half minutes.
 #
-#   tools/bench/run.sh [--json] [throughput.sh options...]
+#   tools/bench/run.sh [--json] [--skip-nat] [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
 #
+# NAT_OPTS="..." passes options to nat.sh (e.g. NAT_OPTS="-r 6").
 # Build first: make && make -C tools/bench (or make -C tools/bench run).
 # The summary and the raw JSON are kept in .output/bench/last.{md,json}.
 set -uo pipefail
@@ -28,11 +32,15 @@ COST_CPU=${COST_CPU:-$(($(nproc) - 1))}
 
 JSON=0
 REPORT_ONLY=0
+NAT=1
 TP_ARGS=()
+# shellcheck disable=SC2206 # options, split as the shell would
+NAT_ARGS=(${NAT_OPTS:-})
 for a in "$@"; do
 	case $a in
 	--json) JSON=1 ;;
 	--report) REPORT_ONLY=1 ;;
+	--skip-nat) NAT=0 ;;
 	-h|--help) sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) TP_ARGS+=("$a") ;;
 	esac
@@ -84,6 +92,12 @@ measure() {
 	echo "# throughput.sh ${TP_ARGS[*]}" >&2
 	run_child "$OUT/throughput.json" "$HERE/throughput.sh" --json "${TP_ARGS[@]}" ||
 		die "throughput.sh failed"
+	if [ "$NAT" -eq 1 ]; then
+		echo "# nat.sh ${NAT_ARGS[*]}" >&2
+		run_child "$OUT/nat.json" "$HERE/nat.sh" --json "${NAT_ARGS[@]}" || die "nat.sh failed"
+	else
+		echo null >"$OUT/nat.json"
+	fi
 
 	cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
@@ -92,10 +106,11 @@ measure() {
 		--argjson ncpu "$(nproc)" --arg rev "$rev" --argjson loadavg "$load1" \
 		--argjson elapsed "$((SECONDS - t0))" \
 		--slurpfile pc "$OUT/prog_cost.json" --slurpfile tp "$OUT/throughput.json" \
-		--slurpfile fc "$OUT/flow_cost.json" \
+		--slurpfile fc "$OUT/flow_cost.json" --slurpfile nat "$OUT/nat.json" \
 		'{type: "bench", date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu,
 		  tapflow: $rev, loadavg: $loadavg, elapsed_s: $elapsed,
-		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0]}' >"$OUT/last.json" ||
+		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0], nat: $nat[0]}' \
+		>"$OUT/last.json" ||
 		die "cannot combine the results"
 }
 
@@ -197,6 +212,59 @@ summary() {
 		($on | map(acc(.)) | join("; ")) + ". frames flowgen sent = tx counter of eth0 in A, no drops: " +
 		(if $u.generator_exact and $fit.generator_exact then "yes" else "**no**" end) + "."
 	 else empty end),
+	(if .nat then .nat as $n |
+		def nrow($m; $x; $scale; $d):
+			"| \($m) | \($x.nat_vs_off.off_median / $scale | f($d)) | " +
+			"\($x.nat_vs_no_nat.off_median / $scale | f($d)) | " +
+			"\($x.nat_vs_off.on_median / $scale | f($d)) | \($x.nat_vs_off.ratio | f(3)) | " +
+			"\($x.nat_vs_no_nat.ratio | f(3)) |";
+		def way($k): {up: "VM→internet", down: "internet→VM", both: "both ways"}[$k];
+		def progs($p): $p | map(select(.ns_per_packet >= 1) |
+			"\(.name) \(.ns_per_run | f(0)) ns × \(.runs_per_packet | f(2))") | join(", ");
+		"",
+		"NAT join (`nat.sh`): a VM namespace → bridge port vport → br0 → routing, MASQUERADE → " +
+		"uplink up0 → an \"internet\" namespace; tapflow `\($n.topology.tapflow)` in the " +
+		"router namespace, with the join (`flows`) and without (`flows --no-nat`), against " +
+		"nothing attached (off):",
+		"",
+		"| NAT traffic | off | `flows --no-nat` | `flows` | ratio flows/off | ratio flows/`--no-nat` |",
+		"|---|---:|---:|---:|---:|---:|",
+		($n.figures | to_entries[] | .key as $k | (.key | startswith("tcp")) as $tcp |
+			nrow({tcp_up: "TCP VM→internet: Gbit/s", tcp_down: "TCP internet→VM: Gbit/s",
+			      udp_up: "UDP \($n.udp_frame_bytes) B VM→internet: kpps",
+			      udp_down: "UDP \($n.udp_frame_bytes) B internet→VM: kpps"}[$k];
+			     .value; (if $tcp then 1e9 else 1e3 end); (if $tcp then 2 else 1 end))),
+		(if $n.insitu then $n.insitu.per_packet | to_entries[] |
+			"| flow path per forwarded packet, \(way(.key)), BPF stats on: ns | | " +
+			"\(.value.no_nat_ns | f(1)) | \(.value.nat_ns | f(1)) | | " +
+			"\(.value.ratio | f(3)) (\(.value.added_ns | sf(1)) ns) |"
+		 else empty end),
+		"",
+		"Throughput: median of \($n.rounds) ABBA rounds of \($n.seconds) s (off, `--no-nat`, " +
+		"`flows` / reversed), iperf3 client in the VM, server in the internet, both on CPUs " +
+		"\($n.iperf3_affinity // "unpinned"); ratio = median of the per-round ratios (flows/off " +
+		"range: " + ($n.figures | to_entries | map("\(.key) \(range(.value.nat_vs_off))") |
+			join(", ")) + "). " +
+		"Join check: every TCP/UDP flow of vport joined to its uplink flow (translated to " +
+		"\($n.topology.uplink)), forwarding loss seen by tapflow tx \($n.fwd_lost.tx), " +
+		"rx \($n.fwd_lost.rx). tapflow `flows`: \($n.tapflow.nat.cpu_percent_of_one_core | f(3)) % " +
+		"of a core, RSS \($n.tapflow.nat.end_rss_kib) KiB at the end of a block." +
+		(if $n.insitu then $n.insitu as $i |
+			" Per packet: intervals of their own with the BPF run-time statistics on, " +
+			"\($i.rounds) ABBA round(s) of `--no-nat`/`flows`, \($n.udp_frame_bytes) B UDP frames " +
+			"for \($n.seconds) s each way; the flow path = the sum of run_time_ns of tapflow\u0027s TC " +
+			"programs / the packets across the VM\u0027s port (its kernel counters, rx + tx); " +
+			"tapflow\u0027s other programs (the drop tracer) apart: " +
+			"\($i.per_packet.both.other_progs_no_nat_ns // 0 | f(1)) / " +
+			"\($i.per_packet.both.other_progs_nat_ns // 0 | f(1)) ns per packet; ratio = median of " +
+			"the per-round ratios (" + ($i.per_packet | to_entries |
+				map("\(way(.key)) \(range(.value))") | join(", ")) + "), target ≤ " +
+			"\($i.target_ratio_max). Programs, ns per run × runs per forwarded packet: " +
+			([["no_nat", "up"], ["nat", "up"], ["no_nat", "down"], ["nat", "down"]] |
+				map("`\(if .[0] == "nat" then "flows" else "--no-nat" end)` " +
+				    "\(way(.[1])): " + progs($i.programs[.[0]][.[1]])) | join("; ")) + "."
+		 else "" end)
+	 else empty end),
 	(if .flow_cost then .flow_cost as $fc |
 		($fc.variants | map({(.map): .}) | add) as $v |
 		def fr($l; $k; $d): "| \($l) | \($v.hash[$k] | f($d)) | " +
@@ -224,11 +292,13 @@ summary() {
 		fr("userspace batch delete of it all: ms"; "delete_batch_ms"; 1),
 		""
 	 else empty end),
-	"Other work: the CPUs without iperf3 were \($tp.other_cpus_busy_percent.median | f(0)) % " +
-	"busy (max \($tp.other_cpus_busy_percent.max | f(0)) %) during the kept blocks; " +
-	"\($tp.discarded_rounds | length) round(s) above " +
-	"\($tp.other_cpus_busy_percent.redo_above) % discarded and run again." +
-	(if $tp.other_cpus_busy_percent.max > $tp.other_cpus_busy_percent.redo_above then
+	([{n: "throughput.sh", x: $tp}] + (if .nat then [{n: "nat.sh", x: .nat}] else [] end)) as $w |
+	"Other work: the CPUs without iperf3 were busy during the kept blocks: " +
+	($w | map(.x.other_cpus_busy_percent as $b |
+		"\(.n) \($b.median | f(0)) % (max \($b.max | f(0)) %), " +
+		"\(.x.discarded_rounds | length) round(s) above \($b.redo_above) % discarded and run again")
+	 | join("; ")) + "." +
+	(if $w | any(.x.other_cpus_busy_percent | .max > .redo_above) then
 		" **Other load ran meanwhile: these figures are not reliable.**" else "" end)
 	' "$OUT/last.json"
 }
@@ -239,7 +309,8 @@ fi
 [ -r "$OUT/last.json" ] || die "no results in $OUT/last.json: run without --report first"
 summary >"$OUT/last.md.tmp" && mv "$OUT/last.md.tmp" "$OUT/last.md" ||
 	die "cannot format the summary"
-if jq -e '.throughput.other_cpus_busy_percent | .max > .redo_above' "$OUT/last.json" >/dev/null; then
+if jq -e '[.throughput, .nat // empty] | any(.other_cpus_busy_percent | .max > .redo_above)' \
+	"$OUT/last.json" >/dev/null; then
 	echo "# warning: other load ran during the measurement (see 'Other work');" \
 		"run again on a quiet machine" >&2
 fi

@@ -37,30 +37,19 @@
 # failure or Ctrl-C.
 set -uo pipefail
 
+PROG=throughput.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
 PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
 FLOWGEN=${FLOWGEN:-$ROOT/.output/bench/flowgen}
 
-# Many short rounds rather than a few long ones: on a small VM the figures
-# wander by +-10% over tens of seconds, and only close pairs cancel that.
-SECS=3
+# Defaults of -t, --udp-len, --attach, --affinity, --busy-max, --max-redo:
+# lib.sh (3 s, 64-byte frames, both iperf3 ends on CPU 0, ...).
 ROUNDS=6
-# 18 bytes of UDP payload + 8 UDP + 20 IPv4 + 14 Ethernet = 60 bytes, the
-# 64-byte minimum Ethernet frame once the NIC adds its 4-byte FCS.
-UDP_LEN=18
-ATTACH=auto
-# Both iperf3 ends on CPU 0 (iperf3 -A client,server): the whole path, both
-# sockets and the veth/bridge softirq work then share one core, and the
-# figures measure its CPU cost per bit or packet, which is what tapflow adds
-# to. With the ends on two CPUs the cross-CPU wakeups of this small VM made
-# TCP swing between 8 and 19 Gbit/s from one second to the next. The other
-# CPU stays free for tapflow's userspace and the rest of the system.
-# --affinity '' leaves placement to the scheduler.
-AFFINITY=0,0
 INSITU=1
-JSON=0
 # tapflow commands measured against "off", each its own state.
 CMDS=stats,flows
 # Flow scale: FLOWS distinct flows, PASSES frames each per block; the full
@@ -71,44 +60,23 @@ SCALE_FLOWS=100000
 SCALE_MAX_FLOWS=25000
 SCALE_PASSES=3
 SCALE_ROUNDS=4
-# A round during which the CPUs without iperf3 were busier than this (%) was
-# disturbed by other work: it is run again, at most MAX_REDO times in all.
-BUSY_MAX=20
-MAX_REDO=3
 
-usage() {
-	sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'
-}
-
-while [ $# -gt 0 ]; do
+# Options of throughput.sh's own (the others: lib.sh, common_opt).
+own_opt() {
 	case $1 in
-	-t) SECS=${2:-}; shift ;;
-	--affinity) AFFINITY=${2:-}; shift ;;
-	-r) ROUNDS=${2:-}; shift ;;
-	--udp-len) UDP_LEN=${2:-}; shift ;;
-	--attach) ATTACH=${2:-}; shift ;;
 	--no-insitu) INSITU=0 ;;
-	--cmd) CMDS=${2:-}; shift ;;
 	--no-scale) SCALE=0 ;;
-	--scale-flows) SCALE_FLOWS=${2:-}; shift ;;
-	--scale-max-flows) SCALE_MAX_FLOWS=${2:-}; shift ;;
-	--scale-passes) SCALE_PASSES=${2:-}; shift ;;
-	--scale-rounds) SCALE_ROUNDS=${2:-}; shift ;;
-	--busy-max) BUSY_MAX=${2:-}; shift ;;
-	--max-redo) MAX_REDO=${2:-}; shift ;;
-	--json) JSON=1 ;;
-	-h|--help) usage; exit 0 ;;
-	*) echo "throughput.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	--cmd) CMDS=${2:-}; return 2 ;;
+	--scale-flows) SCALE_FLOWS=${2:-}; return 2 ;;
+	--scale-max-flows) SCALE_MAX_FLOWS=${2:-}; return 2 ;;
+	--scale-passes) SCALE_PASSES=${2:-}; return 2 ;;
+	--scale-rounds) SCALE_ROUNDS=${2:-}; return 2 ;;
+	*) return 0 ;;
 	esac
-	shift
-done
-[[ $SECS =~ ^[1-9][0-9]*$ ]] || { echo "throughput.sh: -t needs whole seconds" >&2; exit 2; }
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "throughput.sh: -r needs a count" >&2; exit 2; }
-[[ $BUSY_MAX =~ ^[0-9]+$ ]] || { echo "throughput.sh: --busy-max needs a percentage" >&2; exit 2; }
-[[ $MAX_REDO =~ ^[0-9]+$ ]] || { echo "throughput.sh: --max-redo needs a count" >&2; exit 2; }
-[[ $UDP_LEN =~ ^[0-9]+$ ]] && [ "$UDP_LEN" -ge 16 ] ||
-	{ echo "throughput.sh: --udp-len needs at least 16 (iperf3's header)" >&2; exit 2; }
-case $ATTACH in auto|tcx|clsact) ;; *) echo "throughput.sh: bad --attach" >&2; exit 2 ;; esac
+	return 1
+}
+parse_opts "$@"
+check_common_opts
 IFS=, read -r -a CMD_LIST <<<"$CMDS"
 [ ${#CMD_LIST[@]} -ge 1 ] || { echo "throughput.sh: --cmd needs stats and/or flows" >&2; exit 2; }
 for c in "${CMD_LIST[@]}"; do
@@ -122,14 +90,7 @@ done
 SCALE_FIT=65536
 while [ "$SCALE_FIT" -lt $((SCALE_FLOWS + SCALE_FLOWS / 4)) ]; do SCALE_FIT=$((SCALE_FIT * 2)); done
 
-log() { echo "# $*" >&2; }
-die() { echo "throughput.sh: $*" >&2; exit 1; }
-
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, BPF)"
-for tool in iperf3 jq ip bpftool; do
-	command -v "$tool" >/dev/null || die "$tool not found (tools/deps.sh installs it)"
-done
-[ -x "$TAPFLOW" ] || die "$TAPFLOW not built (run make)"
+need_tools iperf3 jq ip bpftool
 if [ "$INSITU" -eq 1 ] && [ ! -x "$PROG_COST" ]; then
 	die "$PROG_COST not built (run make -C tools/bench, or pass --no-insitu)"
 fi
@@ -137,76 +98,21 @@ if [ "$SCALE" -eq 1 ] && [ ! -x "$FLOWGEN" ]; then
 	die "$FLOWGEN not built (run make -C tools/bench, or pass --no-scale)"
 fi
 
-# ---- cleanup: only what this run created, by name and by pid ----
-
-ID=tfb$$
+# Everything it creates is removed at exit (lib.sh: bench_init, cleanup).
+bench_init tfb
 NS_A=$ID-a NS_B=$ID-b NS_BR=$ID-br
 IP_A=198.18.0.1 IP_B=198.18.0.2	# RFC 2544 benchmarking range, inside our namespaces only
 PORT=5201
 GEN_PORT=9		# flowgen's flows go to B's discard port
 GEN_SRC=198.18.0.16	# and come from 198.18.0.16, .17, ... (64 512 ports each)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapflow-bench.XXXXXX") || die "mktemp failed"
-PIDS=()
-NSS=()
-
-forget_pid() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
-
-cleanup() {
-	local p i
-	trap - EXIT INT TERM
-	# SIGTERM first: tapflow detaches on it, iperf3 ends cleanly.
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		local alive=0
-		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ $alive -eq 0 ] && break
-		sleep 0.2
-	done
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	for ((i = ${#NSS[@]} - 1; i >= 0; i--)); do ip netns del "${NSS[$i]}" 2>/dev/null; done
-	if [ "${KEEP_LOGS:-0}" = 1 ]; then
-		echo "# logs kept in $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Start "$@" in the background, remember its pid in BG_PID.
-bg() {
-	"$@" &
-	BG_PID=$!
-	PIDS+=("$BG_PID")
-}
-
-# Wait for a background pid; a trapped signal interrupts the wait at once.
-bg_wait() {
-	local rc
-	wait "$1"
-	rc=$?
-	forget_pid "$1"
-	return $rc
-}
+# iperf3 runs from A to B; tapflow runs in BR.
+IPERF_NS=$NS_A IPERF_DST=$IP_B TF_NS=$NS_BR
 
 # ---- topology ----
 
 setup() {
 	local ns
-	for ns in "$NS_A" "$NS_B" "$NS_BR"; do
-		[ -e "/run/netns/$ns" ] && die "namespace $ns exists already"
-		ip netns add "$ns" || die "cannot create namespace $ns"
-		NSS+=("$ns")
-		ip -n "$ns" link set lo up
-		# No IPv6 autoconf or DAD chatter inside a measurement.
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1 || true
-	done
+	for ns in "$NS_A" "$NS_B" "$NS_BR"; do ns_add "$ns"; done
 	ip -n "$NS_BR" link add br0 type bridge || die "cannot create the bridge"
 	ip -n "$NS_A" link add eth0 type veth peer name pa netns "$NS_BR" || die "veth a"
 	ip -n "$NS_B" link add eth0 type veth peer name pb netns "$NS_BR" || die "veth b"
@@ -217,130 +123,11 @@ setup() {
 	ip -n "$NS_A" addr add "$IP_A/24" dev eth0 && ip -n "$NS_A" link set eth0 up &&
 		ip -n "$NS_B" addr add "$IP_B/24" dev eth0 && ip -n "$NS_B" link set eth0 up ||
 		die "cannot address the veths"
-	# STP is off: ports forward as soon as they are up. Wait for that.
-	local i
-	for i in $(seq 50); do
-		[ "$(ip -n "$NS_BR" -j link show type bridge_slave 2>/dev/null |
-			jq '[.[] | select(.operstate == "UP")] | length')" = 2 ] && break
-		sleep 0.1
-	done
-	bg ip netns exec "$NS_B" iperf3 -s -B "$IP_B" -p "$PORT" >"$WORK/server.log" 2>&1
-	SERVER_PID=$BG_PID
-	for i in $(seq 50); do
-		ip netns exec "$NS_B" ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q . && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || die "iperf3 server died"
-		sleep 0.1
-	done
-	die "iperf3 server does not listen"
+	wait_ports_up "$NS_BR" 2
+	iperf_server "$NS_B" "$IP_B"
 }
 
 # ---- measurements ----
-
-N_IPERF=0
-# iperf_json ARGS...: run an iperf3 client in A; its JSON is in IPERF_OUT.
-iperf_json() {
-	local out="$WORK/iperf.$((++N_IPERF)).json" rc
-	bg ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$PORT" -t "$SECS" -J \
-		${AFFINITY:+-A "$AFFINITY"} "$@" \
-		>"$out" 2>"$out.err"
-	bg_wait "$BG_PID"
-	rc=$?
-	if [ $rc -ne 0 ] || ! jq -e '.error == null and .end != null' "$out" >/dev/null 2>&1; then
-		# Interrupted along with us (Ctrl-C reaches the whole group): no error.
-		[ $rc -gt 128 ] || grep -q interrupt "$out" 2>/dev/null && exit 130
-		die "iperf3 -c $IP_B $* failed (exit $rc):" \
-			"$(jq -r '.error // empty' "$out" 2>/dev/null) $(head -c 300 "$out.err")"
-	fi
-	IPERF_OUT=$out
-}
-
-# TCP bit/s on the receiving side into BPS; A->B, or B->A with -R.
-# (No $(...) around measurements: a signal must reach this shell at once.)
-tcp_bps() {
-	iperf_json "$@"
-	BPS=$(jq -e '.end.sum_received.bits_per_second' "$IPERF_OUT") ||
-		die "no sum_received in $IPERF_OUT"
-}
-
-# UDP A->B at full speed: packets/s delivered to B's socket (PPS), sent by
-# A (SENT_PPS), and the loss in between (LOSS, %).
-udp_pps() {
-	local v
-	# A big socket buffer: B's scheduling hiccups are not the path's losses.
-	iperf_json -u -l "$UDP_LEN" -b 0 -w 4M
-	v=$(jq -er '.end.sum_received as $r | .end.sum_sent as $s |
-		"\(($r.packets - $r.lost_packets) / $r.seconds) \($s.packets / $s.seconds)" +
-		" \($r.lost_percent)"' "$IPERF_OUT") || die "no UDP sums in $IPERF_OUT"
-	read -r PPS SENT_PPS LOSS <<<"$v"
-}
-
-# CPU time of a process so far, in ns: scheduler run time of all its threads,
-# or utime+stime from /proc/PID/stat where schedstat is missing.
-cpu_ns() {
-	local pid=$1 t sum=0 f
-	for f in /proc/"$pid"/task/*/schedstat; do
-		[ -r "$f" ] || { sum=; break; }
-		read -r t _ <"$f" && sum=$((sum + t))
-	done
-	if [ -z "$sum" ]; then
-		local ticks
-		ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
-		sum=$((ticks * 1000000000 / $(getconf CLK_TCK)))
-	fi
-	echo "$sum"
-}
-
-N_TF=0
-TF_PID=
-TF_CMD=
-# tf_start CMD IFACES [OPTIONS...]: tapflow CMD in NS_BR on the interfaces
-# (comma-separated), with OPTIONS after the command; returns once attached.
-tf_start() {
-	local cmd=$1 ifaces=$2 i rec list args=()
-	shift 2
-	IFS=, read -r -a list <<<"$ifaces"
-	for i in "${list[@]}"; do args+=(--iface "$i"); done
-	TF_CMD=$cmd
-	TF_OUT=$WORK/tapflow.$((++N_TF)).out
-	bg "$TAPFLOW" --netns "$NS_BR" --no-libvirt "${args[@]}" \
-		--attach "$ATTACH" --json "$cmd" "$@" >"$TF_OUT" 2>"$TF_OUT.err"
-	TF_PID=$BG_PID
-	# The first record comes one interval after the hooks are attached
-	# (flows: every report has each interface's overflow/unparsed rows).
-	rec='"type":"stats"'
-	[ "$cmd" = flows ] && rec='"type":"flow"'
-	for i in $(seq 100); do
-		grep -q "$rec" "$TF_OUT" 2>/dev/null && break
-		if ! kill -0 "$TF_PID" 2>/dev/null; then
-			bg_wait "$TF_PID"
-			die "tapflow exited $? at start: $(head -c 400 "$TF_OUT.err")"
-		fi
-		sleep 0.1
-	done
-	grep -q "$rec" "$TF_OUT" || die "tapflow printed no record in 10 s"
-	TF_CPU0=$(cpu_ns "$TF_PID")
-	TF_T0=$(date +%s%N)
-}
-
-TF_MODE=
-# Stop tapflow; its CPU time and wall time since attach, peak and end RSS
-# into TF_LAST_{CPU_NS,WALL_NS,HWM_KIB,RSS_KIB}.
-tf_stop() {
-	local cpu1 t1 hwm rss rc
-	cpu1=$(cpu_ns "$TF_PID")
-	t1=$(date +%s%N)
-	# Peak (VmHWM: loading the programs, libbpf parses the kernel's BTF)
-	# and resident at the end of the block (VmRSS: the steady state).
-	read -r hwm rss < <(awk '/^VmHWM:/ { h = $2 } /^VmRSS:/ { r = $2 }
-		END { print h + 0, r + 0 }' "/proc/$TF_PID/status")
-	TF_LAST_CPU_NS=$((cpu1 - TF_CPU0)) TF_LAST_WALL_NS=$((t1 - TF_T0))
-	TF_LAST_HWM_KIB=${hwm:-0} TF_LAST_RSS_KIB=${rss:-0}
-	kill -INT "$TF_PID"
-	bg_wait "$TF_PID"
-	rc=$?
-	[ $rc -eq 0 ] || die "tapflow exited $rc: $(head -c 400 "$TF_OUT.err")"
-	TF_MODE=$(jq -rs '[.[] | select(.type == "summary")][0].attach_mode' "$TF_OUT")
-}
 
 # The hooks must really have counted the traffic on pa and pb, and lost
 # nothing (flows: no full flow map, no parse error either).
@@ -360,19 +147,6 @@ tf_check_counted() {
 	fi || die "tapflow $TF_CMD did not count the traffic on pa/pb (see $TF_OUT)"
 }
 
-# Per command: tapflow's CPU time, wall time, peak and end RSS of the kept blocks.
-declare -A TF_CPU_NS TF_WALL_NS TF_HWM_KIB TF_RSS_KIB
-tf_account() {
-	local c=$1
-	TF_CPU_NS[$c]=$((${TF_CPU_NS[$c]:-0} + TF_LAST_CPU_NS))
-	TF_WALL_NS[$c]=$((${TF_WALL_NS[$c]:-0} + TF_LAST_WALL_NS))
-	[ "$TF_LAST_HWM_KIB" -gt "${TF_HWM_KIB[$c]:-0}" ] && TF_HWM_KIB[$c]=$TF_LAST_HWM_KIB
-	[ "$TF_LAST_RSS_KIB" -gt "${TF_RSS_KIB[$c]:-0}" ] && TF_RSS_KIB[$c]=$TF_LAST_RSS_KIB
-	return 0
-}
-
-jarr() { printf '%s\n' "$@" | jq -sc .; }
-
 # The kernel's view of the running tapflow's flow map: bpftool's entry of
 # the map named "flows" among the maps tapflow holds open, and the raw size
 # of its keys and values.
@@ -389,25 +163,6 @@ flow_map_info() {
 		   memlock_per_entry: (.bytes_memlock / .max_entries)}'
 }
 
-# "busy total" jiffies of the CPUs the iperf3 ends do not use (all CPUs if
-# unpinned). The bench leaves them nearly idle, so their load is other work
-# on the machine, which takes memory bandwidth, caches and host time from
-# the figures: a warning sign, not a correction.
-other_cpu_jiffies() {
-	awk -v skip="${AFFINITY}" '
-		BEGIN { n = split(skip, a, ","); for (i = 1; i <= n; i++) s["cpu" a[i]] = 1 }
-		/^cpu[0-9]/ && !($1 in s) {
-			busy += $2 + $3 + $4 + $7 + $8 + $9
-			total += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9
-		}
-		END { print busy + 0, total + 0 }' /proc/stat
-}
-busy_since() {
-	awk -v a="$1" -v b="$(other_cpu_jiffies)" 'BEGIN { split(a, x); split(b, y)
-		t = y[2] - x[2]; printf "%.1f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
-}
-
-declare -a OTHER_BUSY DISCARDED
 # Per state (off, stats, flows): the kept rounds' figures, space-separated.
 declare -A R_AB R_BA R_UDP R_SENT
 STATES=(off "${CMD_LIST[@]}")
@@ -435,8 +190,9 @@ block() {
 		tf_stop
 		tf_check_counted
 	fi
-	# Kept by round(): state -> "ab ba pps sent busy cpu_ns wall_ns hwm rss".
-	BLOCK[$state]="$ab $ba $PPS $SENT_PPS $busy"
+	# Kept by keep_block(): state -> "ab ba pps sent cpu_ns wall_ns hwm rss".
+	BLOCK[$state]="$ab $ba $PPS $SENT_PPS"
+	BLOCK_BUSY[$state]=$busy
 	[ "$state" != off ] && BLOCK[$state]+=" $TF_LAST_CPU_NS $TF_LAST_WALL_NS $TF_LAST_HWM_KIB $TF_LAST_RSS_KIB"
 	log "$(printf 'round %d %-5s  TCP A->B %6.2f Gbit/s  B->A %6.2f Gbit/s  UDP %d B frames: %4.0f kpps delivered (%.0f sent, %.1f%% lost); other CPUs %s%% busy' \
 		"$r" "$state" "$(jq -n "$ab / 1e9")" "$(jq -n "$ba / 1e9")" $((UDP_LEN + 46)) \
@@ -446,19 +202,11 @@ block() {
 # In situ: ns per run of the attached programs of CMD, over one UDP interval.
 declare -A INSITU_BY
 insitu() {
-	local cmd=$1 wout=$WORK/insitu.$1.json i
+	local cmd=$1 wout=$WORK/insitu.$1.json
 	tf_start "$cmd" br0,pa,pb
-	bg "$PROG_COST" --watch "$TF_PID" --json >"$wout" 2>"$wout.err"
-	local wpid=$BG_PID
-	for i in $(seq 50); do
-		grep -q watching "$wout.err" && break
-		kill -0 "$wpid" 2>/dev/null || die "prog_cost --watch failed: $(cat "$wout.err")"
-		sleep 0.1
-	done
-	grep -q watching "$wout.err" || die "prog_cost --watch did not start"
+	watch_start "$TF_PID" "$wout"
 	udp_pps
-	kill -INT "$wpid"
-	bg_wait "$wpid" || die "prog_cost --watch failed: $(cat "$wout.err")"
+	watch_stop
 	# Not part of the CPU/RSS figures: tf_account is not called.
 	tf_stop
 	INSITU_BY[$cmd]=$(jq -c '.progs | map(select(.run_cnt > 0 and
@@ -467,49 +215,20 @@ insitu() {
 	log "in situ, $cmd (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"${INSITU_BY[$cmd]}")"
 }
 
-# One round: all states, in ABBA order (off stats flows, flows stats off);
-# kept unless other work disturbed it (see other_cpu_jiffies), then it is run
-# again, at most MAX_REDO times per bench.
-REDONE=0
-round() {
-	local r=$1 st order=() i ab ba pps sent busy cpu wall hwm rss worst=0
-	if [ $((r % 2)) -eq 1 ]; then order=("${STATES[@]}")
-	else for ((i = ${#STATES[@]} - 1; i >= 0; i--)); do order+=("${STATES[$i]}"); done
+# The figures of a kept block (abba_round, lib.sh: rounds run in ABBA
+# order, off stats flows / flows stats off, and a round disturbed by other
+# work is run again).
+keep_block() {
+	local st=$1 ab ba pps sent cpu wall hwm rss
+	read -r ab ba pps sent cpu wall hwm rss <<<"${BLOCK[$st]}"
+	R_AB[$st]+=" $ab" R_BA[$st]+=" $ba" R_UDP[$st]+=" $pps" R_SENT[$st]+=" $sent"
+	if [ "$st" != off ]; then
+		TF_LAST_CPU_NS=$cpu TF_LAST_WALL_NS=$wall TF_LAST_HWM_KIB=$hwm TF_LAST_RSS_KIB=$rss
+		tf_account "$st"
 	fi
-	while :; do
-		for st in "${order[@]}"; do block "$st" "$r"; done
-		for st in "${STATES[@]}"; do
-			read -r _ _ _ _ busy _ <<<"${BLOCK[$st]}"
-			worst=$(awk -v a="$worst" -v b="$busy" 'BEGIN { print (b > a ? b : a) }')
-		done
-		if awk -v w="$worst" -v m="$BUSY_MAX" 'BEGIN { exit !(w > m) }' &&
-		   [ "$REDONE" -lt "$MAX_REDO" ]; then
-			REDONE=$((REDONE + 1))
-			DISCARDED+=("$r:$worst")
-			log "round $r discarded: the other CPUs were $worst% busy (> $BUSY_MAX%); again"
-			worst=0
-			continue
-		fi
-		break
-	done
-	for st in "${STATES[@]}"; do
-		read -r ab ba pps sent busy cpu wall hwm rss <<<"${BLOCK[$st]}"
-		OTHER_BUSY+=("$busy")
-		R_AB[$st]+=" $ab" R_BA[$st]+=" $ba" R_UDP[$st]+=" $pps" R_SENT[$st]+=" $sent"
-		if [ "$st" != off ]; then
-			TF_LAST_CPU_NS=$cpu TF_LAST_WALL_NS=$wall TF_LAST_HWM_KIB=$hwm TF_LAST_RSS_KIB=$rss
-			tf_account "$st"
-		fi
-	done
 }
 
 # ---- flow scale: many distinct flows (flowgen) ----
-
-# Packet counters of an interface: "rx_packets tx_packets tx_dropped".
-link_counts() {	# NS IFACE
-	ip -n "$1" -s -j link show "$2" |
-		jq -r '.[0].stats64 | "\(.rx.packets) \(.tx.packets) \(.tx.dropped)"'
-}
 
 scale_setup() {
 	local mac_a
@@ -642,9 +361,7 @@ scale() {
 		done
 	done
 	SCALE_JSON=$(printf '%s\n' "${blocks[@]}" | jq -sc --argjson fit "$fit" --argjson fit_off "$fit_off" \
-		--argjson maxf "$SCALE_MAX_FLOWS" --argjson flows "$SCALE_FLOWS" '
-		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
-			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		--argjson maxf "$SCALE_MAX_FLOWS" --argjson flows "$SCALE_FLOWS" "$JQ_MEDIAN"'
 		# Blocks come in pairs of one round (off,on / on,off).
 		[range(0; length; 2) as $i | .[$i:$i + 2] |
 		 {off: map(select(.state == "off"))[0], on: map(select(.state == "on"))[0]}] as $rounds |
@@ -667,7 +384,7 @@ main() {
 	log "topology: $NS_A --veth-- [$NS_BR: pa, br0, pb] --veth-- $NS_B; states: ${STATES[*]};" \
 		"$ROUNDS rounds of ${SECS} s per figure"
 	for ((r = 1; r <= ROUNDS; r++)); do
-		round "$r"
+		abba_round "$r"
 	done
 	if [ "$INSITU" -eq 1 ]; then
 		for c in "${CMD_LIST[@]}"; do insitu "$c"; done
@@ -684,18 +401,7 @@ main() {
 			--argjson sent_off "$(jarr ${R_SENT[off]})" --argjson sent_on "$(jarr ${R_SENT[$c]})" \
 			--argjson cpu_ns "${TF_CPU_NS[$c]}" --argjson wall_ns "${TF_WALL_NS[$c]}" \
 			--argjson hwm "${TF_HWM_KIB[$c]}" --argjson rss "${TF_RSS_KIB[$c]}" \
-			--argjson insitu "${INSITU_BY[$c]:-null}" '
-			def median: sort | if length % 2 == 1 then .[length / 2 | floor]
-				else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-			# ratio: median over the rounds of on/off of the same round (the
-			# blocks run back to back), which cancels slow drift of the machine.
-			def fig($off; $on; $unit):
-				([range($off | length)] | map($on[.] / $off[.])) as $pairs |
-				{unit: $unit, off: $off, on: $on,
-				 off_median: ($off | median), on_median: ($on | median),
-				 ratio: ($pairs | median), ratios: $pairs,
-				 ratio_min: ($pairs | min), ratio_max: ($pairs | max),
-				 ratio_of_medians: (($on | median) / ($off | median))};
+			--argjson insitu "${INSITU_BY[$c]:-null}" "$JQ_FIG"'
 			. + {($c): {
 			 tcp_a_to_b: fig($ab_off; $ab_on; "bit/s"),
 			 tcp_b_to_a: fig($ba_off; $ba_on; "bit/s"),
@@ -712,13 +418,7 @@ main() {
 		--arg affinity "$AFFINITY" --argjson cmds "$(printf '%s\n' "${CMD_LIST[@]}" | jq -Rsc 'split("\n") | map(select(length > 0))')" \
 		--arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
 		--argjson by_cmd "$by_cmd" --argjson flow_map "$FLOW_MAP" --argjson scale "$SCALE_JSON" \
-		--argjson busy "$(jarr "${OTHER_BUSY[@]}")" --argjson busy_max "$BUSY_MAX" \
-		--argjson discarded "$(printf '%s\n' "${DISCARDED[@]}" |
-			jq -Rsc 'split("\n") | map(select(length > 0) | split(":") |
-				{round: (.[0] | tonumber), other_cpus_busy_percent: (.[1] | tonumber)})')" \
-		--argjson elapsed "$((SECONDS - t0))" '
-		def median: sort | if length % 2 == 1 then .[length / 2 | floor]
-			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+		--argjson busy "$(busy_json)" --argjson elapsed "$((SECONDS - t0))" '
 		{type: "throughput", kernel: $kernel, seconds: $secs, rounds: $rounds,
 		 order: "ABBA (off,\($cmds | join(",")) / reversed / ...)", attach_mode: $mode,
 		 iperf3_affinity: (if $affinity == "" then null else $affinity end),
@@ -726,26 +426,17 @@ main() {
 		 cmds: $cmds, by_cmd: $by_cmd}
 		# The first command at the top level, as before there were several.
 		+ ($by_cmd[$cmds[0]] | {tcp_a_to_b, tcp_b_to_a, udp_pps, tapflow, insitu})
-		+ {flow_map: $flow_map, scale: $scale,
-		 other_cpus_busy_percent: {per_block: $busy, median: ($busy | median),
-					   max: ($busy | max), redo_above: $busy_max},
-		 discarded_rounds: $discarded,
-		 elapsed_s: $elapsed}') || die "cannot build the result"
+		+ {flow_map: $flow_map, scale: $scale} + $busy + {elapsed_s: $elapsed}') ||
+		die "cannot build the result"
 
 	if [ "$JSON" -eq 1 ]; then
 		echo "$RESULT"
 		return
 	fi
-	q() { jq -r "$1" <<<"$RESULT"; }
 	echo "throughput: veth -> bridge -> veth, tapflow on br0+pa+pb ($(q .attach_mode)) vs off,"
 	echo "iperf3 client,server on CPUs ${AFFINITY:-(unpinned)}"
 	echo "median of $ROUNDS rounds of $SECS s each, ABBA order; ratio = median of per-round on/off"
 	printf '%-32s %10s %10s %7s  %s\n' measurement off on ratio "(rounds: min-max)"
-	row() {	# LABEL PATH SCALE FORMAT
-		printf "%-32s $4 $4 %7.3f  (%.3f-%.3f)\n" "$1" \
-			"$(q ".$2.off_median / $3")" "$(q ".$2.on_median / $3")" \
-			"$(q ".$2.ratio")" "$(q ".$2.ratio_min")" "$(q ".$2.ratio_max")"
-	}
 	for c in "${CMD_LIST[@]}"; do
 		row "$c: TCP A->B (Gbit/s)" "by_cmd.$c.tcp_a_to_b" 1e9 %10.2f
 		row "$c: TCP B->A (Gbit/s)" "by_cmd.$c.tcp_b_to_a" 1e9 %10.2f
