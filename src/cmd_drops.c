@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <bpf/btf.h>
@@ -23,6 +24,16 @@ struct drops_run {
 	struct tf_ksyms ksyms;
 	struct tf_drop_reasons reasons;
 	struct tf_json ej;		/* events */
+	/*
+	 * Events wait here for the next flows poll: a new flow's first packets
+	 * are the ones that get dropped, and they are in the flow table only
+	 * after the poll that read them (at most -i later). The kernel's rate
+	 * limit bounds how many wait.
+	 */
+	struct tf_drop_event *pending;
+	size_t n_pending, cap_pending;
+	uint64_t pending_lost;		/* out of memory: counted, said at the end */
+	struct tf_vm_addrs va;
 };
 
 /* Kernel names: reasons from BTF (needed), symbols from kallsyms (nice to have). */
@@ -68,7 +79,29 @@ static void on_event(const struct tf_drop_event *e, void *ctx)
 {
 	struct drops_run *d = ctx;
 
-	tf_report_drop_event(&d->ej, &d->rep, e, d->fr.cli->json, stdout);
+	if (d->n_pending == d->cap_pending) {
+		size_t cap = d->cap_pending ? d->cap_pending * 2 : 256;
+		struct tf_drop_event *p = realloc(d->pending, cap * sizeof(*p));
+
+		if (!p) {
+			d->pending_lost++;
+			return;
+		}
+		d->pending = p;
+		d->cap_pending = cap;
+	}
+	d->pending[d->n_pending++] = *e;
+}
+
+/* After a flows poll: attribute and print the events that waited for it. */
+static void flush_events(struct drops_run *d)
+{
+	if (!d->n_pending)
+		return;
+	d->rep.va = tf_vm_addrs_build(&d->va, d->fr.c, &d->fr.fl) ? NULL : &d->va;
+	for (size_t i = 0; i < d->n_pending; i++)
+		tf_report_drop_event(&d->ej, &d->rep, &d->pending[i], d->fr.cli->json, stdout);
+	d->n_pending = 0;
 }
 
 static void drops_idle(void *arg)
@@ -84,6 +117,7 @@ static void drops_tick(void *arg)
 
 	tf_drop_tracer_poll_events(&d->fr.c->drop_tracer);
 	tf_flows_run_poll(&d->fr);
+	flush_events(d);
 	tf_warn_vanished(d->fr.c);
 	/* With --events the events are the live output; the table comes at the end. */
 	if (!d->fr.cli->drop_events)
@@ -126,6 +160,10 @@ int tf_cmd_drops(const struct tf_cli *cli)
 	tf_collector_detach(&c);
 	tf_drop_tracer_poll_events(&c.drop_tracer);
 	tf_flows_run_poll(&d.fr);
+	flush_events(&d);
+	if (d.pending_lost)
+		tf_warn("%llu drop events not shown: out of memory",
+			(unsigned long long)d.pending_lost);
 	tf_warn_vanished(&c);
 	report(&d, true);
 	tf_summary_fill(&sum, &c);
@@ -141,6 +179,8 @@ out:
 	tf_collector_close(&c);
 	tf_flows_run_free(&d.fr);
 	tf_json_free(&d.ej);
+	free(d.pending);
+	tf_vm_addrs_free(&d.va);
 	tf_ksyms_free(&d.ksyms);
 	tf_drop_reasons_free(&d.reasons);
 	tf_inventory_free(&inv);

@@ -3,19 +3,28 @@
 #include <string.h>
 
 #include "flows.h"
+#include "report.h"
 #include "report_drops.h"
 
-/* A dropped packet's flow in the VM's view (tx: the VM's own packet). */
-static void drop_view(const struct tf_drop_key *k, const struct tf_drop_attr *a,
-		      struct tf_flow_view *v)
+/*
+ * A dropped packet's flow as its row shows flows: in the VM's view on a
+ * tap (tx: the VM's own packet), mirrored into the interface's own view
+ * for --iface (rx: received by the interface, local: this side), as the
+ * same flow's record in `flows` is. *tx says which way it went, in that view.
+ */
+static void drop_view(const struct tf_drop_report *r, const struct tf_drop_key *k,
+		      const struct tf_drop_attr *a, struct tf_flow_view *v, bool *tx)
 {
+	const struct tf_target *t = a->tap >= 0 ? &r->c->targets[a->tap] : NULL;
+	bool m = t && tf_target_mirrored(t);
 	struct tf_flow_key fk;
 
 	if (a->has_flow)
 		fk = a->flow;
 	else
 		tf_drop_flow_key(&k->pkt, 0, a->tap < 0 || a->tx, &fk);
-	tf_flow_view(&fk, &(struct tf_flow_value){}, false, v);
+	tf_flow_view(&fk, &(struct tf_flow_value){}, m, v);
+	*tx = (a->tap < 0 || a->tx) != m;
 }
 
 static const char *ifname_of(const struct tf_collector *c, uint32_t ifindex, char *buf,
@@ -79,11 +88,12 @@ static void json_int_or_null(struct tf_json *j, const char *key, int v)
 		tf_json_i64(j, key, v);
 }
 
-/* The flow fields of a dropped packet, in the VM's view. */
-static void flow_fields_json(struct tf_json *j, const struct tf_drop_key *k,
-			     const struct tf_drop_attr *a, bool vm)
+/* The flow fields of a dropped packet, in its row's view (drop_view). */
+static void flow_fields_json(struct tf_json *j, const struct tf_drop_report *r,
+			     const struct tf_drop_key *k, const struct tf_drop_attr *a, bool vm)
 {
 	struct tf_flow_view v;
+	bool tx;
 
 	if (!vm) {
 		/* The host aggregate lists no flow. */
@@ -94,11 +104,14 @@ static void flow_fields_json(struct tf_json *j, const struct tf_drop_key *k,
 		tf_json_null(j, "local_port");
 		tf_json_null(j, "remote_ip");
 		tf_json_null(j, "remote_port");
+		tf_json_null(j, "icmp_type");
+		tf_json_null(j, "icmp_code");
+		tf_json_null(j, "icmp_id");
 		tf_json_null(j, "flow_known");
 		return;
 	}
-	drop_view(k, a, &v);
-	tf_json_str(j, "direction", a->tx ? "tx" : "rx");
+	drop_view(r, k, a, &v, &tx);
+	tf_json_str(j, "direction", tx ? "tx" : "rx");
 	json_int_or_null(j, "family", v.family ? v.family : -1);
 	if (v.family && (v.proto == 6 || v.proto == 17 || v.proto == 1 || v.proto == 58))
 		tf_json_str(j, "proto", v.proto_name);
@@ -110,6 +123,9 @@ static void flow_fields_json(struct tf_json *j, const struct tf_drop_key *k,
 	json_int_or_null(j, "local_port", v.local_port);
 	tf_json_str(j, "remote_ip", v.remote_ip[0] ? v.remote_ip : NULL);
 	json_int_or_null(j, "remote_port", v.remote_port);
+	json_int_or_null(j, "icmp_type", v.icmp_type);
+	json_int_or_null(j, "icmp_code", v.icmp_code);
+	json_int_or_null(j, "icmp_id", v.icmp_id);
 	/* true: one of the VM's flows (flows shows it); false: only its addresses. */
 	tf_json_bool(j, "flow_known", a->has_flow);
 }
@@ -150,28 +166,32 @@ void tf_report_drops_json(struct tf_json *j, const struct tf_drop_report *r,
 		tf_json_u64(j, "bytes", g->bytes);
 		json_time(j, "first_seen", g->first_ns, r->clock_offset);
 		json_time(j, "last_seen", g->last_ns, r->clock_offset);
-		flow_fields_json(j, &g->last, &g->last_attr, t != NULL);
+		flow_fields_json(j, r, &g->last, &g->last_attr, t != NULL);
 		tf_json_bool(j, "final", r->final);
 		tf_json_end(j, f);
 	}
 	free(v);
 }
 
-/* "tx udp 192.168.122.10:40000 -> 10.99.0.2:7" */
-static void flow_text(const struct tf_drop_key *k, const struct tf_drop_attr *a, char *out,
-		      size_t len)
+/* "tx udp 192.168.122.10:40000 -> 10.99.0.2:7", "rx icmp echo id 7 ..." */
+static void flow_text(const struct tf_drop_report *r, const struct tf_drop_key *k,
+		      const struct tf_drop_attr *a, char *out, size_t len)
 {
-	char l[INET6_ADDRSTRLEN + 8], rem[INET6_ADDRSTRLEN + 8];
+	char l[INET6_ADDRSTRLEN + 8], rem[INET6_ADDRSTRLEN + 8], proto[48];
+	struct tf_flow_row row = {};
 	struct tf_flow_view v;
+	bool tx;
 
-	drop_view(k, a, &v);
+	drop_view(r, k, a, &v, &tx);
+	row.v = v;
+	tf_flow_row_proto(&row, proto, sizeof(proto));
 	tf_flow_endpoint_str(v.family, v.local_ip, v.local_port, l, sizeof(l));
 	tf_flow_endpoint_str(v.family, v.remote_ip, v.remote_port, rem, sizeof(rem));
 	if (!v.family)
-		snprintf(out, len, "%s %s", a->tx ? "tx" : "rx", v.proto_name);
+		snprintf(out, len, "%s %s", tx ? "tx" : "rx", proto);
 	else
-		snprintf(out, len, "%s %s %s %s %s", a->tx ? "tx" : "rx", v.proto_name, l,
-			 a->tx ? "->" : "<-", rem);
+		snprintf(out, len, "%s %s %s %s %s", tx ? "tx" : "rx", proto, l, tx ? "->" : "<-",
+			 rem);
 }
 
 void tf_report_drops_table(const struct tf_drop_report *r, const struct timespec *now,
@@ -185,7 +205,7 @@ void tf_report_drops_table(const struct tf_drop_report *r, const struct timespec
 		return;
 	tf_format_ts(now, ts, sizeof(ts));
 	fprintf(f, "%s%s\n", r->final ? "final report, " : "", ts);
-	fprintf(f, "%-16s %-8s %-10s %-26s %-32s %8s  %s\n", "VM", "IFACE", "DROPPED AT",
+	fprintf(f, "%-16s %-8s %-10s %-26s %-44s %8s  %s\n", "VM", "IFACE", "DROPPED AT",
 		"REASON", "LOCATION", "COUNT", "LAST DROPPED PACKET");
 	for (size_t i = 0; i < d->n; i++) {
 		const struct tf_drop_group *g = v[i];
@@ -195,14 +215,14 @@ void tf_report_drops_table(const struct tf_drop_report *r, const struct timespec
 		tf_drop_reason_name(r->reasons, g->reason, reason, sizeof(reason));
 		tf_format_count(g->packets, cnt, sizeof(cnt));
 		if (!t) {
-			fprintf(f, "%-16s %-8s %-10s %-26s %-32s %8s  %s\n", "(host)", "-", "-",
+			fprintf(f, "%-16s %-8s %-10s %-26s %-44s %8s  %s\n", "(host)", "-", "-",
 				reason, "-", cnt, "(not a VM's packet)");
 			continue;
 		}
 		dev = ifname_of(r->c, g->ifindex, b1, sizeof(b1));
 		tf_ksyms_name(r->ksyms, g->location, loc, sizeof(loc));
-		flow_text(&g->last, &g->last_attr, flow, sizeof(flow));
-		fprintf(f, "%-16s %-8s %-10s %-26s %-32s %8s  %s\n",
+		flow_text(r, &g->last, &g->last_attr, flow, sizeof(flow));
+		fprintf(f, "%-16s %-8s %-10s %-26s %-44s %8s  %s\n",
 			t->has_vif ? t->vif.vm : "-", t->ifname, dev ? dev : "-", reason, loc,
 			cnt, flow);
 	}
@@ -220,7 +240,7 @@ void tf_report_drop_event(struct tf_json *j, const struct tf_drop_report *r,
 	struct timespec ts;
 	char reason[64], loc[256], flow[256], tss[64], b1[IF_NAMESIZE], b2[IF_NAMESIZE];
 
-	tf_drop_attribute(r->c, r->fl, NULL, &e->key, &a);
+	tf_drop_attribute(r->c, r->fl, r->va, &e->key, &a);
 	t = a.tap >= 0 ? &r->c->targets[a.tap] : NULL;
 	tf_drop_reason_name(r->reasons, e->key.reason, reason, sizeof(reason));
 	tf_ksyms_name(r->ksyms, e->key.location, loc, sizeof(loc));
@@ -235,12 +255,12 @@ void tf_report_drop_event(struct tf_json *j, const struct tf_drop_report *r,
 		tf_json_str(j, "dev", ifname_of(r->c, e->key.ifindex, b1, sizeof(b1)));
 		tf_json_str(j, "in_dev", ifname_of(r->c, e->key.iif, b2, sizeof(b2)));
 		tf_json_u64(j, "len", e->len);
-		flow_fields_json(j, &e->key, &a, true);
+		flow_fields_json(j, r, &e->key, &a, true);
 		tf_json_end(j, f);
 		return;
 	}
 	tf_format_ts(&ts, tss, sizeof(tss));
-	flow_text(&e->key, &a, flow, sizeof(flow));
+	flow_text(r, &e->key, &a, flow, sizeof(flow));
 	fprintf(f, "%s %s %s %s %s %s (%u B)\n", tss, t && t->has_vif ? t->vif.vm : "(host)",
 		ifname_of(r->c, e->key.ifindex, b1, sizeof(b1)) ?: "-", reason, loc, flow, e->len);
 }

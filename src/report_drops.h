@@ -12,12 +12,14 @@
 #include <time.h>
 
 #include "collector.h"
+#include "drops.h"
 #include "ksyms.h"
 #include "output.h"
 
 struct tf_drop_report {
 	const struct tf_collector *c;
 	const struct tf_flows *fl;	/* for attributing events (may be NULL) */
+	const struct tf_vm_addrs *va;	/* ... and the VMs' addresses (may be NULL) */
 	const struct tf_ksyms *ksyms;	/* may be empty: locations print as addresses */
 	const struct tf_drop_reasons *reasons;
 	int64_t clock_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
