@@ -164,8 +164,9 @@ static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 	return segs ? segs : 1;
 }
 
-/* Count the skb in if_counters; false if it could not be (map_full). */
-static __always_inline bool count_skb(__u32 ifindex, int dir, __u32 len, __u32 segs)
+/* Count the skb in if_counters: its entry, or NULL if it could not be (map_full). */
+static __always_inline struct tf_if_counters *count_skb(__u32 ifindex, int dir, __u32 len,
+							__u32 segs)
 {
 	struct tf_if_counters *c;
 	struct tf_dir_counters *d;
@@ -177,17 +178,17 @@ static __always_inline bool count_skb(__u32 ifindex, int dir, __u32 len, __u32 s
 		if (bpf_map_update_elem(&if_counters, &ifindex, &zero, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&if_counters, &ifindex)) {
 			__sync_fetch_and_add(&map_full, 1);
-			return false;
+			return NULL;
 		}
 		c = bpf_map_lookup_elem(&if_counters, &ifindex);
 		if (!c)
-			return false;
+			return NULL;
 	}
 	d = &c->dir[dir & 1];
 	d->packets += 1;
 	d->bytes += len;
 	d->segs += segs;
-	return true;
+	return c;
 }
 
 enum tf_aggr_kind { TF_AGGR_OVERFLOW, TF_AGGR_UNPARSED };
@@ -804,9 +805,122 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 		flow_count(v, false, len, segs, uplink_now(), tcp_flags);
 }
 
+/* ---- capture ([5/8]) ------------------------------------------------------ */
+
+/*
+ * Load-time constants (userspace sets them before load): with tf_cap_on
+ * false the verifier drops every capture branch, so the programs cost
+ * what they cost before when nobody captures.
+ */
+const volatile bool tf_cap_on = false;
+const volatile __u32 tf_cap_sample = 1;
+const volatile __u32 tf_cap_snaplen = TF_CAP_SNAPLEN_MAX;
+const volatile struct tf_cap_filter tf_cap_filter = {};
+
+/* The interfaces to capture (userspace sets them before attaching). */
+__u64 tf_cap_if_bits[TF_CAP_IF_BITS / 64] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);	/* userspace sizes it (--buffer) */
+} cap_rb SEC(".maps");
+
+/*
+ * One record being built (the ring buffer takes it with its actual
+ * length), and the flow filter's key: off the stack, which the flow path
+ * already fills.
+ */
+struct tf_cap_rec {
+	struct tf_flow_key k;
+	struct tf_cap_hdr h;
+	__u8 data[TF_CAP_SNAPLEN_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_cap_rec);
+} cap_scratch SEC(".maps");
+
+static __always_inline bool cap_endpoint(const volatile struct tf_cap_endpoint *e,
+					 const __u8 ip[16], __u16 port, bool ports)
+{
+	if (e->ip_set) {
+		for (int i = 0; i < 16; i++)
+			if (e->ip[i] != ip[i])
+				return false;
+	}
+	return !ports || !e->port || e->port == port;
+}
+
+/*
+ * Does the frame belong to the --flow filter's flow (either way round)?
+ * A function of its own (not inlined): its parser's stack is not added
+ * to the flow path's, which has little left.
+ */
+static __noinline bool cap_flow_match(struct __sk_buff *skb, struct tf_flow_key *k, int dir)
+{
+	const volatile struct tf_cap_filter *f = &tf_cap_filter;
+	__u32 tcp_flags;
+	bool ports;
+
+	if (!skb || !k || flow_key(skb, skb->ifindex, dir == TF_HOOK_INGRESS, k, &tcp_flags))
+		return false;
+	if ((f->family && f->family != k->family) || (f->proto && f->proto != k->proto))
+		return false;
+	ports = k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP ||
+		k->proto == IPPROTO_UDPLITE || k->proto == IPPROTO_SCTP ||
+		k->proto == IPPROTO_DCCP;
+	return (cap_endpoint(&f->a, k->local_ip, k->local_port, ports) &&
+		cap_endpoint(&f->b, k->remote_ip, k->remote_port, ports)) ||
+	       (cap_endpoint(&f->a, k->remote_ip, k->remote_port, ports) &&
+		cap_endpoint(&f->b, k->local_ip, k->local_port, ports));
+}
+
+/*
+ * Sample the frame into cap_rb: cheap tests first (is this interface
+ * captured, is this frame the one in N), the flow filter only for the
+ * frames that pass them. Never changes the packet.
+ */
+static __always_inline void capture(struct __sk_buff *skb, struct tf_if_counters *c, int dir)
+{
+	__u32 ifindex = skb->ifindex, len = skb->len, cap_len, zero = 0;
+	struct tf_cap_rec *r;
+
+	if (!tf_cap_on || !c || ifindex >= TF_CAP_IF_BITS ||
+	    !(tf_cap_if_bits[ifindex / 64] & (1ULL << (ifindex % 64))))
+		return;
+	if (tf_cap_sample > 1 && bpf_get_prandom_u32() % tf_cap_sample)
+		return;
+	r = bpf_map_lookup_elem(&cap_scratch, &zero);
+	if (!r)
+		return;
+	if (tf_cap_filter.on && !cap_flow_match(skb, &r->k, dir))
+		return;
+	cap_len = len < tf_cap_snaplen ? len : tf_cap_snaplen;
+	if (cap_len > TF_CAP_SNAPLEN_MAX)
+		cap_len = TF_CAP_SNAPLEN_MAX;
+	if (!cap_len || bpf_skb_load_bytes(skb, 0, r->data, cap_len))
+		return;
+	r->h.ts_ns = bpf_ktime_get_ns();
+	r->h.ifindex = ifindex;
+	r->h.orig_len = len;
+	r->h.cap_len = cap_len;
+	r->h.sample = tf_cap_sample;
+	r->h.hook = dir;
+	/* Per-CPU counters: this CPU's entry of the interface. */
+	if (bpf_ringbuf_output(&cap_rb, &r->h, sizeof(r->h) + cap_len, 0))
+		c->cap_lost[dir & 1]++;
+	else
+		c->cap_samples[dir & 1]++;
+}
+
 static __always_inline int counters_only(struct __sk_buff *skb, int dir)
 {
-	count_skb(skb->ifindex, dir, skb->len, skb_segs(skb));
+	struct tf_if_counters *c = count_skb(skb->ifindex, dir, skb->len, skb_segs(skb));
+
+	capture(skb, c, dir);
 	return TC_ACT_UNSPEC;
 }
 
@@ -814,9 +928,11 @@ static __always_inline int counters_only(struct __sk_buff *skb, int dir)
 static __always_inline int tap(struct __sk_buff *skb, int dir)
 {
 	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
+	struct tf_if_counters *c = count_skb(ifindex, dir, len, segs);
 
-	if (count_skb(ifindex, dir, len, segs))
+	if (c)
 		account_flow(skb, ifindex, dir == TF_HOOK_INGRESS, len, segs);
+	capture(skb, c, dir);
 	return TC_ACT_UNSPEC;
 }
 
@@ -849,9 +965,11 @@ SEC("tc")
 int tf_uplink_ingress(struct __sk_buff *skb)
 {
 	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
+	struct tf_if_counters *c = count_skb(ifindex, TF_HOOK_INGRESS, len, segs);
 
-	if (count_skb(ifindex, TF_HOOK_INGRESS, len, segs))
+	if (c)
 		uplink_ingress(skb, ifindex, len, segs);
+	capture(skb, c, TF_HOOK_INGRESS);
 	return TC_ACT_UNSPEC;
 }
 
@@ -859,8 +977,10 @@ SEC("tc")
 int tf_uplink_egress(struct __sk_buff *skb)
 {
 	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
+	struct tf_if_counters *c = count_skb(ifindex, TF_HOOK_EGRESS, len, segs);
 
-	if (count_skb(ifindex, TF_HOOK_EGRESS, len, segs))
+	if (c)
 		uplink_egress(skb, ifindex, len, segs);
+	capture(skb, c, TF_HOOK_EGRESS);
 	return TC_ACT_UNSPEC;
 }

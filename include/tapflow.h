@@ -78,6 +78,9 @@ struct tf_dir_counters {
 /* Value of the per-CPU if_counters map, keyed by __u32 ifindex. */
 struct tf_if_counters {
 	struct tf_dir_counters dir[TF_HOOK_DIRS];
+	/* Capture ([5/8]), per TC hook: frames sampled, and lost (ring buffer full). */
+	__u64 cap_samples[TF_HOOK_DIRS];
+	__u64 cap_lost[TF_HOOK_DIRS];
 };
 
 /* Default capacity of if_counters; userspace can raise it before load. */
@@ -225,5 +228,8 @@ struct tf_nat_retired_key {
 };
 
 #define TF_NAT_RETIRED_MAX 4096
+
+/* Capture ([5/8]): its record and filter types, for the skeleton's users too. */
+#include "capture.h"
 
 #endif /* TAPFLOW_H */

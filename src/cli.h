@@ -35,6 +35,11 @@ struct tf_cli {
 	bool no_nat;			/* --no-nat: no NAT join (uplink counters only) */
 	bool no_drops;			/* --no-drops: no kfree_skb drop tracer */
 	uint32_t drop_events;		/* drops --events[=N]: events per second, 0: none */
+	const char *cap_file;		/* capture -w FILE ("-": stdout) */
+	uint32_t cap_sample;		/* --sample N */
+	uint32_t cap_snaplen;		/* --snaplen B */
+	uint32_t cap_buffer;		/* --buffer KiB, in bytes (a power of 2) */
+	const char *cap_flow;		/* --flow SPEC */
 	uint32_t max_flows;		/* --max-flows; 0: TF_FLOWS_DEFAULT */
 	double idle_timeout;		/* --idle-timeout (s) */
 	double active_timeout;		/* --active-timeout (s); 0: never */
@@ -55,6 +60,10 @@ int tf_cmd_stats(const struct tf_cli *cli);
 int tf_cmd_flows(const struct tf_cli *cli);
 int tf_cmd_top(const struct tf_cli *cli);
 int tf_cmd_drops(const struct tf_cli *cli);
+int tf_cmd_capture(const struct tf_cli *cli);
+
+/* capture: the ring buffer without --buffer (KiB). */
+#define TF_CAP_BUFFER_DEFAULT_KIB 4096
 
 /* Privileges and BTF, checked before any BPF work; prints the reason. */
 int tf_preflight(void);

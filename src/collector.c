@@ -90,6 +90,22 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 			goto fail;
 		}
 	}
+	c->cap_rb_fd = -1;
+	if (opts && opts->capture) {
+		const struct tf_capture_opts *co = opts->capture;
+
+		c->capture = true;
+		c->capture_taps_only = co->taps_only;
+		c->skel->rodata->tf_cap_on = true;
+		c->skel->rodata->tf_cap_sample = co->sample ? co->sample : 1;
+		c->skel->rodata->tf_cap_snaplen = co->snaplen;
+		c->skel->rodata->tf_cap_filter = co->filter;
+		ret = bpf_map__set_max_entries(c->skel->maps.cap_rb, co->ringbuf_bytes);
+		if (ret) {
+			snprintf(err, errlen, "cannot size the capture buffer: %s", strerror(-ret));
+			goto fail;
+		}
+	}
 	if (opts) {
 		c->want_drops = opts->drops;
 		c->drop_events = opts->drop_events;
@@ -157,6 +173,8 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		tf_progs_init(&c->progs_uplink, bpf_program__fd(up_in), bpf_program__fd(up_eg));
 		c->nat_retired_fd = bpf_map__fd(c->skel->maps.nat_retired);
 	}
+	if (c->capture)
+		c->cap_rb_fd = bpf_map__fd(c->skel->maps.cap_rb);
 	return 0;
 fail:
 	tapflow_bpf__destroy(c->skel);
@@ -265,6 +283,30 @@ static int set_bridges(struct tf_collector *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The interfaces whose frames are sampled: every target, or with --vm the
+ * selected VMs' taps (and --iface interfaces) only, so that a bridge or the
+ * uplink does not add other VMs' frames. 0, or -1 if one cannot be.
+ */
+static int set_captured(struct tf_collector *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+		__u32 ifindex = (__u32)t->ifindex;
+
+		if (c->capture_taps_only && t->role != TF_ROLE_TAP && t->role != TF_ROLE_IFACE)
+			continue;
+		if (ifindex >= TF_CAP_IF_BITS) {
+			snprintf(err, errlen, "cannot capture %s: ifindex %u is beyond %u",
+				 t->ifname, ifindex, TF_CAP_IF_BITS - 1);
+			return -1;
+		}
+		c->skel->bss->tf_cap_if_bits[ifindex / 64] |= 1ULL << (ifindex % 64);
+		t->captured = true;
+	}
+	return 0;
+}
+
 /* Attach one target: its map entries first, so its first packet is counted. */
 static int attach_target(struct tf_collector *c, struct tf_target *t, const void *zero,
 			 char *err, size_t errlen)
@@ -341,6 +383,8 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	}
 	/* No uplink (no NAT/routed VM, --no-uplink): nothing to join. */
 	c->nat = any_nat;
+	if (c->capture && set_captured(c, err, errlen))
+		goto fail;
 	if (c->nat && set_bridges(c, err, errlen))
 		goto fail;
 	/*
@@ -426,8 +470,15 @@ static int read_target(struct tf_collector *c, struct tf_target *t, void *buf)
 	for (int cpu = 0; cpu < c->ncpus; cpu++) {
 		const struct tf_if_counters *v = (const struct tf_if_counters *)buf + cpu;
 
-		for (int d = 0; d < TF_HOOK_DIRS; d++)
+		for (int d = 0; d < TF_HOOK_DIRS; d++) {
 			tf_dir_add(&sum.dir[d], &v->dir[d]);
+			sum.cap_samples[d] += v->cap_samples[d];
+			sum.cap_lost[d] += v->cap_lost[d];
+		}
+	}
+	for (int d = 0; d < TF_HOOK_DIRS; d++) {
+		t->cap_samples[d] = sum.cap_samples[d];
+		t->cap_lost[d] = sum.cap_lost[d];
 	}
 	/* On a tap, TC ingress is what the VM sent: its tx. */
 	rx = t->role == TF_ROLE_TAP ? TF_HOOK_EGRESS : TF_HOOK_INGRESS;

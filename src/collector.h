@@ -54,6 +54,9 @@ struct tf_target {
 	bool nat;			/* an uplink with the NAT join programs */
 	/* With the flow programs: what is on the interface but in no flow. */
 	bool flows;
+	bool captured;			/* its frames are sampled ([5/8]) */
+	/* In the interface's TC hooks' terms (not the VM's): ingress/egress. */
+	uint64_t cap_samples[TF_HOOK_DIRS], cap_lost[TF_HOOK_DIRS];
 	struct tf_totals overflow, prev_overflow;	/* the flow map was full */
 	struct tf_totals unparsed, prev_unparsed;	/* truncated/malformed frames */
 };
@@ -77,12 +80,22 @@ struct tf_losses {
 	uint64_t nat_retired_full;	/* uplink flows whose old VM side's counts stayed */
 };
 
+/* Capture ([5/8]): what the programs sample into the ring buffer. */
+struct tf_capture_opts {
+	uint32_t sample;		/* 1 in N frames, at random; 1: all */
+	uint32_t snaplen;		/* bytes per frame, <= TF_CAP_SNAPLEN_MAX */
+	uint32_t ringbuf_bytes;		/* a power of 2, >= the page size */
+	bool taps_only;			/* --vm: the selected VMs' taps (and --iface) only */
+	struct tf_cap_filter filter;	/* --flow; filter.on 0: every frame */
+};
+
 struct tf_collector_opts {
 	enum tf_attach_mode attach_mode;
 	bool flows;			/* flow programs on taps and --iface */
 	uint32_t max_flows;		/* flow map entries; 0: TF_FLOWS_DEFAULT */
 	bool nat;			/* with flows: the NAT join on uplinks */
 	bool drops;			/* the kfree_skb drop tracer ([4/8]) */
+	const struct tf_capture_opts *capture;	/* NULL: no capture */
 	uint32_t drop_events;		/* its events per second (drops --events); 0: none */
 	tf_drop_event_fn on_drop_event;
 	void *drop_event_ctx;
@@ -98,6 +111,8 @@ struct tf_collector {
 	bool nat;			/* opts.nat, flows, and the object has the join */
 	bool nat_ct;			/* the kernel lets TC programs read conntrack */
 	int nat_retired_fd;		/* the NAT join's retired uplink segments */
+	bool capture, capture_taps_only;
+	int cap_rb_fd;			/* the capture ring buffer; -1: no capture */
 	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
 
 	bool flows_percpu, tap_aggr_percpu;

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/types.h>
 
 #include "cli.h"
 #include "log.h"
 #include "preflight.h"
+#include "tapflow.h"
 
 #define TAPFLOW_VERSION "0.1.0"
 
@@ -28,6 +30,8 @@ static void usage(FILE *f)
 "                               per-VM flows: addresses, ports, packets, bytes, rates\n"
 "  drops [-d SEC] [-i SEC] [--vm NAME]... [--events[=N]]\n"
 "                               dropped packets of the VMs: reason, location, flow\n"
+"  capture -w FILE [--sample N] [--snaplen B] [--vm NAME]... [--flow SPEC] [-d SEC]\n"
+"                               sampled frames to pcapng (-w - for stdout)\n"
 "  top   [--vm NAME]...         live full-screen view of VMs and their top flows\n"
 "\n"
 "Options:\n"
@@ -56,6 +60,13 @@ static void usage(FILE *f)
 "Options for drops:\n"
 "      --events[=N]     also print each drop as it happens, at most N a second\n"
 "                       (default 100); the table then comes at the end\n"
+"Options for capture:\n"
+"  -w FILE              write pcapng to FILE, or to stdout with -w -\n"
+"      --sample N       capture 1 frame in N at random, per interface (default 1: all)\n"
+"      --snaplen B      bytes per frame (default and most: 9216)\n"
+"      --flow SPEC      only one flow, either way: \"PROTO [ENDPOINT [ENDPOINT]]\",\n"
+"                       e.g. \"udp 192.168.122.10:40000 10.99.0.2:7\", \"tcp *:80\"\n"
+"      --buffer KIB     ring buffer size (default 4096, rounded up to a power of 2)\n"
 "  -v, --verbose        show libbpf and libvirt diagnostics\n"
 "  -h, --help           this help\n"
 "      --version        print the version\n");
@@ -64,7 +75,8 @@ static void usage(FILE *f)
 enum {
 	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
 	OPT_NO_UPLINK, OPT_VERSION, OPT_TOP, OPT_MAX_FLOWS, OPT_IDLE, OPT_ACTIVE,
-	OPT_UPLINK, OPT_NO_NAT, OPT_NO_DROPS, OPT_EVENTS,
+	OPT_UPLINK, OPT_NO_NAT, OPT_NO_DROPS, OPT_EVENTS, OPT_SAMPLE, OPT_SNAPLEN, OPT_FLOW,
+	OPT_BUFFER,
 };
 
 static const struct option long_opts[] = {
@@ -81,6 +93,11 @@ static const struct option long_opts[] = {
 	{ "no-nat", no_argument, NULL, OPT_NO_NAT },
 	{ "no-drops", no_argument, NULL, OPT_NO_DROPS },
 	{ "events", optional_argument, NULL, OPT_EVENTS },
+	{ "write", required_argument, NULL, 'w' },
+	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+	{ "flow", required_argument, NULL, OPT_FLOW },
+	{ "buffer", required_argument, NULL, OPT_BUFFER },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "top", required_argument, NULL, OPT_TOP },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
@@ -107,6 +124,7 @@ static const struct command commands[] = {
 	{ "flows", tf_cmd_flows, true, true, true, true },
 	{ "top", tf_cmd_top, true, true, true, false },
 	{ "drops", tf_cmd_drops, true, true, true, false },
+	{ "capture", tf_cmd_capture, true, true, false, false },
 };
 
 /* A whole number in [min, max]. */
@@ -156,6 +174,16 @@ static int parse_seconds(const char *arg, const char *what, double *out)
 	}
 	*out = v;
 	return 0;
+}
+
+/* KiB -> bytes, rounded up to a power of 2 (what a BPF ring buffer takes). */
+static uint32_t pow2_kib(long kib)
+{
+	uint32_t b = 4096;
+
+	while ((long)b < kib * 1024)
+		b *= 2;
+	return b;
 }
 
 static int push(const char ***arr, size_t *n, const char *val)
@@ -211,18 +239,20 @@ int main(int argc, char **argv)
 {
 	struct tf_cli cli = {
 		.duration = -1, .interval = 1, .top_n = -1,
+		.cap_sample = 1, .cap_snaplen = TF_CAP_SNAPLEN_DEFAULT,
+		.cap_buffer = TF_CAP_BUFFER_DEFAULT_KIB * 1024,
 		.idle_timeout = TF_IDLE_TIMEOUT_DEFAULT,
 		.active_timeout = TF_ACTIVE_TIMEOUT_DEFAULT,
 	};
 	const struct command *cmd = NULL;
-	bool timed_given = false, flows_given = false, events_given = false;
+	bool timed_given = false, flows_given = false, events_given = false, cap_given = false;
 	long n;
 	char err[512];
 	int opt, ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	opterr = 0;	/* our own one-line messages */
-	while ((opt = getopt_long(argc, argv, ":c:d:i:vh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":c:d:i:w:vh", long_opts, NULL)) != -1) {
 		ret = TF_EXIT_USAGE;
 		switch (opt) {
 		case 'c': cli.uri = optarg; break;
@@ -263,6 +293,26 @@ int main(int argc, char **argv)
 			flows_given = true;
 			break;
 		case OPT_NO_DROPS: cli.no_drops = true; break;
+		case 'w': cli.cap_file = optarg; cap_given = true; break;
+		case OPT_SAMPLE:
+			if (parse_count(optarg, "--sample", 1, 1L << 30, &n))
+				goto out;
+			cli.cap_sample = (uint32_t)n;
+			cap_given = true;
+			break;
+		case OPT_SNAPLEN:
+			if (parse_count(optarg, "--snaplen", 1, TF_CAP_SNAPLEN_MAX, &n))
+				goto out;
+			cli.cap_snaplen = (uint32_t)n;
+			cap_given = true;
+			break;
+		case OPT_FLOW: cli.cap_flow = optarg; cap_given = true; break;
+		case OPT_BUFFER:
+			if (parse_count(optarg, "--buffer", 4, 1L << 20, &n))
+				goto out;
+			cli.cap_buffer = pow2_kib(n);
+			cap_given = true;
+			break;
 		case OPT_EVENTS:
 			if (!optarg) {
 				cli.drop_events = TF_DROP_EVENTS_DEFAULT;
@@ -337,6 +387,16 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 < argc) {
 		tf_err("unexpected argument '%s' (see tapflow --help)", argv[optind + 1]);
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (cap_given && strcmp(cmd->name, "capture")) {
+		tf_err("'%s' takes no -w/--sample/--snaplen/--flow/--buffer", cmd->name);
+		ret = TF_EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(cmd->name, "capture") && !cli.cap_file) {
+		tf_err("'capture' needs -w FILE (or -w - for stdout)");
 		ret = TF_EXIT_USAGE;
 		goto out;
 	}
