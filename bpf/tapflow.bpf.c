@@ -502,6 +502,49 @@ static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 l
 	}
 }
 
+/* A new flow's first value: this packet, one way. */
+static __always_inline void flow_first(struct tf_flow_value *nv, bool tx, __u32 len, __u32 segs,
+				       __u64 now, __u32 tcp_flags)
+{
+	struct tf_dir_counters *d = tx ? &nv->tx : &nv->rx;
+
+	d->packets = 1;
+	d->bytes = len;
+	d->segs = segs;
+	nv->first_seen_ns = now;
+	nv->last_seen_ns = now;
+	if (tx)
+		nv->tcp_flags_tx = tcp_flags;
+	else
+		nv->tcp_flags_rx = tcp_flags;
+}
+
+/*
+ * Insert a new flow (nv: its first packet, flow_first()). If another CPU
+ * created it since the lookup, count the packet there; if the map is full
+ * (-E2BIG; in theory -ENOMEM/-EBUSY), in the interface's overflow aggregate.
+ */
+static __always_inline void flow_insert(const struct tf_flow_key *key,
+					const struct tf_flow_value *nv, __u32 ifindex, bool tx,
+					__u32 len, __u32 segs, __u64 now, __u32 tcp_flags)
+{
+	struct tf_flow_value *v;
+	long err;
+
+	err = bpf_map_update_elem(&flows, key, nv, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(&flows, key);
+		if (v) {
+			flow_count(v, tx, len, segs, now, tcp_flags);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&flow_map_full, 1);
+	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
+}
+
 /* The flow path of a tap: after count_skb() succeeded. */
 static __always_inline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool tx, __u32 len,
 					 __u32 segs)
@@ -510,7 +553,6 @@ static __always_inline void account_flow(struct __sk_buff *skb, __u32 ifindex, b
 	struct tf_flow_value *v;
 	__u32 tcp_flags = 0;
 	__u64 now;
-	long err;
 
 	if (flow_key(skb, ifindex, tx, &key, &tcp_flags)) {
 		__sync_fetch_and_add(&parse_errors, 1);
@@ -525,31 +567,9 @@ static __always_inline void account_flow(struct __sk_buff *skb, __u32 ifindex, b
 	}
 
 	struct tf_flow_value nv = {};
-	struct tf_dir_counters *d = tx ? &nv.tx : &nv.rx;
 
-	d->packets = 1;
-	d->bytes = len;
-	d->segs = segs;
-	nv.first_seen_ns = now;
-	nv.last_seen_ns = now;
-	if (tx)
-		nv.tcp_flags_tx = tcp_flags;
-	else
-		nv.tcp_flags_rx = tcp_flags;
-	err = bpf_map_update_elem(&flows, &key, &nv, BPF_NOEXIST);
-	if (!err)
-		return;
-	if (err == -EEXIST) {
-		/* Another CPU created it since the lookup. */
-		v = bpf_map_lookup_elem(&flows, &key);
-		if (v) {
-			flow_count(v, tx, len, segs, now, tcp_flags);
-			return;
-		}
-	}
-	/* -E2BIG: full (or, in theory, -ENOMEM/-EBUSY): kept in the aggregate. */
-	__sync_fetch_and_add(&flow_map_full, 1);
-	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
+	flow_first(&nv, tx, len, segs, now, tcp_flags);
+	flow_insert(&key, &nv, ifindex, tx, len, segs, now, tcp_flags);
 }
 
 /* ---- NAT join: the uplink ([3/8]) ------------------------------------- */
@@ -736,7 +756,6 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	struct tf_flow_key key;
 	struct tf_flow_value *v;
 	__u64 nfct, ct_id, now;
-	long err;
 
 	if (!bridge) {
 		host_egress(skb, ifindex);
@@ -760,27 +779,11 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 
 	struct tf_flow_value nv = {};
 
-	nv.tx.packets = 1;
-	nv.tx.bytes = len;
-	nv.tx.segs = segs;
-	nv.first_seen_ns = now;
-	nv.last_seen_ns = now;
-	nv.tcp_flags_tx = tcp_flags;
+	flow_first(&nv, true, len, segs, now, tcp_flags);
 	nv.ct_id = ct_id;
 	nat_vm_side(&nv.nat, &key, nfct, bridge);
 	__sync_fetch_and_or(&tf_natport_bits[key.local_port / 64], 1ULL << (key.local_port % 64));
-	err = bpf_map_update_elem(&flows, &key, &nv, BPF_NOEXIST);
-	if (!err)
-		return;
-	if (err == -EEXIST) {
-		v = bpf_map_lookup_elem(&flows, &key);
-		if (v) {
-			flow_count(v, true, len, segs, now, tcp_flags);
-			return;
-		}
-	}
-	__sync_fetch_and_add(&flow_map_full, 1);
-	count_aggr(ifindex, TF_AGGR_OVERFLOW, true, len, segs);
+	flow_insert(&key, &nv, ifindex, true, len, segs, now, tcp_flags);
 }
 
 /*

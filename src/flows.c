@@ -116,7 +116,7 @@ void tf_flow_total(const struct tf_flow *f, struct tf_flow_value *out)
 
 /* ---- the table ---------------------------------------------------------- */
 
-static uint64_t key_hash(const struct tf_flow_key *k)
+uint64_t tf_flow_key_hash(const struct tf_flow_key *k)
 {
 	const unsigned char *p = (const unsigned char *)k;
 	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
@@ -139,7 +139,7 @@ static int grow(struct tf_flows *fl)
 		struct tf_flow *f = fl->buckets[i], *next;
 
 		for (; f; f = next) {
-			size_t h = key_hash(&f->key) & (nb - 1);
+			size_t h = tf_flow_key_hash(&f->key) & (nb - 1);
 
 			next = f->hnext;
 			f->hnext = b[h];
@@ -195,7 +195,7 @@ struct tf_flow *tf_flows_find(const struct tf_flows *fl, const struct tf_flow_ke
 
 	if (!fl->nbuckets)
 		return NULL;
-	for (f = fl->buckets[key_hash(key) & (fl->nbuckets - 1)]; f; f = f->hnext)
+	for (f = fl->buckets[tf_flow_key_hash(key) & (fl->nbuckets - 1)]; f; f = f->hnext)
 		if (!memcmp(&f->key, key, sizeof(*key)))
 			return f;
 	return NULL;
@@ -214,7 +214,7 @@ static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key
 	if (!f)
 		return NULL;
 	f->key = *key;
-	h = key_hash(key) & (fl->nbuckets - 1);
+	h = tf_flow_key_hash(key) & (fl->nbuckets - 1);
 	f->hnext = fl->buckets[h];
 	fl->buckets[h] = f;
 	fl->n++;
@@ -428,7 +428,7 @@ static int by_last_seen(const void *a, const void *b)
 
 static void unlink_flow(struct tf_flows *fl, struct tf_flow *f)
 {
-	struct tf_flow **pp = &fl->buckets[key_hash(&f->key) & (fl->nbuckets - 1)];
+	struct tf_flow **pp = &fl->buckets[tf_flow_key_hash(&f->key) & (fl->nbuckets - 1)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == f) {

@@ -137,6 +137,8 @@ const struct tf_flow_evicted *tf_flows_evicted(const struct tf_flows *fl, uint32
 
 /* ---- pure helpers (unit-tested) ---------------------------------------- */
 
+/* FNV-1a of the whole key (keys are zeroed before they are filled). */
+uint64_t tf_flow_key_hash(const struct tf_flow_key *k);
 /* dst += src: counters add, first/last seen widen, TCP flags OR. */
 void tf_flow_value_add(struct tf_flow_value *dst, const struct tf_flow_value *src);
 /* Merge n per-CPU values (n = 1: a plain copy). */

@@ -22,18 +22,6 @@ uint64_t tf_nat_lost(uint64_t entered, uint64_t left)
 	return entered > left ? entered - left : 0;
 }
 
-static uint64_t key_hash(const struct tf_flow_key *k)
-{
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (size_t i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 void tf_nat_index_free(struct tf_nat_index *ix)
 {
 	free(ix->buckets);
@@ -53,7 +41,7 @@ static void index_add(struct tf_nat_index *ix, const struct tf_flow_key *up,
 	r->total = *total;
 	r->up = *up;
 	r->vm = total->nat.vm;
-	h = key_hash(&r->vm) & (ix->nbuckets - 1);
+	h = tf_flow_key_hash(&r->vm) & (ix->nbuckets - 1);
 	r->next = ix->buckets[h];
 	ix->buckets[h] = r;
 	ix->n++;
@@ -134,7 +122,7 @@ void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_ke
 	if (!ix->nbuckets || bridge_ifindex <= 0)
 		return;
 	tf_nat_vm_key(tap_key, bridge_ifindex, &k);
-	for (const struct tf_nat_ref *r = ix->buckets[key_hash(&k) & (ix->nbuckets - 1)]; r;
+	for (const struct tf_nat_ref *r = ix->buckets[tf_flow_key_hash(&k) & (ix->nbuckets - 1)]; r;
 	     r = r->next) {
 		if (memcmp(&r->vm, &k, sizeof(k)))
 			continue;

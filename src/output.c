@@ -92,6 +92,22 @@ void tf_json_begin(struct tf_json *j, const char *type, const struct timespec *n
 	tf_json_str(j, "ts", ts);
 }
 
+void tf_json_int_or_null(struct tf_json *j, const char *k, int v)
+{
+	if (v < 0)
+		tf_json_null(j, k);
+	else
+		tf_json_i64(j, k, v);
+}
+
+void tf_json_u64_or_null(struct tf_json *j, const char *k, bool set, uint64_t v)
+{
+	if (set)
+		tf_json_u64(j, k, v);
+	else
+		tf_json_null(j, k);
+}
+
 void tf_json_object_begin(struct tf_json *j, const char *k)
 {
 	key(j, k);

@@ -28,6 +28,10 @@ void tf_json_i64(struct tf_json *j, const char *key, int64_t val);
 void tf_json_num(struct tf_json *j, const char *key, double val);	/* %.0f..%g */
 void tf_json_bool(struct tf_json *j, const char *key, bool val);
 void tf_json_null(struct tf_json *j, const char *key);
+/* v, or null if v < 0 (the fields that "have none"). */
+void tf_json_int_or_null(struct tf_json *j, const char *key, int v);
+/* v, or null if not set (not measured). */
+void tf_json_u64_or_null(struct tf_json *j, const char *key, bool set, uint64_t v);
 /* A nested object as the value of k: begin, its fields, end. */
 void tf_json_object_begin(struct tf_json *j, const char *k);
 void tf_json_object_end(struct tf_json *j);

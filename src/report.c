@@ -538,15 +538,7 @@ long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 	return (long)k;
 }
 
-static void json_int_or_null(struct tf_json *j, const char *key, int v)
-{
-	if (v < 0)
-		tf_json_null(j, key);
-	else
-		tf_json_i64(j, key, v);
-}
-
-static void json_time_or_null(struct tf_json *j, const char *key, uint64_t ns, int64_t off)
+void tf_report_json_ktime(struct tf_json *j, const char *key, uint64_t ns, int64_t off)
 {
 	struct timespec ts;
 	char buf[64];
@@ -565,14 +557,6 @@ static const char *ifname_of(const struct tf_flow_report *r, uint32_t ifindex)
 	const struct tf_target *t = tf_collector_target(r->c, (int)ifindex);
 
 	return t ? t->ifname : NULL;
-}
-
-static void json_u64_or_null(struct tf_json *j, const char *key, bool set, uint64_t v)
-{
-	if (set)
-		tf_json_u64(j, key, v);
-	else
-		tf_json_null(j, key);
 }
 
 /*
@@ -599,12 +583,12 @@ static void flow_nat_json(struct tf_json *j, const struct tf_flow_report *r,
 		tf_json_null(j, "nat");
 	}
 	tf_json_str(j, "uplink", fwd ? ifname_of(r, l->up_key.ifindex) : NULL);
-	json_u64_or_null(j, "uplink_tx_packets", fwd, l->up_tx.packets);
-	json_u64_or_null(j, "uplink_tx_bytes", fwd, l->up_tx.bytes);
-	json_u64_or_null(j, "uplink_rx_packets", fwd, l->up_rx.packets);
-	json_u64_or_null(j, "uplink_rx_bytes", fwd, l->up_rx.bytes);
-	json_u64_or_null(j, "fwd_lost_tx", fwd, l->lost_tx);
-	json_u64_or_null(j, "fwd_lost_rx", fwd, l->lost_rx);
+	tf_json_u64_or_null(j, "uplink_tx_packets", fwd, l->up_tx.packets);
+	tf_json_u64_or_null(j, "uplink_tx_bytes", fwd, l->up_tx.bytes);
+	tf_json_u64_or_null(j, "uplink_rx_packets", fwd, l->up_rx.packets);
+	tf_json_u64_or_null(j, "uplink_rx_bytes", fwd, l->up_rx.bytes);
+	tf_json_u64_or_null(j, "fwd_lost_tx", fwd, l->lost_tx);
+	tf_json_u64_or_null(j, "fwd_lost_rx", fwd, l->lost_rx);
 }
 
 /* fwd: per VM tap (and --iface), its forwarded flows joined with the uplink. */
@@ -642,22 +626,22 @@ static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 		tf_json_null(j, "family");
 		tf_json_null(j, "proto");
 	} else {
-		json_int_or_null(j, "family", v->family ? v->family : -1);
+		tf_json_int_or_null(j, "family", v->family ? v->family : -1);
 		if (v->family && v->proto != IPPROTO_TCP && v->proto != IPPROTO_UDP &&
 		    v->proto != IPPROTO_ICMP && v->proto != IPPROTO_ICMPV6)
 			tf_json_i64(j, "proto", v->proto);
 		else
 			tf_json_str(j, "proto", v->proto_name);
 	}
-	json_int_or_null(j, "vlan", v->vlan);
-	json_int_or_null(j, "vlan_inner", v->vlan_inner);
+	tf_json_int_or_null(j, "vlan", v->vlan);
+	tf_json_int_or_null(j, "vlan_inner", v->vlan_inner);
 	tf_json_str(j, "local_ip", v->local_ip[0] ? v->local_ip : NULL);
-	json_int_or_null(j, "local_port", v->local_port);
+	tf_json_int_or_null(j, "local_port", v->local_port);
 	tf_json_str(j, "remote_ip", v->remote_ip[0] ? v->remote_ip : NULL);
-	json_int_or_null(j, "remote_port", v->remote_port);
-	json_int_or_null(j, "icmp_type", v->icmp_type);
-	json_int_or_null(j, "icmp_code", v->icmp_code);
-	json_int_or_null(j, "icmp_id", v->icmp_id);
+	tf_json_int_or_null(j, "remote_port", v->remote_port);
+	tf_json_int_or_null(j, "icmp_type", v->icmp_type);
+	tf_json_int_or_null(j, "icmp_code", v->icmp_code);
+	tf_json_int_or_null(j, "icmp_id", v->icmp_id);
 	tf_json_u64(j, "tx_packets", v->tx.packets);
 	tf_json_u64(j, "tx_bytes", v->tx.bytes);
 	tf_json_u64(j, "rx_packets", v->rx.packets);
@@ -666,8 +650,8 @@ static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 	tf_json_u64(j, "rx_segs", v->rx.segs);
 	tf_json_num(j, "tx_bps", row->tx_bps);
 	tf_json_num(j, "rx_bps", row->rx_bps);
-	json_time_or_null(j, "first_seen", row->first_seen_ns, r->clock_offset);
-	json_time_or_null(j, "last_seen", row->last_seen_ns, r->clock_offset);
+	tf_report_json_ktime(j, "first_seen", row->first_seen_ns, r->clock_offset);
+	tf_report_json_ktime(j, "last_seen", row->last_seen_ns, r->clock_offset);
 	if (!row->aggregate && v->proto == IPPROTO_TCP) {
 		tf_tcp_flags_str(v->tcp_flags, flags, sizeof(flags));
 		tf_json_str(j, "tcp_flags", flags);
@@ -675,7 +659,7 @@ static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 		tf_json_null(j, "tcp_flags");
 	}
 	flow_nat_json(j, r, row);
-	json_u64_or_null(j, "drops", row->drops_known, row->drops);
+	tf_json_u64_or_null(j, "drops", row->drops_known, row->drops);
 	if (row->aggregate && (!strcmp(row->aggregate, "others") ||
 			       !strcmp(row->aggregate, "expired")))
 		tf_json_u64(j, "flows", row->flows);

@@ -98,6 +98,9 @@ void tf_report_flows_summary_json(struct tf_json *j, const struct tf_flow_report
 void tf_report_flows_summary_table(const struct tf_flow_report *r, const struct tf_summary *s,
 				   FILE *f);
 
+/* A bpf_ktime_get_ns() time as RFC 3339 (null if 0); off: realtime - monotonic. */
+void tf_report_json_ktime(struct tf_json *j, const char *key, uint64_t ns, int64_t off);
+
 /* Table cells of a row: "udp", "10.0.0.1:53", "[fe80::1]:53", "icmp echo id 7". */
 void tf_flow_row_proto(const struct tf_flow_row *row, char *out, size_t outlen);
 

@@ -66,28 +66,6 @@ static const struct tf_drop_group **sorted_groups(const struct tf_drop_table *d)
 	return v;
 }
 
-static void json_time(struct tf_json *j, const char *key, uint64_t ns, int64_t off)
-{
-	struct timespec ts;
-	char buf[64];
-
-	if (!ns) {
-		tf_json_null(j, key);
-		return;
-	}
-	tf_ktime_to_timespec(ns, off, &ts);
-	tf_format_ts(&ts, buf, sizeof(buf));
-	tf_json_str(j, key, buf);
-}
-
-static void json_int_or_null(struct tf_json *j, const char *key, int v)
-{
-	if (v < 0)
-		tf_json_null(j, key);
-	else
-		tf_json_i64(j, key, v);
-}
-
 /* The flow fields of a dropped packet, in its row's view (drop_view). */
 static void flow_fields_json(struct tf_json *j, const struct tf_drop_report *r,
 			     const struct tf_drop_key *k, const struct tf_drop_attr *a, bool vm)
@@ -112,7 +90,7 @@ static void flow_fields_json(struct tf_json *j, const struct tf_drop_report *r,
 	}
 	drop_view(r, k, a, &v, &tx);
 	tf_json_str(j, "direction", tx ? "tx" : "rx");
-	json_int_or_null(j, "family", v.family ? v.family : -1);
+	tf_json_int_or_null(j, "family", v.family ? v.family : -1);
 	if (v.family && (v.proto == 6 || v.proto == 17 || v.proto == 1 || v.proto == 58))
 		tf_json_str(j, "proto", v.proto_name);
 	else if (v.family)
@@ -120,12 +98,12 @@ static void flow_fields_json(struct tf_json *j, const struct tf_drop_report *r,
 	else
 		tf_json_str(j, "proto", v.proto_name[0] ? v.proto_name : NULL);
 	tf_json_str(j, "local_ip", v.local_ip[0] ? v.local_ip : NULL);
-	json_int_or_null(j, "local_port", v.local_port);
+	tf_json_int_or_null(j, "local_port", v.local_port);
 	tf_json_str(j, "remote_ip", v.remote_ip[0] ? v.remote_ip : NULL);
-	json_int_or_null(j, "remote_port", v.remote_port);
-	json_int_or_null(j, "icmp_type", v.icmp_type);
-	json_int_or_null(j, "icmp_code", v.icmp_code);
-	json_int_or_null(j, "icmp_id", v.icmp_id);
+	tf_json_int_or_null(j, "remote_port", v.remote_port);
+	tf_json_int_or_null(j, "icmp_type", v.icmp_type);
+	tf_json_int_or_null(j, "icmp_code", v.icmp_code);
+	tf_json_int_or_null(j, "icmp_id", v.icmp_id);
 	/* true: one of the VM's flows (flows shows it); false: only its addresses. */
 	tf_json_bool(j, "flow_known", a->has_flow);
 }
@@ -164,8 +142,8 @@ void tf_report_drops_json(struct tf_json *j, const struct tf_drop_report *r,
 		}
 		tf_json_u64(j, "count", g->packets);
 		tf_json_u64(j, "bytes", g->bytes);
-		json_time(j, "first_seen", g->first_ns, r->clock_offset);
-		json_time(j, "last_seen", g->last_ns, r->clock_offset);
+		tf_report_json_ktime(j, "first_seen", g->first_ns, r->clock_offset);
+		tf_report_json_ktime(j, "last_seen", g->last_ns, r->clock_offset);
 		flow_fields_json(j, r, &g->last, &g->last_attr, t != NULL);
 		tf_json_bool(j, "final", r->final);
 		tf_json_end(j, f);
