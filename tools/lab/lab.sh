@@ -36,6 +36,14 @@ ISO_GW=192.168.150.1     # virbr1, libvirt network "isolated"
 # Every guest's UDP script uses this source port: alpha and delta both send
 # 192.168.122.x:40000 -> 10.99.0.2:7, so the NAT must remap one of them.
 UDP_SPORT=40000
+# The guests' "syn" script connects from this port (one flow for all attempts).
+SYN_SPORT=40001
+# An address of the lab's own test range that nothing has, answers or routes
+# anywhere (tflab's default route takes it to tfinet, which has no route for
+# it): the guests' "noroute" script pings it; tests put their own unreachable
+# routes for NOROUTE_NET in tflab.
+NOROUTE_NET=10.99.9.0/24
+NOROUTE_IP=10.99.9.1
 
 # vm_def NAME: the guest's NIC, address and scripted traffic targets.
 vm_def() {
@@ -91,7 +99,7 @@ find_kernel() {
 cmd_check() {
 	local missing=() t
 	for t in libvirtd virtlogd virsh qemu-system-x86_64 dnsmasq busybox \
-		 cpio modprobe socat python3 iptables ip unshare flock; do
+		 cpio modprobe python3 iptables ip unshare flock; do
 		command -v "$t" >/dev/null || missing+=("$t")
 	done
 	[ -x /bin/busybox ] || missing+=("busybox-static")
@@ -316,6 +324,7 @@ domain_xml() {
 	# quiet guests: no IPv6 at all, little console output.
 	cmdline="console=ttyS0 ipv6.disable=1 quiet loglevel=3 panic=-1 rdinit=/init"
 	cmdline+=" mitigations=off nokaslr tf.vm=$vm tf.ping=$V_PING tf.sport=$UDP_SPORT"
+	cmdline+=" tf.synsport=$SYN_SPORT tf.noroute=$NOROUTE_IP"
 	[ -n "$V_HTTP" ] && cmdline+=" tf.http=$V_HTTP"
 	[ -n "$V_UDP" ] && cmdline+=" tf.udp=$V_UDP"
 	cat <<-EOF
@@ -614,6 +623,9 @@ cmd_env() {
 	echo "TF_LAB_UPLINK=uplink0"
 	echo "TF_LAB_UPLINK_IP=$UPLINK_LAB"
 	echo "TF_LAB_UDP_SPORT=$UDP_SPORT"
+	echo "TF_LAB_SYN_SPORT=$SYN_SPORT"
+	echo "TF_LAB_NOROUTE_NET=$NOROUTE_NET"
+	echo "TF_LAB_NOROUTE_IP=$NOROUTE_IP"
 	for vm in "${VMS[@]}"; do
 		vm_def "$vm"
 		u=${vm^^}
@@ -630,23 +642,44 @@ cmd_env() {
 
 done_count() { grep -ac '^done ' "$STATE/vm/$1.ctl.log" 2>/dev/null || true; }
 
+# ctl_write SOCKET LINE: write LINE to a guest's control port. qemu takes a
+# serial port's input from the socket only as fast as the guest drains the
+# UART's receive FIFO (8 bytes at a time, then byte by byte), and a
+# connection that closes drops what qemu has not read yet: a line longer
+# than 8 bytes lost its end when the writer closed at once. So close only
+# once qemu has read everything (SIOCOUTQ: bytes the peer has not read).
+ctl_write() {
+	python3 - "$1" "$2" <<-'EOF'
+		import fcntl, socket, struct, sys, termios, time
+		s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+		s.connect(sys.argv[1])
+		s.sendall(sys.argv[2].encode())
+		end = time.monotonic() + 30
+		while struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, bytes(4)))[0]:
+		    if time.monotonic() > end:
+		        sys.exit("qemu did not read the whole line in 30 s")
+		    time.sleep(0.01)
+		s.close()
+	EOF
+}
+
 # Send "go SCRIPT" on the guest's control port (its second serial port, a
 # unix socket of qemu's): nothing goes over the guest's NIC.
 cmd_release() {
 	local script=all vm want have
 	if [ "${1:-}" = -s ]; then script=${2:-}; shift 2 || true; fi
 	case $script in
-	ping|http|udp|all) ;;
-	*) die "unknown script '$script' (ping, http, udp or all)" ;;
+	ping|http|udp|all|syn|ttl|noroute) ;;
+	*) die "unknown script '$script' (ping, http, udp, all, syn, ttl or noroute)" ;;
 	esac
-	[ $# -gt 0 ] || die "usage: lab.sh release [-s ping|http|udp|all] VM..."
+	[ $# -gt 0 ] || die "usage: lab.sh release [-s ping|http|udp|all|syn|ttl|noroute] VM..."
 	for vm in "$@"; do
 		vm_def "$vm"
 		[ -S "$STATE/vm/$vm.ctl" ] || die "$vm: no control socket (is the lab up?)"
 		have=$(done_count "$vm")
 		want=$(cat "$STATE/vm/$vm.want" 2>/dev/null || echo 0)
 		[ "$want" -gt "$have" ] || want=$have
-		printf 'go %s\n' "$script" | socat -u - "UNIX-CONNECT:$STATE/vm/$vm.ctl" ||
+		ctl_write "$STATE/vm/$vm.ctl" "go $script"$'\n' ||
 			die "$vm: cannot write to $STATE/vm/$vm.ctl"
 		# Only now: a "go" that was never sent must not be waited for.
 		echo $((want + 1)) >"$STATE/vm/$vm.want"

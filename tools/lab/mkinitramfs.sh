@@ -36,11 +36,13 @@ modprobe -a -S "$kver" --show-depends virtio_pci virtio_net |
 
 install -m 755 "$here/guest/init" "$work/init"
 install -m 755 "$here/guest/udhcpc.sh" "$work/udhcpc.sh"
-# tfudp: exact-size UDP datagrams from a fixed port (see guest/tfudp.c).
+# tfudp: exact-size UDP datagrams from a fixed port (see guest/tfudp.c);
+# tfsyn: counted TCP connection attempts (guest/tfsyn.c).
 if command -v gcc >/dev/null; then
 	gcc -static -Os -Wall -o "$work/bin/tfudp" "$here/guest/tfudp.c"
+	gcc -static -Os -Wall -o "$work/bin/tfsyn" "$here/guest/tfsyn.c"
 else
-	echo "mkinitramfs: no gcc, the guests' udp script will report udp=0/0" >&2
+	echo "mkinitramfs: no gcc, the guests' udp and syn scripts will report 0/0" >&2
 fi
 
 (cd "$work" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 >"$out.tmp"
