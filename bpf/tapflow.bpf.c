@@ -545,8 +545,12 @@ static __always_inline void flow_insert(const struct tf_flow_key *key,
 	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
 }
 
-/* The flow path of a tap: after count_skb() succeeded. */
-static __always_inline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool tx, __u32 len,
+/*
+ * The flow path of a tap: after count_skb() succeeded. A function of its
+ * own (a BPF-to-BPF call, a few ns): inlined, its stack and the capture
+ * filter's parser would not fit in one frame of 512 bytes.
+ */
+static __noinline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool tx, __u32 len,
 					 __u32 segs)
 {
 	struct tf_flow_key key;
@@ -678,12 +682,6 @@ static __always_inline bool same_vm_side(const struct tf_flow_value *v, __u64 nf
 			 vm->family == TF_FAM_IPV6, vm->local_ip, port, ports) != 0;
 }
 
-/*
- * Uplink TC egress: a VM's forwarded packet leaving the host, after
- * SNAT. Its uplink flow (local = the translated source) counts it as tx;
- * a new flow, or one whose conntrack entry changed (the old one expired
- * and the port went to a new connection), gets its translation recorded.
- */
 static __always_inline bool natport_set(__u16 port)
 {
 	return tf_natport_bits[port / 64] & (1ULL << (port % 64));
@@ -749,8 +747,14 @@ static __always_inline void nat_update(struct tf_flow_value *v, const struct tf_
 	v->ct_id = ct_id;
 }
 
-static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
-					  __u32 segs)
+/*
+ * Uplink TC egress: a VM's forwarded packet leaving the host, after
+ * SNAT. Its uplink flow (local = the translated source) counts it as tx;
+ * a new flow, or one whose conntrack entry changed (the old one expired
+ * and the port went to a new connection), gets its translation recorded.
+ */
+static __noinline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
+				     __u32 segs)
 {
 	__u32 bridge = skb->ingress_ifindex, tcp_flags = 0;
 	struct tf_flow_key key;
@@ -792,8 +796,8 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
  * was made at egress) counts as the flow's rx. Anything else, the host's
  * own traffic included, is only in the interface counters.
  */
-static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
-					   __u32 segs)
+static __noinline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
+				      __u32 segs)
 {
 	struct tf_flow_key key;
 	struct tf_flow_value *v;

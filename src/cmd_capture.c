@@ -206,15 +206,19 @@ int tf_cmd_capture(const struct tf_cli *cli)
 	}
 	/* A closed pipe (tshark gone) is an error of write(), not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Interfaces first, as tcpdump does: a run that cannot start (no such
+	 * VM or interface, no privileges) leaves an existing file alone.
+	 */
+	if (tf_trace_begin(cli, &opts, &c, &inv))
+		goto out;
 	fd = to_stdout ? STDOUT_FILENO
 		       : open(cli->cap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		tf_err("cannot write %s: %s", cli->cap_file, strerror(errno));
-		return TF_EXIT_RUNTIME;
+		goto out;
 	}
 	r.w.fd = fd;
-	if (tf_trace_begin(cli, &opts, &c, &inv))
-		goto out;
 	r.ifid = calloc(c.n_targets ? c.n_targets : 1, sizeof(*r.ifid));
 	if (!r.ifid) {
 		tf_err("out of memory");
