@@ -434,8 +434,11 @@ case2() {
 	check_drop "window 2: $vm: $reason" "$r" "$vm" "$reason" "$dev" flow tx icmp "$ip" "$remote"
 	tf_eq "window 2: $vm: $reason count = pings sent = $what" \
 		"${sent:-none} ${sent:-none}" "$(fields "$r" .count) $kc"
+	tf_eq "window 2: $vm: $reason: an echo request (icmp_type, icmp_code; icmp_id set)" "8 0 true" \
+		"$(fields "$r" '"\(.icmp_type) \(.icmp_code) \(.icmp_id != null)"')"
+	# As `flows` names an ICMP query: "icmp echo id N".
 	tf_eq "window 2: table: $vm's $reason row" \
-		"$vm ${TAP[$vm]} $dev $reason $(fields "$r" .location) $(fields "$r" .count) tx icmp $ip -> $remote" \
+		"$vm ${TAP[$vm]} $dev $reason $(fields "$r" .location) $(fields "$r" .count) tx icmp echo id $(fields "$r" .icmp_id) $ip -> $remote" \
 		"$(awk -v vm="$vm" -v re="$reason" '$1 == vm && $4 == re' "$TMP/w2.rows" | tr -s ' ')"
 }
 case2 "$A" IP_INNOROUTES noroute "$nort" "IpExt InNoRoutes" "$abr" "$TF_LAB_NOROUTE_IP"
