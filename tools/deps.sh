@@ -11,6 +11,8 @@ PKGS=(
 	# tests
 	libcmocka-dev iproute2 iperf3 tmux jq tshark conntrack iptables procps
 	bridge-utils python3 socat
+	# bench: tcpdump, the reference of capture.sh
+	tcpdump
 	# lab: real libvirtd + qemu (TCG), Debian's kernel for direct boot, busybox initramfs
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-config-network
 	libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base

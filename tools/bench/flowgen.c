@@ -4,14 +4,17 @@
  * of tools/bench (throughput.sh's flow scale part).
  *
  *   flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES
- *               [--cpu C] [--batch B]
+ *               [--cpu C] [--batch B] [--seconds S]
  *       Sends PASSES rounds of one 60-byte frame (18 bytes of UDP payload:
  *       the 64-byte minimum Ethernet frame with its FCS) of each of FLOWS
  *       distinct flows through an AF_PACKET socket on IFNAME (qdisc bypassed,
  *       sendmmsg in batches). Flow i: source port 1024 + i % 64512, source
  *       address SRC_IP + i / 64512, to DST_IP:DST_PORT. Frames are built
- *       once, before the clock starts. Prints one JSON line: frames sent
- *       (accepted by the device), seconds, frames/s.
+ *       once, before the clock starts. With --seconds, it stops after S
+ *       seconds (checked after every batch) or PASSES rounds, whichever
+ *       comes first; PASSES 0 is then no limit (a flood: drops.sh). Prints
+ *       one JSON line: frames sent (accepted by the device), seconds,
+ *       frames/s.
  *   flowgen recv IP PORT [--cpu C]
  *       Counts the UDP datagrams that reach IP:PORT until SIGINT/SIGTERM,
  *       then prints one JSON line: {"received": N}.
@@ -44,6 +47,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES [--cpu C] [--batch B]\n"
+		"                    [--seconds S]\n"
 		"       flowgen recv IP PORT [--cpu C]\n");
 	exit(2);
 }
@@ -101,7 +105,7 @@ static int do_send(int argc, char **argv)
 	const char *ifname = argv[0];
 	unsigned char dmac[6], smac[6];
 	struct in_addr src, dst;
-	unsigned long flows, passes, batch = 256, i, p;
+	unsigned long flows, passes, batch = 256, i;
 	uint16_t dport;
 	int cpu = -1, fd, one = 1, a;
 	struct sockaddr_ll sll = {};
@@ -109,8 +113,8 @@ static int do_send(int argc, char **argv)
 	unsigned char *frames;
 	struct mmsghdr *msgs;
 	struct iovec *iov;
-	unsigned long long sent = 0, errors = 0;
-	double t0, t1;
+	unsigned long long pos = 0, total, errors = 0;
+	double t0, t1, secs = 0, stop_at = 0;
 
 	if (argc < 7)
 		usage();
@@ -131,11 +135,15 @@ static int do_send(int argc, char **argv)
 			cpu = (int)num(argv[++a], 4095, "cpu");
 		else if (!strcmp(argv[a], "--batch") && a + 1 < argc)
 			batch = num(argv[++a], 1024, "batch");
+		else if (!strcmp(argv[a], "--seconds") && a + 1 < argc)
+			secs = (double)num(argv[++a], 86400, "seconds");
 		else
 			usage();
 	}
 	if (!flows || !batch)
 		usage();
+	if (secs > 0 && !passes)
+		passes = ~0UL;	/* until the time is up */
 	pin(cpu);
 
 	fd = socket(AF_PACKET, SOCK_RAW, 0);	/* protocol 0: sends only */
@@ -191,40 +199,46 @@ static int do_send(int argc, char **argv)
 		memcpy(f + 42, "tapflow-bench-flow", 18);
 	}
 
+	/*
+	 * One sequence of PASSES x FLOWS frames, frame i % FLOWS at position i,
+	 * in batches that may span passes (one flow: a batch of the same frame).
+	 */
+	total = passes == ~0UL ? ~0ULL : (unsigned long long)flows * passes;
 	t0 = now_s();
-	for (p = 0; p < passes; p++) {
-		for (i = 0; i < flows;) {
-			unsigned long n = flows - i < batch ? flows - i : batch, k;
-			int r;
+	if (secs > 0)
+		stop_at = t0 + secs;
+	while (pos < total && !(stop_at && now_s() >= stop_at)) {
+		unsigned long n = total - pos < batch ? (unsigned long)(total - pos) : batch, k;
+		int r;
 
-			for (k = 0; k < n; k++) {
-				iov[k].iov_base = frames + (i + k) * FRAME_LEN;
-				iov[k].iov_len = FRAME_LEN;
-				memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
-				msgs[k].msg_hdr.msg_iov = &iov[k];
-				msgs[k].msg_hdr.msg_iovlen = 1;
-			}
-			r = sendmmsg(fd, msgs, (unsigned int)n, 0);
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == ENOBUFS || errno == EAGAIN) {
-					/* Not sent: try the same frames again. */
-					errors++;
-					sched_yield();
-					continue;
-				}
-				perror("flowgen: sendmmsg");
-				return 1;
-			}
-			sent += (unsigned long long)r;
-			i += (unsigned long)r;
+		for (k = 0; k < n; k++) {
+			iov[k].iov_base = frames + ((pos + k) % flows) * FRAME_LEN;
+			iov[k].iov_len = FRAME_LEN;
+			memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
+			msgs[k].msg_hdr.msg_iov = &iov[k];
+			msgs[k].msg_hdr.msg_iovlen = 1;
 		}
+		r = sendmmsg(fd, msgs, (unsigned int)n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS || errno == EAGAIN) {
+				/* Not sent: try the same frames again. */
+				errors++;
+				sched_yield();
+				continue;
+			}
+			perror("flowgen: sendmmsg");
+			return 1;
+		}
+		pos += (unsigned long long)r;
 	}
 	t1 = now_s();
-	printf("{\"flows\":%lu,\"passes\":%lu,\"frame_bytes\":%d,\"sent\":%llu,"
+	/* Passes begun (with --seconds, the last one may be partial). */
+	printf("{\"flows\":%lu,\"passes\":%llu,\"frame_bytes\":%d,\"sent\":%llu,"
 	       "\"retries\":%llu,\"seconds\":%.6f,\"pps\":%.1f}\n",
-	       flows, passes, FRAME_LEN, sent, errors, t1 - t0, sent / (t1 - t0));
+	       flows, (pos + flows - 1) / flows, FRAME_LEN, pos, errors, t1 - t0,
+	       pos / (t1 - t0));
 	close(fd);
 	return 0;
 }
