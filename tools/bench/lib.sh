@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-# lib.sh: what the bench scripts (throughput.sh, nat.sh) share. Sourced,
-# not run; the script sets PROG (its name, for messages) first.
+# lib.sh: what the bench scripts (throughput.sh, nat.sh, drops.sh,
+# capture.sh) share. Sourced, not run; the script sets PROG (its name, for
+# messages) first.
 #
 #   - bench_init: the work directory, and traps that remove everything the
 #     run created -- processes by pid (SIGTERM, then SIGKILL), namespaces,
@@ -275,7 +276,7 @@ TF_CMD=
 # tf_start CMD IFACES [OPTIONS...]: tapflow CMD in TF_NS on the interfaces
 # (comma-separated), with OPTIONS after the command; returns once attached.
 tf_start() {
-	local cmd=$1 ifaces=$2 i rec list args=()
+	local cmd=$1 ifaces=$2 i rec list args=() ready
 	shift 2
 	IFS=, read -r -a list <<<"$ifaces"
 	for i in "${list[@]}"; do args+=(--iface "$i"); done
@@ -286,17 +287,26 @@ tf_start() {
 	TF_PID=$BG_PID
 	# The first record comes one interval after the hooks are attached
 	# (flows: every report has each interface's overflow/unparsed rows).
+	# capture prints nothing before its final report, but writes the
+	# pcapng headers once the hooks are attached: its -w file is then not
+	# empty.
 	rec='"type":"stats"'
 	[ "$cmd" = flows ] && rec='"type":"flow"'
+	ready=(grep -q "$rec" "$TF_OUT")
+	if [ "$cmd" = capture ]; then
+		while [ $# -gt 0 ] && [ "$1" != -w ]; do shift; done
+		[ $# -ge 2 ] || die "tf_start capture needs -w FILE"
+		ready=(test -s "$2")
+	fi
 	for i in $(seq 100); do
-		grep -q "$rec" "$TF_OUT" 2>/dev/null && break
+		"${ready[@]}" 2>/dev/null && break
 		if ! kill -0 "$TF_PID" 2>/dev/null; then
 			bg_wait "$TF_PID"
 			die "tapflow exited $? at start: $(head -c 400 "$TF_OUT.err")"
 		fi
 		sleep 0.1
 	done
-	grep -q "$rec" "$TF_OUT" || die "tapflow printed no record in 10 s"
+	"${ready[@]}" 2>/dev/null || die "tapflow $cmd was not attached after 10 s"
 	TF_CPU0=$(cpu_ns "$TF_PID")
 	TF_T0=$(date +%s%N)
 }

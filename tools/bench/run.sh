@@ -9,13 +9,21 @@
 # a map 4 x too small, the accounting check) and nat.sh (NATed traffic
 # from a VM behind a bridge to an "internet": throughput with nothing,
 # `tapflow flows --no-nat` and `tapflow flows` attached, and the flow
-# path's ns per forwarded packet with the NAT join on and off), then a
-# summary block for the README. About seven and a half minutes.
+# path's ns per forwarded packet with the NAT join on and off), drops.sh
+# (64-byte UDP floods dropped in FORWARD, from a traced VM port and from
+# an untraced interface: packet rate with nothing, `tapflow stats
+# --no-drops` and `tapflow stats` attached, and tf_kfree_skb's ns per run
+# in situ) and capture.sh (iperf3 across veth + bridge with nothing,
+# `tapflow capture --sample 100 --snaplen 128` and `tcpdump -i br0 -s 128`:
+# throughput, the capturing process's CPU time, frames written), then a
+# summary block for the README. About eleven minutes.
 #
-#   tools/bench/run.sh [--json] [--skip-nat] [throughput.sh options...]
+#   tools/bench/run.sh [--json] [--skip-nat] [--skip-drops] [--skip-capture]
+#                      [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
 #
-# NAT_OPTS="..." passes options to nat.sh (e.g. NAT_OPTS="-r 6").
+# NAT_OPTS="..." passes options to nat.sh (e.g. NAT_OPTS="-r 6"),
+# DROPS_OPTS="..." to drops.sh, CAPTURE_OPTS="..." to capture.sh.
 # Build first: make && make -C tools/bench (or make -C tools/bench run).
 # The summary and the raw JSON are kept in .output/bench/last.{md,json}.
 set -uo pipefail
@@ -33,14 +41,22 @@ COST_CPU=${COST_CPU:-$(($(nproc) - 1))}
 JSON=0
 REPORT_ONLY=0
 NAT=1
+DROPS=1
+CAPTURE=1
 TP_ARGS=()
 # shellcheck disable=SC2206 # options, split as the shell would
 NAT_ARGS=(${NAT_OPTS:-})
+# shellcheck disable=SC2206
+DROPS_ARGS=(${DROPS_OPTS:-})
+# shellcheck disable=SC2206
+CAPTURE_ARGS=(${CAPTURE_OPTS:-})
 for a in "$@"; do
 	case $a in
 	--json) JSON=1 ;;
 	--report) REPORT_ONLY=1 ;;
 	--skip-nat) NAT=0 ;;
+	--skip-drops) DROPS=0 ;;
+	--skip-capture) CAPTURE=0 ;;
 	-h|--help) sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) TP_ARGS+=("$a") ;;
 	esac
@@ -98,6 +114,20 @@ measure() {
 	else
 		echo null >"$OUT/nat.json"
 	fi
+	if [ "$DROPS" -eq 1 ]; then
+		echo "# drops.sh ${DROPS_ARGS[*]}" >&2
+		run_child "$OUT/drops.json" "$HERE/drops.sh" --json "${DROPS_ARGS[@]}" ||
+			die "drops.sh failed"
+	else
+		echo null >"$OUT/drops.json"
+	fi
+	if [ "$CAPTURE" -eq 1 ]; then
+		echo "# capture.sh ${CAPTURE_ARGS[*]}" >&2
+		run_child "$OUT/capture.json" "$HERE/capture.sh" --json "${CAPTURE_ARGS[@]}" ||
+			die "capture.sh failed"
+	else
+		echo null >"$OUT/capture.json"
+	fi
 
 	cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
@@ -107,9 +137,11 @@ measure() {
 		--argjson elapsed "$((SECONDS - t0))" \
 		--slurpfile pc "$OUT/prog_cost.json" --slurpfile tp "$OUT/throughput.json" \
 		--slurpfile fc "$OUT/flow_cost.json" --slurpfile nat "$OUT/nat.json" \
+		--slurpfile drops "$OUT/drops.json" --slurpfile capture "$OUT/capture.json" \
 		'{type: "bench", date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu,
 		  tapflow: $rev, loadavg: $loadavg, elapsed_s: $elapsed,
-		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0], nat: $nat[0]}' \
+		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0], nat: $nat[0],
+		  drops: $drops[0], capture: $capture[0]}' \
 		>"$OUT/last.json" ||
 		die "cannot combine the results"
 }
@@ -265,6 +297,93 @@ summary() {
 				    "\(way(.[1])): " + progs($i.programs[.[0]][.[1]])) | join("; ")) + "."
 		 else "" end)
 	 else empty end),
+	(if .drops then .drops as $d |
+		def drow($m; $x):
+			"| \($m) | \($x.drops_vs_off.off_median / 1e3 | f(1)) | " +
+			"\($x.drops_vs_nodrops.off_median / 1e3 | f(1)) | " +
+			"\($x.drops_vs_off.on_median / 1e3 | f(1)) | \($x.drops_vs_off.ratio | f(3)) | " +
+			"\($x.drops_vs_nodrops.ratio | f(3)) |";
+		"",
+		"Drop tracer (`drops.sh`): 64 B UDP floods dropped by iptables in FORWARD in a router " +
+		"namespace, from a VM namespace through its bridge port vport and br0 (traced) and from " +
+		"another namespace through oport (not traced); tapflow `\($d.topology.tapflow)` " +
+		"`stats --no-drops` and `stats` (drop tracer on) against nothing attached (off):",
+		"",
+		"| drop flood | off | `stats --no-drops` | `stats` | ratio stats/off | ratio stats/`--no-drops` |",
+		"|---|---:|---:|---:|---:|---:|",
+		drow("VM\u0027s flood, traced interfaces: kpps sent"; $d.figures.vm),
+		drow("other flood, untraced interface: kpps sent"; $d.figures.other),
+		(if $d.insitu then
+			"| `tf_kfree_skb` per run, drops of the untraced interface, BPF stats on: ns | | | " +
+			"\($d.insitu.other.ns_per_run | f(1)) | | |",
+			"| `tf_kfree_skb` per run, drops of the traced interfaces, BPF stats on: ns | | | " +
+			"\($d.insitu.vm.ns_per_run | f(1)) | | |"
+		 else empty end),
+		"",
+		"Floods: \($d.sender.program), on CPU \($d.sender.cpu // "any"), \($d.seconds) s each; " +
+		"the figure is the sender\u0027s frames per second (the DROP rules counted " +
+		"\($d.figures.vm.dropped_of_sent | f(4)) and \($d.figures.other.dropped_of_sent | f(4)) of " +
+		"them); median of \($d.rounds) ABBA rounds; ratio = median of the per-round ratios " +
+		"(stats/`--no-drops` range: VM \(range($d.figures.vm.drops_vs_nodrops)), other " +
+		"\(range($d.figures.other.drops_vs_nodrops))), target ≥ \($d.target_ratio_min) for the " +
+		"VM\u0027s flood. Tracer check: `stats` counted \($d.tracer_check.counted_by_tapflow) of the " +
+		"VM floods\u0027 \($d.tracer_check.vm_flood_drops_by_rule) drops (\($d.tracer_check.missing) " +
+		"missing). tapflow `stats`: \($d.tapflow.drops.cpu_percent_of_one_core | f(3)) % of a core." +
+		(if $d.insitu then $d.insitu as $i |
+			" In situ: \($i.rounds) round(s) of both floods under `stats` with the BPF run-time " +
+			"statistics on; `tf_kfree_skb` runs on every drop of the host (the floods were " +
+			"\($i.other.flood_share_of_runs * 100 | f(1)) % and \($i.vm.flood_share_of_runs * 100 | f(1)) % " +
+			"of its runs); per packet of the VM\u0027s flood the TC programs took " +
+			"\($i.vm.tc_ns_per_flood_packet | f(1)) ns more."
+		 else "" end)
+	 else empty end),
+	(if .capture then .capture as $c |
+		def crow($m; $x; $scale; $d):
+			"| \($m) | \($x.capture_vs_off.off_median / $scale | f($d)) | " +
+			"\($x.capture_vs_off.on_median / $scale | f($d)) | " +
+			"\($x.tcpdump_vs_off.on_median / $scale | f($d)) | " +
+			"\($x.capture_vs_off.ratio | f(3)) | \($x.tcpdump_vs_off.ratio | f(3)) |";
+		def blocks($x): $x.blocks | length;
+		"",
+		"Capture (`capture.sh`): iperf3 across veth + bridge as above, with nothing capturing (off), " +
+		"`\($c.states.capture)` and `\($c.states.tcpdump)`:",
+		"",
+		"| capture | off | `tapflow capture` | tcpdump | ratio capture/off | ratio tcpdump/off |",
+		"|---|---:|---:|---:|---:|---:|",
+		crow("TCP A→B: Gbit/s"; $c.figures.tcp_ab; 1e9; 2),
+		crow("TCP B→A: Gbit/s"; $c.figures.tcp_ba; 1e9; 2),
+		(if $c.figures.udp then
+			crow("UDP \($c.udp_frame_bytes) B A→B: kpps"; $c.figures.udp; 1e3; 1) else empty end),
+		"| capturing process CPU while the traffic ran: ms per block (% of a core) | | " +
+			"\($c.capturing.capture.cpu_ms_per_block_median | f(0)) " +
+			"(\($c.capturing.capture.cpu_percent_of_one_core | f(2)) %) | " +
+			"\($c.capturing.tcpdump.cpu_ms_per_block_median | f(0)) " +
+			"(\($c.capturing.tcpdump.cpu_percent_of_one_core | f(2)) %) | | |",
+		"| frames written per block (of the frames forwarded) | | " +
+			"\($c.capturing.capture.frames_written / blocks($c.capturing.capture) | f(0)) " +
+			"(\($c.capturing.capture.written_per_forwarded * 100 | f(2)) %) | " +
+			"\($c.capturing.tcpdump.frames_written / blocks($c.capturing.tcpdump) | f(0)) " +
+			"(\($c.capturing.tcpdump.written_per_forwarded * 100 | f(2)) %) | | |",
+		"| CPU per frame written: µs | | " +
+			"\($c.capturing.capture.cpu_us_per_frame_written // 0 | f(2)) | " +
+			"\($c.capturing.tcpdump.cpu_us_per_frame_written // 0 | f(2)) | | |",
+		"",
+		"Capture: median of \($c.rounds) ABBA rounds of \($c.seconds) s per figure, iperf3 ends on " +
+		"CPUs \($c.iperf3_affinity // "unpinned"); ratio = median of the per-round ratios (capture/off " +
+		"range: " + ($c.figures | to_entries | map("\(.key) \(range(.value.capture_vs_off))") |
+			join(", ")) + "; tcpdump/off: " + ($c.figures | to_entries |
+			map("\(.key) \(range(.value.tcpdump_vs_off))") | join(", ")) + "), target capture/off ≥ " +
+		"\($c.target_ratio_min). Both with a snaplen of \($c.snaplen) B. tapflow samples 1 in " +
+		"\($c.sample) per interface, and each forwarded frame crosses two ports (pa, pb); tcpdump " +
+		"on the bridge (promiscuous) sees and writes every forwarded frame. CPU: the process\u0027s " +
+		"threads only (scheduler run time from attach to the end of the traffic); the BPF " +
+		"programs and AF_PACKET\u0027s copies run in softirq on the iperf3 CPU and show in the " +
+		"throughput. tapflow: sampled \($c.capturing.capture.sampled), lost " +
+		"\($c.capturing.capture.lost) (ring buffer full), the file holds every sample: " +
+		"\($c.capturing.capture.written_equals_sampled); tcpdump: \($c.capturing.tcpdump.received_by_filter) " +
+		"received by the filter, \($c.capturing.tcpdump.captured) captured (the rest: its last ring " +
+		"block, unread at SIGINT), \($c.capturing.tcpdump.dropped_by_kernel) dropped by the kernel."
+	 else empty end),
 	(if .flow_cost then .flow_cost as $fc |
 		($fc.variants | map({(.map): .}) | add) as $v |
 		def fr($l; $k; $d): "| \($l) | \($v.hash[$k] | f($d)) | " +
@@ -292,8 +411,10 @@ summary() {
 		fr("userspace batch delete of it all: ms"; "delete_batch_ms"; 1),
 		""
 	 else empty end),
-	([{n: "throughput.sh", x: $tp}] + (if .nat then [{n: "nat.sh", x: .nat}] else [] end)) as $w |
-	"Other work: the CPUs without iperf3 were busy during the kept blocks: " +
+	([{n: "throughput.sh", x: $tp}] + (if .nat then [{n: "nat.sh", x: .nat}] else [] end) +
+	 (if .drops then [{n: "drops.sh", x: .drops}] else [] end) +
+	 (if .capture then [{n: "capture.sh", x: .capture}] else [] end)) as $w |
+	"Other work: the CPUs the measured traffic did not run on (iperf3, flowgen) were busy during the kept blocks: " +
 	($w | map(.x.other_cpus_busy_percent as $b |
 		"\(.n) \($b.median | f(0)) % (max \($b.max | f(0)) %), " +
 		"\(.x.discarded_rounds | length) round(s) above \($b.redo_above) % discarded and run again")
@@ -309,7 +430,8 @@ fi
 [ -r "$OUT/last.json" ] || die "no results in $OUT/last.json: run without --report first"
 summary >"$OUT/last.md.tmp" && mv "$OUT/last.md.tmp" "$OUT/last.md" ||
 	die "cannot format the summary"
-if jq -e '[.throughput, .nat // empty] | any(.other_cpus_busy_percent | .max > .redo_above)' \
+if jq -e '[.throughput, .nat // empty, .drops // empty, .capture // empty] |
+	any(.other_cpus_busy_percent | .max > .redo_above)' \
 	"$OUT/last.json" >/dev/null; then
 	echo "# warning: other load ran during the measurement (see 'Other work');" \
 		"run again on a quiet machine" >&2
