@@ -109,7 +109,8 @@ demo: deps
 	$(Q)tools/lab/demo.sh
 
 # ns/packet of the programs, throughput with stats/flows on vs off, flows at
-# scale; as root, about 5 minutes; see tools/bench/README.md.
+# scale, the NAT join, the drop tracer, capture next to tcpdump; as root,
+# about 11 minutes; see tools/bench/README.md.
 bench: deps
 	$(Q)$(MAKE) --no-print-directory -C tools/bench run
 
