@@ -328,13 +328,15 @@ summary() {
 		"\(range($d.figures.other.drops_vs_nodrops))), target ≥ \($d.target_ratio_min) for the " +
 		"VM\u0027s flood. Tracer check: `stats` counted \($d.tracer_check.counted_by_tapflow) of the " +
 		"VM floods\u0027 \($d.tracer_check.vm_flood_drops_by_rule) drops (\($d.tracer_check.missing) " +
-		"missing). tapflow `stats`: \($d.tapflow.drops.cpu_percent_of_one_core | f(3)) % of a core." +
+		"missing). tapflow itself during the floods: `stats` \($d.tapflow.drops.cpu_percent_of_one_core | f(3)) % " +
+		"of a core, `stats --no-drops` \($d.tapflow.nodrops.cpu_percent_of_one_core | f(3)) %." +
 		(if $d.insitu then $d.insitu as $i |
 			" In situ: \($i.rounds) round(s) of both floods under `stats` with the BPF run-time " +
 			"statistics on; `tf_kfree_skb` runs on every drop of the host (the floods were " +
 			"\($i.other.flood_share_of_runs * 100 | f(1)) % and \($i.vm.flood_share_of_runs * 100 | f(1)) % " +
-			"of its runs); per packet of the VM\u0027s flood the TC programs took " +
-			"\($i.vm.tc_ns_per_flood_packet | f(1)) ns more."
+			"of its runs); per frame of the VM\u0027s flood tapflow\u0027s TC programs (`tf_ingress` " +
+			"on vport and br0, there with and without the tracer) took " +
+			"\($i.vm.tc_ns_per_flood_packet | f(1)) ns besides."
 		 else "" end)
 	 else empty end),
 	(if .capture then .capture as $c |
