@@ -148,42 +148,116 @@ static bool unsupported(int e)
 	return e == EINVAL || e == 524 /* ENOTSUPP */ || e == EOPNOTSUPP;
 }
 
+static uint64_t drop_key_hash(const struct tf_drop_key *k)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(*k); i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct tf_drop_seen **seen_slot(struct tf_drop_tracer *t, const struct tf_drop_key *k)
+{
+	struct tf_drop_seen **pp = &t->seen[drop_key_hash(k) % TF_DROP_SEEN_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->next)
+		if (!memcmp(&(*pp)->k, k, sizeof(*k)))
+			break;
+	return pp;
+}
+
+/* Report what an entry gained since it was last read (now: v), if anything. */
+static void report_delta(const struct tf_drop_key *k, const struct tf_drop_value *last,
+			 const struct tf_drop_value *v, tf_drop_entry_fn fn, void *ctx)
+{
+	struct tf_drop_value d = *v;
+
+	if (v->packets <= last->packets)
+		return;
+	d.packets = v->packets - last->packets;
+	d.bytes = v->bytes - last->bytes;
+	fn(k, &d, ctx);
+}
+
+/*
+ * Read every entry and report what it gained since the last poll. An entry
+ * is taken out of the kernel map only once it has been idle for a whole
+ * poll: the program adds to an entry through a pointer it looked up, so
+ * deleting a busy one would lose the drops counted into it meanwhile.
+ */
 int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *ctx)
 {
-	int fd, guard;
-	struct tf_drop_key k;
-	struct tf_drop_value v;
+	struct tf_drop_key *keys, k;
+	struct tf_drop_value v, v2;
+	size_t n = 0;
+	int fd, ret = 0;
 
 	if (!t->skel)
 		return 0;
+	if (!t->seen) {
+		t->seen = calloc(TF_DROP_SEEN_BUCKETS, sizeof(*t->seen));
+		if (!t->seen)
+			return -ENOMEM;
+	}
 	fd = bpf_map__fd(t->skel->maps.drops);
-	/*
-	 * Always the first key: the one before was taken out. Bounded, in case
-	 * an entry cannot be deleted (then it is read again next poll).
-	 */
-	for (guard = 0; guard < 2 * TF_DROPS_MAP_DEFAULT; guard++) {
-		if (bpf_map_get_next_key(fd, NULL, &k))
-			return errno == ENOENT ? 0 : -errno;
-		if (!t->no_lookup_and_delete) {
-			if (!bpf_map_lookup_and_delete_elem(fd, &k, &v)) {
-				fn(&k, &v, ctx);
-				continue;
-			}
-			if (errno == ENOENT)
-				continue;
-			if (!unsupported(errno))
-				return -errno;
-			t->no_lookup_and_delete = true;	/* before 5.14 */
-		}
-		/* A drop counted between these two is lost: say that it may be. */
+	/* The keys first: deleting while walking would restart the walk. */
+	keys = malloc(TF_DROPS_MAP_DEFAULT * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	while (n < TF_DROPS_MAP_DEFAULT &&
+	       !bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
+		n++;
+	for (size_t i = 0; i < n; i++) {
+		struct tf_drop_seen **pp, *s;
+
+		k = keys[i];
 		if (bpf_map_lookup_elem(fd, &k, &v))
 			continue;
-		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
-			return -errno;
-		t->harvest_races++;
-		fn(&k, &v, ctx);
+		pp = seen_slot(t, &k);
+		s = *pp;
+		if (!s) {
+			s = calloc(1, sizeof(*s));
+			if (!s) {
+				ret = -ENOMEM;
+				break;
+			}
+			s->k = k;
+			*pp = s;
+		} else if (v.packets == s->v.packets) {
+			/* Idle for a whole poll: out, with what came at the last instant. */
+			if (!t->no_lookup_and_delete &&
+			    bpf_map_lookup_and_delete_elem(fd, &k, &v2)) {
+				if (errno == ENOENT) {
+					v2 = v;
+				} else if (unsupported(errno)) {
+					t->no_lookup_and_delete = true;	/* before 5.14 */
+				} else {
+					ret = -errno;
+					break;
+				}
+			}
+			if (t->no_lookup_and_delete) {
+				v2 = v;
+				if (bpf_map_delete_elem(fd, &k) && errno != ENOENT) {
+					ret = -errno;
+					break;
+				}
+				t->harvest_races++;	/* a drop counted in between is lost */
+			}
+			report_delta(&k, &s->v, &v2, fn, ctx);
+			*pp = s->next;
+			free(s);
+			continue;
+		}
+		report_delta(&k, &s->v, &v, fn, ctx);
+		s->v = v;
 	}
-	return 0;
+	free(keys);
+	return ret;
 }
 
 int tf_drop_tracer_poll_events(struct tf_drop_tracer *t)
@@ -210,6 +284,13 @@ void tf_drop_tracer_detach(struct tf_drop_tracer *t)
 
 void tf_drop_tracer_close(struct tf_drop_tracer *t)
 {
+	for (size_t i = 0; t->seen && i < TF_DROP_SEEN_BUCKETS; i++) {
+		for (struct tf_drop_seen *s = t->seen[i], *n; s; s = n) {
+			n = s->next;
+			free(s);
+		}
+	}
+	free(t->seen);
 	tf_drop_tracer_detach(t);
 	ring_buffer__free(t->rb);
 	drops_bpf__destroy(t->skel);

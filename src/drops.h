@@ -34,6 +34,15 @@ struct ring_buffer;
 
 typedef void (*tf_drop_event_fn)(const struct tf_drop_event *e, void *ctx);
 
+/* A kernel drop entry as read at the last poll (the next poll reports the difference). */
+struct tf_drop_seen {
+	struct tf_drop_key k;
+	struct tf_drop_value v;
+	struct tf_drop_seen *next;
+};
+
+#define TF_DROP_SEEN_BUCKETS 4096
+
 struct tf_drop_tracer {
 	struct drops_bpf *skel;
 	struct bpf_link *link;
@@ -42,6 +51,7 @@ struct tf_drop_tracer {
 	tf_drop_event_fn on_event;
 	void *event_ctx;
 	bool no_lookup_and_delete;	/* old kernel: lookup, then delete */
+	struct tf_drop_seen **seen;	/* TF_DROP_SEEN_BUCKETS chains */
 	uint64_t harvest_races;		/* ... and drops that may be lost between */
 };
 
@@ -61,7 +71,11 @@ struct tf_drop_losses {
 int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n,
 			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
 			char *err, size_t errlen);
-/* Take every aggregated drop out of the kernel map, calling fn for each. */
+/*
+ * Report, per kernel entry, the drops it gained since the last call (fn
+ * gets the difference; first/last seen as they are); entries idle for a
+ * whole poll are taken out of the map.
+ */
 typedef void (*tf_drop_entry_fn)(const struct tf_drop_key *k, const struct tf_drop_value *v,
 				 void *ctx);
 int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *ctx);
