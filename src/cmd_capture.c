@@ -210,6 +210,8 @@ int tf_cmd_capture(const struct tf_cli *cli)
 	 * Interfaces first, as tcpdump does: a run that cannot start (no such
 	 * VM or interface, no privileges) leaves an existing file alone.
 	 */
+	/* Before attaching: every frame's time is within the statistics' range. */
+	r.start_ns = wall_ns();
 	if (tf_trace_begin(cli, &opts, &c, &inv))
 		goto out;
 	fd = to_stdout ? STDOUT_FILENO
@@ -224,7 +226,6 @@ int tf_cmd_capture(const struct tf_cli *cli)
 		tf_err("out of memory");
 		goto out;
 	}
-	r.start_ns = wall_ns();
 	r.offset = tf_mono_to_real_offset();
 	r.offset_t = tf_now_mono();
 	if (write_headers(&r, co.snaplen)) {
