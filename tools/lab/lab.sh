@@ -135,6 +135,13 @@ setup_netns() {
 	ip -n "$LAB_NS" link set uplink0 up
 	ip -n "$INET_NS" addr add "$INET_IP/30" dev wan0
 	ip -n "$INET_NS" link set wan0 up
+	# Static neighbours both ways: no ARP on the uplink in the middle of a
+	# measured window (tests compare the uplink's frames exactly, between
+	# instances attached at slightly different instants).
+	ip -n "$LAB_NS" neigh replace "$INET_IP" dev uplink0 nud permanent \
+		lladdr "$(ip -n "$INET_NS" -br link show dev wan0 | awk '{print $3}')"
+	ip -n "$INET_NS" neigh replace "$UPLINK_LAB" dev wan0 nud permanent \
+		lladdr "$(ip -n "$LAB_NS" -br link show dev uplink0 | awk '{print $3}')"
 	# tfinet gets no route to the guests' subnets, like a real upstream:
 	# only what libvirt's NAT translated to 10.99.0.1 can get an answer.
 	ip -n "$LAB_NS" route add default via "$INET_IP"
