@@ -582,89 +582,9 @@ static const uint8_t MAC0[6] = { 0x52, 0x54, 0x00, 0x00, 0x00, 0x01 };
 static const uint8_t MAC1[6] = { 0x52, 0x54, 0x00, 0x00, 0x00, 0x02 };
 static const uint8_t MAC_OTHER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
 
-/* The fake kernel flow map (as in test_nat.c). */
+/* The fake kernel flow map, shared with test_nat.c. */
 #define FAKE_MAX 64
-
-struct fake_map {
-	bool used[FAKE_MAX];
-	struct tf_flow_key keys[FAKE_MAX];
-	struct tf_flow_value vals[FAKE_MAX];
-};
-
-static int fake_find(struct fake_map *m, const void *key)
-{
-	for (int i = 0; i < FAKE_MAX; i++)
-		if (m->used[i] && !memcmp(&m->keys[i], key, sizeof(m->keys[i])))
-			return i;
-	return -1;
-}
-
-static int fake_batch(void *ctx, void *in, void *out, void *keys, void *values, uint32_t *count)
-{
-	struct fake_map *m = ctx;
-	uint32_t pos = in ? *(uint32_t *)in : 0, n = 0;
-
-	for (; pos < FAKE_MAX && n < *count; pos++) {
-		if (!m->used[pos])
-			continue;
-		((struct tf_flow_key *)keys)[n] = m->keys[pos];
-		((struct tf_flow_value *)values)[n] = m->vals[pos];
-		n++;
-	}
-	*count = n;
-	*(uint32_t *)out = pos;
-	return pos >= FAKE_MAX ? -ENOENT : 0;
-}
-
-static int fake_next_key(void *ctx, const void *key, void *next)
-{
-	struct fake_map *m = ctx;
-
-	for (int i = key ? fake_find(m, key) + 1 : 0; i < FAKE_MAX; i++) {
-		if (m->used[i]) {
-			memcpy(next, &m->keys[i], sizeof(m->keys[i]));
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int fake_lookup(void *ctx, const void *key, void *value)
-{
-	struct fake_map *m = ctx;
-	int i = fake_find(m, key);
-
-	if (i < 0)
-		return -ENOENT;
-	memcpy(value, &m->vals[i], sizeof(m->vals[i]));
-	return 0;
-}
-
-static int fake_delete(void *ctx, const void *key)
-{
-	struct fake_map *m = ctx;
-	int i = fake_find(m, key);
-
-	if (i < 0)
-		return -ENOENT;
-	m->used[i] = false;
-	return 0;
-}
-
-static int fake_lad(void *ctx, const void *key, void *value)
-{
-	int err = fake_lookup(ctx, key, value);
-
-	return err ? err : fake_delete(ctx, key);
-}
-
-static const struct tf_flow_map_ops fake_ops = {
-	.lookup_batch = fake_batch,
-	.get_next_key = fake_next_key,
-	.lookup = fake_lookup,
-	.lookup_and_delete = fake_lad,
-	.delete_elem = fake_delete,
-};
+#include "fake_flow_map.h"
 
 struct host {
 	struct fake_map m;
