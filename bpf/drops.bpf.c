@@ -80,7 +80,36 @@ static __always_inline bool monitored(__u32 ifindex)
 	return bpf_map_lookup_elem(&drop_ifaces_big, &ifindex) != NULL;
 }
 
-static __always_inline void read_l4(const unsigned char *p, struct tf_drop_pkt *pkt)
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym) (!!(sym))
+#endif
+
+/*
+ * How the packet's bytes are read. Kernels with BPF_FEAT_RDONLY_CAST_TO_VOID
+ * (6.16+) let bpf_rdonly_cast(p, 0) make any kernel address a read-only
+ * untrusted pointer: plain loads that read 0 instead of faulting, a few ns
+ * each. Elsewhere each header is a bpf_probe_read_kernel() call, which
+ * costs some 40 ns per call under a flood of drops (tools/bench drops.sh).
+ * A CO-RE constant: the verifier keeps one of the two.
+ */
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
+
+static __always_inline bool pkt_loads(void)
+{
+	return bpf_core_enum_value_exists(enum bpf_features, BPF_FEAT_RDONLY_CAST_TO_VOID) &&
+	       bpf_ksym_exists(bpf_rdonly_cast);
+}
+
+/*
+ * Copy the header *dst from the packet at p: 0, or -1 if unreadable.
+ * With loads, a struct copy through the header's own type, so that the
+ * compiler reads whole words rather than bytes.
+ */
+#define pkt_read(dst, p, loads)								\
+	((loads) ? (*(dst) = *(const typeof(*(dst)) *)(p), 0)				\
+		 : (bpf_probe_read_kernel((dst), sizeof(*(dst)), (p)) ? -1 : 0))
+
+static __always_inline void read_l4(const unsigned char *p, bool loads, struct tf_drop_pkt *pkt)
 {
 	switch (pkt->proto) {
 	case IPPROTO_TCP:
@@ -90,7 +119,7 @@ static __always_inline void read_l4(const unsigned char *p, struct tf_drop_pkt *
 	case IPPROTO_DCCP: {
 		struct tf_udphdr uh;
 
-		if (bpf_probe_read_kernel(&uh, 4, p))
+		if (pkt_read(&uh, p, loads))
 			return;
 		pkt->src_port = bpf_ntohs(uh.source);
 		pkt->dst_port = bpf_ntohs(uh.dest);
@@ -101,7 +130,7 @@ static __always_inline void read_l4(const unsigned char *p, struct tf_drop_pkt *
 		struct tf_icmphdr ih;
 
 		if ((pkt->proto == IPPROTO_ICMPV6) != (pkt->family == TF_FAM_IPV6) ||
-		    bpf_probe_read_kernel(&ih, sizeof(ih), p))
+		    pkt_read(&ih, p, loads))
 			return;
 		tf_icmp_key_ports(ih.type, ih.code, bpf_ntohs(ih.id), pkt->family == TF_FAM_IPV6,
 				  &pkt->src_port, &pkt->dst_port);
@@ -118,20 +147,27 @@ static __always_inline void read_l4(const unsigned char *p, struct tf_drop_pkt *
  */
 #define RD(direct, p, field) ((direct) ? (p)->field : BPF_CORE_READ(p, field))
 
-/* The packet's MACs, addresses and ports, as far as its headers are readable. */
+/*
+ * The packet's MACs, addresses and ports, as far as its headers are in
+ * the skb's linear area (up to skb->tail): a header beyond it, or one that
+ * cannot be read, ends the parse with what was read so far.
+ */
 static __always_inline void read_pkt(struct sk_buff *skb, bool direct, struct tf_drop_pkt *pkt)
 {
 	unsigned char *head = RD(direct, skb, head);
 	__u16 mac = RD(direct, skb, mac_header);
 	__u16 net = RD(direct, skb, network_header);
 	__u16 proto = bpf_ntohs(RD(direct, skb, protocol));
+	__u32 tail = RD(direct, skb, tail);	/* an offset from head on 64-bit kernels */
+	bool loads = pkt_loads();
+	const unsigned char *h = loads ? bpf_rdonly_cast(head, 0) : head;
 
 	pkt->ethertype = proto;
 	/* mac_header is ~0 when unset; an Ethernet header ends where IP starts. */
 	if (mac != (__u16)~0U && net >= mac + sizeof(struct tf_ethhdr)) {
 		struct tf_ethhdr eth;
 
-		if (!bpf_probe_read_kernel(&eth, sizeof(eth), head + mac)) {
+		if (!pkt_read(&eth, h + mac, loads)) {
 			__builtin_memcpy(pkt->src_mac, eth.src, 6);
 			__builtin_memcpy(pkt->dst_mac, eth.dst, 6);
 		}
@@ -140,7 +176,8 @@ static __always_inline void read_pkt(struct sk_buff *skb, bool direct, struct tf
 		struct tf_iphdr iph;
 		__u32 ihl;
 
-		if (bpf_probe_read_kernel(&iph, sizeof(iph), head + net) || (iph.ver_ihl >> 4) != 4)
+		if (net + sizeof(iph) > tail || pkt_read(&iph, h + net, loads) ||
+		    (iph.ver_ihl >> 4) != 4)
 			return;
 		ihl = (iph.ver_ihl & 0xf) * 4;
 		if (ihl < sizeof(iph))
@@ -149,19 +186,20 @@ static __always_inline void read_pkt(struct sk_buff *skb, bool direct, struct tf
 		pkt->proto = iph.protocol;
 		__builtin_memcpy(pkt->src_ip, &iph.saddr, 4);
 		__builtin_memcpy(pkt->dst_ip, &iph.daddr, 4);
-		if (!(bpf_ntohs(iph.frag_off) & 0x1fff))
-			read_l4(head + net + ihl, pkt);
+		if (!(bpf_ntohs(iph.frag_off) & 0x1fff) && net + ihl + 8 <= tail)
+			read_l4(h + net + ihl, loads, pkt);
 	} else if (proto == ETH_P_IPV6) {
 		struct tf_ipv6hdr ip6;
 
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + net) ||
+		if (net + sizeof(ip6) > tail || pkt_read(&ip6, h + net, loads) ||
 		    (bpf_ntohl(ip6.ver_tc_flow) >> 28) != 6)
 			return;
 		pkt->family = TF_FAM_IPV6;
 		pkt->proto = ip6.nexthdr;	/* extension headers are not followed */
 		__builtin_memcpy(pkt->src_ip, ip6.saddr, 16);
 		__builtin_memcpy(pkt->dst_ip, ip6.daddr, 16);
-		read_l4(head + net + sizeof(ip6), pkt);
+		if (net + sizeof(ip6) + 8 <= tail)
+			read_l4(h + net + sizeof(ip6), loads, pkt);
 	}
 }
 
@@ -189,6 +227,24 @@ static __always_inline void emit_event(const struct tf_drop_key *k, __u64 now, _
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * Last seen without a clock read per drop: bpf_ktime_get_ns() costs some
+ * 30 ns a call in a VM (kvmclock), and tracing programs may not use the
+ * coarse clock. An entry takes the precise time when it is made and counts
+ * in jiffies (one load) from there: last_ns = first_ns + ticks since *
+ * ns per tick, true to the tick (1-10 ms), as CLOCK_MONOTONIC_COARSE is.
+ * CONFIG_HZ comes from the kernel's config (libbpf reads /proc/config.gz
+ * or /boot/config-*); without one, 0 here, the precise clock every drop.
+ */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+static __always_inline __u64 drop_last_ns(const struct tf_drop_value *v)
+{
+	if (!CONFIG_HZ)
+		return bpf_ktime_get_ns();
+	return v->first_ns + (bpf_jiffies64() - v->first_jiffies) * (1000000000ULL / CONFIG_HZ);
+}
+
 static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *location,
 				   __u32 reason)
 {
@@ -196,7 +252,6 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 	struct tf_drop_value *v;
 	struct net_device *dev;
 	__u32 ifindex = 0, iif, len;
-	__u64 now;
 
 	/* Not drops; numbered by the running kernel (CO-RE enum relocations). */
 	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_NOT_DROPPED_YET) &&
@@ -227,10 +282,14 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 	k.location = (__u64)location;
 	read_pkt(skb, direct, &k.pkt);
 	len = RD(direct, skb, len);
-	now = bpf_ktime_get_ns();
 	v = bpf_map_lookup_elem(&drops, &k);
 	if (!v) {
-		struct tf_drop_value nv = { .first_ns = now };
+		struct tf_drop_value nv = {
+			.first_ns = bpf_ktime_get_ns(),
+			.first_jiffies = bpf_jiffies64(),
+		};
+
+		nv.last_ns = nv.first_ns;
 
 		if (bpf_map_update_elem(&drops, &k, &nv, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&drops, &k)) {
@@ -245,10 +304,10 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 	}
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, len);
-	v->last_ns = now;
+	v->last_ns = drop_last_ns(v);
 event:
 	if (tf_events_per_sec)
-		emit_event(&k, now, len);
+		emit_event(&k, bpf_ktime_get_ns(), len);
 	return 0;
 }
 

@@ -118,6 +118,28 @@ __u64 flow_map_full = 0;
 __u64 parse_errors = 0;
 
 /*
+ * When an insert last found the flow map full (bpf_ktime_get_ns()), 0 if
+ * it is not known to be full. For TF_FLOWS_FULL_RETRY_NS after that, new
+ * flows go to their overflow aggregate without trying an insert: a failed
+ * insert locks the bucket and scans every CPU's free list, and with a map
+ * too small for the traffic most packets would pay for one (tools/bench:
+ * "Flows at scale"). Only userspace frees entries (expiry), and it clears
+ * this after it did, so that new flows get in again at once; a failed
+ * insert racing with that clear costs at most one retry interval of
+ * flows counted in overflow instead of an entry of their own.
+ */
+__u64 tf_flows_full_ns = 0;
+#define TF_FLOWS_FULL_RETRY_NS 10000000ULL	/* 10 ms */
+
+static __always_inline bool flows_known_full(__u64 now)
+{
+	__u64 t = tf_flows_full_ns;
+
+	/* Signed: a t ahead of this CPU's (or the coarse) clock is recent too. */
+	return t && (__s64)(now - t) < (__s64)TF_FLOWS_FULL_RETRY_NS;
+}
+
+/*
  * The VMs' bridges, by ifindex (userspace fills them before attaching):
  * a packet leaving the uplink is a VM's forwarded packet if it came in on
  * one of them (skb->ingress_ifindex). A short array scanned in order: a
@@ -522,7 +544,8 @@ static __always_inline void flow_first(struct tf_flow_value *nv, bool tx, __u32 
 /*
  * Insert a new flow (nv: its first packet, flow_first()). If another CPU
  * created it since the lookup, count the packet there; if the map is full
- * (-E2BIG; in theory -ENOMEM/-EBUSY), in the interface's overflow aggregate.
+ * (-E2BIG; in theory -ENOMEM/-EBUSY) or known to be (tf_flows_full_ns), in
+ * the interface's overflow aggregate.
  */
 static __always_inline void flow_insert(const struct tf_flow_key *key,
 					const struct tf_flow_value *nv, __u32 ifindex, bool tx,
@@ -531,6 +554,8 @@ static __always_inline void flow_insert(const struct tf_flow_key *key,
 	struct tf_flow_value *v;
 	long err;
 
+	if (flows_known_full(now))
+		goto overflow;
 	err = bpf_map_update_elem(&flows, key, nv, BPF_NOEXIST);
 	if (!err)
 		return;
@@ -540,7 +565,10 @@ static __always_inline void flow_insert(const struct tf_flow_key *key,
 			flow_count(v, tx, len, segs, now, tcp_flags);
 			return;
 		}
+	} else {
+		tf_flows_full_ns = now ? now : 1;
 	}
+overflow:
 	__sync_fetch_and_add(&flow_map_full, 1);
 	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
 }

@@ -40,7 +40,13 @@ struct tf_drop_key {
 struct tf_drop_value {
 	__u64 packets;
 	__u64 bytes;			/* skb->len at the drop */
-	__u64 first_ns, last_ns;	/* bpf_ktime_get_ns() */
+	/*
+	 * bpf_ktime_get_ns() when the entry was made; last_ns counts from it
+	 * in kernel ticks (true to the tick) where the kernel's CONFIG_HZ is
+	 * known, else it is the precise clock too.
+	 */
+	__u64 first_ns, last_ns;
+	__u64 first_jiffies;		/* jiffies when the entry was made */
 };
 
 /* Ring buffer record of --events (rate-limited). */

@@ -21,6 +21,9 @@
  *   flow_map_full (packets of new flows that found `flows` full: they are
  *   in tap_aggr overflow_rx/tx), parse_errors (truncated/malformed frames:
  *   in tap_aggr unparsed_rx/tx, never in a flow).
+ * - .bss tf_flows_full_ns: when an insert last found `flows` full; new
+ *   flows skip the insert (straight to overflow) for 10 ms after it.
+ *   Userspace sets it to 0 after it deleted entries (expiry).
  * - .rodata tf_test_copy_headers: tests only, leave it false.
  * - Invariant, per tap and direction (rx = TC egress, tx = TC ingress), for
  *   packets, bytes and segs: sum over its flows + overflow + unparsed ==

@@ -40,11 +40,14 @@ int tf_flows_run_init(struct tf_flows_run *r, const struct tf_cli *cli, struct t
 void tf_flows_run_poll(struct tf_flows_run *r)
 {
 	double now = tf_now_mono();
+	uint64_t harvests = r->fl.counts.expired + r->fl.counts.active;
 	int err;
 
 	tf_collector_poll(r->c);
 	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
 	r->last_poll = now;
+	if (r->fl.counts.expired + r->fl.counts.active != harvests)
+		tf_collector_flows_freed(r->c);
 	if (r->c->nat) {
 		/* Before the index: a retired segment must be in it, not lost for a poll. */
 		if (tf_nat_harvest_retired(r->c->nat_retired_fd, &r->fl))

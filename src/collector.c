@@ -541,6 +541,13 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	out->nat_retired_full = c->skel->bss->nat_retired_full;
 }
 
+void tf_collector_flows_freed(struct tf_collector *c)
+{
+	/* The map has room again: new flows may try an insert at once. */
+	if (c->skel && c->skel->bss)
+		__atomic_store_n(&c->skel->bss->tf_flows_full_ns, 0, __ATOMIC_RELAXED);
+}
+
 void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits)
 {
 	if (c->skel && c->skel->bss)

@@ -853,19 +853,26 @@ static void test_icmp6(void **state)
 	check_invariants(f);
 }
 
+/* CLOCK_MONOTONIC in ns: what bpf_ktime_get_ns() counts. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* first_seen stays, last_seen moves forward; both from bpf_ktime_get_ns. */
 static void test_first_last_seen(void **state)
 {
 	struct fixture *f = *state;
 	struct tf_flow_key k = key_ip(if_a, 4, 17, 1000, 2000);
-	struct timespec ts;
 	struct tf_flow_value v1, v2, v3;
 	uint64_t t0;
 	struct pkt p;
 
 	NEED_ENV();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	t0 = mono_ns();
 	udp4(&p, TX, 1000, 2000, 10);
 	run(f, TX, &p);
 	v1 = flow_of(f, &k);
@@ -883,8 +890,7 @@ static void test_first_last_seen(void **state)
 	v3 = flow_of(f, &k);
 	assert_int_equal(v3.first_seen_ns, v1.first_seen_ns);
 	assert_true(v3.last_seen_ns >= v2.last_seen_ns + 1000000);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	assert_true(v3.last_seen_ns <= (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	assert_true(v3.last_seen_ns <= mono_ns());
 	check_invariants(f);
 }
 
@@ -1623,15 +1629,30 @@ static void test_map_full(void **state)
 	assert_int_equal(f->skel->bss->flow_map_full, 6);
 	assert_int_equal(f->skel->bss->parse_errors, 1);
 	check_invariants(f);
-	/* Once an entry is freed (userspace expiry), new flows get in again. */
+	/* A failed insert said the map is full: new flows skip the insert for a while. */
+	assert_true(f->skel->bss->tf_flows_full_ns != 0);
 	assert_int_equal(bpf_map_delete_elem(f->flows_fd, &k2), 0);
+	/* Known full (a time ahead of now: still within the retry interval). */
+	f->skel->bss->tf_flows_full_ns = mono_ns() + 1000000000ULL;
 	udp4(&p, TX, 3, 53, 10);
 	run(f, TX, &p);
 	struct tf_flow_key k3 = key_ip(if_a, 4, 17, 3, 53);
 
+	assert_int_equal(f->skel->bss->flow_map_full, 7);
+	assert_dir_eq(aggr_of(f, if_a).overflow_tx, 4, 4 * len, 4);
+	assert_int_equal(n_flows(f), 1);
+	/* Once an entry is freed, userspace clears it (expiry): new flows get in again. */
+	f->skel->bss->tf_flows_full_ns = 0;
+	run(f, TX, &p);
 	assert_dir_eq(flow_of(f, &k3).tx, 1, len, 1);
-	assert_int_equal(f->skel->bss->flow_map_full, 6);
+	assert_int_equal(f->skel->bss->flow_map_full, 7);
 	assert_int_equal(n_flows(f), 2);
+	/* Known full long ago (over the retry interval): it tries the insert again. */
+	f->skel->bss->tf_flows_full_ns = mono_ns() - 1000000000ULL;
+	udp4(&p, TX, 4, 53, 10);
+	run(f, TX, &p);
+	assert_int_equal(f->skel->bss->flow_map_full, 8);
+	assert_true(f->skel->bss->tf_flows_full_ns > mono_ns() - 1000000000ULL);
 }
 
 /* The invariant over a mix of everything, with a full map on the way. */

@@ -588,4 +588,36 @@ tf_eq "events: the host's have no VM" "10 null null" \
 tf_eq "events: not counted as suppressed or lost" "0 0" \
 	"$(tail -n1 $H | jq -r '"\(.drop_events_suppressed) \(.drop_events_lost)"')"
 
+# =============================================================================
+# 5. First and last seen: the entry's first drop at the precise clock, the
+#    later ones counted from it in kernel ticks (CONFIG_HZ), so its
+#    last_seen - first_seen is the time between the drops to the tick
+# =============================================================================
+nsq $NSR iptables -A FORWARD -i br0 -s $IP_V2 -p udp --dport 7005 -j DROP ||
+	tf_fail "iptables rules" "cannot add the 7005 rule"
+tfr_start seen --json drops -i 1
+SEEN=$TF_PID
+ready seen $SEEN
+T0=$(date +%s.%N)
+traffic "seen: VM 2 UDP 40030 -> 7005, 1 dropped" "sent 1 failed 0" $NSV2 send $IP_V2 40030 $IP_IN 7005 1 100
+# Under one poll apart (-i 1): the second drop is counted into the same kernel entry.
+sleep 0.6
+traffic "seen: again 0.6 s later, 1 dropped" "sent 1 failed 0" $NSV2 send $IP_V2 40030 $IP_IN 7005 1 100
+T1=$(date +%s.%N)
+wait_for 5 is 2 ipt_packets $NSR filter FORWARD 'dpt:7005'
+tf_stop $SEEN INT
+tf_eq "seen: exit code" 0 "$RC"
+no_stderr seen "$OUT/seen.err"
+# first_seen inside the sends' window; last - first >= the 0.6 s slept (a
+# tick's rounding allowed) and within the window.
+tf_eq "seen: one record of 2 drops, first_seen in the sends' window, last - first in [0.59 s, the window]" \
+	"2 true true" \
+	"$(jq -rs --argjson t0 "$T0" --argjson t1 "$T1" '
+		def t: sub("\\.[0-9]+Z$"; "Z") as $s | (capture("\\.(?<f>[0-9]+)Z$").f // "0") as $f |
+			($s | fromdateiso8601) + ("0." + $f | tonumber);
+		[.[] | select(.type == "drop" and .final and .ifname == "p2" and .reason == "NETFILTER_DROP" and (.local_port == 40030 or .remote_port == 40030))] |
+		"\(map(.count) | add) \(.[0].first_seen | t | . >= $t0 - 0.002 and . <= $t1) \(
+		  (.[0].last_seen | t) - (.[0].first_seen | t) | . >= 0.59 and . <= $t1 - $t0 + 0.002)"' \
+		"$OUT/seen.out")"
+
 tf_finish

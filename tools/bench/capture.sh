@@ -42,8 +42,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
 
 # Defaults of -t, --udp-len, --attach, --affinity, --busy-max, --max-redo:
-# lib.sh. Few rounds: `make bench` should stay within a few minutes.
-ROUNDS=4
+# lib.sh. 6 rounds, as throughput.sh: single rounds swing by +-15 % here.
+ROUNDS=6
 UDP=1
 SAMPLE=100
 SNAPLEN=128

@@ -52,12 +52,12 @@ PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
 
 # Defaults of -t, --udp-len, --attach, --affinity, --busy-max, --max-redo:
 # lib.sh, as throughput.sh (3 s, 64-byte frames, both iperf3 ends on CPU 0,
-# ...). Fewer rounds than throughput.sh: three states, and `make bench`
-# should stay within a few minutes.
-ROUNDS=4
+# ...). As many rounds as throughput.sh (single rounds swing by +-15 % on
+# a 2-vCPU VM), three states each.
+ROUNDS=6
 UDP_DOWN=0
 INSITU=1
-INSITU_ROUNDS=2
+INSITU_ROUNDS=3
 BRIDGE=1
 
 # Options of nat.sh's own (the others: lib.sh, common_opt).

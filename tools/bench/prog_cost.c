@@ -63,11 +63,21 @@
 /* BPF_PROG_TEST_RUN builds its skb on the loopback device of the netns. */
 #define TEST_IFINDEX 1
 
-enum { P_EMPTY, P_INGRESS, P_EGRESS, P_TAP, P_TAP_PERCPU, N_PROGS };
+enum { P_EMPTY, P_INGRESS, P_EGRESS, P_TAP, P_TAP_PERCPU, P_UP_EGRESS, P_UP_INGRESS, N_PROGS };
 static const char *const prog_names[N_PROGS] = {
 	"empty", "tf_ingress", "tf_egress",
 	"tf_tap_ingress (flows: hash)", "tf_tap_ingress (flows: per-CPU hash)",
+	"tf_uplink_egress (NAT join)", "tf_uplink_ingress (NAT join)",
 };
+
+/*
+ * The uplink programs' test skb: a forwarded packet (skb->skb_iif, read as
+ * ingress_ifindex, one of the VM bridges) for the egress program. The test
+ * run's skb has no conntrack entry, so this is the join's path for a
+ * packet without one (a routed network): parse, flow map, counters; the
+ * in-situ figures (nat.sh) add the entry's checks.
+ */
+#define TEST_BRIDGE_IFINDEX 1
 
 static const unsigned int frame_lens[] = { 64, 1500 };
 #define N_FRAMES (sizeof(frame_lens) / sizeof(frame_lens[0]))
@@ -87,7 +97,8 @@ static void usage(FILE *f)
 "Usage: prog_cost [--repeat N] [--rounds R] [--cpu C] [--json] [-v]\n"
 "  ns per packet of tapflow's TC programs (BPF_PROG_TEST_RUN), next to an\n"
 "  empty TC program, on a 64-byte and a 1500-byte frame; the taps' flow\n"
-"  path in both flow map variants (shared hash, per-CPU hash).\n"
+"  path in both flow map variants (shared hash, per-CPU hash); the uplink's\n"
+"  NAT join programs on a forwarded packet and its reply.\n"
 "  -n, --repeat N   runs per measurement (default 1000000)\n"
 "  -r, --rounds R   measurements per program and frame (default 11)\n"
 "  -c, --cpu C      pin to CPU C (default: not pinned)\n"
@@ -140,13 +151,30 @@ static void build_frame(unsigned char *buf, unsigned int len)
 	memcpy(buf + sizeof(eth) + sizeof(ip), &udp, sizeof(udp));
 }
 
+/* The same frame the other way (B to A): what arrives on the uplink for A's flow. */
+static void reverse_frame(unsigned char *buf)
+{
+	unsigned char t[4];
+	size_t ip = sizeof(struct ethhdr), l4 = ip + sizeof(struct iphdr);
+
+	memcpy(t, buf + ip + 12, 4);
+	memcpy(buf + ip + 12, buf + ip + 16, 4);
+	memcpy(buf + ip + 16, t, 4);
+	memcpy(t, buf + l4, 2);
+	memcpy(buf + l4, buf + l4 + 2, 2);
+	memcpy(buf + l4 + 2, t, 2);
+}
+
 /* One BPF_PROG_TEST_RUN of `repeat` runs. 0, or -errno. */
 static int run_once(int prog_fd, const void *frame, unsigned int len, unsigned int repeat,
-		    double *kern_ns, double *wall_ns)
+		    bool forwarded, double *kern_ns, double *wall_ns)
 {
+	struct __sk_buff ctx = { .ingress_ifindex = forwarded ? TEST_BRIDGE_IFINDEX : 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
 		.data_in = frame,
 		.data_size_in = len,
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
 		.repeat = repeat,
 	);
 	double t0, t1;
@@ -246,6 +274,43 @@ out:
  * The programs must have taken the hot path every time: each run adds one
  * packet of `len` bytes to its direction, and nothing was lost.
  */
+/*
+ * The uplink programs took the join's path every time: one uplink flow
+ * (A's, after the egress program made it), what left counted as its tx and
+ * what came back as its rx, and no other flow.
+ */
+static int check_uplink_flow(const struct bpf_map *flows, const unsigned long long runs[2],
+			     const unsigned long long bytes[2])
+{
+	struct tf_flow_key k, next;
+	struct tf_flow_value v;
+	int n = 0;
+
+	frame_flow_key(&k);
+	if (bpf_map_lookup_elem(bpf_map__fd(flows), &k, &v)) {
+		fprintf(stderr, "prog_cost: uplink: no flow entry: %s\n", strerror(errno));
+		return -1;
+	}
+	if (v.tx.packets != runs[0] || v.tx.bytes != bytes[0] || v.rx.packets != runs[1] ||
+	    v.rx.bytes != bytes[1] || !(v.nat.flags & TF_NAT_UPLINK)) {
+		fprintf(stderr, "prog_cost: uplink flow: tx %llu packets %llu bytes, rx %llu "
+			"packets %llu bytes, flags %#x; expected %llu, %llu, %llu, %llu, uplink\n",
+			(unsigned long long)v.tx.packets, (unsigned long long)v.tx.bytes,
+			(unsigned long long)v.rx.packets, (unsigned long long)v.rx.bytes,
+			v.nat.flags, runs[0], bytes[0], runs[1], bytes[1]);
+		return -1;
+	}
+	for (void *prev = NULL; !bpf_map_get_next_key(bpf_map__fd(flows), prev, &next); prev = &k) {
+		k = next;
+		n++;
+	}
+	if (n != 1) {
+		fprintf(stderr, "prog_cost: uplink: %d flows, expected 1\n", n);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_counters(const struct bpf_map *counters, __u64 map_full, int ncpus,
 			  const unsigned long long runs[TF_HOOK_DIRS],
 			  const unsigned long long bytes[TF_HOOK_DIRS])
@@ -533,7 +598,8 @@ int main(int argc, char **argv)
 	unsigned long repeat = 1000000, rounds = 11;
 	unsigned long long runs[N_PROGS] = {}, bytes[N_PROGS] = {};
 	struct tapflow_percpu_bpf *tfp = NULL;
-	struct tapflow_bpf *tf = NULL;
+	struct tapflow_bpf *tf = NULL, *tfu = NULL;
+	unsigned char *frames_back[N_FRAMES] = {};
 	struct empty_bpf *empty = NULL;
 	int prog_fd[N_PROGS];
 	bool json = false;
@@ -608,7 +674,9 @@ int main(int argc, char **argv)
 	tf = tapflow_bpf__open_and_load();
 	tfp = tapflow_percpu_bpf__open_and_load();
 	empty = empty_bpf__open_and_load();
-	if (!tf || !tfp || !empty) {
+	/* The uplink programs: maps of their own, so each check stays exact. */
+	tfu = tapflow_bpf__open_and_load();
+	if (!tf || !tfp || !empty || !tfu) {
 		fprintf(stderr, "prog_cost: cannot load the BPF programs: %s "
 			"(root and a kernel with BTF needed; -v shows why)\n", strerror(errno));
 		goto out;
@@ -620,6 +688,8 @@ int main(int argc, char **argv)
 		err = create_entry(tfp->maps.if_counters, ncpus);
 	if (!err)
 		err = create_entry(tfp->maps.tap_aggr, ncpus);
+	if (!err)
+		err = create_entry(tfu->maps.if_counters, ncpus);
 	if (err) {
 		fprintf(stderr, "prog_cost: cannot create the counters entry: %s\n", strerror(-err));
 		goto out;
@@ -629,12 +699,21 @@ int main(int argc, char **argv)
 	prog_fd[P_EGRESS] = bpf_program__fd(tf->progs.tf_egress);
 	prog_fd[P_TAP] = bpf_program__fd(tf->progs.tf_tap_ingress);
 	prog_fd[P_TAP_PERCPU] = bpf_program__fd(tfp->progs.tf_tap_ingress);
+	prog_fd[P_UP_EGRESS] = bpf_program__fd(tfu->progs.tf_uplink_egress);
+	prog_fd[P_UP_INGRESS] = bpf_program__fd(tfu->progs.tf_uplink_ingress);
+	/* As tapflow sets them: the VMs' bridge, and arrivals counted (taps attached). */
+	tfu->bss->tf_bridges[0] = TEST_BRIDGE_IFINDEX;
+	tfu->bss->tf_n_bridges = 1;
+	tfu->bss->tf_uplink_rx_armed = 1;
 
 	for (size_t f = 0; f < N_FRAMES; f++) {
 		frames[f] = malloc(frame_lens[f]);
-		if (!frames[f])
+		frames_back[f] = malloc(frame_lens[f]);
+		if (!frames[f] || !frames_back[f])
 			goto out;
 		build_frame(frames[f], frame_lens[f]);
+		build_frame(frames_back[f], frame_lens[f]);
+		reverse_frame(frames_back[f]);
 		for (int p = 0; p < N_PROGS; p++) {
 			smp[f][p].kern = calloc(rounds, sizeof(double));
 			smp[f][p].wall = calloc(rounds, sizeof(double));
@@ -647,7 +726,8 @@ int main(int argc, char **argv)
 		for (int p = 0; p < N_PROGS; p++) {
 			double k, w;
 
-			err = run_once(prog_fd[p], frames[f], frame_lens[f], repeat / 10 + 1, &k, &w);
+			err = run_once(prog_fd[p], p == P_UP_INGRESS ? frames_back[f] : frames[f],
+				       frame_lens[f], repeat / 10 + 1, p == P_UP_EGRESS, &k, &w);
 			if (err)
 				goto run_failed;
 			runs[p] += repeat / 10 + 1;
@@ -656,7 +736,9 @@ int main(int argc, char **argv)
 	for (unsigned long r = 0; r < rounds; r++)
 		for (size_t f = 0; f < N_FRAMES; f++)
 			for (int p = 0; p < N_PROGS; p++) {
-				err = run_once(prog_fd[p], frames[f], frame_lens[f], repeat,
+				err = run_once(prog_fd[p],
+					       p == P_UP_INGRESS ? frames_back[f] : frames[f],
+					       frame_lens[f], repeat, p == P_UP_EGRESS,
 					       &smp[f][p].kern[r], &smp[f][p].wall[r]);
 				if (err)
 					goto run_failed;
@@ -670,9 +752,15 @@ int main(int argc, char **argv)
 						       bytes[P_EGRESS] };
 		unsigned long long rp[TF_HOOK_DIRS] = { runs[P_TAP_PERCPU], 0 };
 		unsigned long long bp[TF_HOOK_DIRS] = { bytes[P_TAP_PERCPU], 0 };
+		unsigned long long ru[TF_HOOK_DIRS] = { runs[P_UP_INGRESS], runs[P_UP_EGRESS] };
+		unsigned long long bu[TF_HOOK_DIRS] = { bytes[P_UP_INGRESS], bytes[P_UP_EGRESS] };
+		unsigned long long rf[2] = { runs[P_UP_EGRESS], runs[P_UP_INGRESS] };
+		unsigned long long bf[2] = { bytes[P_UP_EGRESS], bytes[P_UP_INGRESS] };
 
 		if (check_counters(tf->maps.if_counters, tf->bss->map_full, ncpus, r, b) ||
 		    check_counters(tfp->maps.if_counters, tfp->bss->map_full, ncpus, rp, bp) ||
+		    check_counters(tfu->maps.if_counters, tfu->bss->map_full, ncpus, ru, bu) ||
+		    check_uplink_flow(tfu->maps.flows, rf, bf) ||
 		    check_flows(prog_names[P_TAP], tf->maps.flows, ncpus, runs[P_TAP], bytes[P_TAP],
 				tf->bss->flow_map_full, tf->bss->parse_errors) ||
 		    check_flows(prog_names[P_TAP_PERCPU], tfp->maps.flows, ncpus,
@@ -702,6 +790,7 @@ run_failed:
 out:
 	for (size_t f = 0; f < N_FRAMES; f++) {
 		free(frames[f]);
+		free(frames_back[f]);
 		for (int p = 0; p < N_PROGS; p++) {
 			free(smp[f][p].kern);
 			free(smp[f][p].wall);
@@ -710,5 +799,6 @@ out:
 	empty_bpf__destroy(empty);
 	tapflow_percpu_bpf__destroy(tfp);
 	tapflow_bpf__destroy(tf);
+	tapflow_bpf__destroy(tfu);
 	return ret;
 }

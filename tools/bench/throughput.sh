@@ -59,7 +59,7 @@ SCALE=1
 SCALE_FLOWS=100000
 SCALE_MAX_FLOWS=25000
 SCALE_PASSES=3
-SCALE_ROUNDS=4
+SCALE_ROUNDS=6
 
 # Options of throughput.sh's own (the others: lib.sh, common_opt).
 own_opt() {
