@@ -503,6 +503,7 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
 }
 
 /* Add this packet to an existing flow entry. */
+/* Count a packet into v; now 0 (uplink flows): last_seen is not touched. */
 static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 len, __u32 segs,
 				       __u64 now, __u32 tcp_flags)
 {
@@ -513,7 +514,8 @@ static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 l
 	flow_add(&d->bytes, len);
 	flow_add(&d->segs, segs);
 	/* Racing CPUs may store slightly out of order: ns, not worth a lock. */
-	v->last_seen_ns = now;
+	if (now)
+		v->last_seen_ns = now;
 	/* New flag bits are rare: read first, write only then. */
 	if ((*flags & tcp_flags) != tcp_flags) {
 #ifdef TF_FLOWS_PERCPU
@@ -608,9 +610,12 @@ static __noinline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool t
 
 /*
  * Uplink flows' times only serve expiry (their first/last seen are never
- * shown: the VM's tap flow has its own), so the coarse clock will do: the
- * same CLOCK_MONOTONIC, in jiffies, for a fraction of the cost of a
- * precise read in a VM (tools/bench/README.md).
+ * shown: the VM's tap flow has its own). So the programs stamp an uplink
+ * flow only when they make it (or start it again), with the coarse clock,
+ * and never per packet: even the coarse clock is a helper call, some 15 ns
+ * of a join that costs ~85 (tools/bench prog_cost). Userspace takes an
+ * uplink flow's last seen from its counters instead: the poll that saw
+ * them move (src/flows.c).
  */
 static __always_inline __u64 uplink_now(void)
 {
@@ -720,7 +725,7 @@ static __always_inline bool natport_set(__u16 port)
  * tuple, the VM's mapping ended and the host reuses it: mark the flow so
  * that what arrives for the tuple is not counted as the VM's.
  */
-static __always_inline void host_egress(struct __sk_buff *skb, __u32 ifindex)
+static __noinline void host_egress(struct __sk_buff *skb, __u32 ifindex)
 {
 	struct tf_flow_key key;
 	struct tf_flow_value *v;
@@ -752,10 +757,13 @@ static __always_inline bool same_key(const struct tf_flow_key *a, const struct t
  * starts again from zero. A packet of the flow counted by another CPU at
  * that instant may land on either side.
  */
-static __always_inline void nat_update(struct tf_flow_value *v, const struct tf_flow_key *key,
-				       __u64 nfct, __u64 ct_id, __u32 bridge, __u64 now)
+static __noinline void nat_update(struct tf_flow_value *v, const struct tf_flow_key *key,
+				  __u64 nfct, __u64 ct_id, __u32 bridge)
 {
 	struct tf_nat_vm n;
+
+	if (!v || !key)
+		return;
 
 	nat_vm_side(&n, key, nfct, bridge);
 	if ((v->nat.flags & TF_NAT_UPLINK) && !same_key(&n.vm, &v->nat.vm)) {
@@ -768,11 +776,52 @@ static __always_inline void nat_update(struct tf_flow_value *v, const struct tf_
 			__builtin_memset(&v->tx, 0, sizeof(v->tx));
 			v->tcp_flags_rx = 0;
 			v->tcp_flags_tx = 0;
-			v->first_seen_ns = now;
+			v->first_seen_ns = uplink_now();
+			v->last_seen_ns = v->first_seen_ns;
 		}
 	}
 	v->nat = n;
 	v->ct_id = ct_id;
+}
+
+/*
+ * A new uplink flow's value is built here, not on the stack: the BPF
+ * stack (512 bytes for a whole call chain) cannot hold it, the conntrack
+ * tuples being read and the egress program's parser buffers at once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_flow_value);
+} uplink_scratch SEC(".maps");
+
+/*
+ * A VM's new uplink flow (uplink_egress() found none): its first packet,
+ * and its translation read from the packet's conntrack entry. A function
+ * of its own, off the hot path's frame.
+ */
+static __noinline void uplink_new(struct __sk_buff *skb, const struct tf_flow_key *key,
+				  __u64 nfct, __u32 bridge, __u32 tcp_flags)
+{
+	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex, zero = 0;
+	struct tf_flow_value *nv = bpf_map_lookup_elem(&uplink_scratch, &zero);
+	__u64 now = uplink_now();
+
+	if (!key)
+		return;
+	if (!nv) {
+		/* Cannot happen (index 0 of a per-CPU array); counted if it does. */
+		__sync_fetch_and_add(&flow_map_full, 1);
+		count_aggr(ifindex, TF_AGGR_OVERFLOW, true, len, segs);
+		return;
+	}
+	__builtin_memset(nv, 0, sizeof(*nv));
+	flow_first(nv, true, len, segs, now, tcp_flags);
+	nv->ct_id = nfct & ~TF_NFCT_INFOMASK;
+	nat_vm_side(&nv->nat, key, nfct, bridge);
+	__sync_fetch_and_or(&tf_natport_bits[key->local_port / 64], 1ULL << (key->local_port % 64));
+	flow_insert(key, nv, ifindex, true, len, segs, now, tcp_flags);
 }
 
 /*
@@ -781,13 +830,13 @@ static __always_inline void nat_update(struct tf_flow_value *v, const struct tf_
  * a new flow, or one whose conntrack entry changed (the old one expired
  * and the port went to a new connection), gets its translation recorded.
  */
-static __noinline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
-				     __u32 segs)
+static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
+					  __u32 segs)
 {
 	__u32 bridge = skb->ingress_ifindex, tcp_flags = 0;
 	struct tf_flow_key key;
 	struct tf_flow_value *v;
-	__u64 nfct, ct_id, now;
+	__u64 nfct, ct_id;
 
 	if (!bridge) {
 		host_egress(skb, ifindex);
@@ -799,23 +848,15 @@ static __noinline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32
 		return;	/* no flow to join: the tap counted it as unparsed */
 	nfct = skb_nfct(skb);
 	ct_id = nfct & ~TF_NFCT_INFOMASK;
-	now = uplink_now();
 	v = bpf_map_lookup_elem(&flows, &key);
-	if (v) {
-		/* Before counting: this packet is the new VM side's. */
-		if (v->ct_id != ct_id || !same_vm_side(v, nfct))
-			nat_update(v, &key, nfct, ct_id, bridge, now);
-		flow_count(v, true, len, segs, now, tcp_flags);
+	if (!v) {
+		uplink_new(skb, &key, nfct, bridge, tcp_flags);
 		return;
 	}
-
-	struct tf_flow_value nv = {};
-
-	flow_first(&nv, true, len, segs, now, tcp_flags);
-	nv.ct_id = ct_id;
-	nat_vm_side(&nv.nat, &key, nfct, bridge);
-	__sync_fetch_and_or(&tf_natport_bits[key.local_port / 64], 1ULL << (key.local_port % 64));
-	flow_insert(&key, &nv, ifindex, true, len, segs, now, tcp_flags);
+	/* Before counting: this packet is the new VM side's. */
+	if (v->ct_id != ct_id || !same_vm_side(v, nfct))
+		nat_update(v, &key, nfct, ct_id, bridge);
+	flow_count(v, true, len, segs, 0, tcp_flags);
 }
 
 /*
@@ -824,8 +865,8 @@ static __noinline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, __u32
  * was made at egress) counts as the flow's rx. Anything else, the host's
  * own traffic included, is only in the interface counters.
  */
-static __noinline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
-				      __u32 segs)
+static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
+					   __u32 segs)
 {
 	struct tf_flow_key key;
 	struct tf_flow_value *v;
@@ -837,7 +878,7 @@ static __noinline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u3
 		return;
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (v && !(v->nat.flags & TF_NAT_HOST))
-		flow_count(v, false, len, segs, uplink_now(), tcp_flags);
+		flow_count(v, false, len, segs, 0, tcp_flags);
 }
 
 /* ---- capture ([5/8]) ------------------------------------------------------ */

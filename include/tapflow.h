@@ -189,7 +189,12 @@ struct tf_nat_vm {
 struct tf_flow_value {
 	struct tf_dir_counters rx;	/* delivered to the VM */
 	struct tf_dir_counters tx;	/* sent by the VM */
-	__u64 first_seen_ns;		/* bpf_ktime_get_ns() */
+	/*
+	 * bpf_ktime_get_ns(). Uplink flows ([3/8]): the coarse clock, once,
+	 * when the entry is made (first = last): the programs read no clock
+	 * per packet there; userspace dates their activity by their counters.
+	 */
+	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u32 tcp_flags_rx;		/* OR of the TCP flags seen each way */
 	__u32 tcp_flags_tx;		/* (low 8 bits: header byte 13) */

@@ -222,15 +222,38 @@ static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key
 	return f;
 }
 
+/*
+ * The kernel stamps an uplink flow ([3/8]) only when it makes the entry,
+ * never per packet (bpf/tapflow.bpf.c, uplink_now()): its last seen is the
+ * poll that saw its counters move (or the entry appear), which is at most
+ * one interval late, as expiry only needs.
+ */
+static void uplink_last_seen(const struct tf_flows *fl, const struct tf_flow_value *before,
+			     bool was_in_kernel, struct tf_flow_value *now)
+{
+	if (!(now->nat.flags & TF_NAT_UPLINK))
+		return;
+	if (!was_in_kernel || now->rx.packets != before->rx.packets ||
+	    now->tx.packets != before->tx.packets) {
+		if (fl->now_ns > now->last_seen_ns)
+			now->last_seen_ns = fl->now_ns;
+	} else if (before->last_seen_ns > now->last_seen_ns) {
+		now->last_seen_ns = before->last_seen_ns;
+	}
+}
+
 /* A kernel entry as read: the flow's live part. */
 static int ingest(struct tf_flows *fl, const struct tf_flow_key *key,
 		  const struct tf_flow_value *values)
 {
 	struct tf_flow *f = find_or_add(fl, key);
+	struct tf_flow_value before;
 
 	if (!f)
 		return -ENOMEM;
+	before = f->cur;
 	tf_flow_value_sum(values, fl->map.nvalues, &f->cur);
+	uplink_last_seen(fl, &before, f->in_kernel, &f->cur);
 	/*
 	 * An uplink flow back after its kernel entry was taken out, now with
 	 * another VM side: what was taken out is the previous VM side's.
@@ -360,6 +383,7 @@ static int harvest(struct tf_flows *fl, struct tf_flow *f)
 		return err;
 	} else {
 		tf_flow_value_sum(fl->values, fl->map.nvalues, &v);
+		uplink_last_seen(fl, &f->cur, true, &v);
 	}
 	tf_flow_value_add(&f->base, &v);
 	memset(&f->cur, 0, sizeof(f->cur));
@@ -484,6 +508,7 @@ int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
 	int err;
 
 	fl->gen++;
+	fl->now_ns = now_ns;
 	err = read_map(fl);
 	if (err)
 		return err;

@@ -98,6 +98,7 @@ struct tf_flows {
 	struct tf_flow **buckets;
 	size_t nbuckets, n, n_expired;
 	uint32_t gen;
+	uint64_t now_ns;		/* this poll's time (uplink flows' last seen) */
 	struct tf_flow_counts counts;
 	struct tf_flow_evicted *evicted;
 	size_t n_evicted;

@@ -130,7 +130,10 @@ void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_ke
 		/* The uplink's tx is what left the host: the VM's tx. */
 		tf_dir_add(&out->up_tx, &r->total.tx);
 		tf_dir_add(&out->up_rx, &r->total.rx);
-		if (!latest || r->total.last_seen_ns > latest->total.last_seen_ns)
+		/* The most recently active; of those as recent, the newest entry. */
+		if (!latest || r->total.last_seen_ns > latest->total.last_seen_ns ||
+		    (r->total.last_seen_ns == latest->total.last_seen_ns &&
+		     r->total.first_seen_ns > latest->total.first_seen_ns))
 			latest = r;
 	}
 	if (!latest)

@@ -469,7 +469,12 @@ static void test_join_several_uplink_flows(void **state)
 	struct tf_nat_link l;
 
 	(void)state;
-	/* The entry expired and its successor got another port: both count, nat = latest. */
+	/*
+	 * The entry expired and its successor got another port: both count,
+	 * nat = the latest. The kernel stamps an uplink flow only when it makes
+	 * it (old: at 100 s, new: at 200 s); its last seen is the poll that saw
+	 * its counters move.
+	 */
 	for (int newer_first = 0; newer_first < 2; newer_first++) {
 		struct fixture *f = fixture_new();
 		struct tf_flow_value v_old, v_new, v = val(8, 1136, 8, 1136, 200 * SEC);
@@ -483,17 +488,35 @@ static void test_join_several_uplink_flows(void **state)
 		/* Map order must not matter. */
 		put(f, newer_first ? &u_new : &u_old, newer_first ? &v_new : &v_old);
 		put(f, newer_first ? &u_old : &u_new, newer_first ? &v_old : &v_new);
+		/* Both first seen by this poll: equally recent, the newer entry is the latest. */
 		poll_index(f, 201 * SEC);
 		join(f, &t, BRIDGE, &l);
 		assert_link(&l, 2, 8, 1136, 8, 1136, 0, 0);
 		assert_memory_equal(&l.up_key, &u_new, sizeof(u_new));
 		assert_int_equal(l.nat.zone, 7);
-		/* The older uplink flow has expired (idle 101 s): kept, still joined. */
+		assert_int_equal(tf_flows_find(&f->fl, &u_old)->cur.last_seen_ns, 201 * SEC);
+		/* The new one goes on (its kernel stamp stays 200 s), the old one is idle. */
+		v.tx.packets = v.rx.packets = 9;
+		v.tx.bytes = v.rx.bytes = 1278;
+		put(f, &t, &v);
+		v_new.tx.packets = v_new.rx.packets = 4;
+		v_new.tx.bytes = v_new.rx.bytes = 568;
+		put(f, &u_new, &v_new);
+		poll_index(f, 231 * SEC);
+		/* Idle 30 s since the poll that last saw it move: expired; kept, still joined. */
 		assert_true(tf_flows_find(&f->fl, &u_old)->expired);
 		assert_int_equal(fake_find(&f->m, &u_old), -1);
-		poll_index(f, 202 * SEC);
+		/* Moving: not expired, though the kernel's stamp is 31 s old. */
+		assert_false(tf_flows_find(&f->fl, &u_new)->expired);
+		assert_int_equal(tf_flows_find(&f->fl, &u_new)->cur.last_seen_ns, 231 * SEC);
 		join(f, &t, BRIDGE, &l);
-		assert_link(&l, 2, 8, 1136, 8, 1136, 0, 0);
+		assert_link(&l, 2, 9, 1278, 9, 1278, 0, 0);
+		assert_memory_equal(&l.up_key, &u_new, sizeof(u_new));
+		/* Not moving from now on: its last seen stays that of the last move. */
+		poll_index(f, 240 * SEC);
+		assert_int_equal(tf_flows_find(&f->fl, &u_new)->cur.last_seen_ns, 231 * SEC);
+		join(f, &t, BRIDGE, &l);
+		assert_link(&l, 2, 9, 1278, 9, 1278, 0, 0);
 		fixture_free(f);
 	}
 }
