@@ -502,8 +502,10 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
 	return 0;
 }
 
-/* Add this packet to an existing flow entry. */
-/* Count a packet into v; now 0 (uplink flows): last_seen is not touched. */
+/*
+ * Add this packet to an existing flow entry; now 0 (uplink flows) leaves
+ * last_seen as it is.
+ */
 static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 len, __u32 segs,
 				       __u64 now, __u32 tcp_flags)
 {
@@ -764,7 +766,6 @@ static __noinline void nat_update(struct tf_flow_value *v, const struct tf_flow_
 
 	if (!v || !key)
 		return;
-
 	nat_vm_side(&n, key, nfct, bridge);
 	if ((v->nat.flags & TF_NAT_UPLINK) && !same_key(&n.vm, &v->nat.vm)) {
 		struct tf_nat_retired_key rk = { .key = *key, .ct_id = v->ct_id };

@@ -53,11 +53,12 @@ PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
 # Defaults of -t, --udp-len, --attach, --affinity, --busy-max, --max-redo:
 # lib.sh, as throughput.sh (3 s, 64-byte frames, both iperf3 ends on CPU 0,
 # ...). As many rounds as throughput.sh (single rounds swing by +-15 % on
-# a 2-vCPU VM), three states each.
-ROUNDS=6
+# a 2-vCPU VM), three states each; 6 in-situ pairs, as the programs that
+# do not change between the states (the taps') move by +-10 % per pair.
+ROUNDS=8
 UDP_DOWN=0
 INSITU=1
-INSITU_ROUNDS=3
+INSITU_ROUNDS=6
 BRIDGE=1
 
 # Options of nat.sh's own (the others: lib.sh, common_opt).

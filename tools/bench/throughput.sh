@@ -48,7 +48,7 @@ FLOWGEN=${FLOWGEN:-$ROOT/.output/bench/flowgen}
 
 # Defaults of -t, --udp-len, --attach, --affinity, --busy-max, --max-redo:
 # lib.sh (3 s, 64-byte frames, both iperf3 ends on CPU 0, ...).
-ROUNDS=6
+ROUNDS=8
 INSITU=1
 # tapflow commands measured against "off", each its own state.
 CMDS=stats,flows
@@ -59,7 +59,7 @@ SCALE=1
 SCALE_FLOWS=100000
 SCALE_MAX_FLOWS=25000
 SCALE_PASSES=3
-SCALE_ROUNDS=6
+SCALE_ROUNDS=8
 
 # Options of throughput.sh's own (the others: lib.sh, common_opt).
 own_opt() {
