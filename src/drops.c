@@ -142,27 +142,9 @@ fail:
 	return -1;
 }
 
-/* What an old kernel answers for a map command it does not have. */
-static bool unsupported(int e)
-{
-	return e == EINVAL || e == 524 /* ENOTSUPP */ || e == EOPNOTSUPP;
-}
-
-static uint64_t drop_key_hash(const struct tf_drop_key *k)
-{
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (size_t i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static struct tf_drop_seen **seen_slot(struct tf_drop_tracer *t, const struct tf_drop_key *k)
 {
-	struct tf_drop_seen **pp = &t->seen[drop_key_hash(k) % TF_DROP_SEEN_BUCKETS];
+	struct tf_drop_seen **pp = &t->seen[tf_fnv1a(k, sizeof(*k)) % TF_DROP_SEEN_BUCKETS];
 
 	for (; *pp; pp = &(*pp)->next)
 		if (!memcmp(&(*pp)->k, k, sizeof(*k)))
@@ -233,7 +215,7 @@ int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *
 			    bpf_map_lookup_and_delete_elem(fd, &k, &v2)) {
 				if (errno == ENOENT) {
 					v2 = v;
-				} else if (unsupported(errno)) {
+				} else if (tf_map_cmd_unsupported(-errno)) {
 					t->no_lookup_and_delete = true;	/* before 5.14 */
 				} else {
 					ret = -errno;

@@ -64,8 +64,7 @@ void tf_flow_map_bpf(struct tf_flow_map *m, int fd, int nvalues)
 	m->nvalues = nvalues > 0 ? nvalues : 1;
 }
 
-/* What an old kernel answers for a map command it does not have. */
-static bool unsupported(int err)
+bool tf_map_cmd_unsupported(int err)
 {
 	return err == -EINVAL || err == -TF_ENOTSUPP || err == -EOPNOTSUPP;
 }
@@ -116,16 +115,21 @@ void tf_flow_total(const struct tf_flow *f, struct tf_flow_value *out)
 
 /* ---- the table ---------------------------------------------------------- */
 
-uint64_t tf_flow_key_hash(const struct tf_flow_key *k)
+uint64_t tf_fnv1a(const void *p, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ULL;
 
-	for (size_t i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+uint64_t tf_flow_key_hash(const struct tf_flow_key *k)
+{
+	return tf_fnv1a(k, sizeof(*k));
 }
 
 static int grow(struct tf_flows *fl)
@@ -288,7 +292,7 @@ static int read_batched(struct tf_flows *fl)
 					    fl->keys, fl->values, &count);
 
 		if (err && err != -ENOENT) {
-			if (first && unsupported(err))
+			if (first && tf_map_cmd_unsupported(err))
 				return -EOPNOTSUPP;
 			if (err == -ENOSPC && fl->batch_cap < (1u << 20)) {
 				/* One hash bucket holds more than a batch: bigger batches. */
@@ -363,7 +367,7 @@ static int harvest(struct tf_flows *fl, struct tf_flow *f)
 
 	if (!fl->map.no_lookup_and_delete) {
 		err = ops->lookup_and_delete(fl->map.ctx, &f->key, fl->values);
-		if (unsupported(err))
+		if (tf_map_cmd_unsupported(err))
 			fl->map.no_lookup_and_delete = true;	/* before 5.14 */
 	}
 	if (fl->map.no_lookup_and_delete) {

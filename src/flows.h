@@ -27,6 +27,9 @@
 /* The kernel's ENOTSUPP (not in userspace errno.h). */
 #define TF_ENOTSUPP 524
 
+/* err (-errno): what an old kernel answers for a map command it does not have. */
+bool tf_map_cmd_unsupported(int err);
+
 /* Kernel flow map access; each returns 0 or -errno (as libbpf does). */
 struct tf_flow_map_ops {
 	int (*lookup_batch)(void *ctx, void *in_batch, void *out_batch, void *keys,
@@ -138,6 +141,8 @@ const struct tf_flow_evicted *tf_flows_evicted(const struct tf_flows *fl, uint32
 
 /* ---- pure helpers (unit-tested) ---------------------------------------- */
 
+/* FNV-1a of n bytes: the userspace tables' hash of kernel map keys. */
+uint64_t tf_fnv1a(const void *p, size_t n);
 /* FNV-1a of the whole key (keys are zeroed before they are filled). */
 uint64_t tf_flow_key_hash(const struct tf_flow_key *k);
 /* dst += src: counters add, first/last seen widen, TCP flags OR. */
