@@ -30,20 +30,7 @@ TFCAP="$TOPO_DIR/tfcap.py"
 TFNAT="$TOPO_DIR/tfnat.py"
 NAME="netns capture"
 
-tf_need_root "$NAME"
-for tool in jq python3 iptables tshark unshare; do
-	command -v "$tool" >/dev/null || { tf_skip "$NAME" "needs $tool"; exit 0; }
-done
-ip netns add "tft$TF_ID-probe" && tf_on_exit "ip netns del tft$TF_ID-probe"
-ip netns exec "tft$TF_ID-probe" python3 "$TFNET" tcx lo >/dev/null
-case $? in
-0) ;;
-3) tf_skip "$NAME" "kernel without TCX (BPF_TCX_INGRESS): needs 6.6+"; exit 0 ;;
-*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
-esac
-ip netns del "tft$TF_ID-probe"
-OUT=$(mktemp -d "/tmp/tft$TF_ID-cap.XXXXXX")
-tf_on_exit "rm -rf $OUT"
+netns_test_begin "$NAME" cap jq python3 iptables tshark unshare
 
 IP_V=10.210.0.2 IP_GW=10.210.0.1 IP_UP=10.211.0.1 IP_IN=10.211.0.2
 MAC_BR=02:30:00:00:00:01 MAC_V=02:30:00:00:00:02 MAC_UP=02:31:00:00:00:01 MAC_IN=02:31:00:00:00:02

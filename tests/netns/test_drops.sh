@@ -36,18 +36,7 @@ TFNAT="$TOPO_DIR/tfnat.py"
 TFDROPS="$TOPO_DIR/tfdrops.py"
 NAME="netns drops"
 
-tf_need_root "$NAME"
-for tool in jq python3 iptables bpftool tc; do
-	command -v "$tool" >/dev/null || { tf_skip "$NAME" "needs $tool"; exit 0; }
-done
-ip netns add "tft$TF_ID-probe" && tf_on_exit "ip netns del tft$TF_ID-probe"
-ip netns exec "tft$TF_ID-probe" python3 "$TFNET" tcx lo >/dev/null
-case $? in
-0) ;;
-3) tf_skip "$NAME" "kernel without TCX (BPF_TCX_INGRESS): needs 6.6+"; exit 0 ;;
-*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
-esac
-ip netns del "tft$TF_ID-probe"
+netns_test_begin "$NAME" drops jq python3 iptables bpftool tc
 # The reason names of the running kernel: "NAME value" per line.
 REASONS=$(bpftool btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null |
 	sed -nE "s/^[[:space:]]*'SKB_DROP_REASON_([A-Z0-9_]+)' val=([0-9]+)$/\1 \2/p")
@@ -55,8 +44,6 @@ if ! grep -q '^NETFILTER_DROP ' <<<"$REASONS"; then
 	tf_skip "$NAME" "the kernel's BTF has no enum skb_drop_reason (Linux 5.17+)"
 	exit 0
 fi
-OUT=$(mktemp -d "/tmp/tft$TF_ID-drops.XXXXXX")
-tf_on_exit "rm -rf $OUT"
 
 IP_V1=10.210.0.2 IP_V2=10.210.0.3 IP_GW=10.210.0.1 IP_UP=10.211.0.1 IP_IN=10.211.0.2
 NET_NOROUTE=10.213.0.0/24 IP_NOROUTE=10.213.0.5	# VM 1's packets: no route

@@ -29,20 +29,7 @@ source "$(dirname "$0")/topo.sh"
 TFNAT="$TOPO_DIR/tfnat.py"
 NAME="netns nat"
 
-tf_need_root "$NAME"
-for tool in jq python3 iptables ip6tables conntrack bpftool; do
-	command -v "$tool" >/dev/null || { tf_skip "$NAME" "needs $tool"; exit 0; }
-done
-ip netns add "tft$TF_ID-probe" && tf_on_exit "ip netns del tft$TF_ID-probe"
-ip netns exec "tft$TF_ID-probe" python3 "$TFNET" tcx lo >/dev/null
-case $? in
-0) ;;
-3) tf_skip "$NAME" "kernel without TCX (BPF_TCX_INGRESS): needs 6.6+"; exit 0 ;;
-*) tf_fail "TCX probe" "python3 tfnet.py tcx failed"; tf_finish ;;
-esac
-ip netns del "tft$TF_ID-probe"
-OUT=$(mktemp -d "/tmp/tft$TF_ID-nat.XXXXXX")
-tf_on_exit "rm -rf $OUT"
+netns_test_begin "$NAME" nat jq python3 iptables ip6tables conntrack bpftool
 
 IP_V1=10.200.0.2 IP_V2=10.200.0.3 IP_GW=10.200.0.1 IP_UP=10.201.0.1 IP_IN=10.201.0.2
 IP6_V1=fd00:200::2 IP6_GW=fd00:200::1 IP6_UP=fd00:201::1 IP6_IN=fd00:201::2

@@ -165,11 +165,11 @@ assert_clean() {
 	if [ -z "$left" ]; then tf_ok "$name"; else tf_fail "$name" "left behind: $left"; fi
 }
 
-# topo_test_begin NAME SUFFIX TOOL...: the preamble every topology test
+# netns_test_begin NAME SUFFIX TOOL...: the preamble every namespace test
 # shares: root and the tools needed (else skip), a kernel with TCX (else
-# skip: tapflow's default mode and its SIGKILL guarantee), an output dir
-# $OUT, the topology (topo_up SUFFIX) and IFACES for --iface.
-topo_test_begin() {
+# skip: tapflow's default mode and its SIGKILL guarantee) and an output
+# dir $OUT.
+netns_test_begin() {
 	local name=$1 suffix=$2 tool
 	shift 2
 	tf_need_root "$name"
@@ -188,7 +188,13 @@ topo_test_begin() {
 
 	OUT=$(mktemp -d "/tmp/tft$TF_ID-$suffix.XXXXXX")
 	tf_on_exit "rm -rf $OUT"
-	topo_up "$suffix" || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
+}
+
+# topo_test_begin NAME SUFFIX TOOL...: netns_test_begin, then the
+# topology (topo_up SUFFIX) and IFACES for --iface.
+topo_test_begin() {
+	netns_test_begin "$@"
+	topo_up "$2" || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
 	tf_ok "topology: bridge, tap with a VM process, veth to a peer namespace"
 	IFACES=(--iface "$TAP" --iface "$BR" --iface "$VH")
 }
