@@ -598,14 +598,7 @@ struct host {
 
 static void put(struct host *h, const struct tf_flow_key *k, const struct tf_flow_value *v)
 {
-	int i;
-
-	for (i = 0; i < FAKE_MAX && h->m.used[i]; i++)
-		;
-	assert_true(i < FAKE_MAX);
-	h->m.used[i] = true;
-	h->m.keys[i] = *k;
-	h->m.vals[i] = *v;
+	h->m.vals[fake_slot(&h->m, k)][0] = *v;
 }
 
 static struct tf_flow_value tap_val(void)

@@ -321,128 +321,16 @@ static void test_sort(void **state)
 
 #define FAKE_MAX 64
 #define FAKE_CPUS 2
-
-struct fake_map {
-	bool used[FAKE_MAX];
-	struct tf_flow_key keys[FAKE_MAX];
-	struct tf_flow_value vals[FAKE_MAX][FAKE_CPUS];
-	int nvalues;
-	bool no_batch, no_lad;
-	int batch_calls, lad_calls, next_key_calls;
-	/* Packets that arrive between a plain lookup and its delete. */
-	struct tf_flow_value in_flight;
-};
-
-static int fake_find(struct fake_map *m, const void *key)
-{
-	for (int i = 0; i < FAKE_MAX; i++)
-		if (m->used[i] && !memcmp(&m->keys[i], key, sizeof(m->keys[i])))
-			return i;
-	return -1;
-}
-
-static int fake_batch(void *ctx, void *in, void *out, void *keys, void *values, uint32_t *count)
-{
-	struct fake_map *m = ctx;
-	uint32_t pos = in ? *(uint32_t *)in : 0, n = 0;
-	size_t vsz = sizeof(struct tf_flow_value) * (size_t)m->nvalues;
-
-	m->batch_calls++;
-	if (m->no_batch) {
-		*count = 0;
-		return -EINVAL;
-	}
-	/* Small batches: the table must follow the position across calls. */
-	for (; pos < FAKE_MAX && n < *count && n < 3; pos++) {
-		if (!m->used[pos])
-			continue;
-		memcpy((struct tf_flow_key *)keys + n, &m->keys[pos], sizeof(m->keys[pos]));
-		memcpy((char *)values + n * vsz, m->vals[pos], vsz);
-		n++;
-	}
-	*count = n;
-	*(uint32_t *)out = pos;
-	return pos >= FAKE_MAX ? -ENOENT : 0;
-}
-
-static int fake_next_key(void *ctx, const void *key, void *next)
-{
-	struct fake_map *m = ctx;
-	int i = key ? fake_find(m, key) + 1 : 0;
-
-	m->next_key_calls++;
-	for (; i < FAKE_MAX; i++) {
-		if (m->used[i]) {
-			memcpy(next, &m->keys[i], sizeof(m->keys[i]));
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int fake_lookup(void *ctx, const void *key, void *value)
-{
-	struct fake_map *m = ctx;
-	int i = fake_find(m, key);
-
-	if (i < 0)
-		return -ENOENT;
-	memcpy(value, m->vals[i], sizeof(struct tf_flow_value) * (size_t)m->nvalues);
-	return 0;
-}
-
-static int fake_delete(void *ctx, const void *key)
-{
-	struct fake_map *m = ctx;
-	int i = fake_find(m, key);
-
-	if (i < 0)
-		return -ENOENT;
-	/* The race of the fallback: a packet landed after the lookup's copy. */
-	if (m->in_flight.rx.packets || m->in_flight.tx.packets) {
-		tf_flow_value_add(&m->vals[i][0], &m->in_flight);
-		memset(&m->in_flight, 0, sizeof(m->in_flight));
-	}
-	m->used[i] = false;
-	return 0;
-}
-
-static int fake_lad(void *ctx, const void *key, void *value)
-{
-	struct fake_map *m = ctx;
-	int err;
-
-	m->lad_calls++;
-	if (m->no_lad)
-		return -EINVAL;
-	err = fake_lookup(ctx, key, value);
-	return err ? err : fake_delete(ctx, key);
-}
-
-static const struct tf_flow_map_ops fake_ops = {
-	.lookup_batch = fake_batch,
-	.get_next_key = fake_next_key,
-	.lookup = fake_lookup,
-	.lookup_and_delete = fake_lad,
-	.delete_elem = fake_delete,
-};
+/* Small batches: the table must follow the position across calls. */
+#define FAKE_BATCH 3
+#include "fake_flow_map.h"
 
 /* The kernel sees a packet of key: counts on cpu, creating the entry. */
 static void fake_packet(struct fake_map *m, const struct tf_flow_key *k, int cpu, bool tx,
 			uint64_t bytes, uint64_t now)
 {
-	int i = fake_find(m, k);
-	struct tf_flow_value *v;
+	struct tf_flow_value *v = &m->vals[fake_slot(m, k)][m->nvalues > 1 ? cpu : 0];
 
-	if (i < 0) {
-		for (i = 0; i < FAKE_MAX && m->used[i]; i++)
-			;
-		assert_true(i < FAKE_MAX);
-		m->used[i] = true;
-		m->keys[i] = *k;
-		memset(m->vals[i], 0, sizeof(m->vals[i]));
-	}
-	v = &m->vals[i][m->nvalues > 1 ? cpu : 0];
 	if (!v->first_seen_ns)
 		v->first_seen_ns = now;
 	v->last_seen_ns = now;

@@ -339,15 +339,7 @@ static void fixture_free(struct fixture *f)
 /* Put a flow into the kernel map (or replace its value). */
 static void put(struct fixture *f, const struct tf_flow_key *k, const struct tf_flow_value *v)
 {
-	int i = fake_find(&f->m, k);
-
-	if (i < 0)
-		for (i = 0; i < FAKE_MAX && f->m.used[i]; i++)
-			;
-	assert_true(i < FAKE_MAX);
-	f->m.used[i] = true;
-	f->m.keys[i] = *k;
-	f->m.vals[i] = *v;
+	f->m.vals[fake_slot(&f->m, k)][0] = *v;
 }
 
 /* Poll the table at now and index its uplink flows. */
