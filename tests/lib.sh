@@ -48,6 +48,15 @@ tf_need_root() {
 	if [ "$(id -u)" -ne 0 ]; then tf_skip "$1" "needs root"; exit 0; fi
 }
 
+# tf_need_tools NAME TOOL...: skip (exit 0) unless every TOOL is on PATH.
+tf_need_tools() {
+	local name=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || { tf_skip "$name" "needs $tool"; exit 0; }
+	done
+}
+
 # tf_netns VAR NAME: create namespace tft<id>-NAME, removed at exit, and
 # store its name in VAR (not via $(...): the cleanup must be registered in
 # this shell, not in a subshell).

@@ -39,12 +39,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lab-env.sh"
 
 tf_lab_begin e2e-capture
-for t in tshark python3 jq; do
-	if ! command -v $t >/dev/null; then
-		tf_skip "capture checks" "missing: $t"
-		tf_finish
-	fi
-done
+tf_need_tools "capture checks" tshark python3 jq
 TFCAP=$HERE/../netns/tfcap.py
 # Runs of every guest's scripts in window 1: ~700 frames each over all the
 # interfaces (GSO makes the 1 MiB downloads ~40-80 skbs per tap), ~4 s each.

@@ -41,12 +41,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lab-env.sh"
 
 tf_lab_begin e2e-drops
-for t in iptables tc bpftool; do
-	if ! command -v $t >/dev/null; then
-		tf_skip "drop checks" "missing: $t"
-		tf_finish
-	fi
-done
+tf_need_tools "drop checks" iptables tc bpftool
 
 labns() { ip netns exec "$TF_LAB_NS" "$@"; }
 

@@ -25,12 +25,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lab-env.sh"
 
 tf_lab_begin e2e-nat
-for t in conntrack iptables; do
-	if ! command -v $t >/dev/null; then
-		tf_skip "NAT join checks" "missing: $t"
-		tf_finish
-	fi
-done
+tf_need_tools "NAT join checks" conntrack iptables
 
 labns() { ip netns exec "$TF_LAB_NS" "$@"; }
 

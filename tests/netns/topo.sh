@@ -170,12 +170,10 @@ assert_clean() {
 # skip: tapflow's default mode and its SIGKILL guarantee) and an output
 # dir $OUT.
 netns_test_begin() {
-	local name=$1 suffix=$2 tool
+	local name=$1 suffix=$2
 	shift 2
 	tf_need_root "$name"
-	for tool in "$@"; do
-		command -v "$tool" >/dev/null || { tf_skip "$name" "needs $tool"; exit 0; }
-	done
+	tf_need_tools "$name" "$@"
 	# Query lo of a throwaway namespace: exit code 3 = no TCX (before 6.6).
 	ip netns add "tft$TF_ID-probe" && tf_on_exit "ip netns del tft$TF_ID-probe"
 	ip netns exec "tft$TF_ID-probe" python3 "$TFNET" tcx lo >/dev/null
