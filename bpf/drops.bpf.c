@@ -13,8 +13,9 @@
  *
  * The drop is then aggregated in `drops` by (device, input device, reason,
  * caller location, the packet's MACs, addresses and ports); userspace
- * takes the entries out every poll, so the map only holds one interval's
- * distinct drops. With --events, a ring buffer also gets one record per
+ * reads the entries every poll and takes out those that stayed idle, so
+ * the map only holds a few intervals' distinct drops. A per-CPU cache of
+ * the latest keys sits in front of it (see "The cache" below). With --events, a ring buffer also gets one record per
  * drop, at most tf_events_per_sec per second. Nothing is lost silently:
  * drops that found the map full, events that found the ring buffer full
  * and events over the rate are counted in .bss.
@@ -228,30 +229,187 @@ static __always_inline void emit_event(const struct tf_drop_key *k, __u64 now, _
 }
 
 /*
- * Last seen without a clock read per drop: bpf_ktime_get_ns() costs some
- * 30 ns a call in a VM (kvmclock), and tracing programs may not use the
- * coarse clock. An entry takes the precise time when it is made and counts
- * in jiffies (one load) from there: last_ns = first_ns + ticks since *
- * ns per tick, true to the tick (1-10 ms), as CLOCK_MONOTONIC_COARSE is.
- * CONFIG_HZ comes from the kernel's config (libbpf reads /proc/config.gz
- * or /boot/config-*); without one, 0 here, the precise clock every drop.
+ * Times in ticks (include/dropkey.h): bpf_ktime_get_ns() costs some 30 ns
+ * a call in a VM (kvmclock), and tracing programs may not use the coarse
+ * clock, but jiffies is one load. CONFIG_HZ comes from the kernel's config
+ * (libbpf reads /proc/config.gz or /boot/config-*); without one it is 0
+ * here, and a tick is a nanosecond of the precise clock.
  */
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
-static __always_inline __u64 drop_last_ns(const struct tf_drop_value *v)
+static __always_inline __u64 ticks_now(void)
 {
-	if (!CONFIG_HZ)
-		return bpf_ktime_get_ns();
-	return v->first_ns + (bpf_jiffies64() - v->first_jiffies) * (1000000000ULL / CONFIG_HZ);
+	return CONFIG_HZ ? bpf_jiffies64() : bpf_ktime_get_ns();
+}
+
+/*
+ * Add packets/bytes, dropped from first to last (ticks), to k's entry,
+ * made if there is none: 0, or -1 if the map is full (counted).
+ */
+static __always_inline int add_to_entry(const struct tf_drop_key *k, __u64 packets, __u64 bytes,
+					__u64 first, __u64 last)
+{
+	struct tf_drop_value *v = bpf_map_lookup_elem(&drops, k);
+
+	if (!v) {
+		struct tf_drop_value nv = { .clock_ns = bpf_ktime_get_ns() };
+
+		nv.clock_ticks = CONFIG_HZ ? bpf_jiffies64() : nv.clock_ns;
+		nv.first_ticks = first;
+		nv.last_ticks = last;
+		/* -EEXIST: another CPU made it since the lookup. */
+		bpf_map_update_elem(&drops, k, &nv, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&drops, k);
+		if (!v) {
+			__sync_fetch_and_add(&drop_map_full, packets);
+			return -1;
+		}
+	}
+	__sync_fetch_and_add(&v->packets, packets);
+	__sync_fetch_and_add(&v->bytes, bytes);
+	/* Racing CPUs may store out of order: a tick, not worth a lock. */
+	if ((__s64)(first - v->first_ticks) < 0)
+		v->first_ticks = first;
+	if ((__s64)(last - v->last_ticks) > 0)
+		v->last_ticks = last;
+	return 0;
+}
+
+/*
+ * The cache: a flood of drops is mostly one key, and a lookup in `drops`
+ * (hashing its 80-byte key, a helper call, two locked adds) is most of
+ * what tracing a drop costs (some 40 of 145 ns in situ, tools/bench
+ * drops.sh). So each CPU keeps the latest keys in TF_DROP_CACHE_SLOTS
+ * direct-mapped slots of its own and counts a repeat there with plain
+ * adds; a slot's drops go to `drops` when another key takes the slot, and
+ * every poll, when userspace runs tf_drop_flush on each CPU
+ * (BPF_F_TEST_RUN_ON_CPU) before it reads the map. So no drop waits in a
+ * slot for longer than a poll, and none is lost or counted twice.
+ *
+ * Only the slot's own CPU touches it, but tf_drop_flush runs in an IPI,
+ * which can interrupt tf_kfree_skb between two instructions, and a drop
+ * in a softirq can interrupt tf_drop_flush when it runs on the calling
+ * CPU. `busy` is set around every change of a slot: whoever interrupts
+ * finds it set and leaves the slot alone (tf_kfree_skb then counts in
+ * `drops` directly). Nesting on one CPU is strictly last in, first out,
+ * so a plain flag is enough; the compiler barriers keep the stores in
+ * order.
+ *
+ * Slots keep ticks as entries do. The cache is off without CONFIG_HZ
+ * (a tick would then be a clock reading per drop: nothing to save) and
+ * where tf_drop_flush cannot run (userspace leaves tf_drop_cache_on 0).
+ */
+#define TF_DROP_CACHE_SLOTS 16	/* a power of 2 */
+
+struct tf_drop_slot {
+	struct tf_drop_key key;		/* all zero: never used (no drop has ifindex 0) */
+	__u64 packets, bytes;		/* not in `drops` yet */
+	__u64 first_ticks;		/* the first of those drops */
+	__u64 last_ticks;		/* the latest */
+	__u32 busy;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TF_DROP_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tf_drop_slot);
+} drop_cache SEC(".maps");
+
+__u32 tf_drop_cache_on = 0;
+
+#define barrier() asm volatile("" ::: "memory")
+
+static __always_inline __u32 cache_index(const struct tf_drop_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = 0;
+
+	for (__u32 i = 0; i < sizeof(*k) / 8; i++)
+		h ^= w[i];
+	h ^= h >> 29;
+	return (h * 0x9e3779b97f4a7c15ULL) >> 60 & (TF_DROP_CACHE_SLOTS - 1);
+}
+
+static __always_inline bool same_drop_key(const struct tf_drop_key *a, const struct tf_drop_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 d = 0;
+
+	for (__u32 i = 0; i < sizeof(*a) / 8; i++)
+		d |= x[i] ^ y[i];
+	return !d;
+}
+
+/* Move a slot's drops into `drops` (the caller set busy). */
+static __noinline void flush_slot(struct tf_drop_slot *s)
+{
+	if (!s->packets)
+		return;
+	add_to_entry(&s->key, s->packets, s->bytes, s->first_ticks, s->last_ticks);
+	s->packets = 0;
+	s->bytes = 0;
+}
+
+/*
+ * Count the drop in this CPU's cache: true, or false if its slot is busy
+ * (the caller counts it in `drops`).
+ */
+static __always_inline bool cache_drop(const struct tf_drop_key *k, __u32 len)
+{
+	__u32 idx = cache_index(k);
+	struct tf_drop_slot *s = bpf_map_lookup_elem(&drop_cache, &idx);
+	__u64 now = ticks_now();
+
+	if (!s || s->busy)
+		return false;
+	s->busy = 1;
+	barrier();
+	if (!same_drop_key(&s->key, k)) {
+		flush_slot(s);
+		s->key = *k;
+	}
+	if (!s->packets)
+		s->first_ticks = now;
+	s->packets++;
+	s->bytes += len;
+	s->last_ticks = now;
+	barrier();
+	s->busy = 0;
+	return true;
+}
+
+static long flush_index(__u32 i, void *ctx __attribute__((unused)))
+{
+	struct tf_drop_slot *s = bpf_map_lookup_elem(&drop_cache, &i);
+
+	if (!s || s->busy || !s->packets)
+		return 0;
+	s->busy = 1;
+	barrier();
+	flush_slot(s);
+	barrier();
+	s->busy = 0;
+	return 0;
+}
+
+/* Run by userspace on each CPU every poll, and at the end: empty its slots. */
+SEC("raw_tp")
+int tf_drop_flush(void *ctx __attribute__((unused)))
+{
+	/* bpf_loop (5.17+, as drop reasons): a plain loop around a call reads as endless. */
+	bpf_loop(TF_DROP_CACHE_SLOTS, flush_index, NULL, 0);
+	return 0;
 }
 
 static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *location,
 				   __u32 reason)
 {
 	struct tf_drop_key k = {};
-	struct tf_drop_value *v;
 	struct net_device *dev;
 	__u32 ifindex = 0, iif, len;
+	__u64 now;
 
 	/* Not drops; numbered by the running kernel (CO-RE enum relocations). */
 	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_NOT_DROPPED_YET) &&
@@ -282,29 +440,10 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 	k.location = (__u64)location;
 	read_pkt(skb, direct, &k.pkt);
 	len = RD(direct, skb, len);
-	v = bpf_map_lookup_elem(&drops, &k);
-	if (!v) {
-		struct tf_drop_value nv = {
-			.first_ns = bpf_ktime_get_ns(),
-			.first_jiffies = bpf_jiffies64(),
-		};
-
-		nv.last_ns = nv.first_ns;
-
-		if (bpf_map_update_elem(&drops, &k, &nv, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&drops, &k)) {
-			__sync_fetch_and_add(&drop_map_full, 1);
-			goto event;
-		}
-		v = bpf_map_lookup_elem(&drops, &k);
-		if (!v) {
-			__sync_fetch_and_add(&drop_map_full, 1);
-			goto event;
-		}
-	}
-	__sync_fetch_and_add(&v->packets, 1);
-	__sync_fetch_and_add(&v->bytes, len);
-	v->last_ns = drop_last_ns(v);
+	if (tf_drop_cache_on && CONFIG_HZ && cache_drop(&k, len))
+		goto event;
+	now = ticks_now();
+	add_to_entry(&k, 1, len, now, now);
 event:
 	if (tf_events_per_sec)
 		emit_event(&k, bpf_ktime_get_ns(), len);

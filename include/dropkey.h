@@ -37,16 +37,22 @@ struct tf_drop_key {
 	struct tf_drop_pkt pkt;
 };
 
+/*
+ * Times are kernel ticks: jiffies where the kernel's CONFIG_HZ is known
+ * (a load, where a precise clock reading costs some 30 ns a drop in a VM),
+ * else nanoseconds of bpf_ktime_get_ns(). One reading of both clocks, when
+ * the entry is made, turns ticks into times (userspace, struct
+ * tf_drop_counts): true to the tick (1-10 ms). Each field is only ever
+ * moved one way (first down, last up), so CPUs that race on an entry blur
+ * a time by a tick at most.
+ */
 struct tf_drop_value {
 	__u64 packets;
 	__u64 bytes;			/* skb->len at the drop */
-	/*
-	 * bpf_ktime_get_ns() when the entry was made; last_ns counts from it
-	 * in kernel ticks (true to the tick) where the kernel's CONFIG_HZ is
-	 * known, else it is the precise clock too.
-	 */
-	__u64 first_ns, last_ns;
-	__u64 first_jiffies;		/* jiffies when the entry was made */
+	__u64 clock_ns;			/* bpf_ktime_get_ns() when the entry was made */
+	__u64 clock_ticks;		/* the tick count at that moment */
+	__u64 first_ticks;		/* the first drop counted in the entry */
+	__u64 last_ticks;		/* the latest */
 };
 
 /* Ring buffer record of --events (rate-limited). */

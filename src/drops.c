@@ -78,6 +78,41 @@ static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_p
 	return err;
 }
 
+/*
+ * Move the drops waiting in a CPU's cache slots into the map (cpu -1: the
+ * calling CPU): tf_drop_flush, run there. 0, or -errno; -ENXIO: offline.
+ */
+static int flush_cpu(struct tf_drop_tracer *t, int cpu)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+	if (cpu >= 0) {
+		opts.flags = BPF_F_TEST_RUN_ON_CPU;
+		opts.cpu = (uint32_t)cpu;
+	}
+	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.tf_drop_flush), &opts))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Empty every CPU's cache slots, so that the map holds every drop counted
+ * so far. An offline CPU keeps what its slots hold until a poll after it
+ * is back; 0, or -errno.
+ */
+static int flush_cache(struct tf_drop_tracer *t)
+{
+	if (!t->skel->bss->tf_drop_cache_on)
+		return 0;
+	for (int cpu = 0; cpu < t->nr_cpus; cpu++) {
+		int err = flush_cpu(t, cpu);
+
+		if (err && err != -ENXIO)
+			return err;
+	}
+	return 0;
+}
+
 int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n,
 			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
 			char *err, size_t errlen)
@@ -107,6 +142,13 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 		return -1;
 	}
 	t->skel->bss->tf_netns_cookie = netns_cookie();
+	t->tick_ns = t->skel->kconfig->CONFIG_HZ ? 1000000000ULL / t->skel->kconfig->CONFIG_HZ : 1;
+	t->nr_cpus = libbpf_num_possible_cpus();
+	/* The per-CPU cache only where each CPU's slots can be emptied every poll. */
+	ret = flush_cpu(t, -1);
+	if (ret)
+		tf_debug("drops: no per-CPU cache (cannot run tf_drop_flush: %s)", strerror(-ret));
+	t->skel->bss->tf_drop_cache_on = !ret && t->nr_cpus > 0;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t ifindex = (uint32_t)ifindexes[i];
 		uint8_t one = 1;
@@ -152,17 +194,32 @@ static struct tf_drop_seen **seen_slot(struct tf_drop_tracer *t, const struct tf
 	return pp;
 }
 
-/* Report what an entry gained since it was last read (now: v), if anything. */
-static void report_delta(const struct tf_drop_key *k, const struct tf_drop_value *last,
-			 const struct tf_drop_value *v, tf_drop_entry_fn fn, void *ctx)
+static uint64_t ticks_ns(const struct tf_drop_value *v, uint64_t ticks, uint64_t tick_ns)
 {
-	struct tf_drop_value d = *v;
+	return v->clock_ns + (uint64_t)((int64_t)(ticks - v->clock_ticks) * (int64_t)tick_ns);
+}
 
+bool tf_drop_counts_since(const struct tf_drop_value *last, const struct tf_drop_value *v,
+			  uint64_t tick_ns, struct tf_drop_counts *out)
+{
 	if (v->packets <= last->packets)
-		return;
-	d.packets = v->packets - last->packets;
-	d.bytes = v->bytes - last->bytes;
-	fn(k, &d, ctx);
+		return false;
+	out->packets = v->packets - last->packets;
+	out->bytes = v->bytes - last->bytes;
+	out->first_ns = ticks_ns(v, v->first_ticks, tick_ns);
+	out->last_ns = ticks_ns(v, v->last_ticks, tick_ns);
+	return true;
+}
+
+/* Report what an entry gained since it was last read (now: v), if anything. */
+static void report_delta(const struct tf_drop_tracer *t, const struct tf_drop_key *k,
+			 const struct tf_drop_value *last, const struct tf_drop_value *v,
+			 tf_drop_entry_fn fn, void *ctx)
+{
+	struct tf_drop_counts d;
+
+	if (tf_drop_counts_since(last, v, t->tick_ns, &d))
+		fn(k, &d, ctx);
 }
 
 /*
@@ -185,6 +242,9 @@ int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *
 		if (!t->seen)
 			return -ENOMEM;
 	}
+	ret = flush_cache(t);
+	if (ret)
+		return ret;
 	fd = bpf_map__fd(t->skel->maps.drops);
 	/* The keys first: deleting while walking would restart the walk. */
 	keys = malloc(TF_DROPS_MAP_DEFAULT * sizeof(*keys));
@@ -230,12 +290,12 @@ int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *
 				}
 				t->harvest_races++;	/* a drop counted in between is lost */
 			}
-			report_delta(&k, &s->v, &v2, fn, ctx);
+			report_delta(t, &k, &s->v, &v2, fn, ctx);
 			*pp = s->next;
 			free(s);
 			continue;
 		}
-		report_delta(&k, &s->v, &v, fn, ctx);
+		report_delta(t, &k, &s->v, &v, fn, ctx);
 		s->v = v;
 	}
 	free(keys);
@@ -563,7 +623,7 @@ uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_
 }
 
 int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
-		      const struct tf_drop_key *k, const struct tf_drop_value *v,
+		      const struct tf_drop_key *k, const struct tf_drop_counts *v,
 		      const struct tf_drop_attr *a)
 {
 	struct tf_drop_group *g;
@@ -617,7 +677,7 @@ struct poll_ctx {
 	int err;
 };
 
-static void poll_one(const struct tf_drop_key *k, const struct tf_drop_value *v, void *ctx)
+static void poll_one(const struct tf_drop_key *k, const struct tf_drop_counts *v, void *ctx)
 {
 	struct poll_ctx *p = ctx;
 	struct tf_drop_attr a;

@@ -34,6 +34,12 @@ struct ring_buffer;
 
 typedef void (*tf_drop_event_fn)(const struct tf_drop_event *e, void *ctx);
 
+/* What a kernel entry gained since it was last read, its times in ns (bpf_ktime_get_ns). */
+struct tf_drop_counts {
+	uint64_t packets, bytes;
+	uint64_t first_ns, last_ns;	/* of the entry, as it is now */
+};
+
 /* A kernel drop entry as read at the last poll (the next poll reports the difference). */
 struct tf_drop_seen {
 	struct tf_drop_key k;
@@ -51,6 +57,8 @@ struct tf_drop_tracer {
 	tf_drop_event_fn on_event;
 	void *event_ctx;
 	bool no_lookup_and_delete;	/* old kernel: lookup, then delete */
+	int nr_cpus;			/* possible CPUs: each has cache slots */
+	uint64_t tick_ns;		/* a tick of the entries' times (dropkey.h), in ns */
 	struct tf_drop_seen **seen;	/* TF_DROP_SEEN_BUCKETS chains */
 	uint64_t harvest_races;		/* ... and drops that may be lost between */
 };
@@ -76,9 +84,15 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
  * gets the difference; first/last seen as they are); entries idle for a
  * whole poll are taken out of the map.
  */
-typedef void (*tf_drop_entry_fn)(const struct tf_drop_key *k, const struct tf_drop_value *v,
+typedef void (*tf_drop_entry_fn)(const struct tf_drop_key *k, const struct tf_drop_counts *v,
 				 void *ctx);
 int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *ctx);
+/*
+ * What entry v gained since it read as last (false: nothing), its times
+ * made ns with ticks of tick_ns (pure).
+ */
+bool tf_drop_counts_since(const struct tf_drop_value *last, const struct tf_drop_value *v,
+			  uint64_t tick_ns, struct tf_drop_counts *out);
 /* Deliver the events waiting in the ring buffer. */
 int tf_drop_tracer_poll_events(struct tf_drop_tracer *t);
 void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses *out);
@@ -152,7 +166,7 @@ struct tf_drop_table {
 
 /* Add one harvested entry, attributed. */
 int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
-		      const struct tf_drop_key *k, const struct tf_drop_value *v,
+		      const struct tf_drop_key *k, const struct tf_drop_counts *v,
 		      const struct tf_drop_attr *a);
 uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_key *flow);
 void tf_drop_table_free(struct tf_drop_table *t);

@@ -121,7 +121,7 @@ bg_start ECHO "$OUT/echo.log" ip netns exec $NSI python3 "$TFNAT" udp-echo 4 700
 traffic() {
 	local name=$1 want=$2 ns=$3 tool=$TFNAT
 	shift 3
-	[ "$1" == send ] || [ "$1" == icmp ] && tool=$TFDROPS
+	[ "$1" == send ] || [ "$1" == spray ] || [ "$1" == icmp ] && tool=$TFDROPS
 	tf_eq "traffic: $name" "$want" "$(ip netns exec "$ns" python3 "$tool" "$@")"
 }
 
@@ -576,9 +576,9 @@ tf_eq "events: not counted as suppressed or lost" "0 0" \
 	"$(tail -n1 $H | jq -r '"\(.drop_events_suppressed) \(.drop_events_lost)"')"
 
 # =============================================================================
-# 5. First and last seen: the entry's first drop at the precise clock, the
-#    later ones counted from it in kernel ticks (CONFIG_HZ), so its
-#    last_seen - first_seen is the time between the drops to the tick
+# 5. First and last seen: kept in kernel ticks (CONFIG_HZ) from a precise
+#    clock reading, so last_seen - first_seen is the time between the
+#    drops to the tick
 # =============================================================================
 nsq $NSR iptables -A FORWARD -i br0 -s $IP_V2 -p udp --dport 7005 -j DROP ||
 	tf_fail "iptables rules" "cannot add the 7005 rule"
@@ -606,5 +606,53 @@ tf_eq "seen: one record of 2 drops, first_seen in the sends' window, last - firs
 		"\(map(.count) | add) \(.[0].first_seen | t | . >= $t0 - 0.002 and . <= $t1) \(
 		  (.[0].last_seen | t) - (.[0].first_seen | t) | . >= 0.59 and . <= $t1 - $t0 + 0.002)"' \
 		"$OUT/seen.out")"
+
+# =============================================================================
+# 6. The tracer's per-CPU cache: 40 flows whose drops interleave (each takes
+#    a cache slot from another again and again), on each CPU in turn. Every
+#    drop is counted once: in its flow (flows) and in the VM's record
+#    (drops) = the rule's counter; and each poll empties the CPUs' slots,
+#    so an interval record has them all while tapflow still runs.
+# =============================================================================
+nsq $NSR iptables -A FORWARD -i br0 -s $IP_V1 -p udp --dport 7006 -j DROP ||
+	tf_fail "iptables rules" "cannot add the 7006 rule"
+tfr_start spray --json drops -i 1
+SPRAY=$TF_PID
+tfr_start sprayflows --json flows -i 1
+SPRAYFLOWS=$TF_PID
+ready spray $SPRAY
+ready sprayflows $SPRAYFLOWS
+NCPU=$(nproc)
+[ "$NCPU" -gt 2 ] && NCPU=2
+for ((cpu = 0; cpu < NCPU; cpu++)); do
+	tf_eq "spray: CPU $cpu: VM 1 UDP 20 ports from $((41000 + 20 * cpu)) -> 7006, 5 rounds, all dropped" \
+		"sent 100 failed 0" "$(ip netns exec $NSV1 taskset -c $cpu python3 "$TFDROPS" spray \
+			$IP_V1 $((41000 + 20 * cpu)) 20 $IP_IN 7006 5 100)"
+done
+SPRAYED=$((100 * NCPU))
+wait_for 5 is $SPRAYED ipt_packets $NSR filter FORWARD 'dpt:7006'
+spray_interval() {
+	jq -r 'select(.type == "drop" and (.final | not) and .reason == "NETFILTER_DROP" and
+		.ifname == "p1" and .local_port == 7006) | .count' "$OUT/spray.out" | tail -n1
+}
+# Two polls at most after the last drop: the running process has them all.
+wait_for 4 is $SPRAYED spray_interval
+tf_eq "spray: while tapflow runs, an interval record of p1 has all $SPRAYED drops (each poll empties the per-CPU slots)" \
+	"$SPRAYED" "$(spray_interval)"
+tf_stop $SPRAY INT
+tf_eq "spray: exit code" 0 "$RC"
+no_stderr spray "$OUT/spray.err"
+tf_stop $SPRAYFLOWS INT
+tf_eq "sprayflows: exit code" 0 "$RC"
+no_stderr sprayflows "$OUT/sprayflows.err"
+tf_eq "spray: the final record of p1's drops to 7006 = the rule's counter, nothing lost" \
+	"$(ipt_packets $NSR filter FORWARD 'dpt:7006') 0" \
+	"$(jq -rs '([.[] | select(.type == "drop" and .final and .ifname == "p1" and .local_port == 7006) | .count] | add) as $n |
+		"\($n) \(.[-1].drop_map_full)"' "$OUT/spray.out")"
+tf_eq "spray: flows: each of the $((20 * NCPU)) flows has exactly 5 drops" \
+	"$((20 * NCPU)) x 5" \
+	"$(jq -rs '[.[] | select(.type == "flow" and .final and .ifname == "p1" and .local_port == 7006 and
+		.remote_port >= 41000 and .remote_port < 41040)] | "\(length) x \(map(.drops) | unique | map(tostring) | join(","))"' \
+		"$OUT/sprayflows.out")"
 
 tf_finish

@@ -8,6 +8,11 @@
       rule drops the packet: EPERM) still made and dropped its packet: it is
       counted and the rest go on. Prints "sent <COUNT> failed <n>".
 
+  tfdrops.py spray SRC SPORT0 NPORTS DST DPORT ROUNDS PAYLOAD
+      ROUNDS rounds of one UDP datagram of PAYLOAD bytes from each source
+      port SPORT0 .. SPORT0+NPORTS-1 of SRC, in turn, to DST:DPORT: NPORTS
+      flows whose packets interleave. Prints "sent <n> failed <n>".
+
   tfdrops.py icmp DST COUNT PAYLOAD ID
       Send COUNT ICMP echo requests of PAYLOAD bytes with identifier ID to
       DST at once, without waiting for replies. Prints "sent <COUNT>".
@@ -60,6 +65,25 @@ def send(src, sport, dst, dport, count, payload, ttl=None):
             failed += 1
     print("sent %d failed %d" % (count, failed))
     return 0
+
+def spray(src, sport0, nports, dst, dport, rounds, payload):
+    socks = []
+    for port in range(sport0, sport0 + nports):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((src, port))
+        socks.append(s)
+    failed = 0
+    for seq in range(rounds):
+        data = (struct.pack("!I", seq) + bytes(max(payload - 4, 0)))[:payload]
+        for s in socks:
+            try:
+                s.sendto(data, (dst, dport))
+            except OSError:
+                failed += 1
+    print("sent %d failed %d" % (rounds * nports, failed))
+    return 0
+
 
 def csum(data):
     if len(data) % 2:
@@ -230,6 +254,9 @@ def main(argv):
     if len(argv) in (8, 9) and argv[1] == "send":
         return send(argv[2], int(argv[3]), argv[4], int(argv[5]), int(argv[6]), int(argv[7]),
                     int(argv[8]) if len(argv) == 9 else None)
+    if len(argv) == 9 and argv[1] == "spray":
+        return spray(argv[2], int(argv[3]), int(argv[4]), argv[5], int(argv[6]), int(argv[7]),
+                     int(argv[8]))
     if len(argv) == 6 and argv[1] == "icmp":
         return icmp(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     if len(argv) == 6 and argv[1] == "tc-drop" and argv[3] in ("ingress", "egress") and \

@@ -937,6 +937,35 @@ static void test_attr_host(void **state)
 	host_free(h);
 }
 
+/* ---- kernel entries: counts since the last read, times from ticks ------------------------ */
+
+static void test_counts_since(void **state)
+{
+	/* Made at 100 s, jiffies 25000 (HZ 250: 4 ms a tick). */
+	struct tf_drop_value last = { .packets = 3, .bytes = 300 };
+	struct tf_drop_value v = { .packets = 8, .bytes = 820, .clock_ns = 100 * SEC,
+				   .clock_ticks = 25000, .first_ticks = 24990, .last_ticks = 25250 };
+	struct tf_drop_counts d;
+
+	(void)state;
+	assert_true(tf_drop_counts_since(&last, &v, 4000000, &d));
+	assert_int_equal(d.packets, 5);
+	assert_int_equal(d.bytes, 520);
+	/* A first drop before the clock reading (it waited in a CPU's cache slot). */
+	assert_int_equal(d.first_ns, 100 * SEC - 40000000);
+	assert_int_equal(d.last_ns, 101 * SEC);
+	/* Without CONFIG_HZ a tick is a ns: the ticks are the clock itself. */
+	v.clock_ticks = v.clock_ns;
+	v.first_ticks = 99 * SEC;
+	v.last_ticks = 102 * SEC;
+	assert_true(tf_drop_counts_since(&last, &v, 1, &d));
+	assert_int_equal(d.first_ns, 99 * SEC);
+	assert_int_equal(d.last_ns, 102 * SEC);
+	/* Nothing new: nothing to report. */
+	last.packets = 8;
+	assert_false(tf_drop_counts_since(&last, &v, 1, &d));
+}
+
 /* ---- the run's table ------------------------------------------------------------------ */
 
 static void test_table(void **state)
@@ -946,7 +975,7 @@ static void test_table(void **state)
 	struct tf_drop_pkt p = pkt4(IPPROTO_UDP, "192.168.122.10", 40000, "10.99.0.2", 53);
 	struct tf_drop_pkt hp = pkt4(IPPROTO_UDP, "10.0.2.15", 5353, "10.99.0.9", 53);
 	struct tf_drop_key k;
-	struct tf_drop_value v = { .packets = 3, .bytes = 300, .first_ns = 5 * SEC, .last_ns = 6 * SEC };
+	struct tf_drop_counts v = { .packets = 3, .bytes = 300, .first_ns = 5 * SEC, .last_ns = 6 * SEC };
 	struct tf_drop_attr a;
 	uint64_t sum;
 
@@ -955,18 +984,18 @@ static void test_table(void **state)
 	k = dkey(&p, BRIDGE, BRIDGE, NULL, NULL);
 	tf_drop_attribute(&h->c, &h->fl, &h->va, &k, &a);
 	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
-	v = (struct tf_drop_value){ .packets = 2, .bytes = 200, .first_ns = 4 * SEC, .last_ns = 9 * SEC };
+	v = (struct tf_drop_counts){ .packets = 2, .bytes = 200, .first_ns = 4 * SEC, .last_ns = 9 * SEC };
 	k.pkt.src_mac[0] = 0x52;	/* another key, the same group */
 	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
 	/* Another reason for alpha: its own group. */
 	k.reason = 88;
-	v = (struct tf_drop_value){ .packets = 1, .bytes = 100, .first_ns = 7 * SEC, .last_ns = 7 * SEC };
+	v = (struct tf_drop_counts){ .packets = 1, .bytes = 100, .first_ns = 7 * SEC, .last_ns = 7 * SEC };
 	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
 	/* The host: two places, one reason -> one aggregate row. */
 	k = dkey(&hp, UPLINK, 0, NULL, NULL);
 	tf_drop_attribute(&h->c, &h->fl, &h->va, &k, &a);
 	assert_int_equal(a.tap, -1);
-	v = (struct tf_drop_value){ .packets = 4, .bytes = 400, .first_ns = 3 * SEC, .last_ns = 3 * SEC };
+	v = (struct tf_drop_counts){ .packets = 4, .bytes = 400, .first_ns = 3 * SEC, .last_ns = 3 * SEC };
 	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
 	k.ifindex = OTHER;
 	k.location = 0xffffffff81000000ULL;
@@ -1026,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_attr_mac),
 		cmocka_unit_test(test_attr_address),
 		cmocka_unit_test(test_attr_host),
+		cmocka_unit_test(test_counts_since),
 		cmocka_unit_test(test_table),
 	};
 
