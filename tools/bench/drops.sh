@@ -31,13 +31,23 @@
 # each flood: run_time_ns / run_cnt of tf_kfree_skb for the drops of the
 # untraced interface and of the traced ones.
 #
+# Last, the same ratio measured closer: the flood's rate swings by +-15 %
+# within seconds here, so blocks seconds apart need many rounds to resolve
+# a 5 % difference. Under `tapflow stats --no-drops` (the TC programs of
+# both states), drop_toggle attaches and detaches tapflow's drop tracer,
+# set up as tapflow sets it up for the same interfaces, every
+# --switch-period-ms (250) for --switch-seconds (20; 0: none), while the
+# VM's flood reports its progress every 10 ms (flowgen --trace); each
+# period the tracer was on is compared with the two off periods around it.
+#
 #   tools/bench/drops.sh [-t SEC] [-r ROUNDS] [--affinity C,S]
 #                        [--attach auto|tcx|clsact] [--busy-max PCT]
 #                        [--max-redo N] [--insitu-rounds N] [--no-insitu]
+#                        [--switch-seconds S] [--switch-period-ms P]
 #                        [--json]
 #
 # Needs root, jq, iproute2, iptables and a built .output/tapflow (make) and
-# .output/bench/{flowgen,prog_cost} (make -C tools/bench). Everything it
+# .output/bench/{flowgen,prog_cost,drop_toggle} (make -C tools/bench). Everything it
 # creates (namespaces, and with them their links, addresses and iptables
 # rules; processes) is removed on exit, also on failure or Ctrl-C.
 set -uo pipefail
@@ -50,6 +60,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
 PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
 FLOWGEN=${FLOWGEN:-$ROOT/.output/bench/flowgen}
+DROP_TOGGLE=${DROP_TOGGLE:-$ROOT/.output/bench/drop_toggle}
 
 # Defaults of --attach, --affinity (the flood's sender on its first CPU),
 # --busy-max, --max-redo: lib.sh. Floods of 2 s (-t; some 600 000 frames
@@ -59,11 +70,15 @@ SECS=2
 ROUNDS=8
 INSITU=1
 INSITU_ROUNDS=3
+SWITCH_SECS=20
+SWITCH_MS=250
 
 own_opt() {
 	case $1 in
 	--no-insitu) INSITU=0 ;;
 	--insitu-rounds) INSITU_ROUNDS=${2:-}; return 2 ;;
+	--switch-seconds) SWITCH_SECS=${2:-}; return 2 ;;
+	--switch-period-ms) SWITCH_MS=${2:-}; return 2 ;;
 	*) return 0 ;;
 	esac
 	return 1
@@ -71,11 +86,16 @@ own_opt() {
 parse_opts "$@"
 check_common_opts
 [[ $INSITU_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "$PROG: --insitu-rounds needs a count" >&2; exit 2; }
+[[ $SWITCH_SECS =~ ^[0-9]+$ ]] || { echo "$PROG: --switch-seconds needs seconds" >&2; exit 2; }
+[[ $SWITCH_MS =~ ^[1-9][0-9]*$ ]] && [ "$SWITCH_MS" -ge 50 ] ||
+	{ echo "$PROG: --switch-period-ms needs at least 50 ms" >&2; exit 2; }
 # flowgen's frames are the 64-byte minimum (18 bytes of payload).
 [ "$UDP_LEN" = 18 ] || { echo "$PROG: --udp-len: the flood's frames are 64 B (flowgen)" >&2; exit 2; }
 
 need_tools jq ip iptables
 [ -x "$FLOWGEN" ] || die "$FLOWGEN not built (run make -C tools/bench)"
+[ "$SWITCH_SECS" -eq 0 ] || [ -x "$DROP_TOGGLE" ] ||
+	die "$DROP_TOGGLE not built (run make -C tools/bench, or pass --switch-seconds 0)"
 if [ "$INSITU" -eq 1 ] && [ ! -x "$PROG_COST" ]; then
 	die "$PROG_COST not built (run make -C tools/bench, or pass --no-insitu)"
 fi
@@ -271,6 +291,68 @@ insitu() {
 	done
 }
 
+# Switching: the VM's flood for SWITCH_SECS under `tapflow stats
+# --no-drops`, with drop_toggle switching the tracer every SWITCH_MS; into
+# SWITCHING (JSON). A period's rate: the flood's progress from 20 ms after
+# its switch (attaching patches the tracepoint's call site: IPIs) to the
+# next switch; an "on" period's ratio: its rate over the mean of the "off"
+# periods before and after it.
+SWITCHING=null
+switching() {
+	local trace=$WORK/switch.trace sw=$WORK/switch.out d0 d1 ratios
+	log "switching: the tracer on and off every $SWITCH_MS ms for $SWITCH_SECS s of the VM's" \
+		"flood, under tapflow stats --no-drops"
+	tf_start_state nodrops
+	d0=$(rule_count br0) || exit 1
+	bg ip netns exec "$NS_RT" "$DROP_TOGGLE" vport br0 up0 --period-ms "$SWITCH_MS" \
+		--seconds $((SWITCH_SECS + 1)) >"$sw" 2>"$sw.err"
+	local tpid=$BG_PID
+	sleep 0.3
+	bg ip netns exec "$NS_VM" "$FLOWGEN" send eth0 "${GW_MAC[vm]}" "$VM_IP" "$NET_IP" \
+		"$DROP_PORT" 1 0 --seconds "$SWITCH_SECS" --trace "$trace" "${GEN_CPU[@]}" \
+		>"$WORK/switch.flood.json" 2>"$WORK/switch.flood.err"
+	bg_wait "$BG_PID" || die "flowgen send failed: $(head -c 300 "$WORK/switch.flood.err")"
+	bg_wait "$tpid" || die "drop_toggle failed: $(head -c 300 "$sw.err")"
+	d1=$(rule_count br0) || exit 1
+	tf_stop
+	tf_drops_counted nodrops >/dev/null
+	ratios=$(awk -v skip=20000000 '
+		FNR == NR { if ($1 == "switch") { st[n] = $2; on[n] = ($3 == "on"); n++ } next }
+		{ t[m] = $1; c[m] = $2; m++ }
+		END {
+			st[n] = t[m - 1] + 1
+			j = 0
+			for (i = 0; i < n; i++) {
+				while (j < m && t[j] < st[i] + skip) j++
+				a = j
+				while (j < m && t[j] <= st[i + 1]) j++
+				b = j - 1
+				ok[i] = (b > a && t[b] - t[a] >= (st[i + 1] - st[i]) / 2)
+				if (ok[i]) rate[i] = (c[b] - c[a]) * 1e9 / (t[b] - t[a])
+			}
+			for (i = 1; i < n - 1; i++)
+				if (on[i] && ok[i] && ok[i - 1] && ok[i + 1] && !on[i - 1] && !on[i + 1])
+					printf "%s%.5f", (k++ ? "," : "["), rate[i] / ((rate[i - 1] + rate[i + 1]) / 2)
+			print (k ? "]" : "[]")
+		}' "$sw" "$trace") || die "cannot read the switching traces"
+	SWITCHING=$(jq -nc --argjson r "$ratios" --argjson ms "$SWITCH_MS" --argjson s "$SWITCH_SECS" \
+		--argjson dropped "$((d1 - d0))" --argjson tg "$(tail -n1 "$sw")" \
+		--slurpfile fl "$WORK/switch.flood.json" "$JQ_MEDIAN"'
+		{seconds: $s, period_ms: $ms, state: "tapflow stats --no-drops, drop_toggle switching the tracer",
+		 on_periods: ($r | length),
+		 ratio: (if ($r | length) > 0 then ($r | median) else null end),
+		 ratio_mean: (if ($r | length) > 0 then ($r | add / length) else null end),
+		 ratio_min: ($r | min), ratio_max: ($r | max), ratios: $r,
+		 flood: $fl[0], dropped_by_rule: $dropped, drops_counted_by_tracer: $tg.drops,
+		 tracer_cache: $tg.cache}') ||
+		die "cannot build the switching result"
+	jq -e '.on_periods >= 3 and .drops_counted_by_tracer > 0' <<<"$SWITCHING" >/dev/null ||
+		die "switching: too few periods measured, or the tracer counted nothing (see $sw)"
+	log "$(jq -r '"switching: \(.on_periods) on periods, stats/--no-drops \(.ratio * 1000 | round / 1000) " +
+		"(mean \(.ratio_mean * 1000 | round / 1000), \(.ratio_min * 1000 | round / 1000)-\(.ratio_max * 1000 | round / 1000)); " +
+		"the tracer counted \(.drops_counted_by_tracer) of the flood'"'"'s \(.dropped_by_rule) drops while on"' <<<"$SWITCHING")"
+}
+
 # The in-situ intervals summed up per flood (JSON; null without them).
 insitu_json() {
 	[ ${#INTERVALS[@]} -eq 0 ] && { echo null; return; }
@@ -303,6 +385,7 @@ main() {
 		abba_round "$r"
 	done
 	[ "$INSITU" -eq 1 ] && insitu
+	[ "$SWITCH_SECS" -gt 0 ] && switching
 	stats1=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo null)
 
 	for k in "${FLOODS[@]}"; do
@@ -333,7 +416,8 @@ main() {
 		--arg affinity "$AFFINITY" --arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
 		--arg traced "$TRACED" --argjson figs "$figs" --argjson tf "$tf" \
 		--argjson counted "$DROPS_COUNTED" --argjson rule "$DROPS_RULE" \
-		--argjson insitu "$(insitu_json)" --argjson busy "$(busy_json)" \
+		--argjson insitu "$(insitu_json)" --argjson switching "$SWITCHING" \
+		--argjson busy "$(busy_json)" \
 		--argjson s0 "$stats0" --argjson s1 "$stats1" \
 		--arg vm "$VM_IP" --arg ot "$OT_IP" --arg net "$NET_IP" --argjson port "$DROP_PORT" \
 		--argjson elapsed "$((SECONDS - t0))" '
@@ -353,7 +437,7 @@ main() {
 		 figures: $figs, tapflow: $tf,
 		 tracer_check: {vm_flood_drops_by_rule: $rule, counted_by_tapflow: $counted,
 				missing: ($rule - $counted)},
-		 insitu: $insitu,
+		 insitu: $insitu, switching: $switching,
 		 bpf_stats_enabled_sysctl: {before: $s0, after: $s1}}
 		+ $busy + {elapsed_s: $elapsed}') || die "cannot build the result"
 
@@ -400,6 +484,12 @@ summary() {
 			"the flood'"'"'s drops \(.flood_drops) = \(.flood_share_of_runs * 1000 | round / 10)% of the runs; " +
 			"per flood packet: kfree_skb \(.kfree_skb_ns_per_flood_packet * 10 | round / 10) ns, " +
 			"TC programs \(.tc_ns_per_flood_packet * 10 | round / 10) ns"'
+	fi
+	if [ "$(q .switching)" != null ]; then
+		q '.switching | "switching the tracer every \(.period_ms) ms for \(.seconds) s of the VM'"'"'s flood: " +
+			"stats/--no-drops \(.ratio * 1000 | round / 1000) (median of \(.on_periods) on periods, each against " +
+			"the off periods around it; mean \(.ratio_mean * 1000 | round / 1000), range " +
+			"\(.ratio_min * 1000 | round / 1000)-\(.ratio_max * 1000 | round / 1000))"'
 	fi
 	printf 'other CPUs (not running the flood) busy during the blocks: median %s%%, max %s%%; %s round(s) discarded and run again\n' \
 		"$(q .other_cpus_busy_percent.median)" "$(q .other_cpus_busy_percent.max)" \

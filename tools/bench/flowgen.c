@@ -4,7 +4,7 @@
  * of tools/bench (throughput.sh's flow scale part).
  *
  *   flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES
- *               [--cpu C] [--batch B] [--seconds S]
+ *               [--cpu C] [--batch B] [--seconds S] [--trace FILE]
  *       Sends PASSES rounds of one 60-byte frame (18 bytes of UDP payload:
  *       the 64-byte minimum Ethernet frame with its FCS) of each of FLOWS
  *       distinct flows through an AF_PACKET socket on IFNAME (qdisc bypassed,
@@ -14,7 +14,9 @@
  *       seconds (checked after every batch) or PASSES rounds, whichever
  *       comes first; PASSES 0 is then no limit (a flood: drops.sh). Prints
  *       one JSON line: frames sent (accepted by the device), seconds,
- *       frames/s.
+ *       frames/s. With --trace FILE, also writes "<CLOCK_MONOTONIC ns>
+ *       <frames sent so far>" to FILE every 10 ms or so (after the first
+ *       batch past each 10 ms; drops.sh's tracer switching part).
  *   flowgen recv IP PORT [--cpu C]
  *       Counts the UDP datagrams that reach IP:PORT until SIGINT/SIGTERM,
  *       then prints one JSON line: {"received": N}.
@@ -47,7 +49,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES [--cpu C] [--batch B]\n"
-		"                    [--seconds S]\n"
+		"                    [--seconds S] [--trace FILE]\n"
 		"       flowgen recv IP PORT [--cpu C]\n");
 	exit(2);
 }
@@ -114,7 +116,8 @@ static int do_send(int argc, char **argv)
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	unsigned long long pos = 0, total, errors = 0;
-	double t0, t1, secs = 0, stop_at = 0;
+	double t0, t1, secs = 0, stop_at = 0, trace_at = 0;
+	FILE *trace = NULL;
 
 	if (argc < 7)
 		usage();
@@ -137,7 +140,13 @@ static int do_send(int argc, char **argv)
 			batch = num(argv[++a], 1024, "batch");
 		else if (!strcmp(argv[a], "--seconds") && a + 1 < argc)
 			secs = (double)num(argv[++a], 86400, "seconds");
-		else
+		else if (!strcmp(argv[a], "--trace") && a + 1 < argc && !trace) {
+			trace = fopen(argv[++a], "w");
+			if (!trace) {
+				perror("flowgen: --trace");
+				return 1;
+			}
+		} else
 			usage();
 	}
 	if (!flows || !batch)
@@ -207,9 +216,17 @@ static int do_send(int argc, char **argv)
 	t0 = now_s();
 	if (secs > 0)
 		stop_at = t0 + secs;
-	while (pos < total && !(stop_at && now_s() >= stop_at)) {
+	while (pos < total) {
 		unsigned long n = total - pos < batch ? (unsigned long)(total - pos) : batch, k;
+		double t = stop_at || trace ? now_s() : 0;
 		int r;
+
+		if (stop_at && t >= stop_at)
+			break;
+		if (trace && t >= trace_at) {
+			fprintf(trace, "%.0f %llu\n", t * 1e9, pos);
+			trace_at = t + 0.01;
+		}
 
 		for (k = 0; k < n; k++) {
 			iov[k].iov_base = frames + ((pos + k) % flows) * FRAME_LEN;
@@ -234,6 +251,13 @@ static int do_send(int argc, char **argv)
 		pos += (unsigned long long)r;
 	}
 	t1 = now_s();
+	if (trace) {
+		fprintf(trace, "%.0f %llu\n", t1 * 1e9, pos);
+		if (fclose(trace)) {
+			perror("flowgen: --trace");
+			return 1;
+		}
+	}
 	/* Passes begun (with --seconds, the last one may be partial). */
 	printf("{\"flows\":%lu,\"passes\":%llu,\"frame_bytes\":%d,\"sent\":%llu,"
 	       "\"retries\":%llu,\"seconds\":%.6f,\"pps\":%.1f}\n",
