@@ -503,11 +503,43 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
 }
 
 /*
- * Add this packet to an existing flow entry; now 0 (uplink flows) leaves
- * last_seen as it is.
+ * A flow's last seen without a clock reading per packet: the precise clock
+ * (bpf_ktime_get_ns(), some 35 ns a call in situ on a VM: kvmclock, and
+ * the helper call itself under retpolines) is read once, when the entry
+ * is made, with the tick count (jiffies: one load); a packet's time is
+ * then first seen + the ticks since, true to the tick (1-10 ms), which is
+ * all idle expiry and `last_seen` need. CONFIG_HZ from the kernel config
+ * (libbpf reads /proc/config.gz or /boot/config-*); without it, the
+ * precise clock every packet. The usual HZ values are spelled out so that
+ * the verifier, which knows CONFIG_HZ, leaves a constant multiplication
+ * instead of a division per packet.
+ */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+static __always_inline __u64 tick_ns(void)
+{
+	switch (CONFIG_HZ) {
+	case 100: return 10000000;
+	case 250: return 4000000;
+	case 300: return 1000000000 / 300;
+	case 1000: return 1000000;
+	default: return 1000000000ULL / CONFIG_HZ;
+	}
+}
+
+static __always_inline __u64 flow_now(const struct tf_flow_value *v)
+{
+	if (!CONFIG_HZ)
+		return bpf_ktime_get_ns();
+	return v->first_seen_ns + (bpf_jiffies64() - v->first_jiffies) * tick_ns();
+}
+
+/*
+ * Add this packet to an existing flow entry; stamp false (uplink flows)
+ * leaves last_seen as it is.
  */
 static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 len, __u32 segs,
-				       __u64 now, __u32 tcp_flags)
+				       bool stamp, __u32 tcp_flags)
 {
 	struct tf_dir_counters *d = tx ? &v->tx : &v->rx;
 	__u32 *flags = tx ? &v->tcp_flags_tx : &v->tcp_flags_rx;
@@ -516,8 +548,8 @@ static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 l
 	flow_add(&d->bytes, len);
 	flow_add(&d->segs, segs);
 	/* Racing CPUs may store slightly out of order: ns, not worth a lock. */
-	if (now)
-		v->last_seen_ns = now;
+	if (stamp)
+		v->last_seen_ns = flow_now(v);
 	/* New flag bits are rare: read first, write only then. */
 	if ((*flags & tcp_flags) != tcp_flags) {
 #ifdef TF_FLOWS_PERCPU
@@ -539,6 +571,7 @@ static __always_inline void flow_first(struct tf_flow_value *nv, bool tx, __u32 
 	d->segs = segs;
 	nv->first_seen_ns = now;
 	nv->last_seen_ns = now;
+	nv->first_jiffies = bpf_jiffies64();
 	if (tx)
 		nv->tcp_flags_tx = tcp_flags;
 	else
@@ -566,7 +599,7 @@ static __always_inline void flow_insert(const struct tf_flow_key *key,
 	if (err == -EEXIST) {
 		v = bpf_map_lookup_elem(&flows, key);
 		if (v) {
-			flow_count(v, tx, len, segs, now, tcp_flags);
+			flow_count(v, tx, len, segs, true, tcp_flags);
 			return;
 		}
 	} else {
@@ -595,12 +628,12 @@ static __noinline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool t
 		count_aggr(ifindex, TF_AGGR_UNPARSED, tx, len, segs);
 		return;
 	}
-	now = bpf_ktime_get_ns();
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (v) {
-		flow_count(v, tx, len, segs, now, tcp_flags);
+		flow_count(v, tx, len, segs, true, tcp_flags);
 		return;
 	}
+	now = bpf_ktime_get_ns();
 
 	struct tf_flow_value nv = {};
 
@@ -857,7 +890,7 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	/* Before counting: this packet is the new VM side's. */
 	if (v->ct_id != ct_id || !same_vm_side(v, nfct))
 		nat_update(v, &key, nfct, ct_id, bridge);
-	flow_count(v, true, len, segs, 0, tcp_flags);
+	flow_count(v, true, len, segs, false, tcp_flags);
 }
 
 /*
@@ -879,7 +912,7 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 		return;
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (v && !(v->nat.flags & TF_NAT_HOST))
-		flow_count(v, false, len, segs, 0, tcp_flags);
+		flow_count(v, false, len, segs, false, tcp_flags);
 }
 
 /* ---- capture ([5/8]) ------------------------------------------------------ */

@@ -190,9 +190,10 @@ struct tf_flow_value {
 	struct tf_dir_counters rx;	/* delivered to the VM */
 	struct tf_dir_counters tx;	/* sent by the VM */
 	/*
-	 * bpf_ktime_get_ns(). Uplink flows ([3/8]): the coarse clock, once,
-	 * when the entry is made (first = last): the programs read no clock
-	 * per packet there; userspace dates their activity by their counters.
+	 * bpf_ktime_get_ns() when the entry is made; last: counted in ticks
+	 * from it (first_jiffies). Uplink flows ([3/8]): the coarse clock,
+	 * once, when the entry is made (first = last): the programs stamp no
+	 * packet there; userspace dates their activity by their counters.
 	 */
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
@@ -205,6 +206,12 @@ struct tf_flow_value {
 	 */
 	__u64 ct_id;
 	struct tf_nat_vm nat;		/* uplink flows: the VM side; zero on taps */
+	/*
+	 * Jiffies when the entry was made (taps): a packet's last_seen_ns is
+	 * first_seen_ns + the ticks since (true to the tick, 1-10 ms), no
+	 * clock reading per packet; see flow_now() in bpf/tapflow.bpf.c.
+	 */
+	__u64 first_jiffies;
 };
 
 /*

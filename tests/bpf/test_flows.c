@@ -862,13 +862,19 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* first_seen stays, last_seen moves forward; both from bpf_ktime_get_ns. */
+/*
+ * first_seen stays (bpf_ktime_get_ns() when the entry was made); last_seen
+ * moves forward in kernel ticks from it (CONFIG_HZ): true to the tick.
+ */
 static void test_first_last_seen(void **state)
 {
 	struct fixture *f = *state;
 	struct tf_flow_key k = key_ip(if_a, 4, 17, 1000, 2000);
 	struct tf_flow_value v1, v2, v3;
-	uint64_t t0;
+	unsigned int hz = f->skel->kconfig->CONFIG_HZ;
+	/* Without CONFIG_HZ the programs read the precise clock every packet. */
+	uint64_t tick = hz ? 1000000000ull / hz : 0;
+	uint64_t t0, t1;
 	struct pkt p;
 
 	NEED_ENV();
@@ -878,19 +884,24 @@ static void test_first_last_seen(void **state)
 	v1 = flow_of(f, &k);
 	assert_true(v1.first_seen_ns >= t0);
 	assert_int_equal(v1.first_seen_ns, v1.last_seen_ns);
-	usleep(2000);
+	usleep(30000);
 	udp4(&p, RX, 1000, 2000, 10);
 	run(f, RX, &p);
+	t1 = mono_ns();
 	v2 = flow_of(f, &k);
 	assert_int_equal(v2.first_seen_ns, v1.first_seen_ns);
-	assert_true(v2.last_seen_ns >= v1.last_seen_ns + 2000000);
-	usleep(1000);
+	/* 30 ms later, give or take a tick; not after the clock. */
+	assert_true(v2.last_seen_ns + tick >= v1.last_seen_ns + 30000000);
+	assert_true(v2.last_seen_ns <= t1 + tick);
+	usleep(20000);
 	udp4(&p, TX, 1000, 2000, 10);
 	run(f, TX, &p);
 	v3 = flow_of(f, &k);
 	assert_int_equal(v3.first_seen_ns, v1.first_seen_ns);
-	assert_true(v3.last_seen_ns >= v2.last_seen_ns + 1000000);
-	assert_true(v3.last_seen_ns <= mono_ns());
+	assert_true(v3.last_seen_ns + tick >= v2.last_seen_ns + 20000000);
+	assert_true(v3.last_seen_ns <= mono_ns() + tick);
+	if (hz)
+		assert_int_equal((v3.last_seen_ns - v3.first_seen_ns) % tick, 0);
 	check_invariants(f);
 }
 
