@@ -36,7 +36,7 @@
 # a 5 % difference. Under `tapflow stats --no-drops` (the TC programs of
 # both states), drop_toggle attaches and detaches tapflow's drop tracer,
 # set up as tapflow sets it up for the same interfaces, every
-# --switch-period-ms (250) for --switch-seconds (20; 0: none), while the
+# --switch-period-ms (100) for --switch-seconds (40; 0: none), while the
 # VM's flood reports its progress every 10 ms (flowgen --trace); each
 # period the tracer was on is compared with the two off periods around it.
 #
@@ -70,8 +70,8 @@ SECS=2
 ROUNDS=8
 INSITU=1
 INSITU_ROUNDS=3
-SWITCH_SECS=20
-SWITCH_MS=250
+SWITCH_SECS=40
+SWITCH_MS=100
 
 own_opt() {
 	case $1 in

@@ -34,7 +34,10 @@
 #   tools/bench/nat.sh [-t SEC] [-r ROUNDS] [--udp-len BYTES] [--udp-down]
 #                      [--affinity C,S] [--attach auto|tcx|clsact]
 #                      [--busy-max PCT] [--max-redo N] [--insitu-rounds N]
-#                      [--no-insitu] [--no-bridge] [--json]
+#                      [--no-insitu] [--no-bridge] [--only FIG,...] [--json]
+#
+# --only takes some of tcp_up, tcp_down, udp_up, udp_down (e.g. more
+# rounds of the noisiest figure, to pool with a full run's).
 #
 # Needs root, iperf3, jq, iproute2, iptables and a built .output/tapflow
 # (make) and .output/bench/prog_cost (make -C tools/bench). Everything it
@@ -60,6 +63,7 @@ UDP_DOWN=0
 INSITU=1
 INSITU_ROUNDS=6
 BRIDGE=1
+ONLY=
 
 # Options of nat.sh's own (the others: lib.sh, common_opt).
 own_opt() {
@@ -68,6 +72,7 @@ own_opt() {
 	--no-insitu) INSITU=0 ;;
 	--no-bridge) BRIDGE=0 ;;
 	--insitu-rounds) INSITU_ROUNDS=${2:-}; return 2 ;;
+	--only) ONLY=${2:-}; return 2 ;;
 	*) return 0 ;;
 	esac
 	return 1
@@ -100,6 +105,16 @@ STATES=(off no_nat nat)
 declare -A STATE_NAME=([off]="off" [no_nat]="flows --no-nat" [nat]="flows")
 FIGS=(tcp_up tcp_down udp_up)
 [ "$UDP_DOWN" -eq 1 ] && FIGS+=(udp_down)
+# --only: some of the figures (pooling rounds of the noisiest one).
+if [ -n "$ONLY" ]; then
+	IFS=, read -r -a FIGS <<<"$ONLY"
+	for k in "${FIGS[@]}"; do
+		case $k in
+		tcp_up | tcp_down | udp_up | udp_down) ;;
+		*) echo "$PROG: --only: $k is none of tcp_up, tcp_down, udp_up, udp_down" >&2; exit 2 ;;
+		esac
+	done
+fi
 
 # ---- topology ----
 

@@ -319,6 +319,10 @@ summary() {
 			"| `tf_kfree_skb` per run, drops of the traced interfaces, BPF stats on: ns | | | " +
 			"\($d.insitu.vm.ns_per_run | f(1)) | | |"
 		 else empty end),
+		(if $d.switching then
+			"| VM\u0027s flood, the tracer switched on and off every \($d.switching.period_ms) ms " +
+			"(\($d.switching.on_periods) on periods) | | | | | \($d.switching.ratio | f(3)) |"
+		 else empty end),
 		"",
 		"Floods: \($d.sender.program), on CPU \($d.sender.cpu // "any"), \($d.seconds) s each; " +
 		"the figure is the sender\u0027s frames per second (the DROP rules counted " +
@@ -337,6 +341,15 @@ summary() {
 			"of its runs); per frame of the VM\u0027s flood tapflow\u0027s TC programs (`tf_ingress` " +
 			"on vport and br0, there with and without the tracer) took " +
 			"\($i.vm.tc_ns_per_flood_packet | f(1)) ns besides."
+		 else "" end) +
+		(if $d.switching then $d.switching as $w |
+			" Switched: under `stats --no-drops`, drop_toggle attached and detached tapflow\u0027s " +
+			"drop tracer (set up as tapflow sets it up) every \($w.period_ms) ms for \($w.seconds) s " +
+			"of the VM\u0027s flood, which logged its progress every 10 ms; ratio = median over the " +
+			"on periods of each one\u0027s rate over the mean of the off periods on either side " +
+			"(mean \($w.ratio_mean | f(3)), range \($w.ratio_min | f(3))–\($w.ratio_max | f(3))); " +
+			"the tracer counted \($w.drops_counted_by_tracer) of the flood\u0027s " +
+			"\($w.dropped_by_rule) drops while on."
 		 else "" end)
 	 else empty end),
 	(if .capture then .capture as $c |
