@@ -15,8 +15,9 @@
  * caller location, the packet's MACs, addresses and ports); userspace
  * reads the entries every poll and takes out those that stayed idle, so
  * the map only holds a few intervals' distinct drops. A per-CPU cache of
- * the latest keys sits in front of it (see "The cache" below). With --events, a ring buffer also gets one record per
- * drop, at most tf_events_per_sec per second. Nothing is lost silently:
+ * the latest keys sits in front of it (see "The cache" below). With
+ * --events, a ring buffer also gets one record per drop, at most
+ * tf_events_per_sec per second. Nothing is lost silently:
  * drops that found the map full, events that found the ring buffer full
  * and events over the rate are counted in .bss.
  *
@@ -276,10 +277,10 @@ static __always_inline int add_to_entry(const struct tf_drop_key *k, __u64 packe
 }
 
 /*
- * The cache: a flood of drops is mostly one key, and a lookup in `drops`
- * (hashing its 80-byte key, a helper call, two locked adds) is most of
- * what tracing a drop costs (some 40 of 145 ns in situ, tools/bench
- * drops.sh). So each CPU keeps the latest keys in TF_DROP_CACHE_SLOTS
+ * The cache: a flood of drops is mostly one key, and adding to its entry
+ * in `drops` (hashing the 80-byte key, a helper call, two locked adds) was
+ * a third of what tracing a drop cost (145 ns in situ, tools/bench
+ * drops.sh; 103-116 ns with the cache). So each CPU keeps the latest keys in TF_DROP_CACHE_SLOTS
  * direct-mapped slots of its own and counts a repeat there with plain
  * adds; a slot's drops go to `drops` when another key takes the slot, and
  * every poll, when userspace runs tf_drop_flush on each CPU
