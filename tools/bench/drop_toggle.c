@@ -181,7 +181,8 @@ int main(int argc, char **argv)
 			}
 			switches++;
 			printf("switch %llu %s\n", (unsigned long long)now_ns(), link ? "on" : "off");
-			next_switch += period_ms * 1000000ULL;
+			/* A period is counted from the switch's end: attaching takes time. */
+			next_switch = now_ns() + period_ms * 1000000ULL;
 		}
 		usleep(1000);
 	}

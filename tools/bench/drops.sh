@@ -293,10 +293,7 @@ insitu() {
 
 # Switching: the VM's flood for SWITCH_SECS under `tapflow stats
 # --no-drops`, with drop_toggle switching the tracer every SWITCH_MS; into
-# SWITCHING (JSON). A period's rate: the flood's progress from 20 ms after
-# its switch (attaching patches the tracepoint's call site: IPIs) to the
-# next switch; an "on" period's ratio: its rate over the mean of the "off"
-# periods before and after it.
+# SWITCHING (JSON). The ratios: switched_ratios (lib.sh).
 SWITCHING=null
 switching() {
 	local trace=$WORK/switch.trace sw=$WORK/switch.out d0 d1 ratios
@@ -316,25 +313,7 @@ switching() {
 	d1=$(rule_count br0) || exit 1
 	tf_stop
 	tf_drops_counted nodrops >/dev/null
-	ratios=$(awk -v skip=20000000 '
-		FNR == NR { if ($1 == "switch") { st[n] = $2; on[n] = ($3 == "on"); n++ } next }
-		{ t[m] = $1; c[m] = $2; m++ }
-		END {
-			st[n] = t[m - 1] + 1
-			j = 0
-			for (i = 0; i < n; i++) {
-				while (j < m && t[j] < st[i] + skip) j++
-				a = j
-				while (j < m && t[j] <= st[i + 1]) j++
-				b = j - 1
-				ok[i] = (b > a && t[b] - t[a] >= (st[i + 1] - st[i]) / 2)
-				if (ok[i]) rate[i] = (c[b] - c[a]) * 1e9 / (t[b] - t[a])
-			}
-			for (i = 1; i < n - 1; i++)
-				if (on[i] && ok[i] && ok[i - 1] && ok[i + 1] && !on[i - 1] && !on[i + 1])
-					printf "%s%.5f", (k++ ? "," : "["), rate[i] / ((rate[i - 1] + rate[i + 1]) / 2)
-			print (k ? "]" : "[]")
-		}' "$sw" "$trace") || die "cannot read the switching traces"
+	ratios=$(switched_ratios "$sw" "$trace") || die "cannot read the switching traces"
 	SWITCHING=$(jq -nc --argjson r "$ratios" --argjson ms "$SWITCH_MS" --argjson s "$SWITCH_SECS" \
 		--argjson dropped "$((d1 - d0))" --argjson tg "$(tail -n1 "$sw")" \
 		--slurpfile fl "$WORK/switch.flood.json" "$JQ_MEDIAN"'

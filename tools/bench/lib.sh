@@ -456,3 +456,35 @@ row() {
 		"$(q ".$2.off_median / $3")" "$(q ".$2.on_median / $3")" \
 		"$(q ".$2.ratio")" "$(q ".$2.ratio_min")" "$(q ".$2.ratio_max")"
 }
+
+# switched_ratios SWITCHES TRACE: the ratios of a switching measurement
+# (drops.sh, nat.sh), as a JSON array. SWITCHES: "switch <ns> on|off" lines
+# (other lines ignored), each when a state took effect; TRACE: "<ns>
+# <count so far>" lines of the traffic, every 10 ms or so (same clock). A
+# period's rate: the count's progress from 20 ms after its switch (the
+# switch's own work: attaching patches call sites, IPIs) to the next
+# switch, if samples cover at least half of it and the count moved; an
+# "on" period's ratio: its rate over the mean of the "off" periods before
+# and after it.
+switched_ratios() {
+	awk -v skip=20000000 '
+		FNR == NR { if ($1 == "switch") { st[n] = $2; on[n] = ($3 == "on"); n++ } next }
+		{ t[m] = $1; c[m] = $2; m++ }
+		END {
+			st[n] = t[m - 1] + 1
+			j = 0
+			for (i = 0; i < n; i++) {
+				while (j < m && t[j] < st[i] + skip) j++
+				a = j
+				while (j < m && t[j] <= st[i + 1]) j++
+				b = j - 1
+				ok[i] = (b > a && t[b] - t[a] >= (st[i + 1] - st[i]) / 2)
+				if (ok[i]) rate[i] = (c[b] - c[a]) * 1e9 / (t[b] - t[a])
+				ok[i] = ok[i] && rate[i] > 0	# before or after the traffic
+			}
+			for (i = 1; i < n - 1; i++)
+				if (on[i] && ok[i] && ok[i - 1] && ok[i + 1] && !on[i - 1] && !on[i + 1])
+					printf "%s%.5f", (k++ ? "," : "["), rate[i] / ((rate[i - 1] + rate[i + 1]) / 2)
+			print (k ? "]" : "[]")
+		}' "$1" "$2"
+}

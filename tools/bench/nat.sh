@@ -52,6 +52,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib.sh"
 TAPFLOW=${TAPFLOW:-$ROOT/.output/tapflow}
 PROG_COST=${PROG_COST:-$ROOT/.output/bench/prog_cost}
+FLOW_TOGGLE=${FLOW_TOGGLE:-$ROOT/.output/bench/flow_toggle}
 
 # Defaults of -t, --udp-len, --attach, --affinity, --busy-max, --max-redo:
 # lib.sh, as throughput.sh (3 s, 64-byte frames, both iperf3 ends on CPU 0,
@@ -64,6 +65,8 @@ INSITU=1
 INSITU_ROUNDS=6
 BRIDGE=1
 ONLY=
+SWITCH_SECS=40
+SWITCH_MS=250
 
 # Options of nat.sh's own (the others: lib.sh, common_opt).
 own_opt() {
@@ -73,6 +76,8 @@ own_opt() {
 	--no-bridge) BRIDGE=0 ;;
 	--insitu-rounds) INSITU_ROUNDS=${2:-}; return 2 ;;
 	--only) ONLY=${2:-}; return 2 ;;
+	--switch-seconds) SWITCH_SECS=${2:-}; return 2 ;;
+	--switch-period-ms) SWITCH_MS=${2:-}; return 2 ;;
 	*) return 0 ;;
 	esac
 	return 1
@@ -80,8 +85,13 @@ own_opt() {
 parse_opts "$@"
 check_common_opts
 [[ $INSITU_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "$PROG: --insitu-rounds needs a count" >&2; exit 2; }
+[[ $SWITCH_SECS =~ ^[0-9]+$ ]] || { echo "$PROG: --switch-seconds needs seconds" >&2; exit 2; }
+[[ $SWITCH_MS =~ ^[1-9][0-9]*$ ]] && [ "$SWITCH_MS" -ge 50 ] ||
+	{ echo "$PROG: --switch-period-ms needs at least 50 ms" >&2; exit 2; }
 
 need_tools iperf3 jq ip iptables
+[ "$SWITCH_SECS" -eq 0 ] || [ -x "$FLOW_TOGGLE" ] ||
+	die "$FLOW_TOGGLE not built (run make -C tools/bench, or pass --switch-seconds 0)"
 if [ "$INSITU" -eq 1 ] && [ ! -x "$PROG_COST" ]; then
 	die "$PROG_COST not built (run make -C tools/bench, or pass --no-insitu)"
 fi
@@ -332,6 +342,46 @@ insitu_json() {
 		 intervals: $iv}'
 }
 
+# Switching: iperf3 UDP VM->internet for SWITCH_SECS, nothing else
+# attached, while flow_toggle switches the TC programs of `tapflow flows`
+# (as this bench gives them: --iface TRACED --uplink up0) every SWITCH_MS
+# and logs the packets leaving up0 every 10 ms; into SWITCHING (JSON). The
+# ratios: switched_ratios (lib.sh): flows/off, each on period against the
+# off periods around it.
+SWITCHING=null
+switching() {
+	local sw=$WORK/switch.out trace=$WORK/switch.trace ratios taps=() i list tpid
+	local SECS=$SWITCH_SECS
+	log "switching: the TC programs of tapflow flows on and off every $SWITCH_MS ms for" \
+		"$SWITCH_SECS s of iperf3 UDP VM->internet"
+	IFS=, read -r -a list <<<"$TRACED"
+	for i in "${list[@]}"; do taps+=(--tap "$i"); done
+	bg ip netns exec "$NS_RT" "$FLOW_TOGGLE" "${taps[@]}" --uplink up0 \
+		--period-ms "$SWITCH_MS" --seconds $((SWITCH_SECS + 2)) >"$sw" 2>"$sw.err"
+	tpid=$BG_PID
+	sleep 0.3
+	udp_pps
+	bg_wait "$tpid" || die "flow_toggle failed: $(head -c 300 "$sw.err")"
+	awk '$1 == "count" { print $2, $3 }' "$sw" >"$trace"
+	ratios=$(switched_ratios "$sw" "$trace") || die "cannot read the switching traces"
+	SWITCHING=$(jq -nc --argjson r "$ratios" --argjson ms "$SWITCH_MS" --argjson s "$SWITCH_SECS" \
+		--argjson tg "$(tail -n1 "$sw")" --argjson pps "$PPS" --argjson loss "$LOSS" "$JQ_MEDIAN"'
+		{seconds: $s, period_ms: $ms,
+		 state: "nothing else attached; flow_toggle switching the TC programs of tapflow flows",
+		 counted: "packets leaving up0 (its tx_packets), every 10 ms",
+		 on_periods: ($r | length),
+		 ratio: (if ($r | length) > 0 then ($r | median) else null end),
+		 ratio_mean: (if ($r | length) > 0 then ($r | add / length) else null end),
+		 ratio_min: ($r | min), ratio_max: ($r | max), ratios: $r,
+		 iperf3_pps: $pps, iperf3_lost_percent: $loss, toggle: $tg}') ||
+		die "cannot build the switching result"
+	jq -e '.on_periods >= 3' <<<"$SWITCHING" >/dev/null ||
+		die "switching: too few periods measured (see $sw)"
+	log "$(jq -r '"switching: \(.on_periods) on periods, flows/off \(.ratio * 1000 | round / 1000) " +
+		"(mean \(.ratio_mean * 1000 | round / 1000), \(.ratio_min * 1000 | round / 1000)-\(.ratio_max * 1000 | round / 1000))"' \
+		<<<"$SWITCHING")"
+}
+
 main() {
 	local r t0=$SECONDS stats0 stats1 k figs='{}' tf='{}' st
 	stats0=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo null)
@@ -343,6 +393,7 @@ main() {
 		abba_round "$r"
 	done
 	[ "$INSITU" -eq 1 ] && insitu
+	[ "$SWITCH_SECS" -gt 0 ] && switching
 	stats1=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo null)
 
 	for k in "${FIGS[@]}"; do
@@ -369,7 +420,8 @@ main() {
 		--arg affinity "$AFFINITY" --arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
 		--arg traced "$TRACED" --argjson figs "$figs" --argjson tf "$tf" \
 		--argjson lost_tx "$FWD_LOST_TX" --argjson lost_rx "$FWD_LOST_RX" \
-		--argjson insitu "$(insitu_json)" --argjson busy "$(busy_json)" \
+		--argjson insitu "$(insitu_json)" --argjson switching "$SWITCHING" \
+		--argjson busy "$(busy_json)" \
 		--argjson s0 "$stats0" --argjson s1 "$stats1" \
 		--arg vm "$VM_IP" --arg gw "$GW_IP" --arg up "$UP_IP" --arg net "$NET_IP" \
 		--argjson elapsed "$((SECONDS - t0))" '
@@ -384,7 +436,7 @@ main() {
 		 target_ratio_min: 0.95,
 		 figures: $figs, tapflow: $tf,
 		 fwd_lost: {tx: $lost_tx, rx: $lost_rx},
-		 insitu: $insitu,
+		 insitu: $insitu, switching: $switching,
 		 bpf_stats_enabled_sysctl: {before: $s0, after: $s1}}
 		+ $busy + {elapsed_s: $elapsed}') || die "cannot build the result"
 
@@ -455,6 +507,12 @@ summary() {
 				"\(.name) \(.ns_per_run | round) ns x \(.runs_per_packet * 100 | round / 100)" +
 				(if .prog_type != "sched_cls" then " (\(.prog_type): not in the flow path)"
 				 else "" end)) | join(", "))'
+	fi
+	if [ "$(q .switching)" != null ]; then
+		q '.switching | "switching the TC programs of tapflow flows every \(.period_ms) ms for \(.seconds) s " +
+			"of iperf3 UDP VM->internet: flows/off \(.ratio * 1000 | round / 1000) (median of \(.on_periods) " +
+			"on periods, each against the off periods around it; mean \(.ratio_mean * 1000 | round / 1000), " +
+			"range \(.ratio_min * 1000 | round / 1000)-\(.ratio_max * 1000 | round / 1000))"'
 	fi
 	printf 'other CPUs (not running iperf3) busy during the blocks: median %s%%, max %s%%; %s round(s) discarded and run again\n' \
 		"$(q .other_cpus_busy_percent.median)" "$(q .other_cpus_busy_percent.max)" \

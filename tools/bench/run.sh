@@ -271,6 +271,11 @@ summary() {
 			"\(.value.no_nat_ns | f(1)) | \(.value.nat_ns | f(1)) | | " +
 			"\(.value.ratio | f(3)) (\(.value.added_ns | sf(1)) ns) |"
 		 else empty end),
+		(if $n.switching then
+			"| UDP VM→internet, the TC programs of `flows` switched on and off every " +
+			"\($n.switching.period_ms) ms (\($n.switching.on_periods) on periods) | | | | " +
+			"\($n.switching.ratio | f(3)) | |"
+		 else empty end),
 		"",
 		"Throughput: median of \($n.rounds) ABBA rounds of \($n.seconds) s (off, `--no-nat`, " +
 		"`flows` / reversed), iperf3 client in the VM, server in the internet, both on CPUs " +
@@ -295,6 +300,14 @@ summary() {
 			([["no_nat", "up"], ["nat", "up"], ["no_nat", "down"], ["nat", "down"]] |
 				map("`\(if .[0] == "nat" then "flows" else "--no-nat" end)` " +
 				    "\(way(.[1])): " + progs($i.programs[.[0]][.[1]])) | join("; ")) + "."
+		 else "" end) +
+		(if $n.switching then $n.switching as $w |
+			" Switched: with nothing else attached, flow_toggle attached and detached the TC " +
+			"programs of `flows` (set up as tapflow sets them up) every \($w.period_ms) ms for " +
+			"\($w.seconds) s of one iperf3 UDP run, counting the packets leaving up0 every 10 ms; " +
+			"ratio = median over the on periods of each one\u0027s rate over the mean of the off " +
+			"periods on either side (mean \($w.ratio_mean | f(3)), range \($w.ratio_min | f(3))–" +
+			"\($w.ratio_max | f(3)))."
 		 else "" end)
 	 else empty end),
 	(if .drops then .drops as $d |
