@@ -22,12 +22,10 @@
  */
 #include <errno.h>
 #include <net/if.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -35,31 +33,11 @@
 #include "tapflow.h"
 #include "dropkey.h"
 #include "drops.skel.h"
+#include "toggle.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
 
 /* tf_drop_flush on CPU cpu (-1: here), as src/drops.c does every poll. */
 static int flush_cpu(struct drops_bpf *skel, int cpu)
@@ -89,15 +67,48 @@ static unsigned long long poll_map(struct drops_bpf *skel, int ncpus)
 	return n;
 }
 
+struct tracer {
+	struct drops_bpf *skel;
+	struct bpf_link *link;
+	int ncpus;
+	unsigned long long drops;
+};
+
+static int set_tracer(bool on, void *ctx)
+{
+	struct tracer *t = ctx;
+
+	if (!on) {
+		bpf_link__destroy(t->link);
+		t->link = NULL;
+		return 0;
+	}
+	t->link = bpf_program__attach(t->skel->progs.tf_kfree_skb);
+	if (!t->link) {
+		perror("drop_toggle: attach");
+		return -1;
+	}
+	return 0;
+}
+
+/* Every second, as tapflow polls. */
+static void poll_tracer(uint64_t now, void *ctx)
+{
+	struct tracer *t = ctx;
+
+	(void)now;
+	t->drops += poll_map(t->skel, t->ncpus);
+}
+
 int main(int argc, char **argv)
 {
-	unsigned long period_ms = 250, secs = 20, switches = 0;
-	unsigned long long drops = 0;
-	struct bpf_link *link = NULL;
+	unsigned long period_ms = 250, secs = 20;
+	struct tracer t = {};
 	struct drops_bpf *skel;
-	uint64_t cookie = 0, t0, next_switch, next_poll;
+	uint64_t cookie = 0;
 	socklen_t len = sizeof(cookie);
-	int ncpus, sock, n_ifaces = 0;
+	int sock, n_ifaces = 0;
+	long switches;
 
 	for (int a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--period-ms") && a + 1 < argc) {
@@ -113,7 +124,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "drop_toggle: --period-ms and --seconds must be above 0\n");
 		return 2;
 	}
-	libbpf_set_print(libbpf_quiet);
+	libbpf_set_print(libbpf_warnings);
 	skel = drops_bpf__open();
 	if (!skel) {
 		perror("drop_toggle: open");
@@ -150,46 +161,13 @@ int main(int argc, char **argv)
 		skel->bss->tf_netns_cookie = cookie;
 	if (sock >= 0)
 		close(sock);
-	ncpus = libbpf_num_possible_cpus();
-	skel->bss->tf_drop_cache_on = ncpus > 0 && !flush_cpu(skel, -1);
-
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	t0 = now_ns();
-	next_switch = t0 + period_ms * 1000000ULL;
-	next_poll = t0 + 1000000000ULL;
-	printf("switch %llu off\n", (unsigned long long)t0);
-	while (!stop) {
-		uint64_t t = now_ns();
-
-		if (t >= t0 + secs * 1000000000ULL)
-			break;
-		if (t >= next_poll) {
-			drops += poll_map(skel, ncpus);
-			next_poll += 1000000000ULL;
-		}
-		if (t >= next_switch) {
-			if (link) {
-				bpf_link__destroy(link);
-				link = NULL;
-			} else {
-				link = bpf_program__attach(skel->progs.tf_kfree_skb);
-				if (!link) {
-					perror("drop_toggle: attach");
-					break;
-				}
-			}
-			switches++;
-			printf("switch %llu %s\n", (unsigned long long)now_ns(), link ? "on" : "off");
-			/* A period is counted from the switch's end: attaching takes time. */
-			next_switch = now_ns() + period_ms * 1000000ULL;
-		}
-		usleep(1000);
-	}
-	bpf_link__destroy(link);
-	drops += poll_map(skel, ncpus);
-	printf("{\"switches\":%lu,\"drops\":%llu,\"cache\":%s}\n", switches, drops,
+	t.skel = skel;
+	t.ncpus = libbpf_num_possible_cpus();
+	skel->bss->tf_drop_cache_on = t.ncpus > 0 && !flush_cpu(skel, -1);
+	switches = toggle_run(period_ms, secs, 1000, set_tracer, poll_tracer, &t);
+	t.drops += poll_map(skel, t.ncpus);
+	printf("{\"switches\":%ld,\"drops\":%llu,\"cache\":%s}\n", switches, t.drops,
 	       skel->bss->tf_drop_cache_on ? "true" : "false");
 	drops_bpf__destroy(skel);
-	return 0;
+	return switches < 0;
 }

@@ -27,11 +27,9 @@
  */
 #include <errno.h>
 #include <net/if.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -39,31 +37,11 @@
 
 #include "tapflow.h"
 #include "tapflow.skel.h"
+#include "toggle.h"
 
 #define TCX_INGRESS 46	/* BPF_TCX_INGRESS, for headers older than 6.6 */
 #define TCX_EGRESS 47
 #define MAX_IFACES 8
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
 
 static int master_of(const char *ifname)
 {
@@ -95,17 +73,52 @@ struct hook {
 	int ifindex, attach_type, prog_fd, link_fd;
 };
 
+struct hooks {
+	struct hook h[2 * MAX_IFACES + 2];
+	int n;
+	const char *count_path;
+};
+
+/* All the links at once, or none: a failed attach detaches the others. */
+static int set_hooks(bool on, void *ctx)
+{
+	struct hooks *hs = ctx;
+
+	for (int i = 0; i < hs->n; i++) {
+		struct hook *h = &hs->h[i];
+
+		if (!on) {
+			if (h->link_fd >= 0)
+				close(h->link_fd);
+			h->link_fd = -1;
+			continue;
+		}
+		h->link_fd = bpf_link_create(h->prog_fd, h->ifindex, h->attach_type, NULL);
+		if (h->link_fd < 0) {
+			perror("flow_toggle: TCX attach");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void print_count(uint64_t now, void *ctx)
+{
+	const struct hooks *hs = ctx;
+
+	printf("count %llu %lld\n", (unsigned long long)now, read_counter(hs->count_path));
+}
+
 int main(int argc, char **argv)
 {
 	const char *taps[MAX_IFACES], *uplink = NULL, *count = NULL;
-	unsigned long period_ms = 250, secs = 40, switches = 0;
-	struct hook hooks[2 * MAX_IFACES + 2];
-	int n_taps = 0, n_hooks = 0;
+	unsigned long period_ms = 250, secs = 40;
+	struct hooks hs = { .n = 0 };
 	struct tapflow_bpf *skel;
-	struct btf *btf;
 	char count_path[128];
-	uint64_t t0, next_switch, next_count;
-	bool on = false, failed = false;
+	struct btf *btf;
+	int n_taps = 0;
+	long switches;
 
 	for (int a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--tap") && a + 1 < argc && n_taps < MAX_IFACES)
@@ -134,7 +147,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flow_toggle: cannot read %s\n", count_path);
 		return 1;
 	}
-	libbpf_set_print(libbpf_quiet);
+	libbpf_set_print(libbpf_warnings);
 	skel = tapflow_bpf__open();
 	if (!skel) {
 		perror("flow_toggle: open");
@@ -167,9 +180,9 @@ int main(int argc, char **argv)
 			if (!known)
 				skel->bss->tf_bridges[skel->bss->tf_n_bridges++] = (__u32)br;
 		}
-		hooks[n_hooks++] = (struct hook){ ifindex, TCX_INGRESS,
+		hs.h[hs.n++] = (struct hook){ ifindex, TCX_INGRESS,
 			bpf_program__fd(skel->progs.tf_tap_ingress), -1 };
-		hooks[n_hooks++] = (struct hook){ ifindex, TCX_EGRESS,
+		hs.h[hs.n++] = (struct hook){ ifindex, TCX_EGRESS,
 			bpf_program__fd(skel->progs.tf_tap_egress), -1 };
 	}
 	{
@@ -179,61 +192,19 @@ int main(int argc, char **argv)
 			fprintf(stderr, "flow_toggle: %s: no such interface\n", uplink);
 			return 1;
 		}
-		hooks[n_hooks++] = (struct hook){ ifindex, TCX_EGRESS,
+		hs.h[hs.n++] = (struct hook){ ifindex, TCX_EGRESS,
 			bpf_program__fd(skel->progs.tf_uplink_egress), -1 };
-		hooks[n_hooks++] = (struct hook){ ifindex, TCX_INGRESS,
+		hs.h[hs.n++] = (struct hook){ ifindex, TCX_INGRESS,
 			bpf_program__fd(skel->progs.tf_uplink_ingress), -1 };
 	}
 	skel->bss->tf_uplink_rx_armed = 1;
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	t0 = now_ns();
-	next_switch = t0 + period_ms * 1000000ULL;
-	next_count = t0;
-	printf("switch %llu off\n", (unsigned long long)t0);
-	while (!stop) {
-		uint64_t t = now_ns();
-
-		if (t >= t0 + secs * 1000000000ULL)
-			break;
-		if (t >= next_count) {
-			printf("count %llu %lld\n", (unsigned long long)t, read_counter(count_path));
-			next_count += 10000000ULL;
-		}
-		if (t >= next_switch) {
-			for (int i = 0; i < n_hooks; i++) {
-				if (on) {
-					close(hooks[i].link_fd);
-					hooks[i].link_fd = -1;
-				} else {
-					hooks[i].link_fd = bpf_link_create(hooks[i].prog_fd,
-									   hooks[i].ifindex,
-									   hooks[i].attach_type, NULL);
-					if (hooks[i].link_fd < 0) {
-						perror("flow_toggle: TCX attach");
-						failed = true;
-						break;
-					}
-				}
-			}
-			if (failed)
-				break;
-			on = !on;
-			switches++;
-			printf("switch %llu %s\n", (unsigned long long)now_ns(), on ? "on" : "off");
-			/* A period is counted from the switch's end: attaching takes time. */
-			next_switch = now_ns() + period_ms * 1000000ULL;
-		}
-		usleep(1000);
-	}
-	for (int i = 0; i < n_hooks; i++)
-		if (hooks[i].link_fd >= 0)
-			close(hooks[i].link_fd);
-	printf("{\"switches\":%lu,\"hooks\":%d,\"bridges\":%u,\"flow_map_full\":%llu,"
-	       "\"parse_errors\":%llu}\n", switches, n_hooks, skel->bss->tf_n_bridges,
+	hs.count_path = count_path;
+	switches = toggle_run(period_ms, secs, 10, set_hooks, print_count, &hs);
+	printf("{\"switches\":%ld,\"hooks\":%d,\"bridges\":%u,\"flow_map_full\":%llu,"
+	       "\"parse_errors\":%llu}\n", switches, hs.n, skel->bss->tf_n_bridges,
 	       (unsigned long long)skel->bss->flow_map_full,
 	       (unsigned long long)skel->bss->parse_errors);
 	tapflow_bpf__destroy(skel);
-	return failed ? 1 : 0;
+	return switches < 0;
 }
