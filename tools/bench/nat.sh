@@ -31,16 +31,24 @@
 # tapflow's other programs (the drop tracer, which runs on dropped skbs
 # anywhere on the host) are shown apart.
 #
+# Last, UDP flows/off measured closer (rounds seconds apart swing by
+# +-10-30 %): with nothing else attached, flow_toggle switches the TC
+# programs of `tapflow flows` (set up as tapflow sets them up) every
+# --switch-period-ms (250) for --switch-seconds (40; 0: none) of one
+# iperf3 UDP run and logs the packets leaving up0 every 10 ms; each period
+# with them on is compared with the off periods around it.
+#
 #   tools/bench/nat.sh [-t SEC] [-r ROUNDS] [--udp-len BYTES] [--udp-down]
 #                      [--affinity C,S] [--attach auto|tcx|clsact]
 #                      [--busy-max PCT] [--max-redo N] [--insitu-rounds N]
-#                      [--no-insitu] [--no-bridge] [--only FIG,...] [--json]
+#                      [--no-insitu] [--no-bridge] [--only FIG,...]
+#                      [--switch-seconds S] [--switch-period-ms P] [--json]
 #
 # --only takes some of tcp_up, tcp_down, udp_up, udp_down (e.g. more
 # rounds of the noisiest figure, to pool with a full run's).
 #
 # Needs root, iperf3, jq, iproute2, iptables and a built .output/tapflow
-# (make) and .output/bench/prog_cost (make -C tools/bench). Everything it
+# (make) and .output/bench/{prog_cost,flow_toggle} (make -C tools/bench). Everything it
 # creates (namespaces, and with them their links, addresses and NAT rule;
 # processes) is removed on exit, also on failure or Ctrl-C.
 set -uo pipefail
