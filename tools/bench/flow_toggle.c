@@ -3,15 +3,16 @@
  * flow_toggle: the TC programs of `tapflow flows`, switched on and off
  * every few hundred ms, for nat.sh's close measure of what they cost.
  *
- *   flow_toggle --tap IFNAME... --uplink IFNAME [--count IFNAME]
- *               [--period-ms P] [--seconds S]
+ *   flow_toggle --tap IFNAME... [--bridge IFNAME]... --uplink IFNAME
+ *               [--count IFNAME] [--period-ms P] [--seconds S]
  *
  * Loads tapflow's programs (.output/tapflow.skel.h) set up as tapflow
  * sets them up for `flows --iface TAP... --uplink UPLINK` (the conntrack
  * type's BTF id for the join, the VMs' bridges: the masters of the --tap
  * interfaces, the uplink's arrivals counted), and attaches them with TCX
- * as tapflow would: tf_tap_ingress/egress on each --tap, tf_uplink_*
- * on the uplink. It starts detached and switches all the links every P ms
+ * as tapflow would: tf_tap_ingress/egress on each --tap, the counters-only
+ * tf_ingress/egress on each --bridge (the role libvirt's bridges get),
+ * tf_uplink_* on the uplink. It starts detached and switches all the links every P ms
  * (default 250; a period counts from the end of its switch, and attaching
  * or detaching six TCX links takes 50-100 ms here: an RCU grace period
  * each) for S seconds (default 40). Every 10 ms it reads the
@@ -74,7 +75,7 @@ struct hook {
 };
 
 struct hooks {
-	struct hook h[2 * MAX_IFACES + 2];
+	struct hook h[4 * MAX_IFACES + 2];
 	int n;
 	const char *count_path;
 };
@@ -111,8 +112,9 @@ static void print_count(uint64_t now, void *ctx)
 
 int main(int argc, char **argv)
 {
-	const char *taps[MAX_IFACES], *uplink = NULL, *count = NULL;
+	const char *taps[MAX_IFACES], *bridges[MAX_IFACES], *uplink = NULL, *count = NULL;
 	unsigned long period_ms = 250, secs = 40;
+	int n_bridges = 0;
 	struct hooks hs = { .n = 0 };
 	struct tapflow_bpf *skel;
 	char count_path[128];
@@ -123,6 +125,8 @@ int main(int argc, char **argv)
 	for (int a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--tap") && a + 1 < argc && n_taps < MAX_IFACES)
 			taps[n_taps++] = argv[++a];
+		else if (!strcmp(argv[a], "--bridge") && a + 1 < argc && n_bridges < MAX_IFACES)
+			bridges[n_bridges++] = argv[++a];
 		else if (!strcmp(argv[a], "--uplink") && a + 1 < argc)
 			uplink = argv[++a];
 		else if (!strcmp(argv[a], "--count") && a + 1 < argc)
@@ -132,8 +136,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--seconds") && a + 1 < argc)
 			secs = strtoul(argv[++a], NULL, 10);
 		else {
-			fprintf(stderr, "usage: flow_toggle --tap IFNAME... --uplink IFNAME "
-				"[--count IFNAME] [--period-ms P] [--seconds S]\n");
+			fprintf(stderr, "usage: flow_toggle --tap IFNAME... [--bridge IFNAME]... "
+				"--uplink IFNAME [--count IFNAME] [--period-ms P] [--seconds S]\n");
 			return 2;
 		}
 	}
@@ -184,6 +188,18 @@ int main(int argc, char **argv)
 			bpf_program__fd(skel->progs.tf_tap_ingress), -1 };
 		hs.h[hs.n++] = (struct hook){ ifindex, TCX_EGRESS,
 			bpf_program__fd(skel->progs.tf_tap_egress), -1 };
+	}
+	for (int i = 0; i < n_bridges; i++) {
+		int ifindex = (int)if_nametoindex(bridges[i]);
+
+		if (!ifindex) {
+			fprintf(stderr, "flow_toggle: %s: no such interface\n", bridges[i]);
+			return 1;
+		}
+		hs.h[hs.n++] = (struct hook){ ifindex, TCX_INGRESS,
+			bpf_program__fd(skel->progs.tf_ingress), -1 };
+		hs.h[hs.n++] = (struct hook){ ifindex, TCX_EGRESS,
+			bpf_program__fd(skel->progs.tf_egress), -1 };
 	}
 	{
 		int ifindex = (int)if_nametoindex(uplink);
