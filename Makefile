@@ -84,6 +84,12 @@ $(OUTPUT)/tapflow: $(OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
 
+# Every module but main.c, for tools/bench programs that drive tapflow's own
+# collector and drop tracer.
+$(OUTPUT)/libtapflow.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 # The same binary under ASan/UBSan: the netns tests run it too.
 $(OUTPUT)/tapflow-asan: $(SAN_OBJS)
 	$(call msg,LINK,$@)

@@ -117,7 +117,6 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
 			char *err, size_t errlen)
 {
-	struct bpf_program *prog;
 	bool force_raw;
 	int ret;
 
@@ -170,14 +169,8 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 			goto fail;
 		}
 	}
-	prog = !strcmp(t->hook, "tp_btf/kfree_skb") ? t->skel->progs.tf_kfree_skb
-						     : t->skel->progs.tf_kfree_skb_raw;
-	t->link = bpf_program__attach(prog);
-	if (!t->link) {
-		snprintf(err, errlen, "cannot attach to %s: %s", t->hook, strerror(errno));
+	if (tf_drop_tracer_attach(t, err, errlen))
 		goto fail;
-	}
-	tf_debug("drops: attached to %s", t->hook);
 	return 0;
 fail:
 	tf_drop_tracer_close(t);
@@ -316,6 +309,23 @@ void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses
 	out->events_lost = t->skel->bss->events_lost;
 	out->events_suppressed = t->skel->bss->events_suppressed;
 	out->harvest_races = t->harvest_races;
+}
+
+int tf_drop_tracer_attach(struct tf_drop_tracer *t, char *err, size_t errlen)
+{
+	struct bpf_program *prog = !strcmp(t->hook, "tp_btf/kfree_skb")
+					   ? t->skel->progs.tf_kfree_skb
+					   : t->skel->progs.tf_kfree_skb_raw;
+
+	if (t->link)
+		return 0;
+	t->link = bpf_program__attach(prog);
+	if (!t->link) {
+		snprintf(err, errlen, "cannot attach to %s: %s", t->hook, strerror(errno));
+		return -1;
+	}
+	tf_debug("drops: attached to %s", t->hook);
+	return 0;
 }
 
 void tf_drop_tracer_detach(struct tf_drop_tracer *t)

@@ -98,6 +98,8 @@ int tf_drop_tracer_poll_events(struct tf_drop_tracer *t);
 void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses *out);
 /* Stop tracing (the map stays readable for a last harvest). */
 void tf_drop_tracer_detach(struct tf_drop_tracer *t);
+/* Trace again after tf_drop_tracer_detach (open attaches): 0, or -1 with a reason. */
+int tf_drop_tracer_attach(struct tf_drop_tracer *t, char *err, size_t errlen);
 void tf_drop_tracer_close(struct tf_drop_tracer *t);
 
 /* ---- attribution --------------------------------------------------------- */

@@ -8,13 +8,11 @@
 #define TF_BENCH_TOGGLE_H
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/libbpf.h>
 
 static volatile sig_atomic_t toggle_stop;
 
@@ -30,12 +28,6 @@ static inline uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* libbpf's warnings only: a failed load says why, a good one says nothing. */
-static int libbpf_warnings(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
 /*
