@@ -797,8 +797,6 @@ static __noinline void nat_update(struct tf_flow_value *v, const struct tf_flow_
 {
 	struct tf_nat_vm n;
 
-	if (!v || !key)
-		return;
 	nat_vm_side(&n, key, nfct, bridge);
 	if ((v->nat.flags & TF_NAT_UPLINK) && !same_key(&n.vm, &v->nat.vm)) {
 		struct tf_nat_retired_key rk = { .key = *key, .ct_id = v->ct_id };
@@ -842,8 +840,6 @@ static __noinline void uplink_new(struct __sk_buff *skb, const struct tf_flow_ke
 	struct tf_flow_value *nv = bpf_map_lookup_elem(&uplink_scratch, &zero);
 	__u64 now = uplink_now();
 
-	if (!key)
-		return;
 	if (!nv) {
 		/* Cannot happen (index 0 of a per-CPU array); counted if it does. */
 		__sync_fetch_and_add(&flow_map_full, 1);
