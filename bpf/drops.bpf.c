@@ -35,6 +35,7 @@
 #include "ctkey.h"
 #include "dropkey.h"
 #include "parsing.h"
+#include "kernel.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -82,10 +83,6 @@ static __always_inline bool monitored(__u32 ifindex)
 	return bpf_map_lookup_elem(&drop_ifaces_big, &ifindex) != NULL;
 }
 
-#ifndef bpf_ksym_exists
-#define bpf_ksym_exists(sym) (!!(sym))
-#endif
-
 /*
  * How the packet's bytes are read. Kernels with BPF_FEAT_RDONLY_CAST_TO_VOID
  * (6.16+) let bpf_rdonly_cast(p, 0) make any kernel address a read-only
@@ -94,7 +91,6 @@ static __always_inline bool monitored(__u32 ifindex)
  * costs some 40 ns per call under a flood of drops (tools/bench drops.sh).
  * A CO-RE constant: the verifier keeps one of the two.
  */
-extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
 
 static __always_inline bool pkt_loads(void)
 {
@@ -236,7 +232,6 @@ static __always_inline void emit_event(const struct tf_drop_key *k, __u64 now, _
  * (libbpf reads /proc/config.gz or /boot/config-*); without one it is 0
  * here, and a tick is a nanosecond of the precise clock.
  */
-extern unsigned int CONFIG_HZ __kconfig __weak;
 
 static __always_inline __u64 ticks_now(void)
 {

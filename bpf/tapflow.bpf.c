@@ -25,6 +25,7 @@
 #include "tapflow.h"
 #include "parsing.h"
 #include "conntrack.h"
+#include "kernel.h"
 #include "ctkey.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -514,7 +515,6 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
  * the verifier, which knows CONFIG_HZ, leaves a constant multiplication
  * instead of a division per packet.
  */
-extern unsigned int CONFIG_HZ __kconfig __weak;
 
 static __always_inline __u64 tick_ns(void)
 {
