@@ -116,7 +116,7 @@ demo: deps
 
 # ns/packet of the programs, throughput with stats/flows on vs off, flows at
 # scale, the NAT join, the drop tracer, capture next to tcpdump; as root,
-# about 11 minutes; see tools/bench/README.md.
+# about 20 minutes; see tools/bench/README.md.
 bench: deps
 	$(Q)$(MAKE) --no-print-directory -C tools/bench run
 

@@ -316,13 +316,10 @@ switching() {
 	ratios=$(switched_ratios "$sw" "$trace") || die "cannot read the switching traces"
 	SWITCHING=$(jq -nc --argjson r "$ratios" --argjson ms "$SWITCH_MS" --argjson s "$SWITCH_SECS" \
 		--argjson dropped "$((d1 - d0))" --argjson tg "$(tail -n1 "$sw")" \
-		--slurpfile fl "$WORK/switch.flood.json" "$JQ_MEDIAN"'
-		{seconds: $s, period_ms: $ms, state: "tapflow stats --no-drops, drop_toggle switching the tracer",
-		 on_periods: ($r | length),
-		 ratio: (if ($r | length) > 0 then ($r | median) else null end),
-		 ratio_mean: (if ($r | length) > 0 then ($r | add / length) else null end),
-		 ratio_min: ($r | min), ratio_max: ($r | max), ratios: $r,
-		 flood: $fl[0], dropped_by_rule: $dropped, drops_counted_by_tracer: $tg.drops,
+		--slurpfile fl "$WORK/switch.flood.json" "$JQ_SWITCHED"'
+		{seconds: $s, period_ms: $ms, state: "tapflow stats --no-drops, drop_toggle switching the tracer"}
+		+ switched($r) +
+		{flood: $fl[0], dropped_by_rule: $dropped, drops_counted_by_tracer: $tg.drops,
 		 tracer_cache: $tg.cache}') ||
 		die "cannot build the switching result"
 	jq -e '.on_periods >= 3 and .drops_counted_by_tracer > 0' <<<"$SWITCHING" >/dev/null ||

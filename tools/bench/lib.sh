@@ -457,6 +457,14 @@ row() {
 		"$(q ".$2.ratio")" "$(q ".$2.ratio_min")" "$(q ".$2.ratio_max")"
 }
 
+# switched($r): a switching measurement's figures from its ratios (an
+# array, switched_ratios): their median (the figure), mean, range, count.
+JQ_SWITCHED=$JQ_MEDIAN'
+def switched($r): {on_periods: ($r | length),
+	ratio: (if ($r | length) > 0 then ($r | median) else null end),
+	ratio_mean: (if ($r | length) > 0 then ($r | add / length) else null end),
+	ratio_min: ($r | min), ratio_max: ($r | max), ratios: $r};'
+
 # switched_ratios SWITCHES TRACE: the ratios of a switching measurement
 # (drops.sh, nat.sh), as a JSON array. SWITCHES: "switch <ns> on|off" lines
 # (other lines ignored), each when a state took effect; TRACE: "<ns>

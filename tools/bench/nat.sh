@@ -373,15 +373,12 @@ switching() {
 	awk '$1 == "count" { print $2, $3 }' "$sw" >"$trace"
 	ratios=$(switched_ratios "$sw" "$trace") || die "cannot read the switching traces"
 	SWITCHING=$(jq -nc --argjson r "$ratios" --argjson ms "$SWITCH_MS" --argjson s "$SWITCH_SECS" \
-		--argjson tg "$(tail -n1 "$sw")" --argjson pps "$PPS" --argjson loss "$LOSS" "$JQ_MEDIAN"'
+		--argjson tg "$(tail -n1 "$sw")" --argjson pps "$PPS" --argjson loss "$LOSS" "$JQ_SWITCHED"'
 		{seconds: $s, period_ms: $ms,
 		 state: "nothing else attached; flow_toggle switching the TC programs of tapflow flows",
-		 counted: "packets leaving up0 (its tx_packets), every 10 ms",
-		 on_periods: ($r | length),
-		 ratio: (if ($r | length) > 0 then ($r | median) else null end),
-		 ratio_mean: (if ($r | length) > 0 then ($r | add / length) else null end),
-		 ratio_min: ($r | min), ratio_max: ($r | max), ratios: $r,
-		 iperf3_pps: $pps, iperf3_lost_percent: $loss, toggle: $tg}') ||
+		 counted: "packets leaving up0 (its tx_packets), every 10 ms"}
+		+ switched($r) +
+		{iperf3_pps: $pps, iperf3_lost_percent: $loss, toggle: $tg}') ||
 		die "cannot build the switching result"
 	jq -e '.on_periods >= 3' <<<"$SWITCHING" >/dev/null ||
 		die "switching: too few periods measured (see $sw)"
