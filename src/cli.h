@@ -24,6 +24,8 @@ struct tf_cli {
 	bool no_libvirt;
 	const char **ifaces;		/* --iface, repeatable */
 	size_t n_ifaces;
+	const char **bridges;		/* --bridge, repeatable: bridges named by hand */
+	size_t n_bridges;
 	const char **vms;		/* --vm, repeatable */
 	size_t n_vms;
 	enum tf_attach_mode attach_mode;/* --attach (tests, old kernels) */
@@ -70,8 +72,9 @@ int tf_preflight(void);
 
 struct tf_collector;
 /*
- * Add what a tracing command traces: the selected VMs' taps, their bridges,
- * the uplink of NAT/routed networks, --iface. 0, or -1 (message printed).
+ * Add what a tracing command traces: the selected VMs' taps, their bridges
+ * (and --bridge), the uplink of NAT/routed networks, --iface. 0, or -1
+ * (message printed).
  */
 int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
 			     const struct tf_inventory *inv);

@@ -53,8 +53,9 @@ static int add_uplinks(struct tf_collector *c, char *err, size_t errlen)
 }
 
 /*
- * Targets: the selected VMs' taps, the bridges they sit on, the uplink for
- * NAT/routed networks, and --iface. 0, or -1 (message printed).
+ * Targets: the selected VMs' taps, the bridges they sit on (and --bridge),
+ * the uplink for NAT/routed networks (or --uplink), and --iface. 0, or -1
+ * (message printed).
  */
 int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
 			     const struct tf_inventory *inv)
@@ -79,6 +80,9 @@ int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
 		    tf_collector_add(c, v->bridge, TF_ROLE_BRIDGE, NULL, err, sizeof(err)))
 			goto fail;
 	}
+	for (size_t i = 0; i < cli->n_bridges; i++)
+		if (tf_collector_add(c, cli->bridges[i], TF_ROLE_BRIDGE, NULL, err, sizeof(err)))
+			goto fail;
 	if (inv && !cli->no_uplink && !cli->n_uplinks && has_forwarding_mode(inv) &&
 	    add_uplinks(c, err, sizeof(err)))
 		goto fail;

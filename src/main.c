@@ -42,7 +42,9 @@ static void usage(FILE *f)
 "  -i, --interval SEC   report every SEC seconds (default 1)\n"
 "      --vm NAME        only this VM (name or UUID); repeatable\n"
 "      --iface NAME     also trace interface NAME (no VM needed); repeatable\n"
-"      --no-libvirt     trace only the --iface interfaces\n"
+"      --bridge NAME    NAME is a bridge the --iface ports sit on: counters\n"
+"                       only, as a libvirt network's bridge; repeatable\n"
+"      --no-libvirt     trace only the --iface/--bridge/--uplink interfaces\n"
 "      --no-uplink      do not attach to the uplink of NAT/routed networks\n"
 "      --uplink NAME    NAME is an uplink (default: the default route's\n"
 "                       interface when a VM is on a NAT/routed network); repeatable\n"
@@ -76,7 +78,7 @@ enum {
 	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
 	OPT_NO_UPLINK, OPT_VERSION, OPT_TOP, OPT_MAX_FLOWS, OPT_IDLE, OPT_ACTIVE,
 	OPT_UPLINK, OPT_NO_NAT, OPT_NO_DROPS, OPT_EVENTS, OPT_SAMPLE, OPT_SNAPLEN, OPT_FLOW,
-	OPT_BUFFER,
+	OPT_BUFFER, OPT_BRIDGE,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +89,7 @@ static const struct option long_opts[] = {
 	{ "interval", required_argument, NULL, 'i' },
 	{ "vm", required_argument, NULL, OPT_VM },
 	{ "iface", required_argument, NULL, OPT_IFACE },
+	{ "bridge", required_argument, NULL, OPT_BRIDGE },
 	{ "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT },
 	{ "no-uplink", no_argument, NULL, OPT_NO_UPLINK },
 	{ "uplink", required_argument, NULL, OPT_UPLINK },
@@ -198,6 +201,30 @@ static int push(const char ***arr, size_t *n, const char *val)
 }
 
 /* Options given that this command does not take: a usage error, not ignored. */
+static bool listed(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+/*
+ * An interface named by two of --iface, --bridge and --uplink, or NULL: it
+ * can have one role only, and which one the user meant is not for us to guess.
+ */
+static const char *named_twice(const struct tf_cli *cli)
+{
+	for (size_t i = 0; i < cli->n_bridges; i++)
+		if (listed(cli->ifaces, cli->n_ifaces, cli->bridges[i]) ||
+		    listed(cli->uplinks, cli->n_uplinks, cli->bridges[i]))
+			return cli->bridges[i];
+	for (size_t i = 0; i < cli->n_uplinks; i++)
+		if (listed(cli->ifaces, cli->n_ifaces, cli->uplinks[i]))
+			return cli->uplinks[i];
+	return NULL;
+}
+
 static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 			    bool timed_given, bool flows_given)
 {
@@ -214,10 +241,11 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 		tf_err("'%s' takes no -d/-i", cmd->name);
 		return -1;
 	}
-	if (!cmd->traces && (cli->n_ifaces || cli->no_libvirt || cli->n_uplinks ||
-			     cli->attach_mode != TF_ATTACH_AUTO || cli->no_uplink || cli->no_drops)) {
-		tf_err("'%s' takes no --iface/--no-libvirt/--attach/--uplink/--no-uplink/--no-drops",
-		       cmd->name);
+	if (!cmd->traces && (cli->n_ifaces || cli->n_bridges || cli->no_libvirt ||
+			     cli->n_uplinks || cli->attach_mode != TF_ATTACH_AUTO ||
+			     cli->no_uplink || cli->no_drops)) {
+		tf_err("'%s' takes no --iface/--bridge/--no-libvirt/--attach/--uplink/"
+		       "--no-uplink/--no-drops", cmd->name);
 		return -1;
 	}
 	if (cli->no_uplink && cli->n_uplinks) {
@@ -228,8 +256,13 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 		tf_err("--vm needs libvirt; it cannot be used with --no-libvirt");
 		return -1;
 	}
-	if (cli->no_libvirt && !cli->n_ifaces && !cli->n_uplinks) {
-		tf_err("--no-libvirt needs at least one --iface or --uplink");
+	if (cli->no_libvirt && !cli->n_ifaces && !cli->n_bridges && !cli->n_uplinks) {
+		tf_err("--no-libvirt needs at least one --iface, --bridge or --uplink");
+		return -1;
+	}
+	if (named_twice(cli)) {
+		tf_err("interface %s is given two roles: --iface, --bridge and --uplink "
+		       "each name different interfaces", named_twice(cli));
 		return -1;
 	}
 	return 0;
@@ -276,6 +309,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_IFACE:
 			if (push(&cli.ifaces, &cli.n_ifaces, optarg)) {
+				ret = TF_EXIT_RUNTIME;
+				goto out;
+			}
+			break;
+		case OPT_BRIDGE:
+			if (push(&cli.bridges, &cli.n_bridges, optarg)) {
 				ret = TF_EXIT_RUNTIME;
 				goto out;
 			}
@@ -424,5 +463,6 @@ out:
 	free(cli.vms);
 	free(cli.ifaces);
 	free(cli.uplinks);
+	free(cli.bridges);
 	return ret;
 }

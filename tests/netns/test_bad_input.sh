@@ -75,6 +75,11 @@ bad "--vm with --no-libvirt" 2 "--vm.*--no-libvirt" \
 bad "extra argument" 2 "unexpected argument 'extra'" inns "$T" "${TRACE[@]}" stats extra
 bad "--no-libvirt without --iface" 2 "--no-libvirt needs.*--iface" \
 	inns "$T" --no-libvirt stats -d 1
+bad "--bridge and --iface name one interface" 2 "interface tfbad0 is given two roles" \
+	inns "$T" "${TRACE[@]}" --bridge tfbad0 stats -d 1
+bad "--bridge and --uplink name one interface" 2 "interface tfbad1 is given two roles" \
+	inns "$T" "${TRACE[@]}" --uplink tfbad1 --bridge tfbad1 stats -d 1
+bad "--bridge given to list" 2 "'list' takes no .*--bridge" inns "$T" --bridge tfbad0 list
 
 # No command at all: the usage text (more than one line is fine there).
 inns "$T" --no-libvirt --iface tfbad0 >"$OUT/out" 2>"$OUT/err" </dev/null
@@ -84,6 +89,8 @@ tf_check "no command: the usage on stderr" grep -q '^Usage: tapflow' "$OUT/err"
 # --- runtime errors: exit 1 ---------------------------------------------------
 bad "unknown --iface" 1 "interface tfnope0 not found" \
 	inns "$T" --no-libvirt --iface tfbad0 --iface tfnope0 stats -d 1
+bad "unknown --bridge" 1 "interface tfnope1 not found" \
+	inns "$T" --no-libvirt --iface tfbad0 --bridge tfnope1 stats -d 1
 bad "unknown --netns" 1 "network namespace 'tfnope$TF_ID' not found" \
 	"$T" --netns tfnope$TF_ID "${TRACE[@]}" stats -d 1
 bad "unreachable libvirt" 1 "libvirt.*(qemu\+unix|/nonexistent)" \

@@ -6,8 +6,10 @@
 # network: namespace VM hangs on a veth whose other end, vport, is a port
 # of bridge br0 in namespace RT; RT routes between br0 and the uplink veth
 # up0, with MASQUERADE out of up0; the uplink's other end is in namespace
-# NET, where the iperf3 server runs. tapflow runs in RT: --iface vport (the
-# VM's port: the flow programs, as on a tap), --iface br0, --uplink up0.
+# NET, where the iperf3 server runs. tapflow runs in RT as on a libvirt
+# host: --iface vport (the VM's port: the flow programs, as on a tap),
+# --bridge br0 (the counters-only programs, as on a libvirt network's
+# bridge), --uplink up0.
 #
 # Three states in ABBA rounds (off no_nat nat / nat no_nat off): nothing
 # attached; `flows --no-nat` (up0 counted by the counters-only programs);
@@ -115,9 +117,12 @@ UP_IP=198.19.1.1 NET_IP=198.19.1.2
 PORT=5201
 # iperf3's client is the VM, its server on the internet; tapflow runs in RT.
 IPERF_NS=$NS_VM IPERF_DST=$NET_IP TF_NS=$NS_RT
-# tapflow's --iface interfaces: the VM's port (flows, as a tap), the bridge.
+# tapflow's --iface interface: the VM's port (flows, as a tap); with
+# BRIDGE, --bridge br0 (counters only, as a libvirt network's bridge).
 TRACED=vport
-[ "$BRIDGE" -eq 1 ] && TRACED=vport,br0
+BRIDGE_OPTS=()
+[ "$BRIDGE" -eq 1 ] && BRIDGE_OPTS=(--bridge br0)
+TF_ARGS="--iface $TRACED ${BRIDGE_OPTS[*]} --uplink up0"
 
 STATES=(off no_nat nat)
 declare -A STATE_NAME=([off]="off" [no_nat]="flows --no-nat" [nat]="flows")
@@ -165,7 +170,7 @@ setup() {
 
 # tapflow flows in STATE (no_nat: --no-nat; nat: the join).
 tf_start_state() {
-	local opts=(--uplink up0)
+	local opts=("${BRIDGE_OPTS[@]}" --uplink up0)
 	[ "$1" = no_nat ] && opts+=(--no-nat)
 	tf_start flows "$TRACED" "${opts[@]}"
 }
@@ -352,19 +357,17 @@ insitu_json() {
 
 # Switching: iperf3 UDP VM->internet for SWITCH_SECS, nothing else
 # attached, while flow_toggle switches the TC programs of `tapflow flows`
-# (as this bench gives them: --iface TRACED --uplink up0) every SWITCH_MS
+# (as this bench gives them: TF_ARGS) every SWITCH_MS
 # and logs the packets leaving up0 every 10 ms; into SWITCHING (JSON). The
 # ratios: switched_ratios (lib.sh): flows/off, each on period against the
 # off periods around it.
 SWITCHING=null
 switching() {
-	local sw=$WORK/switch.out trace=$WORK/switch.trace ratios taps=() i list tpid
+	local sw=$WORK/switch.out trace=$WORK/switch.trace ratios tpid
 	local SECS=$SWITCH_SECS
 	log "switching: the TC programs of tapflow flows on and off every $SWITCH_MS ms for" \
 		"$SWITCH_SECS s of iperf3 UDP VM->internet"
-	IFS=, read -r -a list <<<"$TRACED"
-	for i in "${list[@]}"; do taps+=(--tap "$i"); done
-	bg ip netns exec "$NS_RT" "$FLOW_TOGGLE" "${taps[@]}" --uplink up0 \
+	bg ip netns exec "$NS_RT" "$FLOW_TOGGLE" --tap "$TRACED" "${BRIDGE_OPTS[@]}" --uplink up0 \
 		--period-ms "$SWITCH_MS" --seconds $((SWITCH_SECS + 2)) >"$sw" 2>"$sw.err"
 	tpid=$BG_PID
 	sleep 0.3
@@ -392,7 +395,7 @@ main() {
 	stats0=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo null)
 	setup
 	log "topology: $NS_VM --veth-- [$NS_RT: vport, br0 (MASQUERADE), up0] --veth-- $NS_NET;" \
-		"tapflow --iface ${TRACED//,/ --iface } --uplink up0; states: ${STATES[*]};" \
+		"tapflow $TF_ARGS; states: ${STATES[*]};" \
 		"$ROUNDS rounds of ${SECS} s per figure"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		abba_round "$r"
@@ -423,7 +426,7 @@ main() {
 	RESULT=$(jq -n \
 		--argjson secs "$SECS" --argjson rounds "$ROUNDS" --argjson udp_len "$UDP_LEN" \
 		--arg affinity "$AFFINITY" --arg mode "$TF_MODE" --arg kernel "$(uname -r)" \
-		--arg traced "$TRACED" --argjson figs "$figs" --argjson tf "$tf" \
+		--arg tfargs "$TF_ARGS" --argjson figs "$figs" --argjson tf "$tf" \
 		--argjson lost_tx "$FWD_LOST_TX" --argjson lost_rx "$FWD_LOST_RX" \
 		--argjson insitu "$(insitu_json)" --argjson switching "$SWITCHING" \
 		--argjson busy "$(busy_json)" \
@@ -435,7 +438,7 @@ main() {
 		 iperf3_affinity: (if $affinity == "" then null else $affinity end),
 		 udp_payload_bytes: $udp_len, udp_frame_bytes: ($udp_len + 42 + 4),
 		 topology: {vm: $vm, bridge: $gw, uplink: $up, internet: $net,
-			    tapflow: ([$traced | split(",")[] | "--iface \(.)"] + ["--uplink up0"] | join(" "))},
+			    tapflow: $tfargs},
 		 states: {off: "nothing attached", no_nat: "tapflow flows --no-nat",
 			  nat: "tapflow flows (NAT join)"},
 		 target_ratio_min: 0.95,
