@@ -34,17 +34,40 @@ char LICENSE[] SEC("license") = "GPL";
 #define EEXIST 17
 
 /*
- * Per-CPU so that the hot path writes only to this CPU's cache lines; the
- * reader sums the CPUs. Userspace creates the entry of every interface
- * before it attaches, so the insert below only runs in a race (an interface
- * renumbered between inventory and attach) and is counted.
+ * The interface counters every program updates on every packet. Per-CPU so
+ * that the hot path writes only to this CPU's cache lines; the reader sums
+ * the CPUs.
+ *
+ * An array slot per interface, not a hash keyed by ifindex: the verifier
+ * inlines an array lookup into a few instructions, where a hash lookup is a
+ * call that hashes the key and walks a bucket. That took tf_ingress from 53
+ * to 29 ns a packet (prog_cost, 2-vCPU VM, kernel 6.18), 24 ns off each of
+ * the three programs a NATed packet passes (tap, bridge, uplink).
+ *
+ * The slot is ifindex mod TF_IF_SLOTS; tf_if_owner[slot] is the ifindex
+ * userspace gave it to, before it attached there (src/ifcounters.c). An
+ * interface whose slot another one owns (ifindexes TF_IF_SLOTS apart), or
+ * that userspace did not announce (renumbered between inventory and
+ * attach), is counted in if_spill, a per-CPU hash keyed by ifindex, as all
+ * were before; its entry is created by userspace or, in that race, here.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, TF_MAX_IFACES);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TF_IF_SLOTS);
 	__type(key, __u32);
 	__type(value, struct tf_if_counters);
 } if_counters SEC(".maps");
+
+__u32 tf_if_owner[TF_IF_SLOTS] = {};
+
+/* Allocated as used: most hosts never put an interface here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, TF_MAX_IFACES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct tf_if_counters);
+} if_spill SEC(".maps");
 
 /*
  * The flow map: a shared hash with atomic adds, not a per-CPU hash, chosen
@@ -107,7 +130,7 @@ struct {
 /*
  * What could not be recorded: read by userspace and shown in the summary.
  *   map_full:      packets not counted at all because their interface had
- *                  no if_counters entry and none could be created (or, on a
+ *                  no counters entry and none could be created (or, on a
  *                  tap, no tap_aggr entry when one was needed).
  *   flow_map_full: packets of new flows that found the flow map full; they
  *                  are in their tap's tap_aggr overflow_rx/tx instead.
@@ -187,25 +210,36 @@ static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 	return segs ? segs : 1;
 }
 
-/* Count the skb in if_counters: its entry, or NULL if it could not be (map_full). */
+/*
+ * Count the skb in its interface's counters (if_counters, or if_spill):
+ * their entry, or NULL if there is none and none could be made (map_full).
+ */
 static __always_inline struct tf_if_counters *count_skb(__u32 ifindex, int dir, __u32 len,
 							__u32 segs)
 {
 	struct tf_if_counters *c;
 	struct tf_dir_counters *d;
 
-	c = bpf_map_lookup_elem(&if_counters, &ifindex);
-	if (!c) {
-		struct tf_if_counters zero = {};
+	__u32 slot = ifindex & (TF_IF_SLOTS - 1);
 
-		if (bpf_map_update_elem(&if_counters, &ifindex, &zero, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&if_counters, &ifindex)) {
-			__sync_fetch_and_add(&map_full, 1);
-			return NULL;
-		}
-		c = bpf_map_lookup_elem(&if_counters, &ifindex);
+	if (tf_if_owner[slot] == ifindex) {
+		c = bpf_map_lookup_elem(&if_counters, &slot);
 		if (!c)
-			return NULL;
+			return NULL;	/* never: slot < max_entries */
+	} else {
+		c = bpf_map_lookup_elem(&if_spill, &ifindex);
+		if (!c) {
+			struct tf_if_counters zero = {};
+
+			if (bpf_map_update_elem(&if_spill, &ifindex, &zero, BPF_NOEXIST) &&
+			    !bpf_map_lookup_elem(&if_spill, &ifindex)) {
+				__sync_fetch_and_add(&map_full, 1);
+				return NULL;
+			}
+			c = bpf_map_lookup_elem(&if_spill, &ifindex);
+			if (!c)
+				return NULL;
+		}
 	}
 	d = &c->dir[dir & 1];
 	d->packets += 1;

@@ -15,8 +15,8 @@
  *   before load, preallocated. `tap_aggr` (__u32 ifindex -> struct
  *   tf_tap_aggr), BPF_MAP_TYPE_PERCPU_HASH, TF_MAX_IFACES entries: create a
  *   zeroed entry per tap before attaching (the programs create a missing
- *   one). `if_counters` unchanged.
- * - .bss: map_full (packets not counted at all: no if_counters entry, or
+ *   one). The interface counters (if_counters, if_spill) unchanged.
+ * - .bss: map_full (packets not counted at all: no counters entry, or
  *   no tap_aggr entry when one was needed, and none could be created),
  *   flow_map_full (packets of new flows that found `flows` full: they are
  *   in tap_aggr overflow_rx/tx), parse_errors (truncated/malformed frames:
@@ -78,7 +78,13 @@ struct tf_dir_counters {
 	__u64 segs;	/* sum of max(gso_segs, 1) */
 };
 
-/* Value of the per-CPU if_counters map, keyed by __u32 ifindex. */
+/*
+ * Value of the per-CPU interface counters: a slot of if_counters (a
+ * PERCPU_ARRAY of TF_IF_SLOTS, slot ifindex % TF_IF_SLOTS, owned by the
+ * ifindex in .bss tf_if_owner[slot]), or for an interface without a slot
+ * an entry of if_spill (PERCPU_HASH keyed by __u32 ifindex). Userspace
+ * goes through src/ifcounters.h.
+ */
 struct tf_if_counters {
 	struct tf_dir_counters dir[TF_HOOK_DIRS];
 	/* Capture ([5/8]), per TC hook: frames sampled, and lost (ring buffer full). */
@@ -86,7 +92,9 @@ struct tf_if_counters {
 	__u64 cap_lost[TF_HOOK_DIRS];
 };
 
-/* Default capacity of if_counters; userspace can raise it before load. */
+/* if_counters slots: a power of 2, a .bss array of owners as large. */
+#define TF_IF_SLOTS 1024
+/* Capacity of if_spill and tap_aggr; userspace can raise it before load. */
 #define TF_MAX_IFACES 4096
 
 /*

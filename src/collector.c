@@ -156,6 +156,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 			 tf_verbose ? "" : " (run with -v for the verifier log)");
 		goto fail;
 	}
+	c->ifc = TF_IFC_OF(c->skel, c->ncpus);
 	tf_attacher_init(&c->attacher, opts ? opts->attach_mode : TF_ATTACH_AUTO);
 	tf_progs_init(&c->progs_counters, bpf_program__fd(c->skel->progs.tf_ingress),
 		      bpf_program__fd(c->skel->progs.tf_egress));
@@ -311,12 +312,12 @@ static int set_captured(struct tf_collector *c, char *err, size_t errlen)
 static int attach_target(struct tf_collector *c, struct tf_target *t, const void *zero,
 			 char *err, size_t errlen)
 {
-	int map_fd = bpf_map__fd(c->skel->maps.if_counters);
 	__u32 key = (__u32)t->ifindex;
+	int ret = tf_ifc_add(&c->ifc, key);
 
-	if (bpf_map_update_elem(map_fd, &key, zero, BPF_ANY)) {
+	if (ret) {
 		snprintf(err, errlen, "cannot add %s to the counters map: %s", t->ifname,
-			 strerror(errno));
+			 strerror(-ret));
 		return -1;
 	}
 	/* Uplinks too: an uplink flow that finds the map full is counted there. */
@@ -458,24 +459,14 @@ static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf)
 }
 
 /* Sum the per-CPU values of one interface into VM-view totals. */
-static int read_target(struct tf_collector *c, struct tf_target *t, void *buf)
+static int read_target(struct tf_collector *c, struct tf_target *t)
 {
-	int map_fd = bpf_map__fd(c->skel->maps.if_counters);
-	struct tf_if_counters sum = {};
-	__u32 key = (__u32)t->ifindex;
-	int rx, tx;
+	struct tf_if_counters sum;
+	int rx, tx, ret;
 
-	if (bpf_map_lookup_elem(map_fd, &key, buf))
-		return -errno;
-	for (int cpu = 0; cpu < c->ncpus; cpu++) {
-		const struct tf_if_counters *v = (const struct tf_if_counters *)buf + cpu;
-
-		for (int d = 0; d < TF_HOOK_DIRS; d++) {
-			tf_dir_add(&sum.dir[d], &v->dir[d]);
-			sum.cap_samples[d] += v->cap_samples[d];
-			sum.cap_lost[d] += v->cap_lost[d];
-		}
-	}
+	ret = tf_ifc_read(&c->ifc, (__u32)t->ifindex, &sum);
+	if (ret)
+		return ret;
 	for (int d = 0; d < TF_HOOK_DIRS; d++) {
 		t->cap_samples[d] = sum.cap_samples[d];
 		t->cap_lost[d] = sum.cap_lost[d];
@@ -499,9 +490,7 @@ static bool vanished(const struct tf_target *t)
 
 int tf_collector_poll(struct tf_collector *c)
 {
-	size_t vsz = sizeof(struct tf_if_counters) > sizeof(struct tf_tap_aggr)
-			     ? sizeof(struct tf_if_counters) : sizeof(struct tf_tap_aggr);
-	void *buf = calloc((size_t)c->ncpus, vsz);
+	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
 	double now = tf_now_mono();
 	int n_gone = 0;
 
@@ -514,7 +503,7 @@ int tf_collector_poll(struct tf_collector *c)
 		t->prev_t = t->now_t;
 		t->now_t = now;
 		/* The map entry outlives the device: its last counters stay readable. */
-		read_target(c, t, buf);
+		read_target(c, t);
 		if (t->flows) {
 			t->prev_overflow = t->overflow;
 			t->prev_unparsed = t->unparsed;

@@ -22,6 +22,7 @@
 
 #include "attach.h"
 #include "drops.h"
+#include "ifcounters.h"
 #include "inventory.h"
 
 enum tf_role {
@@ -107,6 +108,7 @@ struct tf_collector {
 	struct tf_progs progs_counters;	/* tf_ingress/tf_egress */
 	struct tf_progs progs_flows;	/* tf_tap_ingress/tf_tap_egress */
 	struct tf_progs progs_uplink;	/* tf_uplink_ingress/tf_uplink_egress */
+	struct tf_ifc ifc;		/* where each interface is counted */
 	bool flows;			/* opts.flows, and the object has them */
 	bool nat;			/* opts.nat, flows, and the object has the join */
 	bool nat_ct;			/* the kernel lets TC programs read conntrack */

@@ -2,8 +2,9 @@
 /*
  * BPF_PROG_TEST_RUN tests of the TC counting programs (bpf/tapflow.bpf.c):
  * crafted frames through tf_ingress/tf_egress, exact packets/bytes/segs in
- * the per-CPU if_counters map, TC_ACT_UNSPEC for every frame, and the
- * map_full loss counter.
+ * the per-CPU interface counters (an if_counters slot, or if_spill; read
+ * as tapflow reads them, src/ifcounters.c), TC_ACT_UNSPEC for every frame,
+ * and the map_full loss counter.
  *
  * The test runs in a network namespace of its own (unshare(CLONE_NEWNET) in
  * the group setup) with a veth pair, because the kernel's test run
@@ -31,6 +32,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "ifcounters.h"
 #include "tapflow.h"
 #include "tapflow.skel.h"
 #include "netns_fixture.h"
@@ -40,15 +42,19 @@
 /* A veth pair in the test's own namespace; lo (1) is the third device. */
 #define DEV_A "tfcnt0"
 #define DEV_B "tfcnt1"
+/* A veth pair whose first device has if_a's counters slot (if_a + TF_IF_SLOTS). */
+#define DEV_C "tfcnt2"
+#define DEV_D "tfcnt3"
 
 static char skip_reason[256];
-static int if_a, if_b;
+static char skip_same_slot[256];
+static int if_a, if_b, if_c;
 static int ncpus;
 
 /* Per test: a freshly loaded skeleton, entries created for if_a and if_b. */
 struct fixture {
 	struct tapflow_bpf *skel;
-	int map_fd;
+	struct tf_ifc ifc;
 	int prog_fd[TF_HOOK_DIRS];
 };
 
@@ -206,46 +212,42 @@ static size_t frame_qinq(uint8_t *buf, size_t len)
 /* ---- kernel side helpers ------------------------------------------- */
 
 /* Sum of the per-CPU values of ifindex; -errno (ENOENT: no entry). */
-static int read_counters(int map_fd, int ifindex, struct tf_if_counters *sum)
+static int read_counters(const struct fixture *f, int ifindex, struct tf_if_counters *sum)
 {
-	struct tf_if_counters *v = calloc((size_t)ncpus, sizeof(*v));
-	__u32 key = (__u32)ifindex;
-	int err = 0;
-
-	assert_non_null(v);
-	memset(sum, 0, sizeof(*sum));
-	if (bpf_map_lookup_elem(map_fd, &key, v)) {
-		err = -errno;
-		goto out;
-	}
-	for (int cpu = 0; cpu < ncpus; cpu++)
-		for (int d = 0; d < TF_HOOK_DIRS; d++) {
-			sum->dir[d].packets += v[cpu].dir[d].packets;
-			sum->dir[d].bytes += v[cpu].dir[d].bytes;
-			sum->dir[d].segs += v[cpu].dir[d].segs;
-		}
-out:
-	free(v);
-	return err;
+	return tf_ifc_read(&f->ifc, (__u32)ifindex, sum);
 }
 
 static struct tf_if_counters counters_of(const struct fixture *f, int ifindex)
 {
 	struct tf_if_counters c;
 
-	assert_int_equal(read_counters(f->map_fd, ifindex, &c), 0);
+	assert_int_equal(read_counters(f, ifindex, &c), 0);
 	return c;
 }
 
-/* What userspace does before attaching: a zeroed entry for ifindex. */
-static void create_entry(int map_fd, int ifindex)
+/* What userspace does before attaching: zeroed counters for ifindex. */
+static void create_entry(const struct fixture *f, int ifindex)
 {
-	struct tf_if_counters *zero = calloc((size_t)ncpus, sizeof(*zero));
-	__u32 key = (__u32)ifindex;
+	assert_int_equal(tf_ifc_add(&f->ifc, (__u32)ifindex), 0);
+}
 
-	assert_non_null(zero);
-	assert_int_equal(bpf_map_update_elem(map_fd, &key, zero, BPF_NOEXIST), 0);
-	free(zero);
+/* Whose is ifindex's counters slot (0: nobody's). */
+static __u32 slot_owner(const struct fixture *f, int ifindex)
+{
+	return f->skel->bss->tf_if_owner[tf_ifc_slot((__u32)ifindex)];
+}
+
+/* Has ifindex an if_spill entry? */
+static bool in_spill(const struct fixture *f, int ifindex)
+{
+	struct tf_if_counters *v = calloc((size_t)ncpus, sizeof(*v));
+	__u32 key = (__u32)ifindex;
+	bool found;
+
+	assert_non_null(v);
+	found = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.if_spill), &key, v) == 0;
+	free(v);
+	return found;
 }
 
 /*
@@ -335,12 +337,22 @@ static void check_both_dirs(struct fixture *f, const uint8_t *frame, size_t len)
 
 static int group_setup(void **state)
 {
+	char cmd[128];
+
 	(void)state;
-	return tf_test_netns_veths(DEV_A, DEV_B, &if_a, &if_b, &ncpus, skip_reason,
-				   sizeof(skip_reason));
+	tf_test_netns_veths(DEV_A, DEV_B, &if_a, &if_b, &ncpus, skip_reason, sizeof(skip_reason));
+	if (skip_reason[0])
+		return 0;
+	snprintf(cmd, sizeof(cmd), "ip link add %s index %d type veth peer name %s",
+		 DEV_C, if_a + TF_IF_SLOTS, DEV_D);
+	if (system(cmd) || (if_c = (int)if_nametoindex(DEV_C)) != if_a + TF_IF_SLOTS)
+		snprintf(skip_same_slot, sizeof(skip_same_slot),
+			 "cannot create a device with ifindex %d (ip link add ... index)",
+			 if_a + TF_IF_SLOTS);
+	return 0;
 }
 
-static int setup_opts(void **state, __u32 max_entries, bool entries)
+static int setup_opts(void **state, __u32 spill_entries, bool entries)
 {
 	struct fixture *f;
 
@@ -355,8 +367,8 @@ static int setup_opts(void **state, __u32 max_entries, bool entries)
 		free(f);
 		return -1;
 	}
-	if (max_entries &&
-	    bpf_map__set_max_entries(f->skel->maps.if_counters, max_entries)) {
+	if (spill_entries &&
+	    bpf_map__set_max_entries(f->skel->maps.if_spill, spill_entries)) {
 		tapflow_bpf__destroy(f->skel);
 		free(f);
 		return -1;
@@ -367,12 +379,12 @@ static int setup_opts(void **state, __u32 max_entries, bool entries)
 		free(f);
 		return -1;
 	}
-	f->map_fd = bpf_map__fd(f->skel->maps.if_counters);
+	f->ifc = TF_IFC_OF(f->skel, ncpus);
 	f->prog_fd[TF_HOOK_INGRESS] = bpf_program__fd(f->skel->progs.tf_ingress);
 	f->prog_fd[TF_HOOK_EGRESS] = bpf_program__fd(f->skel->progs.tf_egress);
 	if (entries) {
-		create_entry(f->map_fd, if_a);
-		create_entry(f->map_fd, if_b);
+		create_entry(f, if_a);
+		create_entry(f, if_b);
 	}
 	*state = f;
 	return 0;
@@ -388,9 +400,14 @@ static int setup_no_entries(void **state)
 	return setup_opts(state, 0, false);
 }
 
-/* A map of two entries, both taken (lo and if_b): if_a cannot get one. */
+/*
+ * lo and if_b in their slots, if_spill of two entries, both taken (by
+ * ifindexes of no device): if_a, which userspace did not announce, finds
+ * no place.
+ */
 static int setup_tiny_map(void **state)
 {
+	struct tf_if_counters *zero;
 	struct fixture *f;
 
 	if (setup_opts(state, 2, false))
@@ -398,8 +415,13 @@ static int setup_tiny_map(void **state)
 	if (skip_reason[0])
 		return 0;
 	f = *state;
-	create_entry(f->map_fd, 1);
-	create_entry(f->map_fd, if_b);
+	create_entry(f, 1);
+	create_entry(f, if_b);
+	zero = calloc((size_t)ncpus, sizeof(*zero));
+	assert_non_null(zero);
+	for (__u32 key = 100001; key <= 100002; key++)
+		assert_int_equal(bpf_map_update_elem(f->ifc.spill_fd, &key, zero, BPF_NOEXIST), 0);
+	free(zero);
 	return 0;
 }
 
@@ -614,11 +636,11 @@ static void test_jumbo(void **state)
 	}
 	print_message("# largest frame BPF_PROG_TEST_RUN accepts: %zu bytes\n", max_ok);
 	assert_true(max_ok >= 1514);
-	/* The search ran on if_b: reset it by recreating the entry. */
-	__u32 key = (__u32)if_b;
+	/* The search ran on if_b: announcing it again zeroes its counters. */
+	create_entry(f, if_b);
+	struct tf_if_counters zeroed = counters_of(f, if_b);
 
-	assert_int_equal(bpf_map_delete_elem(f->map_fd, &key), 0);
-	create_entry(f->map_fd, if_b);
+	assert_untouched(&zeroed);
 	check_frame(f, TF_HOOK_INGRESS, buf, frame_ipv4_udp(buf, max_ok), 0, 1);
 }
 
@@ -665,7 +687,7 @@ static void test_other_ifindex_untouched(void **state)
 	__u32 retval = 0;
 
 	NEED_ENV();
-	create_entry(f->map_fd, 1);
+	create_entry(f, 1);
 	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_EGRESS], buf, len, if_b, 0, 3, &retval),
 			 0);
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
@@ -688,15 +710,18 @@ static void test_entry_created_by_program(void **state)
 	__u32 retval = 0;
 
 	NEED_ENV();
-	assert_int_equal(read_counters(f->map_fd, if_a, &c), -ENOENT);
+	assert_int_equal(read_counters(f, if_a, &c), -ENOENT);
 	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_INGRESS], buf, len, if_a, 0, 5, &retval),
 			 0);
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
-	assert_int_equal(read_counters(f->map_fd, if_a, &c), 0);
+	/* Not in the slot, which only userspace hands out: in if_spill. */
+	assert_int_equal(slot_owner(f, if_a), 0);
+	assert_true(in_spill(f, if_a));
+	assert_int_equal(read_counters(f, if_a, &c), 0);
 	/* The first packet, the one that created the entry, counts too. */
 	assert_dir_eq(&c.dir[TF_HOOK_INGRESS], 5, 5 * len, 5);
 	assert_dir_eq(&c.dir[TF_HOOK_EGRESS], 0, 0, 0);
-	assert_int_equal(read_counters(f->map_fd, if_b, &c), -ENOENT);
+	assert_int_equal(read_counters(f, if_b, &c), -ENOENT);
 	assert_int_equal(f->skel->bss->map_full, 0);
 }
 
@@ -710,7 +735,7 @@ static void test_map_full_counted(void **state)
 	__u32 retval = 0;
 
 	NEED_ENV();
-	assert_int_equal(bpf_map__max_entries(f->skel->maps.if_counters), 2);
+	assert_int_equal(bpf_map__max_entries(f->skel->maps.if_spill), 2);
 	assert_int_equal(f->skel->bss->map_full, 0);
 	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_INGRESS], buf, len, if_a, 0, 1, &retval),
 			 0);
@@ -720,15 +745,82 @@ static void test_map_full_counted(void **state)
 			 0);
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
 	assert_int_equal(f->skel->bss->map_full, 38);
-	assert_int_equal(read_counters(f->map_fd, if_a, &c), -ENOENT);
+	assert_int_equal(read_counters(f, if_a, &c), -ENOENT);
 	/* The interfaces that have an entry keep counting, and are not misses. */
 	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_EGRESS], buf, len, if_b, 0, 4, &retval),
 			 0);
-	assert_int_equal(read_counters(f->map_fd, if_b, &c), 0);
+	assert_int_equal(read_counters(f, if_b, &c), 0);
 	assert_dir_eq(&c.dir[TF_HOOK_EGRESS], 4, 4 * len, 4);
-	assert_int_equal(read_counters(f->map_fd, 1, &c), 0);
+	assert_int_equal(read_counters(f, 1, &c), 0);
 	assert_untouched(&c);
 	assert_int_equal(f->skel->bss->map_full, 38);
+}
+
+/*
+ * Two interfaces with the same slot (ifindexes TF_IF_SLOTS apart): the one
+ * announced first has the slot, the other an if_spill entry; each counts
+ * its own packets, exactly, and neither sees the other's.
+ */
+static void test_same_slot(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[128];
+	size_t len = frame_ipv4_udp(buf, 81);
+	__u32 retval = 0;
+
+	NEED_ENV();
+	if (skip_same_slot[0]) {
+		print_message("# SKIP: %s\n", skip_same_slot);
+		skip();
+	}
+	assert_int_equal(tf_ifc_slot((__u32)if_c), tf_ifc_slot((__u32)if_a));
+	create_entry(f, if_c);
+	assert_int_equal(slot_owner(f, if_c), (__u32)if_a);
+	assert_true(in_spill(f, if_c));
+	assert_false(in_spill(f, if_a));
+	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_INGRESS], buf, len, if_c, 0, 7, &retval),
+			 0);
+	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
+	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_EGRESS], buf, len, if_a, 0, 3, &retval),
+			 0);
+	struct tf_if_counters a = counters_of(f, if_a), c = counters_of(f, if_c);
+
+	assert_dir_eq(&c.dir[TF_HOOK_INGRESS], 7, 7 * len, 7);
+	assert_dir_eq(&c.dir[TF_HOOK_EGRESS], 0, 0, 0);
+	assert_dir_eq(&a.dir[TF_HOOK_INGRESS], 0, 0, 0);
+	assert_dir_eq(&a.dir[TF_HOOK_EGRESS], 3, 3 * len, 3);
+	/* Announced again (re-attach): still in if_spill, zeroed. */
+	create_entry(f, if_c);
+	c = counters_of(f, if_c);
+	assert_untouched(&c);
+	assert_int_equal(slot_owner(f, if_c), (__u32)if_a);
+	assert_int_equal(f->skel->bss->map_full, 0);
+}
+
+/* The slot goes to the first announced: here if_c, and if_a spills. */
+static void test_same_slot_first_wins(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[128];
+	size_t len = frame_ipv4_udp(buf, 70);
+
+	NEED_ENV();
+	if (skip_same_slot[0]) {
+		print_message("# SKIP: %s\n", skip_same_slot);
+		skip();
+	}
+	create_entry(f, if_c);
+	create_entry(f, if_a);
+	assert_int_equal(slot_owner(f, if_a), (__u32)if_c);
+	assert_true(in_spill(f, if_a));
+	assert_false(in_spill(f, if_c));
+	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_INGRESS], buf, len, if_a, 0, 2, NULL), 0);
+	assert_int_equal(run_prog(f->prog_fd[TF_HOOK_INGRESS], buf, len, if_c, 0, 5, NULL), 0);
+	struct tf_if_counters a = counters_of(f, if_a), c = counters_of(f, if_c);
+
+	assert_dir_eq(&a.dir[TF_HOOK_INGRESS], 2, 2 * len, 2);
+	assert_dir_eq(&c.dir[TF_HOOK_INGRESS], 5, 5 * len, 5);
+	assert_int_equal(f->skel->bss->map_full, 0);
 }
 
 int main(void)
@@ -751,6 +843,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entry_created_by_program, setup_no_entries,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_map_full_counted, setup_tiny_map, teardown),
+		cmocka_unit_test_setup_teardown(test_same_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_slot_first_wins, setup_no_entries,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -49,6 +49,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "ifcounters.h"
 #include "tapflow.h"
 #include "tapflow.skel.h"
 #include "netns_fixture.h"
@@ -68,7 +69,8 @@ static bool copy_headers;	/* this group: tf_test_copy_headers */
 
 struct fixture {
 	struct tapflow_bpf *skel;
-	int counters_fd, aggr_fd, flows_fd;
+	struct tf_ifc ifc;		/* the interface counters */
+	int aggr_fd, flows_fd;
 	bool flows_percpu;
 	int tap_fd[2];		/* [tx], i.e. [0] = egress (rx), [1] = ingress (tx) */
 };
@@ -413,15 +415,9 @@ static int percpu_lookup(int fd, __u32 key, void *per_cpu_buf)
 
 static struct tf_if_counters counters_of(const struct fixture *f, int ifindex)
 {
-	struct tf_if_counters *v = calloc((size_t)ncpus, sizeof(*v)), sum;
+	struct tf_if_counters sum;
 
-	assert_non_null(v);
-	memset(&sum, 0, sizeof(sum));
-	assert_int_equal(percpu_lookup(f->counters_fd, (__u32)ifindex, v), 0);
-	for (int i = 0; i < ncpus; i++)
-		for (int d = 0; d < TF_HOOK_DIRS; d++)
-			add_dir(&sum.dir[d], &v[i].dir[d]);
-	free(v);
+	assert_int_equal(tf_ifc_read(&f->ifc, (__u32)ifindex, &sum), 0);
 	return sum;
 }
 
@@ -445,13 +441,11 @@ static struct tf_tap_aggr aggr_of(const struct fixture *f, int ifindex)
 
 static void create_entries(const struct fixture *f, int ifindex)
 {
-	size_t sz = sizeof(struct tf_if_counters) > sizeof(struct tf_tap_aggr) ?
-		    sizeof(struct tf_if_counters) : sizeof(struct tf_tap_aggr);
-	void *zero = calloc((size_t)ncpus, sz);
+	void *zero = calloc((size_t)ncpus, sizeof(struct tf_tap_aggr));
 	__u32 key = (__u32)ifindex;
 
 	assert_non_null(zero);
-	assert_int_equal(bpf_map_update_elem(f->counters_fd, &key, zero, BPF_NOEXIST), 0);
+	assert_int_equal(tf_ifc_add(&f->ifc, key), 0);
 	assert_int_equal(bpf_map_update_elem(f->aggr_fd, &key, zero, BPF_NOEXIST), 0);
 	free(zero);
 }
@@ -582,7 +576,7 @@ static int setup_opts(void **state, __u32 flows_max, bool entries)
 		print_message("# tapflow_bpf__load: %s\n", strerror(errno));
 		goto fail;
 	}
-	f->counters_fd = bpf_map__fd(f->skel->maps.if_counters);
+	f->ifc = TF_IFC_OF(f->skel, ncpus);
 	f->aggr_fd = bpf_map__fd(f->skel->maps.tap_aggr);
 	f->flows_fd = bpf_map__fd(f->skel->maps.flows);
 	f->flows_percpu = bpf_map__type(f->skel->maps.flows) == BPF_MAP_TYPE_PERCPU_HASH;

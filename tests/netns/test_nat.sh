@@ -126,21 +126,29 @@ ipt_count() {
 }
 
 # if_counters NS DEV: "ingress_packets ingress_bytes egress_packets egress_bytes"
-# from the if_counters map of the tapflow programs attached to DEV (TCX),
-# summed over the CPUs: what that tapflow instance counted on DEV.
+# from the interface counters of the tapflow programs attached to DEV (TCX),
+# summed over the CPUs: what that tapflow instance counted on DEV. As
+# tapflow reads them (src/ifcounters.c): DEV's slot of if_counters (ifindex
+# mod 1024) if .bss tf_if_owner names DEV there, else its if_spill entry.
 if_counters() {
-	local prog map ifindex
+	local prog maps ifindex slot owner
 	prog=$(ip netns exec "$1" python3 "$TFNET" tcx "$2" | awk '$1 == "egress" && $3 ~ /^tf_/ { print $2; exit }')
 	[ -n "$prog" ] || return 1
-	for map in $(bpftool -j prog show id "$prog" | jq '.map_ids[]'); do
+	maps=$(for map in $(bpftool -j prog show id "$prog" | jq '.map_ids[]'); do
 		bpftool -j map show id "$map"
-	done | jq -s '.[] | select(.name == "if_counters") | .id' | head -1 | {
-		read -r map
-		ifindex=$(ip -n "$1" -j link show "$2" | jq '.[0].ifindex')
-		bpftool -j map lookup id "$map" key $((ifindex & 255)) $((ifindex >> 8 & 255)) 0 0 |
-			jq -r '[.formatted.values[].value.dir] |
-				"\(map(.[0].packets) | add) \(map(.[0].bytes) | add) \(map(.[1].packets) | add) \(map(.[1].bytes) | add)"'
-	}
+	done | jq -sc 'map({key: .name, value: .id}) | from_entries')
+	ifindex=$(ip -n "$1" -j link show "$2" | jq '.[0].ifindex')
+	slot=$((ifindex & 1023))
+	owner=$(bpftool -j map dump id "$(jq '."tapflow_.bss"' <<<"$maps")" |
+		jq --argjson s $slot '.[0].formatted | .. | objects | select(has("tf_if_owner")) |
+			.tf_if_owner[$s]')
+	if [ "$owner" = "$ifindex" ]; then
+		bpftool -j map lookup id "$(jq .if_counters <<<"$maps")" key $((slot & 255)) $((slot >> 8)) 0 0
+	else
+		bpftool -j map lookup id "$(jq .if_spill <<<"$maps")" \
+			key $((ifindex & 255)) $((ifindex >> 8 & 255)) $((ifindex >> 16 & 255)) 0
+	fi | jq -r '[.formatted.values[].value.dir] |
+		"\(map(.[0].packets) | add) \(map(.[0].bytes) | add) \(map(.[1].packets) | add) \(map(.[1].bytes) | add)"'
 }
 
 # =============================================================================
@@ -519,5 +527,35 @@ tf_check "table: the forwarded section" \
 	grep -qx '  - p1: 2 flows, uplink tx 5 pkts rx 5 pkts, lost in forwarding tx 0 rx 0' $T
 tf_check "table: the summary counts the uplink flows" \
 	grep -q '^flows: .*(2 of them uplink flows of the NAT join)' $T
+
+# =============================================================================
+# 8. --bridge: the VMs' bridge as a libvirt bridge is traced, counters only
+# =============================================================================
+# What a libvirt host runs: the flow programs on the taps, the counters-only
+# ones on their bridge (tools/bench/nat.sh measures this configuration).
+tfr_start bridge --iface p1 --bridge br0 --uplink up0 --json flows
+BRIDGE=$TF_PID
+wait_attached $BRIDGE 3 || tf_diag "bridge: not attached: $(cat "$OUT/bridge.err")"
+tf_eq "bridge: br0 has the counters-only programs" \
+	"tcx egress tf_egress tcx ingress tf_ingress" \
+	"$(hooks_of $NSR br0 | sort | tr '\n' ' ' | sed 's/ $//')"
+traffic "bridge: VM 1 UDP 40900 -> 7000, 4" 4/4 $NSV1 udp $IP_V1 40900 $IP_IN 7000 4 100
+B_PORT=$(ct_reply $NSR -p udp --orig-src $IP_V1 --orig-port-src 40900 -- dport)
+# VM 1's 4 datagrams came up from the bridge (its ingress), the 4 echoes went
+# down through it (its egress): 142-byte frames, as on the uplink.
+tf_eq "bridge: br0 counted 4 packets in and 4 out (its if_counters)" \
+	"4 568 4 568" "$(if_counters $NSR br0)"
+tf_stop $BRIDGE INT
+tf_eq "bridge: exit code" 0 "$RC"
+no_stderr bridge "$OUT/bridge.err"
+B=$OUT/bridge.out
+tf_eq "bridge: VM 1's flow joined, as with the bridge untraced" \
+	"10.201.0.1 $B_PORT up0 0 up0 | 4 568 4 568 | 4 568 4 568 | 0 0" \
+	"$(fv $B p1 '.remote_port == 40900' "$NAT"' + " | " + '"$ROW")"
+tf_eq "bridge: no flow rows on br0" 0 \
+	"$(jq -r 'select(.type == "flow" and .ifname == "br0")' $B | jq -s length)"
+tf_eq "bridge: summary: join on, 3 interfaces, 1 uplink flow" "true 3 1" \
+	"$(tail -n1 $B | jq -r '"\(.nat_join) \(.interfaces) \(.uplink_flows)"')"
+assert_clean "bridge: nothing left" $NSR $BRIDGE p1 br0 up0
 
 tf_finish

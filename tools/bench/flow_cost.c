@@ -41,6 +41,7 @@
 
 #include "tapflow.h"
 #include "bench_util.h"
+#include "ifcounters.h"
 #include "tapflow.skel.h"
 #include "tapflow_percpu.skel.h"
 
@@ -55,7 +56,8 @@ static const char *const variant_names[N_VARIANTS] = { "hash", "percpu_hash" };
 struct variant {
 	struct tapflow_bpf *skel;		/* one of the two is set */
 	struct tapflow_percpu_bpf *pskel;
-	int prog_fd, flows_fd, aggr_fd, counters_fd;
+	int prog_fd, flows_fd, aggr_fd;
+	struct tf_ifc ifc;
 	volatile __u64 *flow_map_full, *parse_errors, *map_full;
 	const char *name;
 	/* results */
@@ -241,6 +243,7 @@ static unsigned long long aggr_overflow_tx(const struct variant *v)
 static int load(struct variant *v, int which, unsigned int entries)
 {
 	struct bpf_map *flows;
+	int err;
 
 	v->name = variant_names[which];
 	if (which == V_HASH) {
@@ -252,7 +255,7 @@ static int load(struct variant *v, int which, unsigned int entries)
 			return -errno;
 		v->prog_fd = bpf_program__fd(v->skel->progs.tf_tap_ingress);
 		v->aggr_fd = bpf_map__fd(v->skel->maps.tap_aggr);
-		v->counters_fd = bpf_map__fd(v->skel->maps.if_counters);
+		v->ifc = TF_IFC_OF(v->skel, ncpus);
 		v->flow_map_full = &v->skel->bss->flow_map_full;
 		v->parse_errors = &v->skel->bss->parse_errors;
 		v->map_full = &v->skel->bss->map_full;
@@ -265,14 +268,16 @@ static int load(struct variant *v, int which, unsigned int entries)
 			return -errno;
 		v->prog_fd = bpf_program__fd(v->pskel->progs.tf_tap_ingress);
 		v->aggr_fd = bpf_map__fd(v->pskel->maps.tap_aggr);
-		v->counters_fd = bpf_map__fd(v->pskel->maps.if_counters);
+		v->ifc = TF_IFC_OF(v->pskel, ncpus);
 		v->flow_map_full = &v->pskel->bss->flow_map_full;
 		v->parse_errors = &v->pskel->bss->parse_errors;
 		v->map_full = &v->pskel->bss->map_full;
 	}
 	v->flows_fd = bpf_map__fd(flows);
-	if (create_entry(v->counters_fd, sizeof(struct tf_if_counters)) ||
-	    create_entry(v->aggr_fd, sizeof(struct tf_tap_aggr)))
+	err = tf_ifc_add(&v->ifc, TEST_IFINDEX);
+	if (err)
+		return err;
+	if (create_entry(v->aggr_fd, sizeof(struct tf_tap_aggr)))
 		return -errno;
 	v->memlock = memlock_of(v->flows_fd);
 	return 0;

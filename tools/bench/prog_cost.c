@@ -55,6 +55,7 @@
 
 #include "tapflow.h"
 #include "bench_util.h"
+#include "ifcounters.h"
 #include "tapflow.skel.h"
 #include "empty.skel.h"
 #include "tapflow_percpu.skel.h"
@@ -195,10 +196,7 @@ static int run_once(int prog_fd, const void *frame, unsigned int len, unsigned i
 	return 0;
 }
 
-/*
- * Create the per-CPU entry (if_counters, tap_aggr) of the test interface,
- * as tapflow does before attach.
- */
+/* Create the per-CPU tap_aggr entry of the test interface, as tapflow does before attach. */
 static int create_entry(const struct bpf_map *map, int ncpus)
 {
 	void *zero = calloc(ncpus, bpf_map__value_size(map));
@@ -311,43 +309,34 @@ static int check_uplink_flow(const struct bpf_map *flows, const unsigned long lo
 	return 0;
 }
 
-static int check_counters(const struct bpf_map *counters, __u64 map_full, int ncpus,
+static int check_counters(const struct tf_ifc *ifc, __u64 map_full,
 			  const unsigned long long runs[TF_HOOK_DIRS],
 			  const unsigned long long bytes[TF_HOOK_DIRS])
 {
-	struct tf_if_counters *v = calloc(ncpus, sizeof(*v));
-	__u32 key = TEST_IFINDEX;
-	int ret = -1;
+	struct tf_if_counters sum;
+	int err;
 
-	if (!v)
+	err = tf_ifc_read(ifc, TEST_IFINDEX, &sum);
+	if (err) {
+		fprintf(stderr, "prog_cost: cannot read the counters: %s\n", strerror(-err));
 		return -1;
-	if (bpf_map_lookup_elem(bpf_map__fd(counters), &key, v)) {
-		fprintf(stderr, "prog_cost: counters entry vanished: %s\n", strerror(errno));
-		goto out;
 	}
 	for (int d = 0; d < TF_HOOK_DIRS; d++) {
-		unsigned long long pk = 0, by = 0, sg = 0;
+		unsigned long long pk = sum.dir[d].packets, by = sum.dir[d].bytes;
+		unsigned long long sg = sum.dir[d].segs;
 
-		for (int c = 0; c < ncpus; c++) {
-			pk += v[c].dir[d].packets;
-			by += v[c].dir[d].bytes;
-			sg += v[c].dir[d].segs;
-		}
 		if (pk != runs[d] || by != bytes[d] || sg != runs[d]) {
 			fprintf(stderr, "prog_cost: %s counted %llu packets, %llu bytes, %llu segs; "
 				"expected %llu, %llu, %llu\n", d ? "egress" : "ingress", pk, by, sg,
 				runs[d], bytes[d], runs[d]);
-			goto out;
+			return -1;
 		}
 	}
 	if (map_full) {
 		fprintf(stderr, "prog_cost: map_full = %llu\n", (unsigned long long)map_full);
-		goto out;
+		return -1;
 	}
-	ret = 0;
-out:
-	free(v);
-	return ret;
+	return 0;
 }
 
 static int read_int_file(const char *path)
@@ -599,6 +588,7 @@ int main(int argc, char **argv)
 	unsigned long long runs[N_PROGS] = {}, bytes[N_PROGS] = {};
 	struct tapflow_percpu_bpf *tfp = NULL;
 	struct tapflow_bpf *tf = NULL, *tfu = NULL;
+	struct tf_ifc ifc, ifc_percpu, ifc_uplink;
 	unsigned char *frames_back[N_FRAMES] = {};
 	struct empty_bpf *empty = NULL;
 	int prog_fd[N_PROGS];
@@ -681,15 +671,18 @@ int main(int argc, char **argv)
 			"(root and a kernel with BTF needed; -v shows why)\n", strerror(errno));
 		goto out;
 	}
-	err = create_entry(tf->maps.if_counters, ncpus);
+	ifc = TF_IFC_OF(tf, ncpus);
+	ifc_percpu = TF_IFC_OF(tfp, ncpus);
+	ifc_uplink = TF_IFC_OF(tfu, ncpus);
+	err = tf_ifc_add(&ifc, TEST_IFINDEX);
 	if (!err)
 		err = create_entry(tf->maps.tap_aggr, ncpus);
 	if (!err)
-		err = create_entry(tfp->maps.if_counters, ncpus);
+		err = tf_ifc_add(&ifc_percpu, TEST_IFINDEX);
 	if (!err)
 		err = create_entry(tfp->maps.tap_aggr, ncpus);
 	if (!err)
-		err = create_entry(tfu->maps.if_counters, ncpus);
+		err = tf_ifc_add(&ifc_uplink, TEST_IFINDEX);
 	if (err) {
 		fprintf(stderr, "prog_cost: cannot create the counters entry: %s\n", strerror(-err));
 		goto out;
@@ -757,9 +750,9 @@ int main(int argc, char **argv)
 		unsigned long long rf[2] = { runs[P_UP_EGRESS], runs[P_UP_INGRESS] };
 		unsigned long long bf[2] = { bytes[P_UP_EGRESS], bytes[P_UP_INGRESS] };
 
-		if (check_counters(tf->maps.if_counters, tf->bss->map_full, ncpus, r, b) ||
-		    check_counters(tfp->maps.if_counters, tfp->bss->map_full, ncpus, rp, bp) ||
-		    check_counters(tfu->maps.if_counters, tfu->bss->map_full, ncpus, ru, bu) ||
+		if (check_counters(&ifc, tf->bss->map_full, r, b) ||
+		    check_counters(&ifc_percpu, tfp->bss->map_full, rp, bp) ||
+		    check_counters(&ifc_uplink, tfu->bss->map_full, ru, bu) ||
 		    check_uplink_flow(tfu->maps.flows, rf, bf) ||
 		    check_flows(prog_names[P_TAP], tf->maps.flows, ncpus, runs[P_TAP], bytes[P_TAP],
 				tf->bss->flow_map_full, tf->bss->parse_errors) ||
