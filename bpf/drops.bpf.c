@@ -315,8 +315,6 @@ struct {
 
 __u32 tf_drop_cache_on = 0;
 
-#define barrier() asm volatile("" ::: "memory")
-
 static __always_inline __u32 cache_index(const struct tf_drop_key *k)
 {
 	const __u64 *w = (const __u64 *)k;

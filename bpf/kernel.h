@@ -20,6 +20,13 @@ extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __wea
 #define bpf_ksym_exists(sym) (!!(sym))
 #endif
 
+/*
+ * Keeps the compiler from moving stores across it: the per-CPU caches'
+ * busy flags (drops.bpf.c, tapflow.bpf.c) must be set before a slot changes
+ * and cleared after.
+ */
+#define barrier() asm volatile("" ::: "memory")
+
 /* Ticks per second: jiffies turned into time (flows' and drops' last seen). */
 extern unsigned int CONFIG_HZ __kconfig __weak;
 

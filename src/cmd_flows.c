@@ -44,6 +44,10 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 	int err;
 
 	tf_collector_poll(r->c);
+	/* Uplink flows' packets still in a CPU's cache into the map first. */
+	err = tf_collector_flush_flows(r->c);
+	if (err)
+		tf_debug("cannot flush the NAT join's per-CPU cache: %s", strerror(-err));
 	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
 	r->last_poll = now;
 	if (r->fl.counts.expired + r->fl.counts.active != harvests)

@@ -14,6 +14,7 @@
 #include "collector.h"
 #include "fdb.h"
 #include "log.h"
+#include "oncpu.h"
 
 const char *tf_role_name(enum tf_role role)
 {
@@ -173,6 +174,12 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	if (c->nat) {
 		tf_progs_init(&c->progs_uplink, bpf_program__fd(up_in), bpf_program__fd(up_eg));
 		c->nat_retired_fd = bpf_map__fd(c->skel->maps.nat_retired);
+		/* The uplink flows' per-CPU cache only where it can be emptied every poll. */
+		ret = tf_run_on_cpu(bpf_program__fd(c->skel->progs.tf_uplink_flush), -1);
+		if (ret)
+			tf_debug("NAT join: no per-CPU cache (cannot run tf_uplink_flush: %s)",
+				 strerror(-ret));
+		c->skel->bss->tf_uplink_cache_on = !ret;
 	}
 	if (c->capture)
 		c->cap_rb_fd = bpf_map__fd(c->skel->maps.cap_rb);
@@ -488,6 +495,13 @@ static bool vanished(const struct tf_target *t)
 	return strcmp(name, t->ifname) != 0;
 }
 
+int tf_collector_flush_flows(struct tf_collector *c)
+{
+	if (!c->skel || !c->skel->bss->tf_uplink_cache_on)
+		return 0;
+	return tf_run_on_each_cpu(bpf_program__fd(c->skel->progs.tf_uplink_flush), c->ncpus);
+}
+
 int tf_collector_poll(struct tf_collector *c)
 {
 	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
@@ -528,6 +542,7 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	out->parse_errors = c->skel->bss->parse_errors;
 	out->flow_map_full = c->skel->bss->flow_map_full;
 	out->nat_retired_full = c->skel->bss->nat_retired_full;
+	out->uplink_cache_lost = c->skel->bss->uplink_cache_lost;
 }
 
 void tf_collector_flows_freed(struct tf_collector *c)

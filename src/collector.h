@@ -79,6 +79,7 @@ struct tf_losses {
 	uint64_t parse_errors;		/* frames the parser rejected ([2/8]) */
 	uint64_t flow_map_full;		/* packets that found the flow map full */
 	uint64_t nat_retired_full;	/* uplink flows whose old VM side's counts stayed */
+	uint64_t uplink_cache_lost;	/* uplink packets cached per CPU whose flow expired */
 };
 
 /* Capture ([5/8]): what the programs sample into the ring buffer. */
@@ -155,6 +156,11 @@ int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role ro
  * detached again. 0, or -1 with a reason.
  */
 int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen);
+/*
+ * Move what the NAT join's per-CPU cache holds into the flow map, on every
+ * CPU: before each read of the flow map. 0, or -errno.
+ */
+int tf_collector_flush_flows(struct tf_collector *c);
 /*
  * Read the kernel counters into every target (now <- kernel, prev <- now)
  * and mark vanished interfaces. Returns how many vanished since last poll.

@@ -13,6 +13,7 @@
 #include "drops.h"
 #include "flows.h"
 #include "log.h"
+#include "oncpu.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -78,39 +79,18 @@ static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_p
 	return err;
 }
 
-/*
- * Move the drops waiting in a CPU's cache slots into the map (cpu -1: the
- * calling CPU): tf_drop_flush, run there. 0, or -errno; -ENXIO: offline.
- */
+/* Move the drops waiting in a CPU's cache slots into the map (cpu -1: the calling CPU). */
 static int flush_cpu(struct tf_drop_tracer *t, int cpu)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, opts);
-
-	if (cpu >= 0) {
-		opts.flags = BPF_F_TEST_RUN_ON_CPU;
-		opts.cpu = (uint32_t)cpu;
-	}
-	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.tf_drop_flush), &opts))
-		return -errno;
-	return 0;
+	return tf_run_on_cpu(bpf_program__fd(t->skel->progs.tf_drop_flush), cpu);
 }
 
-/*
- * Empty every CPU's cache slots, so that the map holds every drop counted
- * so far. An offline CPU keeps what its slots hold until a poll after it
- * is back; 0, or -errno.
- */
+/* Empty every CPU's cache slots, so that the map holds every drop counted so far. */
 static int flush_cache(struct tf_drop_tracer *t)
 {
 	if (!t->skel->bss->tf_drop_cache_on)
 		return 0;
-	for (int cpu = 0; cpu < t->nr_cpus; cpu++) {
-		int err = flush_cpu(t, cpu);
-
-		if (err && err != -ENXIO)
-			return err;
-	}
-	return 0;
+	return tf_run_on_each_cpu(bpf_program__fd(t->skel->progs.tf_drop_flush), t->nr_cpus);
 }
 
 int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n,

@@ -50,6 +50,7 @@
 #include <linux/bpf.h>
 
 #include "ifcounters.h"
+#include "oncpu.h"
 #include "tapflow.h"
 #include "tapflow.skel.h"
 #include "netns_fixture.h"
@@ -1951,6 +1952,207 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
+
+/* ---- the NAT join's per-CPU cache of uplink flows ------------------- */
+
+/*
+ * The uplink programs on if_b, the uplink, with if_a for the VMs' bridge:
+ * egress = a VM's packet leaving (ingress_ifindex if_a), ingress = what
+ * arrives. The test runs make skbs without conntrack: the flows are routed
+ * ones (no translation), which the cache treats as any other. Pinned to
+ * one CPU, so that what is pending is in that CPU's slots.
+ */
+static int setup_uplink(void **state)
+{
+	struct fixture *f;
+	cpu_set_t one;
+
+	if (setup_opts(state, 0, true))
+		return -1;
+	if (skip_reason[0])
+		return 0;
+	f = *state;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		return -1;
+	f->skel->bss->tf_bridges[0] = (__u32)if_a;
+	f->skel->bss->tf_n_bridges = 1;
+	f->skel->bss->tf_uplink_rx_armed = 1;
+	/* As the collector: on once the flush program runs. */
+	if (tf_run_on_cpu(bpf_program__fd(f->skel->progs.tf_uplink_flush), -1))
+		return -1;
+	f->skel->bss->tf_uplink_cache_on = 1;
+	return 0;
+}
+
+static void run_uplink(const struct fixture *f, bool egress, const struct pkt *p, __u32 iif,
+		       int repeat)
+{
+	struct __sk_buff ctx;
+	__u32 retval = 0;
+	int fd = egress ? bpf_program__fd(f->skel->progs.tf_uplink_egress)
+			: bpf_program__fd(f->skel->progs.tf_uplink_ingress);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.ifindex = (__u32)if_b;
+	ctx.ingress_ifindex = iif;
+	assert_int_equal(run_prog_ctx(fd, p->b, p->len, &ctx, repeat, &retval), 0);
+	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
+}
+
+static void flush_uplinks(const struct fixture *f)
+{
+	assert_int_equal(tf_run_on_each_cpu(bpf_program__fd(f->skel->progs.tf_uplink_flush),
+					    ncpus), 0);
+}
+
+/*
+ * Packets of a cached flow wait in the slot until a flush, then are all in
+ * the entry, exactly: the first made the entry, the second (map path)
+ * filled the slot, the rest were counted there; replies too.
+ */
+static void test_uplink_cache_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40000, 7);
+	struct tf_flow_value v;
+	struct pkt out, in;
+
+	NEED_ENV();
+	udp4(&out, TX, 40000, 7, 30);
+	udp4(&in, RX, 40000, 7, 50);
+	run_uplink(f, true, &out, (__u32)if_a, 10);
+	run_uplink(f, false, &in, 0, 6);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 2, 2 * out.len, 2);
+	assert_dir_eq(v.rx, 0, 0, 0);
+	flush_uplinks(f);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
+	assert_dir_eq(v.rx, 6, 6 * in.len, 6);
+	/* A second flush moves nothing twice. */
+	flush_uplinks(f);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
+	assert_dir_eq(v.rx, 6, 6 * in.len, 6);
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
+}
+
+/* Off (no flush program, or an old kernel): every packet in the entry at once. */
+static void test_uplink_cache_off(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40001, 7);
+	struct tf_flow_value v;
+	struct pkt out, in;
+
+	NEED_ENV();
+	f->skel->bss->tf_uplink_cache_on = 0;
+	udp4(&out, TX, 40001, 7, 30);
+	udp4(&in, RX, 40001, 7, 50);
+	run_uplink(f, true, &out, (__u32)if_a, 10);
+	run_uplink(f, false, &in, 0, 6);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
+	assert_dir_eq(v.rx, 6, 6 * in.len, 6);
+}
+
+/*
+ * More flows than slots, interleaved: flows keep taking each other's
+ * slots (each take-over flushes the slot), and every count ends up in its
+ * own entry.
+ */
+static void test_uplink_cache_many_flows(void **state)
+{
+	struct fixture *f = *state;
+	enum { FLOWS = 40, ROUNDS = 5 };
+	struct pkt out, in;
+
+	NEED_ENV();
+	for (int r = 0; r < ROUNDS; r++)
+		for (int i = 0; i < FLOWS; i++) {
+			udp4(&out, TX, (uint16_t)(41000 + i), 7, (size_t)i);
+			udp4(&in, RX, (uint16_t)(41000 + i), 7, (size_t)(2 * i));
+			run_uplink(f, true, &out, (__u32)if_a, 1 + i % 3);
+			run_uplink(f, false, &in, 0, 1 + i % 2);
+		}
+	flush_uplinks(f);
+	for (int i = 0; i < FLOWS; i++) {
+		struct tf_flow_key k = key_ip(if_b, 4, 17, (uint16_t)(41000 + i), 7);
+		struct tf_flow_value v = flow_of(f, &k);
+		uint64_t nout = ROUNDS * (1 + i % 3), nin = ROUNDS * (1 + i % 2);
+
+		udp4(&out, TX, (uint16_t)(41000 + i), 7, (size_t)i);
+		udp4(&in, RX, (uint16_t)(41000 + i), 7, (size_t)(2 * i));
+		assert_dir_eq(v.tx, nout, nout * out.len, nout);
+		assert_dir_eq(v.rx, nin, nin * in.len, nin);
+	}
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
+}
+
+/*
+ * Expiry: a slot unused for a whole poll is let go at the flush, so that
+ * after userspace deleted the idle flow nothing is counted in its slot; a
+ * flow deleted while its slot still held packets loses them, counted.
+ */
+static void test_uplink_cache_expired(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40002, 7);
+	struct tf_flow_value v;
+	struct pkt out, in;
+
+	NEED_ENV();
+	udp4(&out, TX, 40002, 7, 30);
+	udp4(&in, RX, 40002, 7, 50);
+	run_uplink(f, true, &out, (__u32)if_a, 3);
+	flush_uplinks(f);	/* used since the last one: kept */
+	flush_uplinks(f);	/* idle for a poll: let go */
+	assert_int_equal(bpf_map_delete_elem(f->flows_fd, &k), 0);
+	run_uplink(f, false, &in, 0, 4);	/* no flow: not counted, not lost */
+	flush_uplinks(f);
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
+	assert_int_equal(get_flow(f, &k, &v), -ENOENT);
+	/* Deleted under pending packets (expired between a flush and a hit). */
+	run_uplink(f, true, &out, (__u32)if_a, 2);	/* made again, then cached */
+	run_uplink(f, true, &out, (__u32)if_a, 3);	/* pending */
+	assert_int_equal(bpf_map_delete_elem(f->flows_fd, &k), 0);
+	flush_uplinks(f);
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 3);
+}
+
+/*
+ * The host takes over a flow's tuple (its own packet leaves the uplink
+ * with it): from then on what arrives is not the VM's, cached or not; what
+ * arrived before still is.
+ */
+static void test_uplink_cache_host_takeover(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40003, 7);
+	struct tf_flow_value v;
+	struct pkt out, in;
+	__u32 gen;
+
+	NEED_ENV();
+	udp4(&out, TX, 40003, 7, 30);
+	udp4(&in, RX, 40003, 7, 50);
+	run_uplink(f, true, &out, (__u32)if_a, 2);
+	run_uplink(f, false, &in, 0, 3);	/* cached: pending */
+	gen = f->skel->bss->tf_uplink_gen;
+	run_uplink(f, true, &out, 0, 1);	/* the host's own packet */
+	assert_int_not_equal(f->skel->bss->tf_uplink_gen, gen);
+	assert_false(f->flows_percpu);
+	assert_int_equal(bpf_map_lookup_elem(f->flows_fd, &k, &v), 0);
+	assert_true(v.nat.flags & TF_NAT_HOST);
+	run_uplink(f, false, &in, 0, 5);	/* the host's replies */
+	flush_uplinks(f);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 2, 2 * out.len, 2);
+	assert_dir_eq(v.rx, 3, 3 * in.len, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1980,6 +2182,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_large_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_veth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_flush, setup_uplink, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_off, setup_uplink, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_many_flows, setup_uplink, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_expired, setup_uplink, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_host_takeover, setup_uplink,
+						teardown),
 	};
 	int failed;
 

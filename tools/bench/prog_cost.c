@@ -56,6 +56,7 @@
 #include "tapflow.h"
 #include "bench_util.h"
 #include "ifcounters.h"
+#include "oncpu.h"
 #include "tapflow.skel.h"
 #include "empty.skel.h"
 #include "tapflow_percpu.skel.h"
@@ -698,6 +699,9 @@ int main(int argc, char **argv)
 	tfu->bss->tf_bridges[0] = TEST_BRIDGE_IFINDEX;
 	tfu->bss->tf_n_bridges = 1;
 	tfu->bss->tf_uplink_rx_armed = 1;
+	/* The per-CPU cache of uplink flows, where the flush program runs (as tapflow). */
+	tfu->bss->tf_uplink_cache_on =
+		tf_run_on_cpu(bpf_program__fd(tfu->progs.tf_uplink_flush), -1) == 0;
 
 	for (size_t f = 0; f < N_FRAMES; f++) {
 		frames[f] = malloc(frame_lens[f]);
@@ -750,6 +754,11 @@ int main(int argc, char **argv)
 		unsigned long long rf[2] = { runs[P_UP_EGRESS], runs[P_UP_INGRESS] };
 		unsigned long long bf[2] = { bytes[P_UP_EGRESS], bytes[P_UP_INGRESS] };
 
+		/* What the uplink programs hold in a CPU's cache into the flow map first. */
+		if (tf_run_on_each_cpu(bpf_program__fd(tfu->progs.tf_uplink_flush), ncpus)) {
+			fprintf(stderr, "prog_cost: cannot flush the uplink cache\n");
+			goto out;
+		}
 		if (check_counters(&ifc, tf->bss->map_full, r, b) ||
 		    check_counters(&ifc_percpu, tfp->bss->map_full, rp, bp) ||
 		    check_counters(&ifc_uplink, tfu->bss->map_full, ru, bu) ||
