@@ -30,6 +30,17 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * The globals every packet reads (which interface owns a counters slot,
+ * the VMs' bridges, the NAT join's switches) in a section of their own:
+ * one page, where the .bss spreads over several (the NAT ports bitmap
+ * alone is 8 KiB). In situ most of a program's time goes to cache and TLB
+ * misses on each page it touches (perf on this 2-vCPU VM: the hottest
+ * instructions of tf_uplink_egress were its first load of each map).
+ * Userspace sees them as the skeleton's data_hot.
+ */
+#define TF_HOT SEC(".data.hot")
+
 #define TC_ACT_UNSPEC (-1)
 #define EEXIST 17
 
@@ -44,7 +55,7 @@ char LICENSE[] SEC("license") = "GPL";
  * to 29 ns a packet (prog_cost, 2-vCPU VM, kernel 6.18), 24 ns off each of
  * the three programs a NATed packet passes (tap, bridge, uplink).
  *
- * The slot is ifindex mod TF_IF_SLOTS; tf_if_owner[slot] is the ifindex
+ * The slot is ifindex mod TF_IF_SLOTS; tf_if_owner[slot] (.data.hot) is the ifindex
  * userspace gave it to, before it attached there (src/ifcounters.c). An
  * interface whose slot another one owns (ifindexes TF_IF_SLOTS apart), or
  * that userspace did not announce (renumbered between inventory and
@@ -58,7 +69,7 @@ struct {
 	__type(value, struct tf_if_counters);
 } if_counters SEC(".maps");
 
-__u32 tf_if_owner[TF_IF_SLOTS] = {};
+__u32 tf_if_owner[TF_IF_SLOTS] TF_HOT = {};
 
 /* Allocated as used: most hosts never put an interface here. */
 struct {
@@ -170,8 +181,8 @@ static __always_inline bool flows_known_full(__u64 now)
  * host has a handful of VM bridges, and most uplink packets stop at the
  * first compare (ingress_ifindex 0: the host's own traffic).
  */
-__u32 tf_bridges[TF_MAX_BRIDGES] = {};
-__u32 tf_n_bridges = 0;
+__u32 tf_bridges[TF_MAX_BRIDGES] TF_HOT = {};
+__u32 tf_n_bridges TF_HOT = 0;
 
 /*
  * Set by userspace once the taps are attached, cleared before they are
@@ -180,7 +191,7 @@ __u32 tf_n_bridges = 0;
  * windows never read as forwarding loss (the egress side needs no gate:
  * the uplink is attached before and detached after the taps).
  */
-__u32 tf_uplink_rx_armed = 0;
+__u32 tf_uplink_rx_armed TF_HOT = 0;
 
 /*
  * The host's own connection can take the exact tuple of a VM's NAT
@@ -449,10 +460,28 @@ static __always_inline int flow_key_parse(const struct tf_skb_view *v, bool tx, 
  * tests run every frame through both); anything else returns 1: not
  * handled here. About half the parser's cost on the frames most traffic
  * is made of.
+ *
+ * The key is written as six 8-byte words made in registers, ifindex
+ * included: the flow map's hash and key compare (and the uplink cache's
+ * compare) read it back at once with 4- and 8-byte loads, and a load that
+ * spans several narrower stores still in the store buffer cannot be served
+ * from it and waits (perf showed it as the NAT join's hottest spot).
  */
-static __always_inline int flow_key_fast(const struct tf_skb_view *v, bool tx,
+_Static_assert(__builtin_offsetof(struct tf_flow_key, ethertype) == 6 &&
+	       __builtin_offsetof(struct tf_flow_key, family) == 8 &&
+	       __builtin_offsetof(struct tf_flow_key, proto) == 9 &&
+	       __builtin_offsetof(struct tf_flow_key, local_ip) == 12 &&
+	       __builtin_offsetof(struct tf_flow_key, remote_ip) == 28 &&
+	       __builtin_offsetof(struct tf_flow_key, local_port) == 44 &&
+	       __builtin_offsetof(struct tf_flow_key, remote_port) == 46 &&
+	       sizeof(struct tf_flow_key) == 48, "flow_key_fast() writes this layout");
+
+static __always_inline int flow_key_fast(const struct tf_skb_view *v, bool tx, __u32 ifindex,
 					 struct tf_flow_key *k, __u32 *tcp_flags)
 {
+	__u64 *w = (__u64 *)k;
+	__u32 local, remote;
+	__u16 lport, rport;
 	struct tf_ethhdr *eth = v->data;
 	struct tf_iphdr *iph = (void *)(eth + 1);
 	struct tf_tcphdr *th = (void *)(iph + 1);
@@ -485,13 +514,19 @@ static __always_inline int flow_key_fast(const struct tf_skb_view *v, bool tx,
 			return 1;
 		*tcp_flags = 0;
 	}
-	__builtin_memset(k, 0, sizeof(*k));
-	k->ethertype = ETH_P_IP;
-	k->family = TF_FAM_IPV4;
-	k->proto = iph->protocol;
-	*(__be32 *)k->local_ip = tx ? iph->saddr : iph->daddr;
-	*(__be32 *)k->remote_ip = tx ? iph->daddr : iph->saddr;
-	key_ports(k, tx, th->source, th->dest);
+	/* Addresses as in memory (network order); ports in host order. */
+	local = tx ? iph->saddr : iph->daddr;
+	remote = tx ? iph->daddr : iph->saddr;
+	lport = bpf_ntohs(tx ? th->source : th->dest);
+	rport = bpf_ntohs(tx ? th->dest : th->source);
+	/* Little-endian words of struct tf_flow_key (include/tapflow.h). */
+	w[0] = ifindex | (__u64)ETH_P_IP << 48;			/* ifindex, vlan 0, ethertype */
+	w[1] = TF_FAM_IPV4 | (__u64)iph->protocol << 8 |	/* family, proto, vlan_inner 0, */
+	       (__u64)local << 32;				/* local_ip[0..3] */
+	w[2] = 0;
+	w[3] = (__u64)remote << 32;				/* local_ip[12..15] 0, remote_ip[0..3] */
+	w[4] = 0;
+	w[5] = (__u64)lport << 32 | (__u64)rport << 48;		/* remote_ip[12..15] 0, ports */
 	return 0;
 }
 
@@ -517,18 +552,19 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
 
 	skb_view(&v, skb);
 	if (!tf_test_copy_headers) {
-		err = flow_key_fast(&v, tx, k, tcp_flags);
-		if (err > 0) {
-			err = flow_key_parse(&v, tx, true, &c, k, tcp_flags);
-			if (err && c.need_copy)
-				err = flow_key_parse(&v, tx, false, &c, k, tcp_flags);
-		}
+		err = flow_key_fast(&v, tx, ifindex, k, tcp_flags);
+		if (!err)
+			goto vlan;	/* ifindex in place */
+		err = flow_key_parse(&v, tx, true, &c, k, tcp_flags);
+		if (err && c.need_copy)
+			err = flow_key_parse(&v, tx, false, &c, k, tcp_flags);
 	} else {
 		err = flow_key_parse(&v, tx, false, &c, k, tcp_flags);
 	}
 	if (err)
 		return err;
 	k->ifindex = ifindex;
+vlan:
 	/* An offloaded tag is outside (before) any tag still in the packet. */
 	if (vlan_present) {
 		k->vlan_inner = k->vlan;
@@ -824,8 +860,7 @@ struct tf_uplink_slot {
 	__u32 gen;			/* tf_uplink_gen then */
 	__u8 valid;
 	__u8 busy;
-	__u8 used;			/* counted since the last flush */
-	__u8 pad;
+	__u8 pad[2];
 };
 
 struct {
@@ -835,8 +870,8 @@ struct {
 	__type(value, struct tf_uplink_slot);
 } uplink_cache SEC(".maps");
 
-__u32 tf_uplink_cache_on = 0;
-__u32 tf_uplink_gen = 0;
+__u32 tf_uplink_cache_on TF_HOT = 0;
+__u32 tf_uplink_gen TF_HOT = 0;
 /* Pending packets whose flow was gone when they were flushed (expired meanwhile). */
 __u64 uplink_cache_lost = 0;
 
@@ -848,16 +883,18 @@ static __always_inline void uplink_cache_stale(void)
 
 static __always_inline struct tf_uplink_slot *uplink_slot(const struct tf_flow_key *k)
 {
-	const __u64 *w = (const __u64 *)k;
-	__u32 i;
-	__u64 h;
+	const __u32 *l = (const __u32 *)k->local_ip, *r = (const __u32 *)k->remote_ip;
+	__u32 i, h;
 
 	if (!tf_uplink_cache_on)
 		return NULL;
-	/* The ports (word 5) and the addresses' first words (2, 3; IPv6: 4). */
-	h = w[2] ^ w[3] ^ w[4] ^ w[5];
-	h ^= h >> 29;
-	i = (h * 0x9e3779b97f4a7c15ULL) >> 60 & (TF_UPLINK_CACHE_SLOTS - 1);
+	/*
+	 * Loads as wide as the parser's stores of these fields, just made: a
+	 * wider load across several of them would wait for them to retire
+	 * (no store forwarding; a stall the profile showed).
+	 */
+	h = l[0] ^ r[0] ^ l[3] ^ r[3] ^ ((__u32)k->local_port << 16 | k->remote_port);
+	i = (h * 0x9e3779b1U) >> 28 & (TF_UPLINK_CACHE_SLOTS - 1);
 	return bpf_map_lookup_elem(&uplink_cache, &i);
 }
 
@@ -888,8 +925,8 @@ static __always_inline void slot_count(struct tf_uplink_slot *s, int tx, __u32 l
 	d->packets += 1;
 	d->bytes += len;
 	d->segs += segs;
-	s->tcp_flags[tx & 1] |= tcp_flags;
-	s->used = 1;
+	if (tcp_flags)
+		s->tcp_flags[tx & 1] |= tcp_flags;
 	barrier();
 	s->busy = 0;
 }
@@ -968,7 +1005,6 @@ static __always_inline void slot_fill(struct tf_uplink_slot *s, const struct tf_
 	s->nat = v->nat;
 	s->gen = tf_uplink_gen;
 	s->valid = !(v->nat.flags & TF_NAT_HOST);
-	s->used = 1;
 	barrier();
 	s->busy = 0;
 }
@@ -981,14 +1017,15 @@ static long flush_index(__u32 i, void *ctx __attribute__((unused)))
 		return 0;
 	s->busy = 1;
 	barrier();
-	slot_flush(s);
 	/*
-	 * Unused for a whole poll: let the slot go, so that a flow which
-	 * userspace may now expire (delete) is never counted here after.
+	 * No packet counted here since the last flush: let the slot go, so
+	 * that a flow which userspace may now expire (delete) is never
+	 * counted here after.
 	 */
-	if (!s->used)
+	if (!s->pending[0].packets && !s->pending[1].packets)
 		s->valid = 0;
-	s->used = 0;
+	else
+		slot_flush(s);
 	barrier();
 	s->busy = 0;
 	return 0;

@@ -1976,13 +1976,13 @@ static int setup_uplink(void **state)
 	CPU_SET(0, &one);
 	if (sched_setaffinity(0, sizeof(one), &one))
 		return -1;
-	f->skel->bss->tf_bridges[0] = (__u32)if_a;
-	f->skel->bss->tf_n_bridges = 1;
-	f->skel->bss->tf_uplink_rx_armed = 1;
+	f->skel->data_hot->tf_bridges[0] = (__u32)if_a;
+	f->skel->data_hot->tf_n_bridges = 1;
+	f->skel->data_hot->tf_uplink_rx_armed = 1;
 	/* As the collector: on once the flush program runs. */
 	if (tf_run_on_cpu(bpf_program__fd(f->skel->progs.tf_uplink_flush), -1))
 		return -1;
-	f->skel->bss->tf_uplink_cache_on = 1;
+	f->skel->data_hot->tf_uplink_cache_on = 1;
 	return 0;
 }
 
@@ -2048,7 +2048,7 @@ static void test_uplink_cache_off(void **state)
 	struct pkt out, in;
 
 	NEED_ENV();
-	f->skel->bss->tf_uplink_cache_on = 0;
+	f->skel->data_hot->tf_uplink_cache_on = 0;
 	udp4(&out, TX, 40001, 7, 30);
 	udp4(&in, RX, 40001, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 10);
@@ -2140,9 +2140,9 @@ static void test_uplink_cache_host_takeover(void **state)
 	udp4(&in, RX, 40003, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 2);
 	run_uplink(f, false, &in, 0, 3);	/* cached: pending */
-	gen = f->skel->bss->tf_uplink_gen;
+	gen = f->skel->data_hot->tf_uplink_gen;
 	run_uplink(f, true, &out, 0, 1);	/* the host's own packet */
-	assert_int_not_equal(f->skel->bss->tf_uplink_gen, gen);
+	assert_int_not_equal(f->skel->data_hot->tf_uplink_gen, gen);
 	assert_false(f->flows_percpu);
 	assert_int_equal(bpf_map_lookup_elem(f->flows_fd, &k, &v), 0);
 	assert_true(v.nat.flags & TF_NAT_HOST);
