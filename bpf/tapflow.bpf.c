@@ -30,17 +30,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/*
- * The globals every packet reads (which interface owns a counters slot,
- * the VMs' bridges, the NAT join's switches) in a section of their own:
- * one page, where the .bss spreads over several (the NAT ports bitmap
- * alone is 8 KiB). In situ most of a program's time goes to cache and TLB
- * misses on each page it touches (perf on this 2-vCPU VM: the hottest
- * instructions of tf_uplink_egress were its first load of each map).
- * Userspace sees them as the skeleton's data_hot.
- */
-#define TF_HOT SEC(".data.hot")
-
 #define TC_ACT_UNSPEC (-1)
 #define EEXIST 17
 
@@ -55,7 +44,7 @@ char LICENSE[] SEC("license") = "GPL";
  * to 29 ns a packet (prog_cost, 2-vCPU VM, kernel 6.18), 24 ns off each of
  * the three programs a NATed packet passes (tap, bridge, uplink).
  *
- * The slot is ifindex mod TF_IF_SLOTS; tf_if_owner[slot] (.data.hot) is the ifindex
+ * The slot is ifindex mod TF_IF_SLOTS; tf_if_owner[slot] is the ifindex
  * userspace gave it to, before it attached there (src/ifcounters.c). An
  * interface whose slot another one owns (ifindexes TF_IF_SLOTS apart), or
  * that userspace did not announce (renumbered between inventory and
@@ -69,7 +58,7 @@ struct {
 	__type(value, struct tf_if_counters);
 } if_counters SEC(".maps");
 
-__u32 tf_if_owner[TF_IF_SLOTS] TF_HOT = {};
+__u32 tf_if_owner[TF_IF_SLOTS] = {};
 
 /* Allocated as used: most hosts never put an interface here. */
 struct {
@@ -181,8 +170,8 @@ static __always_inline bool flows_known_full(__u64 now)
  * host has a handful of VM bridges, and most uplink packets stop at the
  * first compare (ingress_ifindex 0: the host's own traffic).
  */
-__u32 tf_bridges[TF_MAX_BRIDGES] TF_HOT = {};
-__u32 tf_n_bridges TF_HOT = 0;
+__u32 tf_bridges[TF_MAX_BRIDGES] = {};
+__u32 tf_n_bridges = 0;
 
 /*
  * Set by userspace once the taps are attached, cleared before they are
@@ -191,7 +180,7 @@ __u32 tf_n_bridges TF_HOT = 0;
  * windows never read as forwarding loss (the egress side needs no gate:
  * the uplink is attached before and detached after the taps).
  */
-__u32 tf_uplink_rx_armed TF_HOT = 0;
+__u32 tf_uplink_rx_armed = 0;
 
 /*
  * The host's own connection can take the exact tuple of a VM's NAT
@@ -228,10 +217,9 @@ static __always_inline __u32 skb_segs(struct __sk_buff *skb)
 static __always_inline struct tf_if_counters *count_skb(__u32 ifindex, int dir, __u32 len,
 							__u32 segs)
 {
+	__u32 slot = ifindex & (TF_IF_SLOTS - 1);
 	struct tf_if_counters *c;
 	struct tf_dir_counters *d;
-
-	__u32 slot = ifindex & (TF_IF_SLOTS - 1);
 
 	if (tf_if_owner[slot] == ifindex) {
 		c = bpf_map_lookup_elem(&if_counters, &slot);
@@ -839,7 +827,9 @@ static __always_inline bool same_vm_side(const struct tf_nat_vm *nat, __u64 nfct
  * that no flow changed since the slot was filled in a way that moves its
  * packets elsewhere: a translation change (nat_update) or the host taking
  * the tuple (host_egress) makes every CPU's slots stale at once, by
- * moving tf_uplink_gen. Pending counts keep the conntrack entry they were
+ * moving tf_uplink_gen; so does userspace after it deleted flows (expiry;
+ * an active timeout deletes busy ones, whose slots would otherwise go on
+ * counting for an entry no packet makes again). Pending counts keep the conntrack entry they were
  * counted under: if the flow's changed meanwhile, they go where its old
  * counts went (nat_retired), as if counted at once.
  *
@@ -870,8 +860,9 @@ struct {
 	__type(value, struct tf_uplink_slot);
 } uplink_cache SEC(".maps");
 
-__u32 tf_uplink_cache_on TF_HOT = 0;
-__u32 tf_uplink_gen TF_HOT = 0;
+__u32 tf_uplink_cache_on = 0;
+/* Moved by nat_update, host_egress and userspace after it deleted flows (expiry). */
+__u32 tf_uplink_gen = 0;
 /* Pending packets whose flow was gone when they were flushed (expired meanwhile). */
 __u64 uplink_cache_lost = 0;
 

@@ -81,7 +81,7 @@ struct tf_dir_counters {
 /*
  * Value of the per-CPU interface counters: a slot of if_counters (a
  * PERCPU_ARRAY of TF_IF_SLOTS, slot ifindex % TF_IF_SLOTS, owned by the
- * ifindex in tf_if_owner[slot], .data.hot), or for an interface without a slot
+ * ifindex in .bss tf_if_owner[slot]), or for an interface without a slot
  * an entry of if_spill (PERCPU_HASH keyed by __u32 ifindex). Userspace
  * goes through src/ifcounters.h.
  */
@@ -92,11 +92,8 @@ struct tf_if_counters {
 	__u64 cap_lost[TF_HOOK_DIRS];
 };
 
-/*
- * if_counters slots: a power of 2; an array of owners as large goes with
- * the other per-packet globals into one page (.data.hot).
- */
-#define TF_IF_SLOTS 512
+/* if_counters slots: a power of 2, a .bss array of owners as large. */
+#define TF_IF_SLOTS 1024
 /* Capacity of if_spill and tap_aggr; userspace can raise it before load. */
 #define TF_MAX_IFACES 4096
 

@@ -179,7 +179,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		if (ret)
 			tf_debug("NAT join: no per-CPU cache (cannot run tf_uplink_flush: %s)",
 				 strerror(-ret));
-		c->skel->data_hot->tf_uplink_cache_on = !ret;
+		c->skel->bss->tf_uplink_cache_on = !ret;
 	}
 	if (c->capture)
 		c->cap_rb_fd = bpf_map__fd(c->skel->maps.cap_rb);
@@ -262,7 +262,7 @@ static const struct tf_progs *target_progs(const struct tf_collector *c, const s
  */
 static int set_bridges(struct tf_collector *c, char *err, size_t errlen)
 {
-	__u32 *br = c->skel->data_hot->tf_bridges;
+	__u32 *br = c->skel->bss->tf_bridges;
 	__u32 n = 0;
 
 	for (size_t i = 0; i < c->n_targets; i++) {
@@ -287,7 +287,7 @@ static int set_bridges(struct tf_collector *c, char *err, size_t errlen)
 		}
 		br[n++] = (__u32)ifindex;
 	}
-	c->skel->data_hot->tf_n_bridges = n;
+	c->skel->bss->tf_n_bridges = n;
 	return 0;
 }
 
@@ -414,7 +414,7 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	}
 	free(zero);
 	if (c->nat)
-		__atomic_store_n(&c->skel->data_hot->tf_uplink_rx_armed, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 1, __ATOMIC_SEQ_CST);
 	c->attach_t = tf_now_mono();
 	for (size_t i = 0; i < c->n_targets; i++)
 		c->targets[i].now_t = c->targets[i].prev_t = c->attach_t;
@@ -497,7 +497,7 @@ static bool vanished(const struct tf_target *t)
 
 int tf_collector_flush_flows(struct tf_collector *c)
 {
-	if (!c->skel || !c->skel->data_hot->tf_uplink_cache_on)
+	if (!c->skel || !c->skel->bss->tf_uplink_cache_on)
 		return 0;
 	return tf_run_on_each_cpu(bpf_program__fd(c->skel->progs.tf_uplink_flush), c->ncpus);
 }
@@ -547,9 +547,16 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 
 void tf_collector_flows_freed(struct tf_collector *c)
 {
+	if (!c->skel || !c->skel->bss)
+		return;
 	/* The map has room again: new flows may try an insert at once. */
-	if (c->skel && c->skel->bss)
-		__atomic_store_n(&c->skel->bss->tf_flows_full_ns, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->skel->bss->tf_flows_full_ns, 0, __ATOMIC_RELAXED);
+	/*
+	 * The NAT join's cached uplink flows are stale: one of them may be
+	 * gone (an active timeout deletes busy flows), and its packets must
+	 * go to the map path, which makes its entry again.
+	 */
+	__atomic_add_fetch(&c->skel->bss->tf_uplink_gen, 1, __ATOMIC_SEQ_CST);
 }
 
 void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits)
@@ -572,7 +579,7 @@ void tf_collector_detach(struct tf_collector *c)
 {
 	/* The reverse of attach: where packets enter first, where they leave last. */
 	if (c->skel && c->skel->bss)
-		__atomic_store_n(&c->skel->data_hot->tf_uplink_rx_armed, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 0, __ATOMIC_SEQ_CST);
 	tf_drop_tracer_detach(&c->drop_tracer);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < c->n_targets; i++)

@@ -173,7 +173,10 @@ int tf_collector_poll(struct tf_collector *c);
 int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl);
 /* The NAT join: the live uplink flows' local ports (see tf_nat_ports_bitmap). */
 void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits);
-/* Entries of the flow map were deleted (expiry): tell the programs it has room. */
+/*
+ * Entries of the flow map were deleted (expiry): tell the programs it has
+ * room, and that their cached uplink flows are stale.
+ */
 void tf_collector_flows_freed(struct tf_collector *c);
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out);
 /*

@@ -2,7 +2,7 @@
 /*
  * Where the BPF programs count an interface (see if_counters in
  * bpf/tapflow.bpf.c): its slot of the per-CPU array if_counters, slot =
- * ifindex % TF_IF_SLOTS when tf_if_owner[slot] (.data.hot) names it, or else its
+ * ifindex % TF_IF_SLOTS when tf_if_owner[slot] (.bss) names it, or else its
  * entry of the per-CPU hash if_spill. The collector, the tests and the
  * benchmarks give interfaces their place and read them back through here.
  */
@@ -17,7 +17,7 @@
 struct tf_ifc {
 	int slots_fd;		/* if_counters */
 	int spill_fd;		/* if_spill */
-	__u32 *owner;		/* the mmapped tf_if_owner[TF_IF_SLOTS] */
+	__u32 *owner;		/* the mmapped .bss tf_if_owner[TF_IF_SLOTS] */
 	int ncpus;		/* possible CPUs: values per entry */
 };
 
@@ -29,7 +29,7 @@ struct tf_ifc {
 	((struct tf_ifc){                                                  \
 		.slots_fd = bpf_map__fd((skel)->maps.if_counters),         \
 		.spill_fd = bpf_map__fd((skel)->maps.if_spill),            \
-		.owner = (skel)->data_hot->tf_if_owner,                         \
+		.owner = (skel)->bss->tf_if_owner,                         \
 		.ncpus = (n),                                              \
 	})
 

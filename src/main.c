@@ -200,7 +200,6 @@ static int push(const char ***arr, size_t *n, const char *val)
 	return 0;
 }
 
-/* Options given that this command does not take: a usage error, not ignored. */
 static bool listed(const char *const *names, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -225,6 +224,7 @@ static const char *named_twice(const struct tf_cli *cli)
 	return NULL;
 }
 
+/* Options given that this command does not take: a usage error, not ignored. */
 static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 			    bool timed_given, bool flows_given)
 {

@@ -234,7 +234,7 @@ static void create_entry(const struct fixture *f, int ifindex)
 /* Whose is ifindex's counters slot (0: nobody's). */
 static __u32 slot_owner(const struct fixture *f, int ifindex)
 {
-	return f->skel->data_hot->tf_if_owner[tf_ifc_slot((__u32)ifindex)];
+	return f->skel->bss->tf_if_owner[tf_ifc_slot((__u32)ifindex)];
 }
 
 /* Has ifindex an if_spill entry? */

@@ -1976,13 +1976,13 @@ static int setup_uplink(void **state)
 	CPU_SET(0, &one);
 	if (sched_setaffinity(0, sizeof(one), &one))
 		return -1;
-	f->skel->data_hot->tf_bridges[0] = (__u32)if_a;
-	f->skel->data_hot->tf_n_bridges = 1;
-	f->skel->data_hot->tf_uplink_rx_armed = 1;
+	f->skel->bss->tf_bridges[0] = (__u32)if_a;
+	f->skel->bss->tf_n_bridges = 1;
+	f->skel->bss->tf_uplink_rx_armed = 1;
 	/* As the collector: on once the flush program runs. */
 	if (tf_run_on_cpu(bpf_program__fd(f->skel->progs.tf_uplink_flush), -1))
 		return -1;
-	f->skel->data_hot->tf_uplink_cache_on = 1;
+	f->skel->bss->tf_uplink_cache_on = 1;
 	return 0;
 }
 
@@ -2048,7 +2048,7 @@ static void test_uplink_cache_off(void **state)
 	struct pkt out, in;
 
 	NEED_ENV();
-	f->skel->data_hot->tf_uplink_cache_on = 0;
+	f->skel->bss->tf_uplink_cache_on = 0;
 	udp4(&out, TX, 40001, 7, 30);
 	udp4(&in, RX, 40001, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 10);
@@ -2123,6 +2123,34 @@ static void test_uplink_cache_expired(void **state)
 }
 
 /*
+ * An active timeout deletes a busy flow (after a flush, as the collector
+ * does); the collector then moves the generation. The flow's next packet
+ * takes the map path and makes the entry again, so nothing is lost; had the
+ * slot stayed current, every later packet would wait there for an entry
+ * no packet makes.
+ */
+static void test_uplink_cache_harvested_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40004, 7);
+	struct tf_flow_value v;
+	struct pkt out;
+
+	NEED_ENV();
+	udp4(&out, TX, 40004, 7, 30);
+	run_uplink(f, true, &out, (__u32)if_a, 5);	/* made, cached, 3 pending */
+	flush_uplinks(f);
+	assert_int_equal(bpf_map_lookup_and_delete_elem(f->flows_fd, &k, &v), 0);
+	assert_dir_eq(v.tx, 5, 5 * out.len, 5);
+	f->skel->bss->tf_uplink_gen++;	/* tf_collector_flows_freed() */
+	run_uplink(f, true, &out, (__u32)if_a, 4);
+	flush_uplinks(f);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 4, 4 * out.len, 4);
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
+}
+
+/*
  * The host takes over a flow's tuple (its own packet leaves the uplink
  * with it): from then on what arrives is not the VM's, cached or not; what
  * arrived before still is.
@@ -2140,9 +2168,9 @@ static void test_uplink_cache_host_takeover(void **state)
 	udp4(&in, RX, 40003, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 2);
 	run_uplink(f, false, &in, 0, 3);	/* cached: pending */
-	gen = f->skel->data_hot->tf_uplink_gen;
+	gen = f->skel->bss->tf_uplink_gen;
 	run_uplink(f, true, &out, 0, 1);	/* the host's own packet */
-	assert_int_not_equal(f->skel->data_hot->tf_uplink_gen, gen);
+	assert_int_not_equal(f->skel->bss->tf_uplink_gen, gen);
 	assert_false(f->flows_percpu);
 	assert_int_equal(bpf_map_lookup_elem(f->flows_fd, &k, &v), 0);
 	assert_true(v.nat.flags & TF_NAT_HOST);
@@ -2187,6 +2215,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_uplink_cache_many_flows, setup_uplink, teardown),
 		cmocka_unit_test_setup_teardown(test_uplink_cache_expired, setup_uplink, teardown),
 		cmocka_unit_test_setup_teardown(test_uplink_cache_host_takeover, setup_uplink,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_harvested_busy, setup_uplink,
 						teardown),
 	};
 	int failed;

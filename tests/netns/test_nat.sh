@@ -129,8 +129,7 @@ ipt_count() {
 # from the interface counters of the tapflow programs attached to DEV (TCX),
 # summed over the CPUs: what that tapflow instance counted on DEV. As
 # tapflow reads them (src/ifcounters.c): DEV's slot of if_counters (ifindex
-# mod 512) if tf_if_owner (section .data.hot) names DEV there, else its
-# if_spill entry.
+# mod 1024) if .bss tf_if_owner names DEV there, else its if_spill entry.
 if_counters() {
 	local prog maps ifindex slot owner
 	prog=$(ip netns exec "$1" python3 "$TFNET" tcx "$2" | awk '$1 == "egress" && $3 ~ /^tf_/ { print $2; exit }')
@@ -139,8 +138,8 @@ if_counters() {
 		bpftool -j map show id "$map"
 	done | jq -sc 'map({key: .name, value: .id}) | from_entries')
 	ifindex=$(ip -n "$1" -j link show "$2" | jq '.[0].ifindex')
-	slot=$((ifindex & 511))
-	owner=$(bpftool -j map dump id "$(jq '[to_entries[] | select(.key | endswith(".data.hot"))][0].value' <<<"$maps")" |
+	slot=$((ifindex & 1023))
+	owner=$(bpftool -j map dump id "$(jq '."tapflow_.bss"' <<<"$maps")" |
 		jq --argjson s $slot '.[0].formatted | .. | objects | select(has("tf_if_owner")) |
 			.tf_if_owner[$s]')
 	if [ "$owner" = "$ifindex" ]; then

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	}
 	switches = toggle_run(period_ms, secs, 10, set_collector, print_count, &tg);
 	printf("{\"switches\":%ld,\"targets\":%zu,\"bridges\":%u,\"flow_map_full\":%llu,"
-	       "\"parse_errors\":%llu}\n", switches, tg.c.n_targets, tg.c.skel->data_hot->tf_n_bridges,
+	       "\"parse_errors\":%llu}\n", switches, tg.c.n_targets, tg.c.skel->bss->tf_n_bridges,
 	       (unsigned long long)tg.c.skel->bss->flow_map_full,
 	       (unsigned long long)tg.c.skel->bss->parse_errors);
 	tf_collector_close(&tg.c);

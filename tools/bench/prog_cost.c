@@ -696,11 +696,11 @@ int main(int argc, char **argv)
 	prog_fd[P_UP_EGRESS] = bpf_program__fd(tfu->progs.tf_uplink_egress);
 	prog_fd[P_UP_INGRESS] = bpf_program__fd(tfu->progs.tf_uplink_ingress);
 	/* As tapflow sets them: the VMs' bridge, and arrivals counted (taps attached). */
-	tfu->data_hot->tf_bridges[0] = TEST_BRIDGE_IFINDEX;
-	tfu->data_hot->tf_n_bridges = 1;
-	tfu->data_hot->tf_uplink_rx_armed = 1;
+	tfu->bss->tf_bridges[0] = TEST_BRIDGE_IFINDEX;
+	tfu->bss->tf_n_bridges = 1;
+	tfu->bss->tf_uplink_rx_armed = 1;
 	/* The per-CPU cache of uplink flows, where the flush program runs (as tapflow). */
-	tfu->data_hot->tf_uplink_cache_on =
+	tfu->bss->tf_uplink_cache_on =
 		tf_run_on_cpu(bpf_program__fd(tfu->progs.tf_uplink_flush), -1) == 0;
 
 	for (size_t f = 0; f < N_FRAMES; f++) {
