@@ -593,6 +593,17 @@ static __always_inline __u64 flow_now(const struct tf_flow_value *v)
 }
 
 /*
+ * OR TCP flags into an entry's. New bits are rare: read first, write only
+ * then. Atomic even in the per-CPU variant: the NAT join's flush also ORs
+ * into nat_retired, which is shared.
+ */
+static __always_inline void flags_or(__u32 *to, __u32 flags)
+{
+	if ((*to & flags) != flags)
+		__sync_fetch_and_or(to, flags);
+}
+
+/*
  * Add this packet to an existing flow entry; stamp false (uplink flows)
  * leaves last_seen as it is.
  */
@@ -608,14 +619,7 @@ static __always_inline void flow_count(struct tf_flow_value *v, bool tx, __u32 l
 	/* Racing CPUs may store slightly out of order: ns, not worth a lock. */
 	if (stamp)
 		v->last_seen_ns = flow_now(v);
-	/* New flag bits are rare: read first, write only then. */
-	if ((*flags & tcp_flags) != tcp_flags) {
-#ifdef TF_FLOWS_PERCPU
-		*flags |= tcp_flags;
-#else
-		__sync_fetch_and_or(flags, tcp_flags);
-#endif
-	}
+	flags_or(flags, tcp_flags);
 }
 
 /* A new flow's first value: this packet, one way. */
@@ -931,12 +935,6 @@ static __always_inline void add_dir(struct tf_dir_counters *to, const struct tf_
 	}
 }
 
-static __always_inline void add_flags(__u32 *to, __u32 flags)
-{
-	if ((*to & flags) != flags)
-		__sync_fetch_and_or(to, flags);
-}
-
 /*
  * Move the slot's pending counts into its flow (the caller set busy):
  * the flow's entry if it still has the conntrack entry and the VM side
@@ -967,8 +965,8 @@ static __noinline void slot_flush(struct tf_uplink_slot *s)
 	if (v) {
 		add_dir(&v->rx, &s->pending[0]);
 		add_dir(&v->tx, &s->pending[1]);
-		add_flags(&v->tcp_flags_rx, s->tcp_flags[0]);
-		add_flags(&v->tcp_flags_tx, s->tcp_flags[1]);
+		flags_or(&v->tcp_flags_rx, s->tcp_flags[0]);
+		flags_or(&v->tcp_flags_tx, s->tcp_flags[1]);
 	} else {
 		__sync_fetch_and_add(&uplink_cache_lost, n);
 	}

@@ -245,7 +245,7 @@ static bool in_spill(const struct fixture *f, int ifindex)
 	bool found;
 
 	assert_non_null(v);
-	found = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.if_spill), &key, v) == 0;
+	found = bpf_map_lookup_elem(f->ifc.spill_fd, &key, v) == 0;
 	free(v);
 	return found;
 }
