@@ -49,6 +49,14 @@ struct tf_cli {
 	const char *command;
 };
 
+/*
+ * Bounds of every option in seconds (-d, -i, timeouts): below 10 ms a
+ * report or a poll would cost more than what it reports, and the upper
+ * bound keeps the run's time arithmetic far from overflow.
+ */
+#define TF_SECONDS_MIN 0.01
+#define TF_SECONDS_MAX 1e9
+
 /* Flow expiry, as IPFIX exporters do it (see README). */
 #define TF_IDLE_TIMEOUT_DEFAULT 30.0
 #define TF_ACTIVE_TIMEOUT_DEFAULT 0.0	/* off: see README */

@@ -2,133 +2,90 @@
 /*
  * tapflow: per-VM traffic of a KVM/libvirt host, counted in the kernel.
  * Command line parsing and dispatch; each command lives in cmd_<name>.c.
+ *
+ * Every option is one row of `options`: its names, which commands take
+ * it, whether it may be repeated, how its value is parsed and its help.
+ * getopt's table, the usage text and the checks all come from it, so they
+ * cannot drift apart.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/types.h>
 
 #include "cli.h"
 #include "log.h"
+#include "output.h"
 #include "preflight.h"
 #include "tapflow.h"
 
 #define TAPFLOW_VERSION "0.1.0"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: tapflow [-c URI] [--json] [--netns NAME] [-v] COMMAND [OPTIONS]\n"
-"\n"
-"Commands:\n"
-"  list                         VMs, their taps, MAC, network, bridge, mode, attach state\n"
-"  stats [-d SEC] [-i SEC] [--vm NAME]...\n"
-"                               per-VM/per-interface counters and rates\n"
-"  flows [-d SEC] [-i SEC] [--vm NAME]... [--top N]\n"
-"                               per-VM flows: addresses, ports, packets, bytes, rates\n"
-"  drops [-d SEC] [-i SEC] [--vm NAME]... [--events[=N]]\n"
-"                               dropped packets of the VMs: reason, location, flow\n"
-"  capture -w FILE [--sample N] [--snaplen B] [--vm NAME]... [--flow SPEC] [-d SEC]\n"
-"                               sampled frames to pcapng (-w - for stdout)\n"
-"  top   [--vm NAME]...         live full-screen view of VMs and their top flows\n"
-"\n"
-"Options:\n"
-"  -c, --connect URI    libvirt URI (default qemu:///system)\n"
-"      --json           one JSON object per line\n"
-"      --netns NAME     run inside network namespace NAME (/run/netns/NAME)\n"
-"  -d, --duration SEC   run for SEC seconds (default: until SIGINT/SIGTERM)\n"
-"  -i, --interval SEC   report every SEC seconds (default 1)\n"
-"      --vm NAME        only this VM (name or UUID); repeatable\n"
-"      --iface NAME     also trace interface NAME (no VM needed); repeatable\n"
-"      --bridge NAME    NAME is a bridge the --iface ports sit on: counters\n"
-"                       only, as a libvirt network's bridge; repeatable\n"
-"      --no-libvirt     trace only the --iface/--bridge/--uplink interfaces\n"
-"      --no-uplink      do not attach to the uplink of NAT/routed networks\n"
-"      --uplink NAME    NAME is an uplink (default: the default route's\n"
-"                       interface when a VM is on a NAT/routed network); repeatable\n"
-"      --attach MODE    auto (default), tcx or clsact\n"
-"      --no-drops       do not trace dropped packets (drops column: null)\n"
-"Options for flows, top and drops:\n"
-"      --top N          flows: at most N flows per interface (default: all with\n"
-"                       --json, 20 in the table; 0: all); the rest are summed\n"
-"      --max-flows N    flow map entries (default 65536)\n"
-"      --idle-timeout SEC    a flow idle this long has ended (default 30)\n"
-"      --active-timeout SEC  harvest a busy flow's kernel entry this often\n"
-"                       (default 0: never)\n"
-"      --no-nat         no NAT join: count the uplink, but do not follow VM\n"
-"                       flows through it (no nat, uplink or fwd_lost fields)\n"
-"Options for drops:\n"
-"      --events[=N]     also print each drop as it happens, at most N a second\n"
-"                       (default 100); the table then comes at the end\n"
-"Options for capture:\n"
-"  -w FILE              write pcapng to FILE, or to stdout with -w -\n"
-"      --sample N       capture 1 frame in N at random, per interface (default 1: all)\n"
-"      --snaplen B      bytes per frame (default and most: 9216)\n"
-"      --flow SPEC      only one flow, either way: \"PROTO [ENDPOINT [ENDPOINT]]\",\n"
-"                       e.g. \"udp 192.168.122.10:40000 10.99.0.2:7\", \"tcp *:80\"\n"
-"      --buffer KIB     ring buffer size (default 4096, rounded up to a power of 2)\n"
-"  -v, --verbose        show libbpf and libvirt diagnostics\n"
-"  -h, --help           this help\n"
-"      --version        print the version\n");
-}
-
+/* Commands, as bits: which of them take an option. */
 enum {
-	OPT_JSON = 256, OPT_NETNS, OPT_VM, OPT_IFACE, OPT_NO_LIBVIRT, OPT_ATTACH,
-	OPT_NO_UPLINK, OPT_VERSION, OPT_TOP, OPT_MAX_FLOWS, OPT_IDLE, OPT_ACTIVE,
-	OPT_UPLINK, OPT_NO_NAT, OPT_NO_DROPS, OPT_EVENTS, OPT_SAMPLE, OPT_SNAPLEN, OPT_FLOW,
-	OPT_BUFFER, OPT_BRIDGE,
+	CMD_LIST = 1 << 0,
+	CMD_STATS = 1 << 1,
+	CMD_FLOWS = 1 << 2,
+	CMD_DROPS = 1 << 3,
+	CMD_CAPTURE = 1 << 4,
+	CMD_TOP = 1 << 5,
 };
-
-static const struct option long_opts[] = {
-	{ "connect", required_argument, NULL, 'c' },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "netns", required_argument, NULL, OPT_NETNS },
-	{ "duration", required_argument, NULL, 'd' },
-	{ "interval", required_argument, NULL, 'i' },
-	{ "vm", required_argument, NULL, OPT_VM },
-	{ "iface", required_argument, NULL, OPT_IFACE },
-	{ "bridge", required_argument, NULL, OPT_BRIDGE },
-	{ "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT },
-	{ "no-uplink", no_argument, NULL, OPT_NO_UPLINK },
-	{ "uplink", required_argument, NULL, OPT_UPLINK },
-	{ "no-nat", no_argument, NULL, OPT_NO_NAT },
-	{ "no-drops", no_argument, NULL, OPT_NO_DROPS },
-	{ "events", optional_argument, NULL, OPT_EVENTS },
-	{ "write", required_argument, NULL, 'w' },
-	{ "sample", required_argument, NULL, OPT_SAMPLE },
-	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
-	{ "flow", required_argument, NULL, OPT_FLOW },
-	{ "buffer", required_argument, NULL, OPT_BUFFER },
-	{ "attach", required_argument, NULL, OPT_ATTACH },
-	{ "top", required_argument, NULL, OPT_TOP },
-	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-	{ "active-timeout", required_argument, NULL, OPT_ACTIVE },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
-};
+#define CMD_TRACING (CMD_STATS | CMD_FLOWS | CMD_DROPS | CMD_CAPTURE | CMD_TOP)
+#define CMD_ALL (CMD_LIST | CMD_TRACING)
+#define CMD_REPORTING (CMD_STATS | CMD_FLOWS | CMD_DROPS | CMD_TOP)
+#define CMD_FLOW_TABLE (CMD_FLOWS | CMD_DROPS | CMD_TOP)
 
 struct command {
 	const char *name;
+	unsigned int bit;
 	int (*run)(const struct tf_cli *cli);
-	bool timed;		/* accepts -d/-i */
-	bool traces;		/* accepts --vm/--iface/--attach */
-	bool flows;		/* accepts --max-flows/--idle-timeout/--active-timeout */
-	bool top_n;		/* accepts --top */
+	const char *args;	/* its synopsis in the usage */
+	const char *help;
 };
 
 static const struct command commands[] = {
-	{ "list", tf_cmd_list, false, false, false, false },
-	{ "stats", tf_cmd_stats, true, true, false, false },
-	{ "flows", tf_cmd_flows, true, true, true, true },
-	{ "top", tf_cmd_top, true, true, true, false },
-	{ "drops", tf_cmd_drops, true, true, true, false },
-	{ "capture", tf_cmd_capture, true, true, false, false },
+	{ "list", CMD_LIST, tf_cmd_list, "",
+	  "VMs, their taps, MAC, network, bridge, mode, attach state" },
+	{ "stats", CMD_STATS, tf_cmd_stats, "[-d SEC] [-i SEC] [--vm NAME]...",
+	  "per-VM/per-interface counters and rates" },
+	{ "flows", CMD_FLOWS, tf_cmd_flows, "[-d SEC] [-i SEC] [--vm NAME]... [--top N]",
+	  "per-VM flows: addresses, ports, packets, bytes, rates" },
+	{ "drops", CMD_DROPS, tf_cmd_drops, "[-d SEC] [-i SEC] [--vm NAME]... [--events[=N]]",
+	  "dropped packets of the VMs: reason, location, flow" },
+	{ "capture", CMD_CAPTURE, tf_cmd_capture,
+	  "-w FILE [--sample N] [--snaplen B] [--vm NAME]... [--flow SPEC] [-d SEC]",
+	  "sampled frames to pcapng (-w - for stdout)" },
+	{ "top", CMD_TOP, tf_cmd_top, "[--vm NAME]...",
+	  "live full-screen view of VMs and their top flows" },
 };
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* What parsing gathers beyond struct tf_cli. */
+struct parse_state {
+	struct tf_cli *cli;
+	bool help, version;
+};
+
+struct option_spec {
+	const char *name;	/* long name */
+	int short_name;		/* 0: none */
+	int has_arg;		/* no_argument, required_argument, optional_argument */
+	const char *arg;	/* the value's name in the help */
+	unsigned int cmds;	/* the commands that take it */
+	bool repeatable;	/* each use adds a value; else once at most */
+	/* 0, or -1 after printing why (a usage error); NULL: a flag */
+	int (*parse)(struct parse_state *ps, const char *arg);
+	size_t flag;		/* a flag: the offset of its bool in struct tf_cli */
+	const char *help;	/* lines separated by '\n' */
+};
+
+/* ---- value parsers --------------------------------------------------------- */
 
 /* A whole number in [min, max]. */
 static int parse_count(const char *arg, const char *what, long min, long max, long *out)
@@ -147,36 +104,62 @@ static int parse_count(const char *arg, const char *what, long min, long max, lo
 	return 0;
 }
 
-/* Seconds >= 0 (0 only if zero_ok). */
-static int parse_timeout(const char *arg, const char *what, bool zero_ok, double *out)
+/*
+ * Seconds in [min, max], finite: strtod also takes "nan", "inf" and hex
+ * floats, and a NaN compares false with every bound, so it is refused by
+ * name. zero_ok lets 0 through below min (a timeout that means "never").
+ */
+static int parse_secs(const char *arg, const char *what, double min, double max, bool zero_ok,
+		      double *out)
 {
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(arg, &end);
-	if (errno || end == arg || *end || v < 0 || (v == 0 && !zero_ok) || v > 1e7) {
-		tf_err("invalid %s '%s': expected a %s number of seconds", what, arg,
-		       zero_ok ? "non-negative" : "positive");
+	if (errno || end == arg || *end || !isfinite(v) || v > max ||
+	    (v < min && !(zero_ok && v == 0))) {
+		if (zero_ok)
+			tf_err("invalid %s '%s': expected 0 or a number of seconds from %g to %g",
+			       what, arg, min, max);
+		else
+			tf_err("invalid %s '%s': expected a number of seconds from %g to %g", what,
+			       arg, min, max);
 		return -1;
 	}
 	*out = v;
 	return 0;
 }
 
-static int parse_seconds(const char *arg, const char *what, double *out)
+/* A name that must not be empty (an empty one is never what was meant). */
+static int parse_name(const char *arg, const char *what, const char **out)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || *end || v <= 0 || v > 1e7) {
-		tf_err("invalid %s '%s': expected a positive number of seconds", what, arg);
+	if (!*arg) {
+		tf_err("invalid %s '': expected a name", what);
 		return -1;
 	}
-	*out = v;
+	*out = arg;
 	return 0;
+}
+
+static int push(const char ***arr, size_t *n, const char *val)
+{
+	const char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+
+	if (!a) {
+		tf_err("out of memory");
+		return -1;
+	}
+	a[(*n)++] = val;
+	*arr = a;
+	return 0;
+}
+
+static int push_name(const char ***arr, size_t *n, const char *val, const char *what)
+{
+	const char *name;
+
+	return parse_name(val, what, &name) ? -1 : push(arr, n, name);
 }
 
 /* KiB -> bytes, rounded up to a power of 2 (what a BPF ring buffer takes). */
@@ -189,15 +172,346 @@ static uint32_t pow2_kib(long kib)
 	return b;
 }
 
-static int push(const char ***arr, size_t *n, const char *val)
-{
-	const char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+/* ---- one parser per option ------------------------------------------------- */
 
-	if (!a)
+static int opt_connect(struct parse_state *ps, const char *a)
+{
+	return parse_name(a, "libvirt URI", &ps->cli->uri);
+}
+
+static int opt_netns(struct parse_state *ps, const char *a)
+{
+	if (!*a || strchr(a, '/') || !strcmp(a, ".") || !strcmp(a, "..")) {
+		tf_err("invalid --netns '%s': expected a namespace name of ip netns list", a);
 		return -1;
-	a[(*n)++] = val;
-	*arr = a;
+	}
+	ps->cli->netns = a;
 	return 0;
+}
+
+static int opt_help(struct parse_state *ps, const char *a)
+{
+	(void)a;
+	ps->help = true;
+	return 0;
+}
+
+static int opt_version(struct parse_state *ps, const char *a)
+{
+	(void)a;
+	ps->version = true;
+	return 0;
+}
+
+static int opt_duration(struct parse_state *ps, const char *a)
+{
+	return parse_secs(a, "duration", TF_SECONDS_MIN, TF_SECONDS_MAX, false,
+			  &ps->cli->duration);
+}
+
+static int opt_interval(struct parse_state *ps, const char *a)
+{
+	return parse_secs(a, "interval", TF_SECONDS_MIN, TF_SECONDS_MAX, false,
+			  &ps->cli->interval);
+}
+
+static int opt_vm(struct parse_state *ps, const char *a)
+{
+	return push_name(&ps->cli->vms, &ps->cli->n_vms, a, "--vm");
+}
+
+static int opt_iface(struct parse_state *ps, const char *a)
+{
+	return push_name(&ps->cli->ifaces, &ps->cli->n_ifaces, a, "--iface");
+}
+
+static int opt_bridge(struct parse_state *ps, const char *a)
+{
+	return push_name(&ps->cli->bridges, &ps->cli->n_bridges, a, "--bridge");
+}
+
+static int opt_uplink(struct parse_state *ps, const char *a)
+{
+	return push_name(&ps->cli->uplinks, &ps->cli->n_uplinks, a, "--uplink");
+}
+
+static int opt_attach(struct parse_state *ps, const char *a)
+{
+	int mode = tf_attach_mode_parse(a);
+
+	if (mode < 0) {
+		tf_err("invalid --attach '%s': expected auto, tcx or clsact", a);
+		return -1;
+	}
+	ps->cli->attach_mode = (enum tf_attach_mode)mode;
+	return 0;
+}
+
+static int opt_top(struct parse_state *ps, const char *a)
+{
+	return parse_count(a, "--top", 0, 1000000000L, &ps->cli->top_n);
+}
+
+static int opt_max_flows(struct parse_state *ps, const char *a)
+{
+	long n;
+
+	/* The kernel caps a hash map far below this; it says so at load. */
+	if (parse_count(a, "--max-flows", 1, 1L << 30, &n))
+		return -1;
+	ps->cli->max_flows = (uint32_t)n;
+	return 0;
+}
+
+static int opt_idle_timeout(struct parse_state *ps, const char *a)
+{
+	return parse_secs(a, "--idle-timeout", TF_SECONDS_MIN, TF_SECONDS_MAX, false,
+			  &ps->cli->idle_timeout);
+}
+
+static int opt_active_timeout(struct parse_state *ps, const char *a)
+{
+	return parse_secs(a, "--active-timeout", TF_SECONDS_MIN, TF_SECONDS_MAX, true,
+			  &ps->cli->active_timeout);
+}
+
+static int opt_events(struct parse_state *ps, const char *a)
+{
+	long n;
+
+	if (!a) {
+		ps->cli->drop_events = TF_DROP_EVENTS_DEFAULT;
+		return 0;
+	}
+	if (parse_count(a, "--events", 1, 1000000, &n))
+		return -1;
+	ps->cli->drop_events = (uint32_t)n;
+	return 0;
+}
+
+static int opt_write(struct parse_state *ps, const char *a)
+{
+	return parse_name(a, "-w", &ps->cli->cap_file);
+}
+
+static int opt_sample(struct parse_state *ps, const char *a)
+{
+	long n;
+
+	if (parse_count(a, "--sample", 1, 1L << 30, &n))
+		return -1;
+	ps->cli->cap_sample = (uint32_t)n;
+	return 0;
+}
+
+static int opt_snaplen(struct parse_state *ps, const char *a)
+{
+	long n;
+
+	if (parse_count(a, "--snaplen", 1, TF_CAP_SNAPLEN_MAX, &n))
+		return -1;
+	ps->cli->cap_snaplen = (uint32_t)n;
+	return 0;
+}
+
+static int opt_flow(struct parse_state *ps, const char *a)
+{
+	return parse_name(a, "--flow", &ps->cli->cap_flow);
+}
+
+static int opt_buffer(struct parse_state *ps, const char *a)
+{
+	long n;
+
+	if (parse_count(a, "--buffer", 4, 1L << 20, &n))
+		return -1;
+	ps->cli->cap_buffer = pow2_kib(n);
+	return 0;
+}
+
+/* A row's parser: a function, or a flag of struct tf_cli set to true. */
+#define PARSE(fn) fn, 0
+#define FLAG(field) NULL, offsetof(struct tf_cli, field)
+
+/*
+ * The options, grouped by the commands that take them: the usage prints a
+ * heading wherever that set changes, so keep each group together.
+ */
+static const struct option_spec options[] = {
+	{ "connect", 'c', required_argument, "URI", CMD_ALL, false, PARSE(opt_connect),
+	  "libvirt URI (default qemu:///system)" },
+	{ "json", 0, no_argument, NULL, CMD_ALL, false, FLAG(json),
+	  "one JSON object per line" },
+	{ "netns", 0, required_argument, "NAME", CMD_ALL, false, PARSE(opt_netns),
+	  "run inside network namespace NAME (/run/netns/NAME)" },
+	{ "vm", 0, required_argument, "NAME", CMD_ALL, true, PARSE(opt_vm),
+	  "only this VM (name or UUID); repeatable" },
+	{ "verbose", 'v', no_argument, NULL, CMD_ALL, false, FLAG(verbose),
+	  "show libbpf and libvirt diagnostics" },
+	{ "help", 'h', no_argument, NULL, CMD_ALL, false, PARSE(opt_help), "this help" },
+	{ "version", 0, no_argument, NULL, CMD_ALL, false, PARSE(opt_version), "print the version" },
+
+	{ "duration", 'd', required_argument, "SEC", CMD_TRACING, false, PARSE(opt_duration),
+	  "run for SEC seconds (default: until a terminating signal)" },
+	{ "iface", 0, required_argument, "NAME", CMD_TRACING, true, PARSE(opt_iface),
+	  "also trace interface NAME (no VM needed); repeatable" },
+	{ "bridge", 0, required_argument, "NAME", CMD_TRACING, true, PARSE(opt_bridge),
+	  "NAME is a bridge the --iface ports sit on: counters\n"
+	  "only, as a libvirt network's bridge; repeatable" },
+	{ "no-libvirt", 0, no_argument, NULL, CMD_TRACING, false, FLAG(no_libvirt),
+	  "trace only the --iface/--bridge/--uplink interfaces" },
+	{ "no-uplink", 0, no_argument, NULL, CMD_TRACING, false, FLAG(no_uplink),
+	  "do not attach to the uplink of NAT/routed networks" },
+	{ "uplink", 0, required_argument, "NAME", CMD_TRACING, true, PARSE(opt_uplink),
+	  "NAME is an uplink (default: the default route's\n"
+	  "interface when a VM is on a NAT/routed network); repeatable" },
+	{ "attach", 0, required_argument, "MODE", CMD_TRACING, false, PARSE(opt_attach),
+	  "auto (default), tcx or clsact" },
+
+	{ "interval", 'i', required_argument, "SEC", CMD_REPORTING, false, PARSE(opt_interval),
+	  "report every SEC seconds (default 1, at least 0.01)" },
+	{ "no-drops", 0, no_argument, NULL, CMD_REPORTING, false, FLAG(no_drops),
+	  "do not trace dropped packets (drops column: null)" },
+
+	{ "max-flows", 0, required_argument, "N", CMD_FLOW_TABLE, false, PARSE(opt_max_flows),
+	  "flow map entries (default 65536)" },
+	{ "idle-timeout", 0, required_argument, "SEC", CMD_FLOW_TABLE, false, PARSE(opt_idle_timeout),
+	  "a flow idle this long has ended (default 30)" },
+	{ "active-timeout", 0, required_argument, "SEC", CMD_FLOW_TABLE, false,
+	  PARSE(opt_active_timeout),
+	  "harvest a busy flow's kernel entry this often\n(default 0: never)" },
+	{ "no-nat", 0, no_argument, NULL, CMD_FLOW_TABLE, false, FLAG(no_nat),
+	  "no NAT join: count the uplink, but do not follow VM\n"
+	  "flows through it (no nat, uplink or fwd_lost fields)" },
+
+	{ "top", 0, required_argument, "N", CMD_FLOWS, false, PARSE(opt_top),
+	  "at most N flows per interface (default: all with\n"
+	  "--json, 20 in the table; 0: all); the rest are summed" },
+
+	{ "events", 0, optional_argument, "N", CMD_DROPS, false, PARSE(opt_events),
+	  "also print each drop as it happens, at most N a second\n"
+	  "(default 100); the table then comes at the end" },
+
+	{ "write", 'w', required_argument, "FILE", CMD_CAPTURE, false, PARSE(opt_write),
+	  "write pcapng to FILE, or to stdout with -w -" },
+	{ "sample", 0, required_argument, "N", CMD_CAPTURE, false, PARSE(opt_sample),
+	  "capture 1 frame in N at random, per interface (default 1: all)" },
+	{ "snaplen", 0, required_argument, "B", CMD_CAPTURE, false, PARSE(opt_snaplen),
+	  "bytes per frame (default and most: 9216)" },
+	{ "flow", 0, required_argument, "SPEC", CMD_CAPTURE, false, PARSE(opt_flow),
+	  "only one flow, either way: \"PROTO [ENDPOINT [ENDPOINT]]\",\n"
+	  "e.g. \"udp 192.168.122.10:40000 10.99.0.2:7\", \"tcp *:80\"" },
+	{ "buffer", 0, required_argument, "KIB", CMD_CAPTURE, false, PARSE(opt_buffer),
+	  "ring buffer size (default 4096, rounded up to a power of 2)" },
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Short options get their getopt value; long-only ones 256 + their index. */
+static int opt_val(size_t i)
+{
+	return options[i].short_name ? options[i].short_name : 256 + (int)i;
+}
+
+/* "-d/--duration" or "--json", as messages name an option. */
+static void opt_label(const struct option_spec *o, char *out, size_t len)
+{
+	if (o->short_name)
+		snprintf(out, len, "-%c/--%s", o->short_name, o->name);
+	else
+		snprintf(out, len, "--%s", o->name);
+}
+
+/* "flows, drops and top": the commands a set names, for headings. */
+static void cmd_list(unsigned int cmds, char *out, size_t len)
+{
+	size_t n = 0, k = 0, o = 0;
+
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		n += !!(cmds & commands[i].bit);
+	out[0] = '\0';
+	for (size_t i = 0; i < N_COMMANDS && o < len; i++) {
+		if (!(cmds & commands[i].bit))
+			continue;
+		k++;
+		o += (size_t)snprintf(out + o, len - o, "%s%s", k == 1 ? "" : k == n ? " and " : ", ",
+				      commands[i].name);
+	}
+}
+
+static void usage(FILE *f)
+{
+	unsigned int group = 0;
+	char label[64], names[128];
+
+	fprintf(f, "Usage: tapflow [-c URI] [--json] [--netns NAME] [-v] COMMAND [OPTIONS]\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const struct command *c = &commands[i];
+
+		char synopsis[160];
+
+		snprintf(synopsis, sizeof(synopsis), "%s%s%s", c->name, c->args[0] ? " " : "",
+			 c->args);
+		if (strlen(synopsis) < 29)
+			fprintf(f, "  %-29s%s\n", synopsis, c->help);
+		else
+			fprintf(f, "  %s\n  %-29s%s\n", synopsis, "", c->help);
+	}
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct option_spec *o = &options[i];
+		const char *h = o->help;
+
+		if (o->cmds != group) {
+			group = o->cmds;
+			cmd_list(group, names, sizeof(names));
+			fprintf(f, "\n%s%s:\n", group == CMD_ALL ? "Options" : "Options for ",
+				group == CMD_ALL ? "" : names);
+		}
+		if (o->short_name)
+			snprintf(label, sizeof(label), "-%c, --%s", o->short_name, o->name);
+		else
+			snprintf(label, sizeof(label), "    --%s", o->name);
+		if (o->arg)
+			snprintf(label + strlen(label), sizeof(label) - strlen(label),
+				 o->has_arg == optional_argument ? "[=%s]" : " %s", o->arg);
+		/* The help's lines, the first beside the option when it fits. */
+		if (strlen(label) + 2 >= 23)
+			fprintf(f, "  %s\n  %-21s", label, "");
+		else
+			fprintf(f, "  %-21s", label);
+		for (const char *nl; (nl = strchr(h, '\n')); h = nl + 1)
+			fprintf(f, "%.*s\n  %-21s", (int)(nl - h), h, "");
+		fprintf(f, "%s\n", h);
+	}
+}
+
+/* Build getopt's tables from `options`. */
+static void getopt_tables(struct option *longs, char *shorts)
+{
+	size_t s = 0;
+
+	shorts[s++] = ':';	/* a missing value is reported as ':' */
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		longs[i] = (struct option){ options[i].name, options[i].has_arg, NULL, opt_val(i) };
+		if (options[i].short_name) {
+			shorts[s++] = (char)options[i].short_name;
+			if (options[i].has_arg == required_argument)
+				shorts[s++] = ':';
+		}
+	}
+	longs[N_OPTIONS] = (struct option){ NULL, 0, NULL, 0 };
+	shorts[s] = '\0';
+}
+
+static const struct option_spec *spec_of(int val, size_t *index)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (opt_val(i) == val) {
+			*index = i;
+			return &options[i];
+		}
+	}
+	return NULL;
 }
 
 static bool listed(const char *const *names, size_t n, const char *name)
@@ -224,28 +538,35 @@ static const char *named_twice(const struct tf_cli *cli)
 	return NULL;
 }
 
-/* Options given that this command does not take: a usage error, not ignored. */
-static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
-			    bool timed_given, bool flows_given)
+/*
+ * What the table cannot say: options given that this command does not
+ * take, once-only options given twice, and combinations that contradict
+ * each other. A usage error, never silently ignored.
+ */
+static int check_options(const struct command *cmd, const struct tf_cli *cli,
+			 const unsigned int *given)
 {
-	if (flows_given && !cmd->flows) {
-		tf_err("'%s' takes no --max-flows/--idle-timeout/--active-timeout/--no-nat",
-		       cmd->name);
+	char label[64];
+
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (!given[i])
+			continue;
+		opt_label(&options[i], label, sizeof(label));
+		if (!(options[i].cmds & cmd->bit)) {
+			tf_err("'%s' takes no %s", cmd->name, label);
+			return -1;
+		}
+		if (given[i] > 1 && !options[i].repeatable && options[i].has_arg != no_argument) {
+			tf_err("%s given %u times: it takes one value", label, given[i]);
+			return -1;
+		}
+	}
+	if (cmd->bit == CMD_CAPTURE && !cli->cap_file) {
+		tf_err("'capture' needs -w FILE (or -w - for stdout)");
 		return -1;
 	}
-	if (cli->top_n >= 0 && !cmd->top_n) {
-		tf_err("'%s' takes no --top", cmd->name);
-		return -1;
-	}
-	if (timed_given && !cmd->timed) {
-		tf_err("'%s' takes no -d/-i", cmd->name);
-		return -1;
-	}
-	if (!cmd->traces && (cli->n_ifaces || cli->n_bridges || cli->no_libvirt ||
-			     cli->n_uplinks || cli->attach_mode != TF_ATTACH_AUTO ||
-			     cli->no_uplink || cli->no_drops)) {
-		tf_err("'%s' takes no --iface/--bridge/--no-libvirt/--attach/--uplink/"
-		       "--no-uplink/--no-drops", cmd->name);
+	if (cmd->bit == CMD_DROPS && cli->no_drops) {
+		tf_err("'drops' cannot run with --no-drops");
 		return -1;
 	}
 	if (cli->no_uplink && cli->n_uplinks) {
@@ -268,6 +589,89 @@ static int check_applicable(const struct command *cmd, const struct tf_cli *cli,
 	return 0;
 }
 
+/* parse(): --help or --version was served, exit 0. */
+#define PARSE_DONE (-1)
+
+/* Parse argv into cli and *cmd: TF_EXIT_OK to go on, PARSE_DONE, or an exit code. */
+static int parse(int argc, char **argv, struct tf_cli *cli, const struct command **cmd)
+{
+	struct option longs[N_OPTIONS + 1];
+	char shorts[2 * N_OPTIONS + 2];
+	unsigned int given[N_OPTIONS] = {};
+	struct parse_state ps = { .cli = cli };
+	int opt;
+
+	getopt_tables(longs, shorts);
+	opterr = 0;	/* our own one-line messages */
+	while ((opt = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+		const struct option_spec *o;
+		size_t i;
+
+		if (opt == ':') {
+			tf_err("option '%s' needs a value (see tapflow --help)", argv[optind - 1]);
+			return TF_EXIT_USAGE;
+		}
+		o = spec_of(opt, &i);
+		if (!o) {
+			if (optopt && optopt < 256)
+				tf_err("unknown option '-%c' (see tapflow --help)", optopt);
+			else
+				tf_err("unknown option '%s' (see tapflow --help)", argv[optind - 1]);
+			return TF_EXIT_USAGE;
+		}
+		given[i]++;
+		if (!o->parse)
+			*(bool *)((char *)cli + o->flag) = true;
+		else if (o->parse(&ps, optarg))
+			return TF_EXIT_USAGE;
+	}
+	if (ps.help) {
+		usage(stdout);
+		return tf_out_finish(stdout, "to stdout") ? TF_EXIT_RUNTIME : PARSE_DONE;
+	}
+	if (ps.version) {
+		printf("tapflow %s\n", TAPFLOW_VERSION);
+		return tf_out_finish(stdout, "to stdout") ? TF_EXIT_RUNTIME : PARSE_DONE;
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return TF_EXIT_USAGE;
+	}
+	cli->command = argv[optind];
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, cli->command))
+			*cmd = &commands[i];
+	if (!*cmd) {
+		tf_err("unknown command '%s' (see tapflow --help)", cli->command);
+		return TF_EXIT_USAGE;
+	}
+	if (optind + 1 < argc) {
+		tf_err("unexpected argument '%s' (see tapflow --help)", argv[optind + 1]);
+		return TF_EXIT_USAGE;
+	}
+	return check_options(*cmd, cli, given) ? TF_EXIT_USAGE : TF_EXIT_OK;
+}
+
+/*
+ * Give a closed stdin or stderr /dev/null, so that no file tapflow opens
+ * (a BPF map, a netlink socket) takes its number and gets written to.
+ * -1 if stdout is closed: the report has nowhere to go.
+ */
+static int std_fds_open(void)
+{
+	bool stdout_closed = false;
+
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		stdout_closed |= fd == STDOUT_FILENO;
+		/* The lowest free number: this very fd. */
+		if (open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			return -1;
+	}
+	return stdout_closed ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct tf_cli cli = {
@@ -278,181 +682,22 @@ int main(int argc, char **argv)
 		.active_timeout = TF_ACTIVE_TIMEOUT_DEFAULT,
 	};
 	const struct command *cmd = NULL;
-	bool timed_given = false, flows_given = false, events_given = false, cap_given = false;
-	long n;
 	char err[512];
-	int opt, ret;
+	int ret;
 
+	if (std_fds_open()) {
+		tf_err("stdout is closed: there is nowhere to write the report");
+		return TF_EXIT_RUNTIME;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	opterr = 0;	/* our own one-line messages */
-	while ((opt = getopt_long(argc, argv, ":c:d:i:w:vh", long_opts, NULL)) != -1) {
-		ret = TF_EXIT_USAGE;
-		switch (opt) {
-		case 'c': cli.uri = optarg; break;
-		case OPT_JSON: cli.json = true; break;
-		case OPT_NETNS: cli.netns = optarg; break;
-		case 'd':
-			if (parse_seconds(optarg, "duration", &cli.duration))
-				goto out;
-			timed_given = true;
-			break;
-		case 'i':
-			if (parse_seconds(optarg, "interval", &cli.interval))
-				goto out;
-			timed_given = true;
-			break;
-		case OPT_VM:
-			if (push(&cli.vms, &cli.n_vms, optarg)) {
-				ret = TF_EXIT_RUNTIME;
-				goto out;
-			}
-			break;
-		case OPT_IFACE:
-			if (push(&cli.ifaces, &cli.n_ifaces, optarg)) {
-				ret = TF_EXIT_RUNTIME;
-				goto out;
-			}
-			break;
-		case OPT_BRIDGE:
-			if (push(&cli.bridges, &cli.n_bridges, optarg)) {
-				ret = TF_EXIT_RUNTIME;
-				goto out;
-			}
-			break;
-		case OPT_NO_LIBVIRT: cli.no_libvirt = true; break;
-		case OPT_NO_UPLINK: cli.no_uplink = true; break;
-		case OPT_UPLINK:
-			if (push(&cli.uplinks, &cli.n_uplinks, optarg)) {
-				ret = TF_EXIT_RUNTIME;
-				goto out;
-			}
-			break;
-		case OPT_NO_NAT:
-			cli.no_nat = true;
-			flows_given = true;
-			break;
-		case OPT_NO_DROPS: cli.no_drops = true; break;
-		case 'w': cli.cap_file = optarg; cap_given = true; break;
-		case OPT_SAMPLE:
-			if (parse_count(optarg, "--sample", 1, 1L << 30, &n))
-				goto out;
-			cli.cap_sample = (uint32_t)n;
-			cap_given = true;
-			break;
-		case OPT_SNAPLEN:
-			if (parse_count(optarg, "--snaplen", 1, TF_CAP_SNAPLEN_MAX, &n))
-				goto out;
-			cli.cap_snaplen = (uint32_t)n;
-			cap_given = true;
-			break;
-		case OPT_FLOW: cli.cap_flow = optarg; cap_given = true; break;
-		case OPT_BUFFER:
-			if (parse_count(optarg, "--buffer", 4, 1L << 20, &n))
-				goto out;
-			cli.cap_buffer = pow2_kib(n);
-			cap_given = true;
-			break;
-		case OPT_EVENTS:
-			if (!optarg) {
-				cli.drop_events = TF_DROP_EVENTS_DEFAULT;
-			} else {
-				if (parse_count(optarg, "--events", 1, 1000000, &n))
-					goto out;
-				cli.drop_events = (uint32_t)n;
-			}
-			events_given = true;
-			break;
-		case OPT_ATTACH:
-			ret = tf_attach_mode_parse(optarg);
-			if (ret < 0) {
-				tf_err("invalid --attach '%s': expected auto, tcx or clsact", optarg);
-				ret = TF_EXIT_USAGE;
-				goto out;
-			}
-			cli.attach_mode = (enum tf_attach_mode)ret;
-			break;
-		case OPT_TOP:
-			if (parse_count(optarg, "--top", 0, 1000000000L, &cli.top_n))
-				goto out;
-			break;
-		case OPT_MAX_FLOWS:
-			/* The kernel caps a hash map far below this; it says so at load. */
-			if (parse_count(optarg, "--max-flows", 1, 1L << 30, &n))
-				goto out;
-			cli.max_flows = (uint32_t)n;
-			flows_given = true;
-			break;
-		case OPT_IDLE:
-			if (parse_timeout(optarg, "--idle-timeout", false, &cli.idle_timeout))
-				goto out;
-			flows_given = true;
-			break;
-		case OPT_ACTIVE:
-			if (parse_timeout(optarg, "--active-timeout", true, &cli.active_timeout))
-				goto out;
-			flows_given = true;
-			break;
-		case 'v': cli.verbose = true; break;
-		case 'h': usage(stdout); ret = TF_EXIT_OK; goto out;
-		case OPT_VERSION:
-			printf("tapflow %s\n", TAPFLOW_VERSION);
-			ret = TF_EXIT_OK;
-			goto out;
-		case ':':
-			tf_err("option '%s' needs an argument (see tapflow --help)", argv[optind - 1]);
-			goto out;
-		default:
-			if (optopt)
-				tf_err("unknown option '-%c' (see tapflow --help)", optopt);
-			else
-				tf_err("unknown option '%s' (see tapflow --help)", argv[optind - 1]);
-			goto out;
-		}
-	}
+	ret = parse(argc, argv, &cli, &cmd);
 	tf_log_init(cli.verbose);
-	if (optind >= argc) {
-		usage(stderr);
-		ret = TF_EXIT_USAGE;
+	if (ret == PARSE_DONE) {
+		ret = TF_EXIT_OK;
 		goto out;
 	}
-	cli.command = argv[optind];
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(commands[i].name, cli.command))
-			cmd = &commands[i];
-	if (!cmd) {
-		tf_err("unknown command '%s' (see tapflow --help)", cli.command);
-		ret = TF_EXIT_USAGE;
+	if (ret != TF_EXIT_OK)
 		goto out;
-	}
-	if (optind + 1 < argc) {
-		tf_err("unexpected argument '%s' (see tapflow --help)", argv[optind + 1]);
-		ret = TF_EXIT_USAGE;
-		goto out;
-	}
-	if (cap_given && strcmp(cmd->name, "capture")) {
-		tf_err("'%s' takes no -w/--sample/--snaplen/--flow/--buffer", cmd->name);
-		ret = TF_EXIT_USAGE;
-		goto out;
-	}
-	if (!strcmp(cmd->name, "capture") && !cli.cap_file) {
-		tf_err("'capture' needs -w FILE (or -w - for stdout)");
-		ret = TF_EXIT_USAGE;
-		goto out;
-	}
-	if (events_given && strcmp(cmd->name, "drops")) {
-		tf_err("'%s' takes no --events", cmd->name);
-		ret = TF_EXIT_USAGE;
-		goto out;
-	}
-	if (cli.no_drops && !strcmp(cmd->name, "drops")) {
-		tf_err("'drops' cannot run with --no-drops");
-		ret = TF_EXIT_USAGE;
-		goto out;
-	}
-	if (check_applicable(cmd, &cli, timed_given, flows_given)) {
-		ret = TF_EXIT_USAGE;
-		goto out;
-	}
 	if (cli.netns && tf_enter_netns(cli.netns, err, sizeof(err))) {
 		tf_err("%s", err);
 		ret = TF_EXIT_RUNTIME;

@@ -69,6 +69,30 @@ for d in abc 0 -3 1x ""; do
 	bad "bad -d '$d'" 2 "invalid duration '$d'" inns "$T" "${TRACE[@]}" stats -d "$d"
 done
 bad "bad -i" 2 "invalid interval 'fast'" inns "$T" "${TRACE[@]}" stats -i fast
+# strtod takes these; none is a duration a run can keep (NaN compares false
+# with every bound, and below 10 ms a report costs more than it says).
+for d in nan NaN inf -inf 1e-9 0x0p0 1e99; do
+	bad "bad -d '$d'" 2 "invalid duration '$d'" inns "$T" "${TRACE[@]}" stats -d "$d"
+	bad "bad -i '$d'" 2 "invalid interval '$d'" inns "$T" "${TRACE[@]}" stats -i "$d"
+done
+bad "bad --idle-timeout nan" 2 "invalid --idle-timeout 'nan'" \
+	inns "$T" "${TRACE[@]}" flows --idle-timeout nan
+bad "bad --active-timeout inf" 2 "invalid --active-timeout 'inf'" \
+	inns "$T" "${TRACE[@]}" flows --active-timeout inf
+# An option that takes one value, given twice: which one was meant is not
+# for tapflow to guess.
+bad "--attach twice" 2 "--attach given 2 times" \
+	inns "$T" "${TRACE[@]}" --attach tcx --attach clsact stats -d 1
+bad "-w twice" 2 "-w/--write given 2 times" \
+	inns "$T" "${TRACE[@]}" capture -w /dev/null -w /dev/null -d 1
+bad "-d twice" 2 "-d/--duration given 2 times" inns "$T" "${TRACE[@]}" stats -d 1 -d 2
+bad "-c twice" 2 "-c/--connect given 2 times" inns "$T" -c test:///default -c x list
+bad "--netns ''" 2 "invalid --netns ''" "$T" --netns '' "${TRACE[@]}" stats -d 1
+bad "--netns with a slash" 2 "invalid --netns '../x'" "$T" --netns ../x "${TRACE[@]}" stats -d 1
+bad "-c ''" 2 "invalid libvirt URI ''" inns "$T" -c '' list
+bad "--iface ''" 2 "invalid --iface ''" inns "$T" --no-libvirt --iface '' stats -d 1
+bad "-i given to capture" 2 "'capture' takes no -i/--interval" \
+	inns "$T" "${TRACE[@]}" capture -w /dev/null -i 1
 bad "bad --attach" 2 "invalid --attach 'xdp'" inns "$T" "${TRACE[@]}" --attach xdp stats
 bad "--vm with --no-libvirt" 2 "--vm.*--no-libvirt" \
 	inns "$T" "${TRACE[@]}" --vm somevm stats -d 1
