@@ -239,7 +239,9 @@ int tf_cmd_capture(const struct tf_cli *cli)
 		goto out;
 	}
 	end = cli->duration > 0 ? tf_now_mono() + cli->duration : 1e300;
-	while (!tf_exiting && !r.stop && tf_now_mono() < end) {
+	/* -w -: a reader gone (tshark -c N) ends it, even while nothing is sampled. */
+	while (!tf_exiting && !r.stop && tf_now_mono() < end &&
+	       !(to_stdout && tf_out_reader_gone(stdout))) {
 		int n = ring_buffer__poll(rb, 100);
 
 		if (n < 0 && n != -EINTR) {
@@ -267,7 +269,7 @@ int tf_cmd_capture(const struct tf_cli *cli)
 		ret = TF_EXIT_RUNTIME;
 	}
 	fd = -1;
-	if (fflush(out))
+	if (tf_out_finish(out, out == stdout ? "the report to stdout" : "the report to stderr"))
 		ret = TF_EXIT_RUNTIME;
 out:
 	ring_buffer__free(rb);

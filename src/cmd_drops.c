@@ -16,6 +16,7 @@
 #include "collector.h"
 #include "ksyms.h"
 #include "log.h"
+#include "output.h"
 #include "report_drops.h"
 
 struct drops_run {
@@ -173,7 +174,7 @@ int tf_cmd_drops(const struct tf_cli *cli)
 	else
 		tf_report_summary_table(&c, &sum, stdout);
 	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
-	if (fflush(stdout))
+	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
 	tf_collector_close(&c);

@@ -9,6 +9,7 @@
 #include "collector.h"
 #include "flows.h"
 #include "log.h"
+#include "output.h"
 #include "report.h"
 #include "signals.h"
 
@@ -139,7 +140,7 @@ int tf_cmd_flows(const struct tf_cli *cli)
 	else
 		tf_report_flows_summary_table(&r.rep, &sum, stdout);
 	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
-	if (fflush(stdout))
+	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
 	tf_collector_close(&c);

@@ -10,6 +10,7 @@
 #include "collector.h"
 #include "fdb.h"
 #include "log.h"
+#include "output.h"
 #include "preflight.h"
 #include "report.h"
 #include "signals.h"
@@ -70,8 +71,13 @@ int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
 				v->note[0] ? v->note : "no target device");
 			continue;
 		}
-		if (tf_collector_add(c, v->ifname, TF_ROLE_TAP, v, err, sizeof(err)))
+		if (!tf_collector_add(c, v->ifname, TF_ROLE_TAP, v, err, sizeof(err)))
+			continue;
+		if (if_nametoindex(v->ifname))
 			goto fail;
+		/* Stopped since the inventory: the others are still worth tracing. */
+		tf_warn("VM %s stopped before tapflow could attach to its tap %s; not traced",
+			v->vm, v->ifname);
 	}
 	for (size_t i = 0; inv && i < inv->n_vifs; i++) {
 		const struct tf_vif *v = &inv->vifs[i];
@@ -140,7 +146,8 @@ void tf_run_intervals_idle(const struct tf_cli *cli, void (*tick)(void *arg),
 	double next = start + cli->interval;
 	double end = cli->duration > 0 ? start + cli->duration : 1e300;
 
-	while (!tf_exiting) {
+	/* A report that cannot be written ends the run as a signal does. */
+	while (!tf_exiting && !tf_out_error() && !tf_out_reader_gone(stdout)) {
 		double t = tf_now_mono();
 		double wake = next < end ? next : end;
 
@@ -149,14 +156,19 @@ void tf_run_intervals_idle(const struct tf_cli *cli, void (*tick)(void *arg),
 		if (idle && wake - t > TF_IDLE_PERIOD)
 			wake = t + TF_IDLE_PERIOD;
 		tf_sleep(wake - t);
-		if (idle && !tf_exiting)
+		if (idle && !tf_exiting) {
 			idle(arg);
+			tf_out_check(stdout);
+		}
 		if (tf_exiting || tf_now_mono() < next)
 			continue;
-		next += cli->interval;
+		/* Every interval once, however late: no burst of reports to catch up. */
+		while (next <= tf_now_mono())
+			next += cli->interval;
 		if (tf_now_mono() >= end)
 			break;	/* the final report covers this instant */
 		tick(arg);
+		tf_out_check(stdout);
 	}
 }
 
@@ -227,7 +239,7 @@ int tf_cmd_stats(const struct tf_cli *cli)
 	else
 		tf_report_summary_table(&c, &sum, stdout);
 	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
-	if (fflush(stdout))
+	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
 	tf_collector_close(&c);

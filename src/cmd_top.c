@@ -27,6 +27,7 @@
 #include "collector.h"
 #include "flows.h"
 #include "log.h"
+#include "output.h"
 #include "report.h"
 #include "signals.h"
 
@@ -405,7 +406,7 @@ int tf_cmd_top(const struct tf_cli *cli)
 	tf_summary_fill(&sum, &c);
 	tf_report_flows_summary_table(&run.rep, &sum, stdout);
 	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
-	if (fflush(stdout))
+	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
 	curses_off();

@@ -1,9 +1,61 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "output.h"
+
+static int out_errno;
+
+int tf_out_check(FILE *f)
+{
+	/*
+	 * glibc drops what a failed write() could not write and reports the
+	 * error only through ferror(), so errno is the failed write's: taken
+	 * before fflush(), which succeeds on an empty buffer.
+	 */
+	int err = errno;
+
+	if (fflush(f))
+		err = errno;
+	else if (!ferror(f))
+		return 0;
+	if (!out_errno)
+		out_errno = err ? err : EIO;
+	clearerr(f);
+	return -1;
+}
+
+bool tf_out_reader_gone(FILE *f)
+{
+	/* Asked for nothing, poll() still reports an error or hang-up. */
+	struct pollfd p = { .fd = fileno(f) };
+
+	if (out_errno == EPIPE)
+		return true;
+	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLERR | POLLHUP)))
+		return false;
+	if (!out_errno)
+		out_errno = EPIPE;
+	return true;
+}
+
+int tf_out_error(void)
+{
+	return out_errno;
+}
+
+int tf_out_finish(FILE *f, const char *what)
+{
+	tf_out_check(f);
+	if (!out_errno || out_errno == EPIPE)
+		return 0;
+	tf_err("cannot write %s: %s", what, strerror(out_errno));
+	return -1;
+}
 
 static void put(struct tf_json *j, const char *s, size_t n)
 {

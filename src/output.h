@@ -39,6 +39,25 @@ void tf_json_object_end(struct tf_json *j);
 int tf_json_end(struct tf_json *j, FILE *f);
 void tf_json_free(struct tf_json *j);
 
+/*
+ * The report stream. A write that fails ends the run: a reader that went
+ * away (EPIPE: `tapflow ... | head`) is a normal end, silently; any other
+ * error (a full disk) is said once and makes the exit code 1. SIGPIPE is
+ * ignored so that both arrive here as errors of write().
+ */
+/* After writing to f: 0, or -1 if a write failed (the first error is kept). */
+int tf_out_check(FILE *f);
+/*
+ * A pipe or socket whose reader went away, told before anything is
+ * written: a command with nothing to report for a while (drops) still
+ * ends when its reader does. Recorded as EPIPE. True if so.
+ */
+bool tf_out_reader_gone(FILE *f);
+/* The first write error of the run (an errno), 0 if none. */
+int tf_out_error(void);
+/* At the end: check f, say what went wrong (not EPIPE). 0, or -1: exit 1. */
+int tf_out_finish(FILE *f, const char *what);
+
 /* Escape s as a JSON string, quotes included, into out (always terminated). */
 void tf_json_escape(const char *s, char *out, size_t outlen);
 

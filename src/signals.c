@@ -7,7 +7,20 @@
 #include "signals.h"
 
 volatile sig_atomic_t tf_exiting;
+volatile sig_atomic_t tf_exit_signal;
 static void (*volatile abort_fn)(void);
+
+/*
+ * Signals whose default action ends the process and that someone else
+ * sends (a terminal, ssh, a supervisor, kill). Faults (SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, SIGTRAP, SIGSYS) and SIGABRT keep their default: after
+ * one of those nothing is safe to run, and the next start cleans up.
+ * SIGKILL and SIGSTOP cannot be caught.
+ */
+static const int terminating[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
+	SIGPROF, SIGXCPU, SIGXFSZ, SIGIO, SIGPWR, SIGSTKFLT,
+};
 
 static void on_signal(int sig)
 {
@@ -16,6 +29,7 @@ static void on_signal(int sig)
 			abort_fn();
 		_exit(128 + sig);
 	}
+	tf_exit_signal = sig;
 	tf_exiting = 1;
 }
 
@@ -26,15 +40,21 @@ void tf_signals_install(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* A closed pipe (tapflow ... | head) ends us through EPIPE, not death. */
+	for (size_t i = 0; i < sizeof(terminating) / sizeof(terminating[0]); i++)
+		sigaction(terminating[i], &sa, NULL);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaction(sig, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
 void tf_signals_on_abort(void (*fn)(void))
 {
 	abort_fn = fn;
+}
+
+void tf_request_exit(void)
+{
+	tf_exiting = 1;
 }
 
 void tf_sleep(double sec)

@@ -4,13 +4,23 @@
 
 #include <signal.h>
 
-/* Set by the first SIGINT/SIGTERM: finish, report, detach, exit 0. */
+/*
+ * Set by the first terminating signal: finish, report, detach, exit 0.
+ * Any signal whose default action would end the process counts (SIGINT,
+ * SIGTERM, SIGHUP of a dropped ssh session, SIGQUIT, SIGUSR1, SIGALRM,
+ * real-time signals, ...): dying by default would skip the final report
+ * and leave clsact filters behind.
+ */
 extern volatile sig_atomic_t tf_exiting;
+/* The signal that set tf_exiting (0: none). */
+extern volatile sig_atomic_t tf_exit_signal;
 
 /*
- * First SIGINT/SIGTERM sets tf_exiting; a second one exits at once (TCX
- * links go with the process; clsact filters are removed by the next start).
- * Installed without SA_RESTART, so a sleep returns early on a signal.
+ * Install the handlers. A second terminating signal exits at once (TCX
+ * links go with the process; clsact filters are removed by the next
+ * start). Installed without SA_RESTART, so a sleep returns early on a
+ * signal. SIGPIPE is ignored: a reader that goes away shows as EPIPE on
+ * the next write, which ends the run through the same path (output.h).
  */
 void tf_signals_install(void);
 /*
@@ -20,5 +30,7 @@ void tf_signals_install(void);
 void tf_signals_on_abort(void (*fn)(void));
 /* Sleep up to sec seconds, less if a signal arrives. */
 void tf_sleep(double sec);
+/* End the run as a signal would (a write error on the report stream). */
+void tf_request_exit(void);
 
 #endif /* TF_SIGNALS_H */

@@ -90,16 +90,21 @@ tf_eq "main: bridge agrees with ip -s link (rx bytes less 14 per frame)" \
 assert_clean "main: nothing left after -d" "$NSH" $TF_PID $TAP $BR $VH
 tf_diag "main run: $((SECONDS - t0)) s"
 
-# --- 2./3. SIGINT and SIGTERM: final report, exit 0, nothing left ----------
-# SIGINT run through ip netns exec (the other runs use --netns).
-for sig in INT TERM; do
+# --- 2./3. Every terminating signal: final report, exit 0, nothing left -----
+# SIGINT run through ip netns exec (the other runs use --netns). Beyond
+# SIGINT/SIGTERM, the signals that would kill by default: a dropped ssh
+# session (HUP), Ctrl-\ (QUIT), supervisors' and users' own. These run with
+# clsact, whose filters would outlive a process that died by default.
+for sig in INT TERM HUP QUIT USR1 USR2 ALRM PWR RTMIN+1; do
+	mode=()
+	case $sig in INT|TERM) ;; *) mode=(--attach clsact) ;; esac
 	if [ $sig == INT ]; then
 		ip netns exec "$NSH" "$TAPFLOW" --no-libvirt "${IFACES[@]}" --json stats \
 			>"$OUT/sig$sig.out" 2>"$OUT/sig$sig.err" &
 		TF_PID=$!
 		tf_on_exit "kill_job $TF_PID"
 	else
-		tf_start sig$sig "${IFACES[@]}" --json stats
+		tf_start sig$sig "${IFACES[@]}" "${mode[@]}" --json stats
 	fi
 	wait_attached $TF_PID 3 || tf_diag "SIG$sig: not attached: $(cat "$OUT/sig$sig.err")"
 	vm_send 7 100 && ping_from "$NSP" $IP_BR 2 56 || tf_diag "SIG$sig: traffic failed"
@@ -176,7 +181,12 @@ tf_eq "SIGKILL clsact: tapflow's 6 filters are still there (cls_bpf outlives its
 	"$(for d in $TAP $BR $VH; do hooks_of "$NSH" $d; done | grep -c '^clsact ')"
 tf_check "SIGKILL clsact: its state file stays for the next start" \
 	test -e /run/tapflow/hooks.$TF_PID
-KILLED_CLS=$TF_PID
+# Its pid now belongs to another, live process (pids are reused): the state
+# file must not pass for a live tapflow's. A sleep of ours stands for it.
+sleep 300 &
+KILLED_CLS=$!
+tf_on_exit "kill_job $KILLED_CLS"
+mv /run/tapflow/hooks.$TF_PID /run/tapflow/hooks.$KILLED_CLS
 tf_on_exit "rm -f /run/tapflow/hooks.$KILLED_CLS"
 # The next start in this namespace (TCX, on one interface only) cleans them all.
 tf_start restart --iface $TAP --json stats -d 0.5
