@@ -4,10 +4,11 @@
  * released when the process dies, and that never disturb other users of the
  * device), clsact + cls_bpf as the fallback for older kernels.
  *
- * Every live tapflow process records its hooks in /run/tapflow/hooks.<pid>.
- * For clsact the record is what lets a later start remove the filters of a
- * process that was SIGKILLed (cls_bpf filters outlive their loader); for
- * both modes it lets `list` tell which taps are being traced.
+ * Every live tapflow process records its hooks in /run/tapflow/hooks.<pid>
+ * (see "The state file" below). For clsact the record is what lets a later
+ * start remove the filters of a process that was SIGKILLed (cls_bpf
+ * filters outlive their loader); for both modes it lets `list` tell which
+ * taps are being traced, and which carry such orphaned filters.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -77,72 +79,103 @@ void tf_progs_init(struct tf_progs *p, int ingress_fd, int egress_fd)
 	p->id[1] = prog_id_of(egress_fd);
 }
 
+/*
+ * The state file of this process: STATE_DIR/hooks.<pid>, shared by every
+ * attacher of the process. It is created under a temporary name, locked
+ * (flock, exclusive) and only then renamed into place, and the lock is
+ * held for as long as the process lives: a reader that can take the lock
+ * knows the owner is dead, whatever process now has its pid. Records are
+ * appended, one write() per hook, never rewritten, so a kill at any
+ * instant leaves every complete record readable:
+ *   + <netns inode> <ifindex> <mode> <dir> <handle> <priority> <prog id>
+ *   - <netns inode> <ifindex>          (that hook was detached)
+ */
+static struct {
+	int fd;				/* -1: no state file (yet, or not possible) */
+	int users;			/* attachers of this process */
+	char path[64];
+} state = { .fd = -1 };
+
+/*
+ * The state directory, created 0700 if missing; an existing one must be a
+ * directory of ours that nobody else can write (an older tapflow made it
+ * 0755: tightened). -1 if it cannot be trusted: no state is kept then.
+ */
+static int state_dir_ok(void)
+{
+	struct stat st;
+
+	if (mkdir(STATE_DIR, 0700) && errno != EEXIST)
+		return -1;
+	if (lstat(STATE_DIR, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return -1;
+	if ((st.st_mode & 077) && chmod(STATE_DIR, 0700))
+		return -1;
+	return 0;
+}
+
+static void state_open(void)
+{
+	char tmp[80];
+	int fd;
+
+	if (state.fd >= 0)
+		return;
+	if (state_dir_ok()) {
+		tf_warn("%s is not a private directory of this user: the clsact filters of a "
+			"killed run cannot be cleaned up by the next one", STATE_DIR);
+		return;
+	}
+	snprintf(state.path, sizeof(state.path), STATE_DIR "/hooks.%d", (int)getpid());
+	snprintf(tmp, sizeof(tmp), STATE_DIR "/.hooks.%d.tmp", (int)getpid());
+	unlink(tmp);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	/* Locked before it has its name: nobody ever sees it unlocked while we live. */
+	if (flock(fd, LOCK_EX) || rename(tmp, state.path)) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	state.fd = fd;
+}
+
+static void state_append(const char *buf, size_t len)
+{
+	if (state.fd >= 0 && write(state.fd, buf, len) != (ssize_t)len)
+		tf_debug("cannot record a hook in %s: %s", state.path, strerror(errno));
+}
+
 int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want)
 {
 	memset(a, 0, sizeof(*a));
 	a->want = want;
 	a->chosen = want;
-	mkdir(STATE_DIR, 0755);
-	snprintf(a->state_path, sizeof(a->state_path), STATE_DIR "/hooks.%d", (int)getpid());
+	state.users++;
 	return 0;
 }
 
-/* Rewrite the whole record: small, and never half-written (rename). */
-static void state_add(struct tf_attacher *a, const struct tf_hook *h)
+static void state_add(const struct tf_hook *h)
 {
-	char tmp[160];
-	FILE *in, *out;
-	char line[256];
+	char buf[256];
+	int n = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
-	out = fopen(tmp, "w");
-	if (!out)
-		return;
-	in = fopen(a->state_path, "r");
-	if (in) {
-		while (fgets(line, sizeof(line), in))
-			fputs(line, out);
-		fclose(in);
-	}
+	state_open();
 	for (int d = 0; d < 2; d++)
-		fprintf(out, "%lu %d %s %s %u %u %u\n", netns_inode(), h->ifindex,
-			tf_attach_mode_name(h->mode), dir_name[d], h->handle[d],
-			h->priority[d], h->progs.id[d]);
-	fclose(out);
-	rename(tmp, a->state_path);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "+ %lu %d %s %s %u %u %u\n",
+			      netns_inode(), h->ifindex, tf_attach_mode_name(h->mode),
+			      dir_name[d], h->handle[d], h->priority[d], h->progs.id[d]);
+	state_append(buf, (size_t)n);
 }
 
-static void state_remove(struct tf_attacher *a, const struct tf_hook *h)
+static void state_remove(const struct tf_hook *h)
 {
-	char tmp[160], line[256];
-	unsigned long ns;
-	int ifindex, kept = 0;
-	FILE *in, *out;
+	char buf[64];
+	int n;
 
-	in = fopen(a->state_path, "r");
-	if (!in)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
-	out = fopen(tmp, "w");
-	if (!out) {
-		fclose(in);
-		return;
-	}
-	while (fgets(line, sizeof(line), in)) {
-		if (sscanf(line, "%lu %d", &ns, &ifindex) == 2 &&
-		    ns == netns_inode() && ifindex == h->ifindex)
-			continue;
-		fputs(line, out);
-		kept++;
-	}
-	fclose(in);
-	fclose(out);
-	if (kept)
-		rename(tmp, a->state_path);
-	else {
-		unlink(tmp);
-		unlink(a->state_path);
-	}
+	n = snprintf(buf, sizeof(buf), "- %lu %d\n", netns_inode(), h->ifindex);
+	state_append(buf, (size_t)n);
 }
 
 static int tcx_attach(struct tf_hook *h)
@@ -271,12 +304,12 @@ static int clsact_attach(struct tf_hook *h)
 	h->created_qdisc = !err;
 	if (h->created_qdisc) {
 		char marker[160];
-		FILE *f;
+		int fd;
 
 		qdisc_marker(h->ifindex, marker, sizeof(marker));
-		f = fopen(marker, "w");
-		if (f)
-			fclose(f);
+		fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd);
 	}
 	/* Before every filter already there: one with a verdict would hide packets. */
 	clsact_filters(h->ifindex, min_prio);
@@ -339,7 +372,7 @@ int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, const struct tf_pro
 	h->mode = TF_ATTACH_CLSACT;
 attached:
 	h->attached = true;
-	state_add(a, h);
+	state_add(h);
 	tf_debug("attached to %s (ifindex %d) with %s", ifname, ifindex,
 		 tf_attach_mode_name(h->mode));
 	return 0;
@@ -359,7 +392,7 @@ static void clsact_detach(const struct tf_hook *h)
 	remove_qdisc_if_ours_and_empty(h->ifindex, h->created_qdisc);
 }
 
-void tf_hook_detach(struct tf_attacher *a, struct tf_hook *h)
+void tf_hook_detach(struct tf_hook *h)
 {
 	if (!h->attached)
 		return;
@@ -376,38 +409,173 @@ void tf_hook_detach(struct tf_attacher *a, struct tf_hook *h)
 		clsact_detach(h);
 	}
 	h->attached = false;
-	state_remove(a, h);
+	state_remove(h);
 }
 
 void tf_attacher_fini(struct tf_attacher *a)
 {
-	unlink(a->state_path);
+	(void)a;
+	/* The last attacher of the process: every hook it recorded is detached. */
+	if (--state.users > 0 || state.fd < 0)
+		return;
+	unlink(state.path);
+	close(state.fd);
+	state.fd = -1;
 }
 
-static bool pid_alive(int pid)
+/* A hook as its record says, and whether a later record said it is gone. */
+struct record {
+	unsigned long ns;
+	int ifindex;
+	char mode[16], dir[16];
+	unsigned int handle, prio, prog_id;
+};
+
+/*
+ * The hooks a state file says are attached: "+" records not followed by a
+ * "-" for their netns and ifindex. An incomplete last line (a kill in the
+ * middle of a write) is skipped. Returns how many, *out to free; -1: ENOMEM.
+ */
+static int read_records(FILE *f, struct record **out)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	struct record *r = NULL, one;
+	size_t n = 0, cap = 0;
+	char line[256];
+
+	while (fgets(line, sizeof(line), f)) {
+		if (!strchr(line, '\n'))
+			break;
+		if (sscanf(line, "- %lu %d", &one.ns, &one.ifindex) == 2) {
+			size_t kept = 0;
+
+			for (size_t i = 0; i < n; i++)
+				if (r[i].ns != one.ns || r[i].ifindex != one.ifindex)
+					r[kept++] = r[i];
+			n = kept;
+			continue;
+		}
+		if (sscanf(line, "+ %lu %d %15s %15s %u %u %u", &one.ns, &one.ifindex, one.mode,
+			   one.dir, &one.handle, &one.prio, &one.prog_id) != 7)
+			continue;
+		if (n == cap) {
+			struct record *nr = realloc(r, (cap ? cap * 2 : 16) * sizeof(*r));
+
+			if (!nr) {
+				free(r);
+				return -1;
+			}
+			r = nr;
+			cap = cap ? cap * 2 : 16;
+		}
+		r[n++] = one;
+	}
+	*out = r;
+	return (int)n;
 }
 
-/* Call fn on each line of each hooks file; alive tells whose file it is. */
-static void for_each_record(void (*fn)(const char *path, int pid, bool alive, void *arg),
-			    void *arg)
+/* A state file, opened and, if its owner is dead, locked by us. */
+struct state_file {
+	FILE *f;
+	int pid;
+	bool alive;
+};
+
+/*
+ * Open a state file and tell whether its owner lives: it holds the lock
+ * for its whole life, so a lock we can take means it is gone. how: the
+ * lock to take if it is (LOCK_EX to clean up, LOCK_SH to look).
+ */
+static int state_file_open(int dirfd, const char *name, int how, struct state_file *sf)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -1;
+	sf->alive = flock(fd, how | LOCK_NB) != 0;
+	if (sf->alive && errno != EWOULDBLOCK) {
+		close(fd);
+		return -1;
+	}
+	sf->f = fdopen(fd, "r");
+	if (!sf->f) {
+		close(fd);
+		return -1;
+	}
+	if (sscanf(name, "hooks.%d", &sf->pid) != 1)
+		sf->pid = 0;
+	return 0;
+}
+
+/* Is the clsact filter of this record still the program it recorded? */
+static bool record_still_attached(const struct record *r)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r->ifindex,
+			    .attach_point = strcmp(r->dir, "egress") ? BPF_TC_INGRESS
+								     : BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = r->handle, .priority = r->prio);
+
+	return bpf_tc_query(&hook, &q) == 0 && q.prog_id == r->prog_id;
+}
+
+/*
+ * Remove a dead process's clsact filters in this netns (TCX links died
+ * with it). Returns how many; *other_ns: filters it left in other netns,
+ * for a start there to clean.
+ */
+static int clean_records(const struct record *r, int n, int pid, bool verbose, int *other_ns)
+{
+	int removed = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(r[i].mode, "clsact"))
+			continue;
+		if (r[i].ns != netns_inode()) {
+			(*other_ns)++;
+			continue;
+		}
+		/* Only if that slot still holds the dead process's program. */
+		if (!record_still_attached(&r[i]))
+			continue;
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r[i].ifindex,
+				    .attach_point = strcmp(r[i].dir, "egress") ? BPF_TC_INGRESS
+									       : BPF_TC_EGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, del, .handle = r[i].handle,
+				    .priority = r[i].prio);
+		if (bpf_tc_detach(&hook, &del) == 0) {
+			remove_qdisc_if_ours_and_empty(r[i].ifindex, false);
+			removed++;
+			if (verbose)
+				fprintf(stderr, "tapflow: removed stale %s filter of pid %d from "
+					"ifindex %d\n", r[i].dir, pid, r[i].ifindex);
+		}
+	}
+	return removed;
+}
+
+/* Call fn on every state file but ours; how: the lock to take of a dead one's. */
+static int for_each_state_file(int how, void (*fn)(const char *name, struct state_file *sf,
+						    void *arg), void *arg)
 {
 	DIR *dir = opendir(STATE_DIR);
 	struct dirent *de;
 
 	if (!dir)
-		return;
+		return -1;
 	while ((de = readdir(dir))) {
-		char path[300];
-		int pid;
+		struct state_file sf = {};
+		bool tmp = !strncmp(de->d_name, ".hooks.", 7);
 
-		if (sscanf(de->d_name, "hooks.%d", &pid) != 1 || strstr(de->d_name, ".tmp"))
+		if (strncmp(de->d_name, "hooks.", 6) && !tmp)
 			continue;
-		snprintf(path, sizeof(path), STATE_DIR "/%s", de->d_name);
-		fn(path, pid, pid != getpid() && pid_alive(pid), arg);
+		if (state.fd >= 0 && !strcmp(strrchr(state.path, '/') + 1, de->d_name))
+			continue;
+		if (state_file_open(dirfd(dir), de->d_name, how, &sf))
+			continue;
+		fn(de->d_name, &sf, arg);
+		fclose(sf.f);
 	}
 	closedir(dir);
+	return 0;
 }
 
 struct stale_ctx {
@@ -415,91 +583,81 @@ struct stale_ctx {
 	bool verbose;
 };
 
-static void clean_file(const char *path, int pid, bool alive, void *arg)
+static void clean_file(const char *name, struct state_file *sf, void *arg)
 {
 	struct stale_ctx *ctx = arg;
-	char line[256], mode[16], dir[16];
-	unsigned long ns;
-	unsigned int handle, prio, prog_id;
-	int ifindex, other_ns = 0;
-	FILE *f;
+	struct record *r = NULL;
+	int n, other_ns = 0;
 
-	if (alive || pid == getpid())
+	if (sf->alive)
 		return;
-	f = fopen(path, "r");
-	if (!f)
+	n = read_records(sf->f, &r);
+	if (n < 0)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lu %d %15s %15s %u %u %u", &ns, &ifindex, mode, dir,
-			   &handle, &prio, &prog_id) != 7)
-			continue;
-		if (ns != netns_inode()) {
-			/* clsact: cleaned by a start in that namespace; TCX: nothing to do */
-			if (!strcmp(mode, "clsact"))
-				other_ns++;
-			continue;
-		}
-		if (strcmp(mode, "clsact"))
-			continue;	/* TCX links died with their process */
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-				    .attach_point = strcmp(dir, "egress") ? BPF_TC_INGRESS
-									 : BPF_TC_EGRESS);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = handle, .priority = prio);
-		/* Only if that slot still holds the dead process's program. */
-		if (bpf_tc_query(&hook, &q) == 0 && q.prog_id == prog_id) {
-			DECLARE_LIBBPF_OPTS(bpf_tc_opts, del, .handle = handle,
-					    .priority = prio);
-			if (bpf_tc_detach(&hook, &del) == 0) {
-				remove_qdisc_if_ours_and_empty(ifindex, false);
-				ctx->removed++;
-				if (ctx->verbose)
-					fprintf(stderr, "tapflow: removed stale %s filter of "
-						"pid %d from ifindex %d\n", dir, pid, ifindex);
-			}
-		}
-	}
-	fclose(f);
-	if (!other_ns)
+	ctx->removed += clean_records(r, n, sf->pid, ctx->verbose, &other_ns);
+	free(r);
+	/* Still locked by us: no one else reads it between our check and this. */
+	if (!other_ns) {
+		char path[300];
+
+		snprintf(path, sizeof(path), STATE_DIR "/%s", name);
 		unlink(path);
+	}
 }
 
 int tf_attach_clean_stale(bool verbose)
 {
 	struct stale_ctx ctx = { .verbose = verbose };
 
-	for_each_record(clean_file, &ctx);
+	for_each_state_file(LOCK_EX, clean_file, &ctx);
 	return ctx.removed;
 }
 
-struct in_use_ctx {
+struct state_ctx {
 	int ifindex;
-	bool found;
+	enum tf_attach_state state;
+	int orphan_pid;
 };
 
-static void in_use_file(const char *path, int pid, bool alive, void *arg)
+static void state_of_file(const char *name, struct state_file *sf, void *arg)
 {
-	struct in_use_ctx *ctx = arg;
-	char line[256];
-	unsigned long ns;
-	int ifindex;
-	FILE *f;
+	struct state_ctx *ctx = arg;
+	struct record *r = NULL;
+	int n = read_records(sf->f, &r);
 
-	if (!alive && pid != getpid())
-		return;
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lu %d", &ns, &ifindex) == 2 &&
-		    ns == netns_inode() && ifindex == ctx->ifindex)
-			ctx->found = true;
-	fclose(f);
+	(void)name;
+	for (int i = 0; i < n; i++) {
+		if (r[i].ns != netns_inode() || r[i].ifindex != ctx->ifindex)
+			continue;
+		if (sf->alive) {
+			ctx->state = TF_ATTACH_STATE_LIVE;
+		} else if (ctx->state != TF_ATTACH_STATE_LIVE && !strcmp(r[i].mode, "clsact") &&
+			   record_still_attached(&r[i])) {
+			ctx->state = TF_ATTACH_STATE_ORPHANED;
+			ctx->orphan_pid = sf->pid;
+		}
+	}
+	free(r);
 }
 
-bool tf_attach_ifindex_in_use(int ifindex)
+enum tf_attach_state tf_attach_state_of(int ifindex, int *orphan_pid)
 {
-	struct in_use_ctx ctx = { .ifindex = ifindex };
+	struct state_ctx ctx = { .ifindex = ifindex, .state = TF_ATTACH_STATE_NONE };
 
-	for_each_record(in_use_file, &ctx);
-	return ctx.found;
+	if (for_each_state_file(LOCK_SH, state_of_file, &ctx))
+		return errno == ENOENT ? TF_ATTACH_STATE_NONE : TF_ATTACH_STATE_UNKNOWN;
+	/* Our own hooks are not in another file. */
+	if (state.fd >= 0 && ctx.state == TF_ATTACH_STATE_NONE) {
+		FILE *f = fopen(state.path, "r");
+
+		if (f) {
+			struct state_file self = { .f = f, .pid = (int)getpid(), .alive = true };
+
+			state_of_file(NULL, &self, &ctx);
+			fclose(f);
+		}
+	}
+	if (orphan_pid)
+		*orphan_pid = ctx.orphan_pid;
+	return ctx.state;
 }

@@ -48,7 +48,6 @@ struct tf_hook {
 struct tf_attacher {
 	enum tf_attach_mode want;	/* what the user asked for */
 	enum tf_attach_mode chosen;	/* AUTO until the first attach decides */
-	char state_path[128];		/* clsact hooks of this process */
 };
 
 int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want);
@@ -62,7 +61,7 @@ int tf_hook_attach(struct tf_attacher *a, struct tf_hook *h, const struct tf_pro
  * Remove what tf_hook_attach added. An interface that disappeared took its
  * hooks with it: that is not an error.
  */
-void tf_hook_detach(struct tf_attacher *a, struct tf_hook *h);
+void tf_hook_detach(struct tf_hook *h);
 void tf_attacher_fini(struct tf_attacher *a);
 
 /*
@@ -71,7 +70,17 @@ void tf_attacher_fini(struct tf_attacher *a);
  */
 int tf_attach_clean_stale(bool verbose);
 
-/* Hooks of live tapflow processes in this netns (for `list`). */
-bool tf_attach_ifindex_in_use(int ifindex);
+enum tf_attach_state {
+	TF_ATTACH_STATE_UNKNOWN = -1,	/* the state files cannot be read (not root) */
+	TF_ATTACH_STATE_NONE = 0,
+	TF_ATTACH_STATE_LIVE,		/* a running tapflow traces it */
+	TF_ATTACH_STATE_ORPHANED,	/* clsact filters of a tapflow that was killed */
+};
+
+/*
+ * What tapflow has attached to ifindex in this netns (for `list`);
+ * *orphan_pid (may be NULL): the pid the killed process had.
+ */
+enum tf_attach_state tf_attach_state_of(int ifindex, int *orphan_pid);
 
 #endif /* TF_ATTACH_H */

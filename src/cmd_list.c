@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "inventory.h"
 #include "log.h"
+#include "output.h"
 #include "report.h"
 
 bool tf_cli_vm_selected(const struct tf_cli *cli, const char *vm_name, const char *uuid)
@@ -57,7 +58,7 @@ int tf_cmd_list(const struct tf_cli *cli)
 	struct tf_inventory inv = {};
 	struct tf_json j = {};
 	struct timespec now;
-	bool *attached;
+	enum tf_attach_state *attached;
 
 	if (tf_load_selected_inventory(cli, &inv))
 		return TF_EXIT_RUNTIME;
@@ -66,9 +67,17 @@ int tf_cmd_list(const struct tf_cli *cli)
 		tf_inventory_free(&inv);
 		return TF_EXIT_RUNTIME;
 	}
-	for (size_t i = 0; i < inv.n_vifs; i++)
-		attached[i] = inv.vifs[i].ifindex > 0 &&
-			      tf_attach_ifindex_in_use(inv.vifs[i].ifindex);
+	for (size_t i = 0; i < inv.n_vifs; i++) {
+		int pid = 0;
+
+		if (inv.vifs[i].ifindex <= 0)
+			continue;
+		attached[i] = tf_attach_state_of(inv.vifs[i].ifindex, &pid);
+		if (attached[i] == TF_ATTACH_STATE_ORPHANED)
+			tf_warn("%s (VM %s) still has the clsact filters of tapflow pid %d, which "
+				"was killed; the next tapflow run here removes them",
+				inv.vifs[i].ifname, inv.vifs[i].vm, pid);
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (cli->json) {
 		for (size_t i = 0; i < inv.n_vifs; i++)
@@ -80,5 +89,5 @@ int tf_cmd_list(const struct tf_cli *cli)
 	tf_json_free(&j);
 	free(attached);
 	tf_inventory_free(&inv);
-	return fflush(stdout) ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	return tf_out_finish(stdout, "the list to stdout") ? TF_EXIT_RUNTIME : TF_EXIT_OK;
 }

@@ -315,6 +315,16 @@ static int set_captured(struct tf_collector *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Gone, or its ifindex now names another interface. */
+static bool vanished(const struct tf_target *t)
+{
+	char name[IF_NAMESIZE];
+
+	if (!if_indextoname((unsigned int)t->ifindex, name))
+		return errno == ENXIO || errno == ENODEV;
+	return strcmp(name, t->ifname) != 0;
+}
+
 /* Attach one target: its map entries first, so its first packet is counted. */
 static int attach_target(struct tf_collector *c, struct tf_target *t, const void *zero,
 			 char *err, size_t errlen)
@@ -408,8 +418,19 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 
 			if ((t->role == TF_ROLE_UPLINK) != (pass == 0))
 				continue;
-			if (attach_target(c, t, zero, err, errlen))
+			if (!attach_target(c, t, zero, err, errlen))
+				continue;
+			if (!t->has_vif || !vanished(t))
 				goto fail;
+			/*
+			 * A VM that stopped since the inventory took its tap with
+			 * it: nothing of it to trace, and no reason to stop the others.
+			 */
+			tf_warn("VM %s stopped before tapflow could attach to its tap %s; "
+				"not traced", t->vif.vm, t->ifname);
+			memmove(t, t + 1, (c->n_targets - i - 1) * sizeof(*t));
+			c->n_targets--;
+			i--;
 		}
 	}
 	free(zero);
@@ -424,7 +445,7 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 fail:
 	free(zero);
 	for (size_t i = 0; i < c->n_targets; i++)
-		tf_hook_detach(&c->attacher, &c->targets[i].hook);
+		tf_hook_detach(&c->targets[i].hook);
 	return -1;
 }
 
@@ -483,16 +504,6 @@ static int read_target(struct tf_collector *c, struct tf_target *t)
 	tx = !rx;
 	dir_to_totals(&sum.dir[rx], &sum.dir[tx], &t->now);
 	return 0;
-}
-
-/* Gone, or its ifindex now names another interface. */
-static bool vanished(const struct tf_target *t)
-{
-	char name[IF_NAMESIZE];
-
-	if (!if_indextoname((unsigned int)t->ifindex, name))
-		return errno == ENXIO || errno == ENODEV;
-	return strcmp(name, t->ifname) != 0;
 }
 
 int tf_collector_flush_flows(struct tf_collector *c)
@@ -584,13 +595,13 @@ void tf_collector_detach(struct tf_collector *c)
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < c->n_targets; i++)
 			if ((c->targets[i].role == TF_ROLE_UPLINK) == (pass == 1))
-				tf_hook_detach(&c->attacher, &c->targets[i].hook);
+				tf_hook_detach(&c->targets[i].hook);
 }
 
 void tf_collector_close(struct tf_collector *c)
 {
 	for (size_t i = 0; i < c->n_targets; i++)
-		tf_hook_detach(&c->attacher, &c->targets[i].hook);
+		tf_hook_detach(&c->targets[i].hook);
 	if (c->skel) {
 		tf_attacher_fini(&c->attacher);
 		tapflow_bpf__destroy(c->skel);

@@ -26,9 +26,9 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
-/* The identity fields every vm and stats record carries. */
+/* The identity fields every vm and stats record carries; attached < 0: null. */
 static void vif_identity(struct tf_json *j, const struct tf_vif *vif, int ifindex,
-			 const char *ifname, bool attached)
+			 const char *ifname, int attached)
 {
 	tf_json_str(j, "vm", vif ? vif->vm : NULL);
 	tf_json_str(j, "uuid", vif ? or_null(vif->uuid) : NULL);
@@ -41,14 +41,23 @@ static void vif_identity(struct tf_json *j, const struct tf_vif *vif, int ifinde
 	tf_json_str(j, "network", vif ? or_null(vif->network) : NULL);
 	tf_json_str(j, "bridge", vif ? or_null(vif->bridge) : NULL);
 	tf_json_str(j, "mode", vif ? tf_mode_name(vif->mode) : NULL);
-	tf_json_bool(j, "attached", attached);
+	if (attached < 0)
+		tf_json_null(j, "attached");
+	else
+		tf_json_bool(j, "attached", attached);
 }
 
-void tf_report_vm_json(struct tf_json *j, const struct tf_vif *vif, bool attached,
-		       const struct timespec *now, FILE *f)
+void tf_report_vm_json(struct tf_json *j, const struct tf_vif *vif,
+		       enum tf_attach_state attached, const struct timespec *now, FILE *f)
 {
 	tf_json_begin(j, "vm", now);
-	vif_identity(j, vif, vif->ifindex, vif->ifname, attached);
+	/* Unknown (the state files are root's): null, never a guess. */
+	vif_identity(j, vif, vif->ifindex, vif->ifname,
+		     attached == TF_ATTACH_STATE_UNKNOWN ? -1 : attached != TF_ATTACH_STATE_NONE);
+	if (attached == TF_ATTACH_STATE_UNKNOWN)
+		tf_json_null(j, "orphaned");
+	else
+		tf_json_bool(j, "orphaned", attached == TF_ATTACH_STATE_ORPHANED);
 	tf_json_str(j, "model", or_null(vif->model));
 	if (vif->bridge[0] && vif->ifindex > 0)
 		tf_json_bool(j, "tap_mac_ok", vif->tap_mac_ok);
@@ -77,7 +86,18 @@ static void fdb_text(const struct tf_vif *vif, char *out, size_t outlen)
 	}
 }
 
-void tf_report_vm_table(const struct tf_inventory *inv, const bool *attached, FILE *f)
+static const char *attach_state_text(enum tf_attach_state s)
+{
+	switch (s) {
+	case TF_ATTACH_STATE_LIVE: return "yes";
+	case TF_ATTACH_STATE_ORPHANED: return "orphaned";
+	case TF_ATTACH_STATE_UNKNOWN: return "?";
+	default: return "no";
+	}
+}
+
+void tf_report_vm_table(const struct tf_inventory *inv, const enum tf_attach_state *attached,
+			FILE *f)
 {
 	fprintf(f, "%-16s %-10s %-17s %-12s %-10s %-8s %-8s %-14s %s\n", "VM", "TAP", "MAC",
 		"NETWORK", "BRIDGE", "MODE", "ATTACHED", "FDB", "NOTE");
@@ -92,7 +112,7 @@ void tf_report_vm_table(const struct tf_inventory *inv, const bool *attached, FI
 		snprintf(line, sizeof(line), "%-16s %-10s %-17s %-12s %-10s %-8s %-8s %-14s %s",
 			 v->vm, or_dash(v->ifname), or_dash(v->mac), or_dash(v->network),
 			 or_dash(v->bridge), tf_mode_name(v->mode),
-			 attached[i] ? "yes" : "no", fdb, v->note);
+			 attach_state_text(attached[i]), fdb, v->note);
 		len = strlen(line);
 		while (len && line[len - 1] == ' ')
 			line[--len] = '\0';	/* no note: no trailing blanks */

@@ -18,9 +18,10 @@
 const char *tf_fdb_state_name(enum tf_fdb_state state);
 
 /* vm record (list). */
-void tf_report_vm_json(struct tf_json *j, const struct tf_vif *vif, bool attached,
-		       const struct timespec *now, FILE *f);
-void tf_report_vm_table(const struct tf_inventory *inv, const bool *attached, FILE *f);
+void tf_report_vm_json(struct tf_json *j, const struct tf_vif *vif,
+		       enum tf_attach_state attached, const struct timespec *now, FILE *f);
+void tf_report_vm_table(const struct tf_inventory *inv, const enum tf_attach_state *attached,
+			FILE *f);
 /* Lines warning about FDB/tap-MAC mismatches; returns how many. */
 int tf_report_vm_warnings(const struct tf_inventory *inv, FILE *f);
 
