@@ -10,7 +10,7 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libvirt-dev libxml2-dev libncurses-dev
 	# tests
 	libcmocka-dev iproute2 iperf3 tmux jq tshark conntrack iptables procps
-	bridge-utils python3 socat
+	bridge-utils python3 socat util-linux valgrind gdb
 	# bench: tcpdump, the reference of capture.sh
 	tcpdump
 	# lab: real libvirtd + qemu (TCG), Debian's kernel for direct boot, busybox initramfs
