@@ -57,7 +57,7 @@ if ! wait_attached $FZ 3 60 || ! wait_attached $STATS 3 60; then
 fi
 
 # The frames, and what the tap took of them (it refuses writes under an
-# Ethernet header). Python writes some 20000 a second: allow minutes.
+# Ethernet header); a generous wait, for a busy machine.
 t0=$SECONDS
 id="fuzz.$BASHPID.$(date +%s%N)"
 echo "$id fuzz $SEED $N $MAXLEN" >"$VM_CTL"
