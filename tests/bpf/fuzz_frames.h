@@ -438,7 +438,7 @@ static inline void fz_random(struct fz_rng *r, struct fz_frame *f, uint32_t max_
 }
 
 /* The next frame: 10% random, 90% structured, 65% of those mutated. */
-static inline void fz_frame(struct fz_rng *r, struct fz_frame *f, uint32_t max_frame)
+static inline void fz_next_frame(struct fz_rng *r, struct fz_frame *f, uint32_t max_frame)
 {
 	if (fz_chance(r, 10)) {
 		fz_random(r, f, max_frame);

@@ -909,7 +909,7 @@ static void batch_frames(struct fz_run *r, uint32_t n)
 		if (cuts)
 			fz_structured(&r->rng, &f, max_frame);
 		else
-			fz_frame(&r->rng, &f, max_frame);
+			fz_next_frame(&r->rng, &f, max_frame);
 		if (r->arena_used + f.len > ARENA_SIZE)
 			break;
 		memcpy(r->arena + off, f.b, f.len);
@@ -1560,7 +1560,7 @@ static void test_fuzz_drops(void **state)
 		bool traced, takes;
 		int err;
 
-		fz_frame(&g, &fr, max_frame);
+		fz_next_frame(&g, &fr, max_frame);
 		takes = test_run_takes(fr.b, fr.len);
 		drop_place(&g, takes, &dev, &iif, &skb_iif, &traced);
 		err = test_run(fd, fr.b, fr.len, dev, iif, 0, 1);
