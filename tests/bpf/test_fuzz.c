@@ -30,8 +30,8 @@
  *
  * Drop tracer: a test run on a device makes a real skb there, which the
  * kernel frees with kfree_skb() at the end (reason NOT_SPECIFIED, in
- * bpf_prog_test_run_skb; test_drop_path checks that it does). A tenth as
- * many fuzzed frames again (at least 100000 by default), on monitored and
+ * bpf_prog_test_run_skb; test_drop_path checks that it does). 100000
+ * fuzzed frames (a tenth of TF_FUZZ_FRAMES if more), on monitored and
  * other devices and input devices: exactly the expected drops per key
  * (device, input device, reason, location, the packet's MACs, addresses
  * and ports as the tracer may read them within the frame), packets and
@@ -1089,8 +1089,8 @@ static void check_flow(struct fz_run *r, const struct tf_flow_key *k, const stru
 			      U(v->rx.packets), U(v->rx.bytes), U(v->rx.segs), U(v->tx.packets),
 			      U(v->tx.bytes), U(v->tx.segs), v->tcp_flags_rx, v->tcp_flags_tx,
 			      v->nat.flags);
-		print_message("# reference rx %llu/%llu/%llu tx %llu/%llu/%llu flags %x/%x nat %x\n",
-			      U(w->rx.packets), U(w->rx.bytes), U(w->rx.segs), U(w->tx.packets),
+		print_message("# reference rx %llu/%llu/%llu tx %llu/%llu/%llu flags %x/%x "
+			      "nat %x\n", U(w->rx.packets), U(w->rx.bytes), U(w->rx.segs), U(w->tx.packets),
 			      U(w->tx.bytes), U(w->tx.segs), w->flags_rx, w->flags_tx, w->nat);
 		fail();
 	}

@@ -148,7 +148,8 @@ def fz_ipv4(rng, max_len, used):
     hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | (5 + opt), 0, (20 + opt * 4 + len(body)) & 0xffff,
                       rng.randrange(65536), frag, 64, proto, 0, fz_pick(rng, FZ_IP4, 4),
                       fz_pick(rng, FZ_IP4, 4))
-    return hdr + bytes(1 if rng.random() < 0.8 else rng.randrange(256) for _ in range(opt * 4)) + body
+    options = bytes(1 if rng.random() < 0.8 else rng.randrange(256) for _ in range(opt * 4))
+    return hdr + options + body
 
 
 def fz_ipv6(rng, max_len, used):
@@ -191,9 +192,11 @@ def fz_structured(rng, max_len):
     if kind < 88:
         eth_ip = rng.random() < 0.85
         arp = struct.pack("!HHBBH", 1 if eth_ip else rng.randrange(8),
-                          0x0800 if eth_ip else rng.randrange(65536), 6 if eth_ip else rng.randrange(16),
+                          0x0800 if eth_ip else rng.randrange(65536),
+                          6 if eth_ip else rng.randrange(16),
                           4 if eth_ip else rng.randrange(16), 1 + rng.randrange(2))
-        arp += rng.randbytes(6) + fz_pick(rng, FZ_IP4, 4) + rng.randbytes(6) + fz_pick(rng, FZ_IP4, 4)
+        arp += rng.randbytes(6) + fz_pick(rng, FZ_IP4, 4)
+        arp += rng.randbytes(6) + fz_pick(rng, FZ_IP4, 4)
         return eth + b"\x08\x06" + arp
     etype = rng.choice([0x88cc, 0x88b5, 0x8035, 0x9000]) if kind < 95 else rng.randrange(0x600)
     return eth + struct.pack("!H", etype) + fz_payload(rng, max_len, len(eth) + 2)
