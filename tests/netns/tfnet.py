@@ -8,6 +8,14 @@
       line "ID COMMAND [ARGS]", from the FIFO CTL:
         ID send N SIZE DSTMAC DSTIP  write N IPv4/UDP frames of SIZE bytes
                                      (Ethernet header included) into the tap
+        ID fuzz SEED N MAXLEN        write N fuzzed frames (tfframes.fuzz_frames:
+                                     any content, 0 to MAXLEN+64 bytes) into
+                                     the tap; answered "done ID fuzz WRITTEN
+                                     BYTES REFUSED TC TC_BYTES": frames and
+                                     bytes the tap took, writes it refused
+                                     (under an Ethernet header: EINVAL), and
+                                     what of them the tap's TC ingress sees
+                                     (tfframes.tc_ingress_len)
         ID stats                     report what the VM received and sent
         ID quit
       Each command is answered, once done, with one line in LOG:
@@ -133,6 +141,23 @@ def vm(tap, mac, ip, ctl, logpath):
                     for i in range(n):
                         write_frame(udp_frame(dmac, mac, ip, dip, size, i))
                     log.write("done %s send %d %d\n" % (cid, n, size))
+                elif words[0] == "fuzz":
+                    # Imported here: tfframes imports this module's helpers.
+                    from tfframes import fuzz_frames, tc_ingress_len
+                    done = [0, 0, 0, 0, 0]
+                    for frame in fuzz_frames(int(words[1]), int(words[2]), int(words[3])):
+                        try:
+                            write_frame(frame)
+                        except OSError:
+                            done[2] += 1
+                            continue
+                        done[0] += 1
+                        done[1] += len(frame)
+                        seen = tc_ingress_len(frame)
+                        if seen is not None:
+                            done[3] += 1
+                            done[4] += seen
+                    log.write("done %s fuzz %d %d %d %d %d\n" % (cid, *done))
                 elif words[0] == "stats":
                     log.write("done %s stats %d %d %d %d %d %d\n" % (
                         cid, st["rx_frames"], st["rx_bytes"], st["tx_frames"],
