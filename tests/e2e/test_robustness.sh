@@ -7,7 +7,8 @@
 #    by now; the next run removes the orphans;
 #  - a VM destroyed between the inventory and the attach (gdb holds tapflow
 #    in that window) is skipped with one warning naming it, the run goes on;
-#  - `list > /dev/full`: one line, exit 1.
+#  - `list > /dev/full`: one line, exit 1;
+#  - `list` under valgrind: no error, no leak (the libvirt inventory).
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/lab-env.sh"
@@ -71,6 +72,21 @@ tf list >/dev/full 2>"$TMP/full.err"
 tf_eq "list > /dev/full: exit 1" 1 $?
 tf_eq "list > /dev/full: one line" \
 	"tapflow: cannot write the list to stdout: No space left on device" "$(cat "$TMP/full.err")"
+
+# --- list under valgrind: the libvirt inventory's memory ----------------------------
+PLAIN=${TAPFLOW_PLAIN:-$(cd "$HERE/../.." && pwd)/.output/tapflow}
+if command -v valgrind >/dev/null && [ -x "$PLAIN" ]; then
+	valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,possible \
+		--suppressions="$HERE/../valgrind.supp" --log-file="$TMP/list.vg" \
+		"$PLAIN" --netns "$TF_LAB_NS" -c "$TF_LAB_URI" --json list >"$TMP/vg.json" 2>/dev/null
+	tf_eq "list under valgrind: exit 0" 0 $?
+	tf_eq "list under valgrind: no error, no leak" "" \
+		"$(grep -v 'WARNING: unhandled eBPF command' "$TMP/list.vg" | head -c 1500)"
+	tf_eq "list under valgrind: every VM listed" "$(wc -w <<<"$TF_LAB_VMS")" \
+		"$(jq -s length "$TMP/vg.json")"
+else
+	tf_skip "list under valgrind" "needs valgrind and the plain build"
+fi
 
 # --- a VM destroyed between the inventory and the attach ----------------------------
 # A domain that boots nothing (no disk, no kernel, no option ROM: SeaBIOS
