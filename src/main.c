@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "output.h"
 #include "preflight.h"
 #include "tapflow.h"
 
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
 	int opt, ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	tf_term_setup();
 	opterr = 0;	/* our own one-line messages */
 	while ((opt = getopt_long(argc, argv, ":c:d:i:w:vh", long_opts, NULL)) != -1) {
 		ret = TF_EXIT_USAGE;
