@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Human tables with names no sane setup has but libvirt and the kernel
- * accept: escape sequences, newlines, bidi overrides, bytes that are not
- * UTF-8, wide characters. Each row stays one line, in its columns.
+ * Human tables and diagnostics with names no sane setup has but libvirt and
+ * the kernel accept: escape sequences, newlines, bidi overrides, bytes that
+ * are not UTF-8, wide characters. Each row stays one line, in its columns.
  */
 #include <locale.h>
 #include <stdarg.h>
@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "report.h"
 
 /* ESC [2J clears the screen, a newline would start a fake row. */
@@ -157,11 +159,38 @@ static void test_stats_table(void **state)
 	free(out);
 }
 
+/* Diagnostics quote names too (tf_warn "interface %s of VM %s vanished"): one safe line. */
+static void test_log_line(void **state)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	char line[512] = "";
+
+	(void)state;
+	if (!have_utf8)
+		skip();
+	assert_non_null(tmp);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+	tf_warn("interface %s of VM %s vanished", "vnet\x1b[8m", EVIL_VM);
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	rewind(tmp);
+	assert_non_null(fgets(line, sizeof(line), tmp));
+	assert_string_equal(line, "tapflow: warning: interface vnet\\x1b[8m of VM " EVIL_VM_SAFE
+			    " vanished\n");
+	assert_null(fgets(line, sizeof(line), tmp));	/* one line */
+	fclose(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vm_table),
 		cmocka_unit_test(test_stats_table),
+		cmocka_unit_test(test_log_line),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
