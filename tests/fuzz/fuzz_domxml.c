@@ -62,35 +62,38 @@ static void check_iface(const struct tf_dom_iface *i)
 		CHECK(!i->source_dev[0]);
 }
 
-/* End the record: one valid JSON line whose "vm" reads back as vm. */
-static void check_record(struct tf_json *j, const char *vm)
+/* Each line of buf[0..len) is valid JSON whose "vm" reads back as vm. */
+static void check_lines(const char *buf, size_t len, const char *vm)
 {
-	char *buf = NULL, *got;
-	size_t len = 0;
+	size_t vlen = strlen(vm), n;
+	char *got = malloc(len + 1);
+	const char *end;
 	long got_len;
-	FILE *f = open_memstream(&buf, &len);
 
-	CHECK(f);
-	CHECK(tf_json_end(j, f) == 0);
-	CHECK(fclose(f) == 0);
-	got = malloc(len);
 	CHECK(got);
-	CHECK(json_line_valid(buf, len, "vm", got, &got_len));
-	CHECK(got_len > 0);
-	/* Exactly, if it was UTF-8; else with U+FFFD where it was not. */
-	if (utf8_valid(vm, strlen(vm)))
-		CHECK((size_t)got_len == strlen(vm) && !memcmp(got, vm, (size_t)got_len));
+	for (; len; buf += n, len -= n) {
+		end = memchr(buf, '\n', len);
+		CHECK(end);
+		n = (size_t)(end - buf) + 1;
+		CHECK(json_line_valid(buf, n, "vm", got, &got_len));
+		CHECK(got_len > 0);
+		/* Exactly, if it was UTF-8; else with U+FFFD where it was not. */
+		if (utf8_valid(vm, vlen))
+			CHECK((size_t)got_len == vlen && !memcmp(got, vm, vlen));
+	}
 	free(got);
-	free(buf);
 }
 
 /* The names as list prints them: JSON lines, and table cells. */
 static void check_output(const struct tf_domain_xml *d)
 {
 	const struct timespec ts = { 0 };
-	char cell[TF_TERM_SIZE(TF_NAME_MAX)];
+	char cell[TF_TERM_SIZE(TF_NAME_MAX)], *buf = NULL;
 	struct tf_json j = {};
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
+	CHECK(f);
 	for (size_t k = 0; k < d->n_ifaces; k++) {
 		const struct tf_dom_iface *i = &d->ifaces[k];
 
@@ -103,14 +106,17 @@ static void check_output(const struct tf_domain_xml *d)
 		tf_json_str(&j, "bridge", i->source_bridge);
 		tf_json_str(&j, "model", i->model);
 		tf_json_str(&j, "type", i->type);
-		check_record(&j, d->name);
+		CHECK(tf_json_end(&j, f) == 0);
 		tf_term_str(i->source_network, 12, 0, cell, sizeof(cell));
 		CHECK(strlen(cell) < sizeof(cell));
 	}
 	tf_json_begin(&j, "vm", &ts);
 	tf_json_str(&j, "vm", d->name);
-	check_record(&j, d->name);
+	CHECK(tf_json_end(&j, f) == 0);
+	CHECK(fclose(f) == 0);
 	tf_json_free(&j);
+	check_lines(buf, len, d->name);
+	free(buf);
 	tf_term_str(d->name, 16, 0, cell, sizeof(cell));
 	CHECK(strlen(cell) < sizeof(cell));
 }
