@@ -9,6 +9,7 @@
 #
 #   tests/fuzz/run-fuzzer.sh fuzz_domxml
 set -uo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/../.."
 
 name=${1:?usage: run-fuzzer.sh NAME}
@@ -27,7 +28,7 @@ skip_reason() {
 	local probe=.output/fuzz/probe-$$
 
 	if ! command -v "${CLANG:-clang}" >/dev/null; then
-		echo "no clang"
+		echo "no ${CLANG:-clang}"
 	elif ! printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' |
 		"${CLANG:-clang}" -fsanitize=fuzzer -x c - -o "$probe" 2>/dev/null; then
 		echo "clang cannot link -fsanitize=fuzzer (no libFuzzer runtime:" \
@@ -79,12 +80,12 @@ done
 "$bin" "${opts[@]}" -max_total_time="$secs" -print_final_stats=1 \
 	-artifact_prefix="$art/" "$work" "$seeds" >"$log" 2>&1
 rc=$?
+final_stat() { sed -n "s/^stat::$1: *//p" "$log"; }
 if [ "$rc" -eq 0 ]; then
-	stat() { sed -n "s/^stat::$1: *//p" "$log"; }
 	done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)
-	echo "# $name: $(stat number_of_executed_units) runs," \
-	     "$(stat average_exec_per_sec) exec/s, $(stat new_units_added) new inputs;" \
-	     "${done_line#*DONE   }"
+	echo "# $name: $(final_stat number_of_executed_units) runs," \
+	     "$(final_stat average_exec_per_sec) exec/s, $(final_stat new_units_added)" \
+	     "new inputs; ${done_line#*DONE   }"
 	echo "ok - $name: fuzzing ${secs} s"
 else
 	artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
