@@ -10,7 +10,7 @@
 #   tests/run.sh [unit|bpf|fuzz|netns|e2e ...]   (default: all suites)
 #
 # fuzz: every regression case of each libFuzzer harness, then each one
-# fuzzing for TF_FUZZ_SECONDS (default 40; 4 harnesses, under 3 minutes).
+# fuzzing for TF_FUZZ_SECONDS (default 35: 4 harnesses in under 3 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # One libFuzzer harness, TAP on stdout: each regression case of
 # tests/fuzz/corpus/NAME/ once ("ok - NAME: CASE"), then fuzzing for
-# TF_FUZZ_SECONDS (default 40) from that corpus. A crash is "not ok" with
+# TF_FUZZ_SECONDS (default 35) from that corpus. A crash is "not ok" with
 # the path of its input (.output/fuzz/artifacts/NAME/): once fixed, commit
 # it to the corpus as a regression case. What fuzzing adds to the corpus
 # goes to .output/fuzz/corpus/NAME/, never into the source tree.
@@ -18,7 +18,7 @@ seeds=tests/fuzz/corpus/$name
 work=.output/fuzz/corpus/$name
 art=.output/fuzz/artifacts/$name
 dict=tests/fuzz/${name#fuzz_}.dict
-secs=${TF_FUZZ_SECONDS:-40}
+secs=${TF_FUZZ_SECONDS:-35}
 # Generous: the machine is shared, and a slow input is a finding only when
 # it is really stuck.
 opts=(-timeout=30 -rss_limit_mb=2048)
