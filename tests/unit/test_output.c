@@ -225,6 +225,30 @@ static void test_term_not_utf8(void **state)
 	tf_term_set_utf8(true);
 }
 
+/* The terminal's character set comes from the locale, as the user set it. */
+static void test_term_setup_from_locale(void **state)
+{
+	char *saved;
+
+	(void)state;
+	if (!utf8_locale())
+		skip();
+	saved = getenv("LC_ALL") ? strdup(getenv("LC_ALL")) : NULL;
+	setenv("LC_ALL", "C.UTF-8", 1);
+	tf_term_setup();
+	if (strcmp(term("\xc3\xa9", 0, 0), "\xc3\xa9"))
+		fail_msg("LC_ALL=C.UTF-8: '%s'", term("\xc3\xa9", 0, 0));
+	setenv("LC_ALL", "C", 1);
+	tf_term_setup();
+	assert_string_equal(term("\xc3\xa9", 0, 0), "\\xc3\\xa9");
+	if (saved)
+		setenv("LC_ALL", saved, 1);
+	else
+		unsetenv("LC_ALL");
+	free(saved);
+	utf8_locale();
+}
+
 static char *record(void (*fill)(struct tf_json *j))
 {
 	static char buf[1024];
@@ -340,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_term_columns),
 		cmocka_unit_test(test_term_small_buffer),
 		cmocka_unit_test(test_term_not_utf8),
+		cmocka_unit_test(test_term_setup_from_locale),
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_timestamp),
 		cmocka_unit_test(test_bytes),
