@@ -161,16 +161,6 @@ static void test_no_devices(void **state)
 	tf_domxml_free(&d);
 }
 
-static char *repeat(char c, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	assert_non_null(s);
-	memset(s, c, n);
-	s[n] = '\0';
-	return s;
-}
-
 /* Expect failure, a one-line err containing want, and a clean out. */
 static void expect_dom_fail(const char *xml, const char *want)
 {
@@ -228,6 +218,16 @@ static void test_bad_domains(void **state)
 	expect_dom_fail("<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"
 			"<domain><name>&e;</name></domain>",
 			"domain XML with a DOCTYPE");
+}
+
+static char *repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
 }
 
 static char *dom_with(const char *name, const char *target, const char *model,
