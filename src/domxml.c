@@ -171,7 +171,7 @@ static xmlDocPtr read_doc(const char *xml, const char *what, char *err,
 		 * entities one declares are expanded by xmlNodeGetContent
 		 * with no bound (libxml2's amplification limits guard only
 		 * substitution while parsing): repeated references to a long
-		 * entity make a few KiB of XML a name of hundreds of MiB.
+		 * entity turn a small document into a name of any size.
 		 */
 		set_err(err, errlen, "%s XML with a DOCTYPE (libvirt never writes one)",
 			what);

@@ -422,8 +422,8 @@ static void test_net_bad(void **state)
 
 /*
  * libvirt never writes a DOCTYPE; entities declared in one would be
- * expanded on every read of a name, with no bound: 5000 references to a
- * 20000-byte entity in 100 KiB of XML would be a name of 100 MB.
+ * expanded on every read of a name, with no bound: here 5000 references
+ * to a 20000-byte entity.
  */
 static void test_doctype_rejected(void **state)
 {
