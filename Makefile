@@ -2,6 +2,7 @@
 # tapflow: one command builds everything into .output/ (V=1 shows commands).
 #   make            build .output/tapflow
 #   make check      install missing deps, build, run every test
+#   make fuzz       libFuzzer harnesses of the XML parsers and name output
 #   make demo       install missing deps, build, start the lab, live per-VM stats
 #   make bench      ns/packet and throughput ratios, tapflow on vs off
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel
@@ -42,6 +43,23 @@ SAN_LIB_OBJS := $(filter-out $(OUTPUT)/san/main.o,$(SAN_OBJS))
 TEST_SRCS := $(wildcard tests/unit/test_*.c tests/bpf/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 
+# Fuzzers: each tests/fuzz/fuzz_*.c is one libFuzzer binary, linked with the
+# modules it drives; clang instruments them for coverage and ASan/UBSan.
+# libFuzzer comes with clang's compiler-rt (Debian: libclang-rt-dev); without
+# it `make fuzz` says so and builds nothing, and the fuzz suite skips.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/%.c,$(OUTPUT)/%,$(FUZZ_SRCS))
+FUZZ_OBJS := $(OUTPUT)/fuzz/obj/domxml.o $(OUTPUT)/fuzz/obj/output.o
+FUZZ_CFLAGS := $(ALL_CFLAGS) $(SAN_FLAGS) -O1
+FUZZ_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null)
+# Probed only when fuzz is a goal: every other make stays as fast as it was.
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+HAVE_LIBFUZZER := $(shell mkdir -p $(OUTPUT)/fuzz/obj && \
+	printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	$(CLANG) -fsanitize=fuzzer -x c - -o $(OUTPUT)/fuzz/obj/probe 2>/dev/null && echo y; \
+	rm -f $(OUTPUT)/fuzz/obj/probe)
+endif
+
 ifeq ($(V),1)
 Q =
 msg =
@@ -53,13 +71,22 @@ endif
 .DELETE_ON_ERROR:
 # Keep the BPF objects: the bench and BPF tests load them directly.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all bench clean check demo deps tests vmlinux
+.PHONY: all bench clean check demo deps fuzz tests vmlinux
 
 all: $(OUTPUT)/tapflow $(OUTPUT)/tapflow-asan
 
 tests: $(TEST_BINS)
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/obj $(OUTPUT)/san $(OUTPUT)/tests/unit $(OUTPUT)/tests/bpf:
+ifeq ($(HAVE_LIBFUZZER),y)
+fuzz: $(FUZZ_BINS)
+else
+fuzz:
+	@echo "  SKIP     fuzz: $(CLANG) cannot link -fsanitize=fuzzer" \
+	      "(no libFuzzer runtime: tools/deps.sh installs libclang-rt-dev)"
+endif
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/obj $(OUTPUT)/san $(OUTPUT)/tests/unit $(OUTPUT)/tests/bpf \
+$(OUTPUT)/fuzz/obj:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/bpf
@@ -100,6 +127,15 @@ $(OUTPUT)/tests/%: tests/%.c $(SAN_LIB_OBJS) | $(OUTPUT)/tests/unit $(OUTPUT)/te
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -O1 -Itests $< $(SAN_LIB_OBJS) \
 		$(PKG_LIBS) -lcmocka -o $@
 
+$(OUTPUT)/fuzz/obj/%.o: src/%.c | $(OUTPUT)/fuzz/obj
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BINS): $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) | $(OUTPUT)/fuzz/obj
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< $(FUZZ_OBJS) \
+		$(FUZZ_LIBS) -o $@
+
 vmlinux:
 	$(Q)tools/gen-vmlinux.sh
 
@@ -107,7 +143,7 @@ deps:
 	$(Q)tools/deps.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)$(MAKE) --no-print-directory all tests fuzz
 	$(Q)tests/run.sh
 
 demo: deps
@@ -124,4 +160,5 @@ clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/tests/*/*.d)
+-include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/tests/*/*.d \
+		    $(OUTPUT)/fuzz/*.d $(OUTPUT)/fuzz/obj/*.d)

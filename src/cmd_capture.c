@@ -144,6 +144,7 @@ static void report(struct capture_run *r, FILE *f)
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		const struct tf_target *t = &r->c->targets[i];
+		char vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
 		uint64_t s = t->cap_samples[0] + t->cap_samples[1];
 		uint64_t l = t->cap_lost[0] + t->cap_lost[1];
 
@@ -162,8 +163,9 @@ static void report(struct capture_run *r, FILE *f)
 			tf_json_u64(&j, "lost", l);
 			tf_json_end(&j, f);
 		} else {
-			fprintf(f, "%-16s %-10s %-7s %9llu packets, %9llu sampled, %llu lost\n",
-				t->has_vif ? t->vif.vm : "-", t->ifname, tf_role_name(t->role),
+			fprintf(f, "%s %s %-7s %9llu packets, %9llu sampled, %llu lost\n",
+				tf_term_str(t->has_vif ? t->vif.vm : "-", 16, 0, vm, sizeof(vm)),
+				tf_term_str(t->ifname, 10, 0, ifn, sizeof(ifn)), tf_role_name(t->role),
 				(unsigned long long)(t->now.rx_packets + t->now.tx_packets),
 				(unsigned long long)s, (unsigned long long)l);
 		}

@@ -200,6 +200,7 @@ static double rate(uint64_t now, uint64_t prev, double dt)
 static int draw_targets(struct top *tp, int y, int maxy)
 {
 	char rxr[24], txr[24], rxb[16], txb[16], rxp[16], txp[16];
+	char vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
 
 	attron(A_BOLD);
 	mvprintw(y++, 0, "%-16s %-12s %-7s %13s %13s %10s %10s %9s %9s", "VM", "IFACE", "ROLE",
@@ -217,9 +218,10 @@ static int draw_targets(struct top *tp, int y, int maxy)
 		tf_format_bytes(t->now.tx_bytes, txb, sizeof(txb));
 		tf_format_count(t->now.rx_packets, rxp, sizeof(rxp));
 		tf_format_count(t->now.tx_packets, txp, sizeof(txp));
-		mvprintw(y++, 0, "%-16.16s %-12s %-7s %13s %13s %10s %10s %9s %9s%s",
-			 t->has_vif ? t->vif.vm : "-", t->ifname, tf_role_name(t->role), rxr, txr,
-			 rxb, txb, rxp, txp, t->gone ? " (gone)" : "");
+		mvprintw(y++, 0, "%s %s %-7s %13s %13s %10s %10s %9s %9s%s",
+			 tf_term_str(t->has_vif ? t->vif.vm : "-", 16, 16, vm, sizeof(vm)),
+			 tf_term_str(t->ifname, 12, 0, ifn, sizeof(ifn)), tf_role_name(t->role),
+			 rxr, txr, rxb, txb, rxp, txp, t->gone ? " (gone)" : "");
 	}
 	return y;
 }
@@ -229,7 +231,8 @@ static void draw_flows(struct top *tp, int y, int maxy, int maxx)
 	struct tf_flow_row *rows;
 	long n = collect_rows(tp, &rows);
 	char proto[64], local[80], remote[80], txr[24], rxr[24], txb[16], rxb[16], txp[16],
-	     rxp[16];
+	     rxp[16], vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
+	char filter[TF_TERM_SIZE(TF_NAME_MAX)];
 
 	attron(A_BOLD);
 	mvprintw(y++, 0, "%-12s %-10s %-18s %-28s %-28s %10s %10s %8s %8s %12s %12s", "VM",
@@ -241,7 +244,8 @@ static void draw_flows(struct top *tp, int y, int maxy, int maxx)
 		return;
 	}
 	if (!n)
-		mvprintw(y, 0, "(no flows%s%s)", tp->filter[0] ? " of " : "", tp->filter);
+		mvprintw(y, 0, "(no flows%s%s)", tp->filter[0] ? " of " : "",
+			 tf_term_str(tp->filter, 0, 0, filter, sizeof(filter)));
 	for (long i = 0; i < n && y < maxy; i++) {
 		const struct tf_flow_row *r = &rows[i];
 
@@ -256,9 +260,11 @@ static void draw_flows(struct top *tp, int y, int maxy, int maxx)
 		tf_format_count(r->v.rx.packets, rxp, sizeof(rxp));
 		tf_format_rate(r->tx_bps, txr, sizeof(txr));
 		tf_format_rate(r->rx_bps, rxr, sizeof(rxr));
-		mvprintw(y++, 0, "%-12.12s %-10s %-18.18s %-28.28s %-28.28s %10s %10s %8s %8s "
-			 "%12s %12s", r->t->has_vif ? r->t->vif.vm : "-", r->t->ifname, proto,
-			 local, remote, txb, rxb, txp, rxp, txr, rxr);
+		mvprintw(y++, 0, "%s %s %-18.18s %-28.28s %-28.28s %10s %10s %8s %8s "
+			 "%12s %12s",
+			 tf_term_str(r->t->has_vif ? r->t->vif.vm : "-", 12, 12, vm, sizeof(vm)),
+			 tf_term_str(r->t->ifname, 10, 0, ifn, sizeof(ifn)), proto, local, remote,
+			 txb, rxb, txp, rxp, txr, rxr);
 	}
 	(void)maxx;
 	free(rows);
@@ -266,9 +272,9 @@ static void draw_flows(struct top *tp, int y, int maxy, int maxx)
 
 static void draw(struct top *tp)
 {
+	char ts[16], filter[TF_TERM_SIZE(TF_NAME_MAX)];
 	struct tf_losses l;
 	int maxy, maxx, y = 0;
-	char ts[16];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -281,7 +287,8 @@ static void draw(struct top *tp)
 	mvprintw(y++, 0, "%-*s", maxx, "");
 	mvprintw(0, 0, " tapflow top  %s  sort: %s  filter: %s  flows: %zu  map_full: %llu  "
 		 "parse_errors: %llu", ts, tf_flow_sort_name(tp->sort),
-		 tp->filter[0] ? tp->filter : "all", tp->run->fl.n - tp->run->fl.n_expired,
+		 tf_term_str(tp->filter[0] ? tp->filter : "all", 0, 0, filter, sizeof(filter)),
+		 tp->run->fl.n - tp->run->fl.n_expired,
 		 (unsigned long long)l.flow_map_full, (unsigned long long)l.parse_errors);
 	attroff(A_REVERSE);
 	y = draw_targets(tp, y + 1, maxy / 2);

@@ -165,6 +165,18 @@ static xmlDocPtr read_doc(const char *xml, const char *what, char *err,
 		mlen = strcspn(msg, "\r\n");
 		set_err(err, errlen, "malformed %s XML (line %d): %.*s", what,
 			xerr ? xerr->line : 0, (int)mlen, msg);
+	} else if (doc->intSubset || doc->extSubset) {
+		/*
+		 * libvirt formats its XML itself, never with a DOCTYPE. The
+		 * entities one declares are expanded by xmlNodeGetContent
+		 * with no bound (libxml2's amplification limits guard only
+		 * substitution while parsing): repeated references to a long
+		 * entity turn a small document into a name of any size.
+		 */
+		set_err(err, errlen, "%s XML with a DOCTYPE (libvirt never writes one)",
+			what);
+		xmlFreeDoc(doc);
+		doc = NULL;
 	}
 	xmlFreeParserCtxt(ctxt);
 	return doc;

@@ -4,14 +4,17 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "output.h"
 
 bool tf_verbose;
 
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "tapflow: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char msg[1024], safe[TF_TERM_SIZE(sizeof(msg))];
+
+	/* Messages quote names from libvirt and the kernel: one safe line. */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "tapflow: %s%s\n", prefix, tf_term_str(msg, 0, 0, safe, sizeof(safe)));
 }
 
 void tf_err(const char *fmt, ...)

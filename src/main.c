@@ -690,6 +690,7 @@ int main(int argc, char **argv)
 		return TF_EXIT_RUNTIME;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	tf_term_setup();
 	ret = parse(argc, argv, &cli, &cmd);
 	tf_log_init(cli.verbose);
 	if (ret == PARSE_DONE) {

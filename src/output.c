@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "log.h"
 #include "output.h"
@@ -85,8 +88,73 @@ static void puts_(struct tf_json *j, const char *s)
 	put(j, s, strlen(s));
 }
 
+/*
+ * One character of s: its length in bytes and its code point; or, where s
+ * is not well-formed UTF-8 (Unicode table 3-7: no overlongs, no surrogates,
+ * nothing past U+10FFFF), minus the length of the maximal ill-formed
+ * subpart there: the bytes one U+FFFD replaces, as browsers and Python
+ * decode. The NUL that ends s is no continuation byte, so a sequence cut
+ * short by the end of s is such a subpart.
+ */
+static int utf8_next(const unsigned char *s, uint32_t *cp)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	int len, i;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		lo = s[0] == 0xe0 ? 0xa0 : lo;	/* overlong below U+0800 */
+		hi = s[0] == 0xed ? 0x9f : hi;	/* UTF-16 surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		lo = s[0] == 0xf0 ? 0x90 : lo;	/* overlong below U+10000 */
+		hi = s[0] == 0xf4 ? 0x8f : hi;	/* beyond U+10FFFF */
+	} else {
+		return -1;	/* continuation byte, C0/C1 overlong lead, F5..FF */
+	}
+	*cp = s[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if (s[i] < lo || s[i] > hi)
+			return -i;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return len;
+}
+
+/*
+ * One character of a JSON string into tmp; returns its length. Valid JSON
+ * needs only C0 escaped; DEL and the C1 controls are escaped too because a
+ * terminal acts on them raw, U+2028/U+2029 because JavaScript ends a line
+ * there. Bytes that are not UTF-8 become U+FFFD: JSON text is UTF-8.
+ */
+static size_t json_char(const unsigned char *p, int n, uint32_t cp, char tmp[8])
+{
+	if (n < 0) {
+		memcpy(tmp, "\xef\xbf\xbd", 3);	/* U+FFFD */
+		return 3;
+	}
+	if (cp == '"' || cp == '\\') {
+		tmp[0] = '\\';
+		tmp[1] = (char)cp;
+		return 2;
+	}
+	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+		return (size_t)snprintf(tmp, 8, "\\u%04x", (unsigned int)cp);
+	memcpy(tmp, p, (size_t)n);
+	return (size_t)n;
+}
+
 void tf_json_escape(const char *s, char *out, size_t outlen)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t o = 0;
 
 	if (outlen < 3) {
@@ -95,28 +163,121 @@ void tf_json_escape(const char *s, char *out, size_t outlen)
 		return;
 	}
 	out[o++] = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (*p) {
 		char tmp[8];
-		size_t n;
+		uint32_t cp;
+		int n = utf8_next(p, &cp);
+		size_t m = json_char(p, n, cp, tmp);
 
-		if (c == '"' || c == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = (char)c;
-			n = 2;
-		} else if (c < 0x20) {
-			n = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-		} else {
-			tmp[0] = (char)c;
-			n = 1;
-		}
-		if (o + n + 2 > outlen)
-			break;		/* truncated, but still valid JSON */
-		memcpy(out + o, tmp, n);
-		o += n;
+		/* A character or escape goes whole or not at all: still valid JSON. */
+		if (o + m + 2 > outlen)
+			break;
+		memcpy(out + o, tmp, m);
+		o += m;
+		p += n < 0 ? -n : n;
 	}
 	out[o++] = '"';
 	out[o] = '\0';
+}
+
+/* ---- names on a terminal ----------------------------------------------- */
+
+static bool term_utf8;
+
+void tf_term_set_utf8(bool utf8)
+{
+	term_utf8 = utf8;
+}
+
+void tf_term_setup(void)
+{
+	/* LC_CTYPE only: numbers keep their C format in tables and JSON. */
+	tf_term_set_utf8(setlocale(LC_CTYPE, "") && !strcmp(nl_langinfo(CODESET), "UTF-8"));
+}
+
+/*
+ * Characters a terminal acts on (C0, DEL, C1: ESC and CSI start escape
+ * sequences, CR and BS overwrite a line) or that reorder or break the rest
+ * of the line (bidi embeddings, overrides and isolates; line and paragraph
+ * separators).
+ */
+static bool term_unsafe(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c ||
+	       cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * The next character of s as the terminal gets it, into tmp: the character
+ * itself, or its escape (\xNN for a byte, \uNNNN or \UNNNNNNNN for a code
+ * point). Returns the bytes of s it stands for; *len and *cols are its
+ * length in tmp and its width on the screen.
+ */
+static size_t term_char(const unsigned char *p, char tmp[16], size_t *len, int *cols)
+{
+	uint32_t cp;
+	int n = utf8_next(p, &cp), w = 1;
+
+	/* Not UTF-8, or a terminal that is not: it could take them for C1 controls. */
+	if (n < 0 || (!term_utf8 && p[0] >= 0x80)) {
+		*len = (size_t)snprintf(tmp, 16, "\\x%02x", p[0]);
+		*cols = (int)*len;
+		return 1;
+	}
+	/* 0: combining, 2: wide (CJK, emoji), -1: not printable here. */
+	if (cp >= 0x80 && !term_unsafe(cp))
+		w = wcwidth((wchar_t)cp);
+	if (term_unsafe(cp) || w < 0) {
+		*len = (size_t)snprintf(tmp, 16, cp < 0x80 ? "\\x%02x" :
+					cp > 0xffff ? "\\U%08x" : "\\u%04x", (unsigned int)cp);
+		*cols = (int)*len;
+		return (size_t)n;
+	}
+	memcpy(tmp, p, (size_t)n);
+	*len = (size_t)n;
+	*cols = w;
+	return (size_t)n;
+}
+
+size_t tf_term_width(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t width = 0, len;
+	char tmp[16];
+	int cols;
+
+	while (*p) {
+		p += term_char(p, tmp, &len, &cols);
+		width += (size_t)cols;
+	}
+	return width;
+}
+
+const char *tf_term_str(const char *s, int min, int max, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, len;
+	int width = 0, cols;
+	char tmp[16];
+
+	if (!outlen)
+		return out;
+	while (*p) {
+		size_t n = term_char(p, tmp, &len, &cols);
+
+		/* Cut between characters, never inside one or inside an escape. */
+		if ((max > 0 && width + cols > max) || o + len + 1 > outlen)
+			break;
+		memcpy(out + o, tmp, len);
+		o += len;
+		width += cols;
+		p += n;
+	}
+	for (; width < min && o + 1 < outlen; width++)
+		out[o++] = ' ';
+	out[o] = '\0';
+	return out;
 }
 
 static void key(struct tf_json *j, const char *k)

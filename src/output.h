@@ -58,8 +58,36 @@ int tf_out_error(void);
 /* At the end: check f, say what went wrong (not EPIPE). 0, or -1: exit 1. */
 int tf_out_finish(FILE *f, const char *what);
 
-/* Escape s as a JSON string, quotes included, into out (always terminated). */
+/*
+ * Escape s as a JSON string, quotes included, into out (always terminated).
+ * Any bytes give valid JSON in UTF-8: what is not UTF-8 becomes U+FFFD;
+ * controls, DEL, C1, U+2028/U+2029 are \u-escaped; cut to fit out between
+ * characters, never inside one or inside an escape.
+ */
 void tf_json_escape(const char *s, char *out, size_t outlen);
+
+/*
+ * Names from libvirt and the kernel (VM, network, interface, notes) in human
+ * output. A name can hold anything: control characters, ESC sequences that
+ * recolor or retitle the terminal, newlines, bidi overrides, bytes that are
+ * not UTF-8. tf_term_str shows those as \xNN, \uNNNN or \UNNNNNNNN, so the
+ * name stays on its line and in its column, cuts at max columns (0: no
+ * limit) between characters and pads with blanks to min columns, counting
+ * columns as the terminal does (wide CJK 2, combining marks 0). Returns out.
+ * Printing goes through it, never "%-16s" on a raw name.
+ *
+ * Until tf_term_setup() finds a UTF-8 locale (LC_ALL, LC_CTYPE, LANG), all
+ * bytes beyond ASCII are escaped, as ls does: a terminal in another
+ * character set could take them for C1 controls. tf_term_set_utf8 is for
+ * tests, with a UTF-8 LC_CTYPE already set.
+ */
+void tf_term_setup(void);
+void tf_term_set_utf8(bool utf8);
+const char *tf_term_str(const char *s, int min, int max, char *out, size_t outlen);
+/* Columns tf_term_str(s) takes, unpadded and uncut. */
+size_t tf_term_width(const char *s);
+/* Room for a name of n bytes made safe (4 per byte at most) and 63 columns of padding. */
+#define TF_TERM_SIZE(n) (4 * (n) + 64)
 
 /* RFC 3339 UTC with milliseconds: 2026-11-28T01:02:03.456Z */
 void tf_format_ts(const struct timespec *ts, char *out, size_t outlen);

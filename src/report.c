@@ -26,6 +26,12 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
+/* The printf width that pads s, already made safe, to cols columns. */
+static int pad_to(const char *s, size_t cols)
+{
+	return (int)(cols + strlen(s) - tf_term_width(s));
+}
+
 /* The identity fields every vm and stats record carries; attached < 0: null. */
 static void vif_identity(struct tf_json *j, const struct tf_vif *vif, int ifindex,
 			 const char *ifname, int attached)
@@ -71,6 +77,8 @@ void tf_report_vm_json(struct tf_json *j, const struct tf_vif *vif,
 
 static void fdb_text(const struct tf_vif *vif, char *out, size_t outlen)
 {
+	char port[TF_TERM_SIZE(IFNAMSIZ)];
+
 	switch (vif->fdb) {
 	case TF_FDB_OK:
 		snprintf(out, outlen, "ok");
@@ -79,7 +87,8 @@ static void fdb_text(const struct tf_vif *vif, char *out, size_t outlen)
 		snprintf(out, outlen, "not learned");
 		break;
 	case TF_FDB_OTHER_PORT:
-		snprintf(out, outlen, "on %s (!)", vif->fdb_port);
+		snprintf(out, outlen, "on %s (!)",
+			 tf_term_str(vif->fdb_port, 0, 0, port, sizeof(port)));
 		break;
 	default:
 		snprintf(out, outlen, "-");
@@ -103,16 +112,21 @@ void tf_report_vm_table(const struct tf_inventory *inv, const enum tf_attach_sta
 		"NETWORK", "BRIDGE", "MODE", "ATTACHED", "FDB", "NOTE");
 	for (size_t i = 0; i < inv->n_vifs; i++) {
 		const struct tf_vif *v = &inv->vifs[i];
-		char fdb[48];
-
-		char line[1024];
+		char vm[TF_TERM_SIZE(TF_NAME_MAX)], tap[TF_TERM_SIZE(IFNAMSIZ)];
+		char net[TF_TERM_SIZE(TF_NAME_MAX)], br[TF_TERM_SIZE(IFNAMSIZ)];
+		char fdb[TF_TERM_SIZE(IFNAMSIZ + 16)], note[TF_TERM_SIZE(sizeof(v->note))];
+		char line[4096];
 		size_t len;
 
 		fdb_text(v, fdb, sizeof(fdb));
-		snprintf(line, sizeof(line), "%-16s %-10s %-17s %-12s %-10s %-8s %-8s %-14s %s",
-			 v->vm, or_dash(v->ifname), or_dash(v->mac), or_dash(v->network),
-			 or_dash(v->bridge), tf_mode_name(v->mode),
-			 attach_state_text(attached[i]), fdb, v->note);
+		snprintf(line, sizeof(line), "%s %s %-17s %s %s %-8s %-8s %-*s %s",
+			 tf_term_str(v->vm, 16, 0, vm, sizeof(vm)),
+			 tf_term_str(or_dash(v->ifname), 10, 0, tap, sizeof(tap)),
+			 or_dash(v->mac),
+			 tf_term_str(or_dash(v->network), 12, 0, net, sizeof(net)),
+			 tf_term_str(or_dash(v->bridge), 10, 0, br, sizeof(br)),
+			 tf_mode_name(v->mode), attach_state_text(attached[i]), pad_to(fdb, 14), fdb,
+			 tf_term_str(v->note, 0, 0, note, sizeof(note)));
 		len = strlen(line);
 		while (len && line[len - 1] == ' ')
 			line[--len] = '\0';	/* no note: no trailing blanks */
@@ -128,17 +142,21 @@ int tf_report_vm_warnings(const struct tf_inventory *inv, FILE *f)
 
 	for (size_t i = 0; i < inv->n_vifs; i++) {
 		const struct tf_vif *v = &inv->vifs[i];
+		char vm[TF_TERM_SIZE(TF_NAME_MAX)], tap[TF_TERM_SIZE(IFNAMSIZ)];
+		char port[TF_TERM_SIZE(IFNAMSIZ)];
 
+		tf_term_str(v->vm, 0, 0, vm, sizeof(vm));
+		tf_term_str(v->ifname, 0, 0, tap, sizeof(tap));
 		if (v->fdb == TF_FDB_OTHER_PORT) {
 			fprintf(f, "warning: %s: MAC %s is learned on bridge port %s, not on "
 				"its tap %s (misconfiguration or spoofing)\n",
-				v->vm, v->mac, v->fdb_port, v->ifname);
+				vm, v->mac, tf_term_str(v->fdb_port, 0, 0, port, sizeof(port)), tap);
 			n++;
 		}
 		if (v->bridge[0] && v->ifindex > 0 && !v->tap_mac_ok) {
 			fprintf(f, "warning: %s: tap %s does not carry the fe:.. form of the "
 				"VM MAC %s (misconfiguration or spoofing)\n",
-				v->vm, v->ifname, v->mac);
+				vm, tap, v->mac);
 			n++;
 		}
 	}
@@ -212,6 +230,7 @@ void tf_report_stats_table(const struct tf_collector *c, const struct timespec *
 		const struct tf_target *t = &c->targets[i];
 		double dt = t->now_t - t->prev_t;
 		char rxp[16], txp[16], rxb[16], txb[16], rxr[20], txr[20], drp[16] = "-";
+		char vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
 		uint64_t drops;
 
 		tf_format_count(t->now.rx_packets, rxp, sizeof(rxp));
@@ -222,8 +241,9 @@ void tf_report_stats_table(const struct tf_collector *c, const struct timespec *
 		tf_format_rate(rate_bps(t->now.tx_bytes, t->prev.tx_bytes, dt), txr, sizeof(txr));
 		if (target_drops(c, i, &drops))
 			tf_format_count(drops, drp, sizeof(drp));
-		fprintf(f, "%-16s %-10s %-7s %9s %10s %12s %9s %10s %12s %7s%s\n",
-			t->has_vif ? t->vif.vm : "-", t->ifname,
+		fprintf(f, "%s %s %-7s %9s %10s %12s %9s %10s %12s %7s%s\n",
+			tf_term_str(t->has_vif ? t->vif.vm : "-", 16, 0, vm, sizeof(vm)),
+			tf_term_str(t->ifname, 10, 0, ifn, sizeof(ifn)),
 			tf_role_name(t->role), rxp, rxb, rxr, txp, txb, txr, drp,
 			t->gone ? "  (gone)" : "");
 	}
@@ -796,13 +816,16 @@ static void nat_cells(const struct tf_flow_row *row, char *nat, char *lost, size
 		 (unsigned long long)l->lost_rx);
 }
 
+/* A cell holds a VM name made safe for the terminal; the others are shorter. */
+#define FLOW_CELL TF_TERM_SIZE(TF_NAME_MAX)
+
 static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row *row,
-		       char cells[FLOW_COLS][TF_NAME_MAX + 8])
+		       char cells[FLOW_COLS][FLOW_CELL])
 {
 	const struct tf_flow_view *v = &row->v;
 
-	snprintf(cells[0], sizeof(cells[0]), "%s", row->t->has_vif ? row->t->vif.vm : "-");
-	snprintf(cells[1], sizeof(cells[0]), "%s", row->t->ifname);
+	tf_term_str(row->t->has_vif ? row->t->vif.vm : "-", 0, 0, cells[0], sizeof(cells[0]));
+	tf_term_str(row->t->ifname, 0, 0, cells[1], sizeof(cells[0]));
 	tf_flow_row_proto(row, cells[2], sizeof(cells[0]));
 	tf_flow_endpoint_str(v->family, v->local_ip, v->local_port, cells[3], sizeof(cells[0]));
 	tf_flow_endpoint_str(v->family, v->remote_ip, v->remote_port, cells[4], sizeof(cells[0]));
@@ -828,6 +851,7 @@ static void fwd_table(const struct tf_flow_report *r, FILE *f)
 
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		const struct tf_target *t = &r->c->targets[i];
+		char vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
 		struct tf_nat_link l;
 
 		if (!t->flows || t->bridge_ifindex <= 0)
@@ -840,7 +864,8 @@ static void fwd_table(const struct tf_flow_report *r, FILE *f)
 		head = true;
 		fprintf(f, "  %s %s: %zu flow%s, uplink tx %llu pkts rx %llu pkts, "
 			"lost in forwarding tx %llu rx %llu\n",
-			t->has_vif ? t->vif.vm : "-", t->ifname, l.n_up, l.n_up == 1 ? "" : "s",
+			tf_term_str(t->has_vif ? t->vif.vm : "-", 0, 0, vm, sizeof(vm)),
+			tf_term_str(t->ifname, 0, 0, ifn, sizeof(ifn)), l.n_up, l.n_up == 1 ? "" : "s",
 			(unsigned long long)l.up_tx.packets, (unsigned long long)l.up_rx.packets,
 			(unsigned long long)l.lost_tx, (unsigned long long)l.lost_rx);
 	}
@@ -861,7 +886,7 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 	struct tf_flow_row **per = calloc(r->c->n_targets, sizeof(*per));
 	long *nper = calloc(r->c->n_targets, sizeof(*nper));
 	size_t width[FLOW_COLS];
-	char cells[FLOW_COLS][TF_NAME_MAX + 8], ts[64];
+	char cells[FLOW_COLS][FLOW_CELL], ts[64];
 	size_t rows = 0;
 
 	if (!per || !nper)
@@ -879,8 +904,8 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 		for (long k = 0; k < nper[i]; k++, rows++) {
 			flow_cells(r, &per[i][k], cells);
 			for (int c = 0; c < FLOW_COLS; c++)
-				if (strlen(cells[c]) > width[c])
-					width[c] = strlen(cells[c]);
+				if (tf_term_width(cells[c]) > width[c])
+					width[c] = tf_term_width(cells[c]);
 		}
 	}
 	tf_format_ts(now, ts, sizeof(ts));
@@ -896,7 +921,8 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 			for (int c = 0; c < FLOW_COLS; c++)
 				if (show[c])
 					fprintf(f, "%s%*s", c ? "  " : "",
-						left[c] ? -(int)width[c] : (int)width[c],
+						left[c] ? -pad_to(cells[c], width[c])
+							: pad_to(cells[c], width[c]),
 						cells[c]);
 			fprintf(f, "%s\n", per[i][k].expired ? "  (ended)" : "");
 		}

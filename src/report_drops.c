@@ -188,7 +188,8 @@ void tf_report_drops_table(const struct tf_drop_report *r, const struct timespec
 	for (size_t i = 0; i < d->n; i++) {
 		const struct tf_drop_group *g = v[i];
 		const struct tf_target *t = g->tap >= 0 ? &r->c->targets[g->tap] : NULL;
-		const char *dev;
+		char vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
+		char dev[TF_TERM_SIZE(IFNAMSIZ)];
 
 		tf_drop_reason_name(r->reasons, g->reason, reason, sizeof(reason));
 		tf_format_count(g->packets, cnt, sizeof(cnt));
@@ -197,12 +198,14 @@ void tf_report_drops_table(const struct tf_drop_report *r, const struct timespec
 				reason, "-", cnt, "(not a VM's packet)");
 			continue;
 		}
-		dev = ifname_of(r->c, g->ifindex, b1, sizeof(b1));
+		tf_term_str(ifname_of(r->c, g->ifindex, b1, sizeof(b1)) ?: "-", 10, 0, dev,
+			    sizeof(dev));
 		tf_ksyms_name(r->ksyms, g->location, loc, sizeof(loc));
 		flow_text(r, &g->last, &g->last_attr, flow, sizeof(flow));
-		fprintf(f, "%-16s %-8s %-10s %-26s %-44s %8s  %s\n",
-			t->has_vif ? t->vif.vm : "-", t->ifname, dev ? dev : "-", reason, loc,
-			cnt, flow);
+		fprintf(f, "%s %s %s %-26s %-44s %8s  %s\n",
+			tf_term_str(t->has_vif ? t->vif.vm : "-", 16, 0, vm, sizeof(vm)),
+			tf_term_str(t->ifname, 8, 0, ifn, sizeof(ifn)), dev, reason, loc, cnt,
+			flow);
 	}
 	if (!d->n)
 		fprintf(f, "(no drops)\n");
@@ -217,6 +220,7 @@ void tf_report_drop_event(struct tf_json *j, const struct tf_drop_report *r,
 	struct tf_drop_attr a;
 	struct timespec ts;
 	char reason[64], loc[256], flow[256], tss[64], b1[IF_NAMESIZE], b2[IF_NAMESIZE];
+	char vm[TF_TERM_SIZE(TF_NAME_MAX)], dev[TF_TERM_SIZE(IFNAMSIZ)];
 
 	tf_drop_attribute(r->c, r->fl, r->va, &e->key, &a);
 	t = a.tap >= 0 ? &r->c->targets[a.tap] : NULL;
@@ -239,6 +243,9 @@ void tf_report_drop_event(struct tf_json *j, const struct tf_drop_report *r,
 	}
 	tf_format_ts(&ts, tss, sizeof(tss));
 	flow_text(r, &e->key, &a, flow, sizeof(flow));
-	fprintf(f, "%s %s %s %s %s %s (%u B)\n", tss, t && t->has_vif ? t->vif.vm : "(host)",
-		ifname_of(r->c, e->key.ifindex, b1, sizeof(b1)) ?: "-", reason, loc, flow, e->len);
+	fprintf(f, "%s %s %s %s %s %s (%u B)\n", tss,
+		tf_term_str(t && t->has_vif ? t->vif.vm : "(host)", 0, 0, vm, sizeof(vm)),
+		tf_term_str(ifname_of(r->c, e->key.ifindex, b1, sizeof(b1)) ?: "-", 0, 0, dev,
+			    sizeof(dev)),
+		reason, loc, flow, e->len);
 }

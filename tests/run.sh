@@ -7,12 +7,15 @@
 # A test program that exits non-zero without a "not ok" line counts as one
 # failure, so a crash is never lost.
 #
-#   tests/run.sh [unit|bpf|netns|e2e ...]   (default: all suites)
+#   tests/run.sh [unit|bpf|fuzz|netns|e2e ...]   (default: all suites)
+#
+# fuzz: every regression case of each libFuzzer harness, then each one
+# fuzzing for TF_FUZZ_SECONDS (default 35: 4 harnesses in under 3 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf netns e2e)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf fuzz netns e2e)
 
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -56,6 +59,10 @@ for suite in "${suites[@]}"; do
 	unit|bpf)
 		for t in .output/tests/$suite/test_*; do
 			[ -x "$t" ] && run_one "$suite" "$t"
+		done ;;
+	fuzz)
+		for h in tests/fuzz/fuzz_*.c; do
+			run_one "$suite" tests/fuzz/run-fuzzer.sh "$(basename "$h" .c)"
 		done ;;
 	netns)
 		for t in tests/$suite/test_*.sh; do

@@ -11,6 +11,8 @@ PKGS=(
 	# tests
 	libcmocka-dev iproute2 iperf3 tmux jq tshark conntrack iptables procps
 	bridge-utils python3 socat util-linux valgrind gdb
+	# fuzz suite: libFuzzer, the runtime of clang -fsanitize=fuzzer (compiler-rt)
+	libclang-rt-dev
 	# bench: tcpdump, the reference of capture.sh
 	tcpdump
 	# lab: real libvirtd + qemu (TCG), Debian's kernel for direct boot, busybox initramfs

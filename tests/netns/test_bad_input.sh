@@ -34,8 +34,14 @@ bad() {
 	"$@" >"$OUT/out" 2>"$OUT/err" </dev/null &
 	local pid=$!
 	tf_on_exit "kill_job $pid"
+	# Bad input is refused at once: a run still going after 30 s (-d nan
+	# once ran forever) is killed, and fails on its exit code.
+	(sleep 30; kill -9 $pid) 2>/dev/null &
+	local watchdog=$!
 	wait $pid
 	rc=$?
+	kill $watchdog 2>/dev/null
+	wait $watchdog 2>/dev/null
 	tf_eq "$name: exit code" "$want" "$rc"
 	n=$(wc -l <"$OUT/err")
 	first=$(head -n1 "$OUT/err")

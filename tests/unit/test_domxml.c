@@ -217,7 +217,7 @@ static void test_bad_domains(void **state)
 	/* External entities must not be fetched or expanded. */
 	expect_dom_fail("<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"
 			"<domain><name>&e;</name></domain>",
-			"domain XML without <name>");
+			"domain XML with a DOCTYPE");
 }
 
 static char *repeat(char c, size_t n)
@@ -420,6 +420,38 @@ static void test_net_bad(void **state)
 	free(n256);
 }
 
+/*
+ * libvirt never writes a DOCTYPE; entities declared in one would be
+ * expanded on every read of a name, with no bound: here 5000 references
+ * to a 20000-byte entity.
+ */
+static void test_doctype_rejected(void **state)
+{
+	char *big = repeat('x', 20000), *refs = malloc(5000 * 3 + 1), *xml;
+
+	(void)state;
+	assert_non_null(refs);
+	for (int i = 0; i < 5000; i++)
+		memcpy(refs + 3 * i, "&a;", 3);
+	refs[5000 * 3] = '\0';
+	assert_true(asprintf(&xml, "<!DOCTYPE domain [<!ENTITY a '%s'>]><domain>"
+			     "<name>%s</name><uuid>11111111-2222-3333-4444-555555555555"
+			     "</uuid></domain>", big, refs) > 0);
+	expect_dom_fail(xml, "domain XML with a DOCTYPE (libvirt never writes one)");
+	free(xml);
+	/* Harmless ones too: none comes from libvirt. */
+	expect_dom_fail("<!DOCTYPE domain [<!ENTITY n 'web'>]><domain><name>&n;</name>"
+			"<uuid>11111111-2222-3333-4444-555555555555</uuid></domain>",
+			"domain XML with a DOCTYPE");
+	expect_dom_fail("<!DOCTYPE domain><domain><name>n</name>"
+			"<uuid>11111111-2222-3333-4444-555555555555</uuid></domain>",
+			"domain XML with a DOCTYPE");
+	expect_net_fail("<!DOCTYPE network [<!ENTITY a 'x'>]><network><name>&a;</name>"
+			"</network>", "network XML with a DOCTYPE");
+	free(big);
+	free(refs);
+}
+
 static void test_mode_names(void **state)
 {
 	(void)state;
@@ -443,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_direct_user_and_more),
 		cmocka_unit_test(test_no_devices),
 		cmocka_unit_test(test_bad_domains),
+		cmocka_unit_test(test_doctype_rejected),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_small_err_buffer),
 		cmocka_unit_test(test_net_nat),
