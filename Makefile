@@ -49,9 +49,9 @@ TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 # it `make fuzz` says so and builds nothing, and the fuzz suite skips.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/%.c,$(OUTPUT)/%,$(FUZZ_SRCS))
-FUZZ_OBJS := $(OUTPUT)/fuzz/obj/domxml.o $(OUTPUT)/fuzz/obj/output.o
+FUZZ_OBJS := $(OUTPUT)/fuzz/obj/domxml.o $(OUTPUT)/fuzz/obj/output.o $(OUTPUT)/fuzz/obj/log.o
 FUZZ_CFLAGS := $(ALL_CFLAGS) $(SAN_FLAGS) -O1
-FUZZ_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null)
+FUZZ_LIBS := $(shell pkg-config --libs libxml-2.0 libbpf 2>/dev/null)
 # Probed only when fuzz is a goal: every other make stays as fast as it was.
 ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
 HAVE_LIBFUZZER := $(shell mkdir -p $(OUTPUT)/fuzz/obj && \
