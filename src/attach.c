@@ -92,6 +92,7 @@ void tf_progs_init(struct tf_progs *p, int ingress_fd, int egress_fd)
  */
 static struct {
 	int fd;				/* -1: no state file (yet, or not possible) */
+	int err;			/* why not (an errno), once tried */
 	int users;			/* attachers of this process */
 	char path[64];
 } state = { .fd = -1 };
@@ -99,46 +100,64 @@ static struct {
 /*
  * The state directory, created 0700 if missing; an existing one must be a
  * directory of ours that nobody else can write (an older tapflow made it
- * 0755: tightened). -1 if it cannot be trusted: no state is kept then.
+ * 0755: tightened). 0, or an errno: it cannot be used, no state is kept.
  */
 static int state_dir_ok(void)
 {
 	struct stat st;
 
 	if (mkdir(STATE_DIR, 0700) && errno != EEXIST)
-		return -1;
-	if (lstat(STATE_DIR, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-		return -1;
+		return errno;
+	if (lstat(STATE_DIR, &st))
+		return errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return EPERM;
 	if ((st.st_mode & 077) && chmod(STATE_DIR, 0700))
-		return -1;
+		return errno;
 	return 0;
 }
 
-static void state_open(void)
+static int state_create(void)
 {
 	char tmp[80];
-	int fd;
+	int fd, err = state_dir_ok();
 
-	if (state.fd >= 0)
-		return;
-	if (state_dir_ok()) {
-		tf_warn("%s is not a private directory of this user: the clsact filters of a "
-			"killed run cannot be cleaned up by the next one", STATE_DIR);
-		return;
-	}
+	if (err)
+		return err;
 	snprintf(state.path, sizeof(state.path), STATE_DIR "/hooks.%d", (int)getpid());
 	snprintf(tmp, sizeof(tmp), STATE_DIR "/.hooks.%d.tmp", (int)getpid());
 	unlink(tmp);
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return;
+		return errno;
 	/* Locked before it has its name: nobody ever sees it unlocked while we live. */
 	if (flock(fd, LOCK_EX) || rename(tmp, state.path)) {
+		err = errno;
 		close(fd);
 		unlink(tmp);
-		return;
+		return err;
 	}
 	state.fd = fd;
+	return 0;
+}
+
+/*
+ * Once per process. Without a state file TCX hooks lose nothing (their
+ * links die with us; `list` cannot tell they are ours), but clsact
+ * filters left by a kill could not be found again: that is worth a word.
+ */
+static void state_open(enum tf_attach_mode mode)
+{
+	if (state.fd >= 0 || state.err)
+		return;
+	state.err = state_create();
+	if (!state.err)
+		return;
+	if (mode == TF_ATTACH_CLSACT)
+		tf_warn("cannot keep state in %s (%s): if this run is killed, the next one cannot "
+			"remove its clsact filters", STATE_DIR, strerror(state.err));
+	else
+		tf_debug("cannot keep state in %s: %s", STATE_DIR, strerror(state.err));
 }
 
 static void state_append(const char *buf, size_t len)
@@ -152,6 +171,7 @@ int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want)
 	memset(a, 0, sizeof(*a));
 	a->want = want;
 	a->chosen = want;
+	a->shares_state = true;
 	state.users++;
 	return 0;
 }
@@ -161,7 +181,7 @@ static void state_add(const struct tf_hook *h)
 	char buf[256];
 	int n = 0;
 
-	state_open();
+	state_open(h->mode);
 	for (int d = 0; d < 2; d++)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "+ %lu %d %s %s %u %u %u\n",
 			      netns_inode(), h->ifindex, tf_attach_mode_name(h->mode),
@@ -414,7 +434,9 @@ void tf_hook_detach(struct tf_hook *h)
 
 void tf_attacher_fini(struct tf_attacher *a)
 {
-	(void)a;
+	if (!a->shares_state)
+		return;
+	a->shares_state = false;
 	/* The last attacher of the process: every hook it recorded is detached. */
 	if (--state.users > 0 || state.fd < 0)
 		return;

@@ -48,6 +48,7 @@ struct tf_hook {
 struct tf_attacher {
 	enum tf_attach_mode want;	/* what the user asked for */
 	enum tf_attach_mode chosen;	/* AUTO until the first attach decides */
+	bool shares_state;		/* counted among the users of the state file */
 };
 
 int tf_attacher_init(struct tf_attacher *a, enum tf_attach_mode want);
