@@ -87,9 +87,15 @@ void tf_progs_init(struct tf_progs *p, int ingress_fd, int egress_fd)
  * knows the owner is dead, whatever process now has its pid. Records are
  * appended, one write() per hook, never rewritten, so a kill at any
  * instant leaves every complete record readable:
+ *   tapflow-state 2                    (the first line)
  *   + <netns inode> <ifindex> <mode> <dir> <handle> <priority> <prog id>
  *   - <netns inode> <ifindex>          (that hook was detached)
+ * A file without the first line is an older tapflow's, which took no lock
+ * and rewrote "<netns inode> <ifindex> ..." lines: its owner lives as long
+ * as its pid does, so that an upgrade never takes a running old tapflow's
+ * record away.
  */
+#define STATE_MAGIC "tapflow-state 2\n"
 static struct {
 	int fd;				/* -1: no state file (yet, or not possible) */
 	int err;			/* why not (an errno), once tried */
@@ -131,7 +137,9 @@ static int state_create(void)
 	if (fd < 0)
 		return errno;
 	/* Locked before it has its name: nobody ever sees it unlocked while we live. */
-	if (flock(fd, LOCK_EX) || rename(tmp, state.path)) {
+	if (flock(fd, LOCK_EX) ||
+	    write(fd, STATE_MAGIC, strlen(STATE_MAGIC)) != (ssize_t)strlen(STATE_MAGIC) ||
+	    rename(tmp, state.path)) {
 		err = errno;
 		close(fd);
 		unlink(tmp);
@@ -476,8 +484,10 @@ static int read_records(FILE *f, struct record **out)
 			n = kept;
 			continue;
 		}
-		if (sscanf(line, "+ %lu %d %15s %15s %u %u %u", &one.ns, &one.ifindex, one.mode,
-			   one.dir, &one.handle, &one.prio, &one.prog_id) != 7)
+		/* An older tapflow's lines are records of attached hooks without the "+". */
+		if (sscanf(line + (line[0] == '+'), " %lu %d %15s %15s %u %u %u", &one.ns,
+			   &one.ifindex, one.mode, one.dir, &one.handle, &one.prio,
+			   &one.prog_id) != 7)
 			continue;
 		if (n == cap) {
 			struct record *nr = realloc(r, (cap ? cap * 2 : 16) * sizeof(*r));
@@ -493,6 +503,13 @@ static int read_records(FILE *f, struct record **out)
 	}
 	*out = r;
 	return (int)n;
+}
+
+static bool has_magic(FILE *f)
+{
+	char line[32];
+
+	return fgets(line, sizeof(line), f) && !strcmp(line, STATE_MAGIC);
 }
 
 /* A state file, opened and, if its owner is dead, locked by us. */
@@ -525,6 +542,9 @@ static int state_file_open(int dirfd, const char *name, int how, struct state_fi
 	}
 	if (sscanf(name, "hooks.%d", &sf->pid) != 1)
 		sf->pid = 0;
+	if (!sf->alive && !has_magic(sf->f))
+		sf->alive = sf->pid > 0 && (kill(sf->pid, 0) == 0 || errno == EPERM);
+	rewind(sf->f);
 	return 0;
 }
 

@@ -115,7 +115,7 @@ attached() {
 	[ "${n:-0}" -gt 0 ] || return 1
 	NIFACES=$n
 	for pid in "${PIDS[@]}"; do
-		until [ "$(wc -l 2>/dev/null </run/tapflow/hooks."$pid")" == $((2 * n)) ]; do
+		until [ "$(grep -c '^+ ' /run/tapflow/hooks."$pid" 2>/dev/null)" == $((2 * n)) ]; do
 			kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ] || return 1
 			sleep 0.1
 		done

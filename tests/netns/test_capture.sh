@@ -81,7 +81,7 @@ cap_start() {
 # loaded machine, several ASan instances starting at once).
 cap_wait() {
 	local end=$((SECONDS + 30))
-	until [ "$(wc -l 2>/dev/null </run/tapflow/hooks.$1)" == 6 ]; do
+	until [ "$(grep -c '^+ ' /run/tapflow/hooks.$1 2>/dev/null)" == 6 ]; do
 		if ! kill -0 "$1" 2>/dev/null || [ $SECONDS -ge $end ]; then
 			tf_diag "$2: not attached: $(head -c 300 "$OUT/$2.err" 2>/dev/null)"
 			return 1

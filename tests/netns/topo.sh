@@ -148,10 +148,10 @@ n_tcx() { ip netns exec "$1" python3 "$TFNET" tcx "$2" | wc -l; }
 # has_clsact NS DEV: true if DEV has a clsact qdisc.
 has_clsact() { tc -n "$1" -j qdisc show dev "$2" | jq -e 'any(.[]; .kind == "clsact")' >/dev/null; }
 
-# wait_attached PID N [SEC]: tapflow PID has recorded N hooks (2 lines
+# wait_attached PID N [SEC]: tapflow PID has recorded N hooks (two "+" records
 # each) within SEC seconds (default 10).
 wait_attached() {
-	wait_for "${3:-10}" sh -c "[ \$(wc -l < /run/tapflow/hooks.$1) -eq $((2 * $2)) ]"
+	wait_for "${3:-10}" sh -c "[ \$(grep -c '^+ ' /run/tapflow/hooks.$1) -eq $((2 * $2)) ]"
 }
 
 # assert_clean NAME NS PID DEV...: nothing of tapflow PID is left.
