@@ -55,6 +55,22 @@ struct tf_drop_value {
 	__u64 last_ticks;		/* the latest */
 };
 
+/*
+ * Frees of traced packets that the kfree_skb tracepoint reports with a drop
+ * reason but that lose nothing (bpf/drops.bpf.c, "Not losses"): counted by
+ * kind, per CPU (map drop_kept), never as drops.
+ */
+enum tf_kept_kind {
+	TF_KEPT_RAW = 0,	/* freed with NO_SOCKET after raw sockets queued their copies */
+	TF_KEPT_COPY,		/* a raw, packet or ping socket's own copy */
+	TF_KEPT_NOT_HOST,	/* the host stack's copy of a frame not for it, unwanted */
+	TF_KEPT_KINDS,
+};
+
+struct tf_drop_kept {
+	__u64 n[TF_KEPT_KINDS];
+};
+
 /* Ring buffer record of --events (rate-limited). */
 struct tf_drop_event {
 	struct tf_drop_key key;

@@ -53,6 +53,14 @@ struct tf_drop_tracer {
 	struct drops_bpf *skel;
 	struct bpf_link *link;
 	const char *hook;		/* "tp_btf/kfree_skb" or "raw_tp/kfree_skb" */
+	/*
+	 * tp_btf/sk_data_ready marks the packets raw sockets queued copies of,
+	 * which tells a packet they received from a dropped one; off where it
+	 * could not load (that packet's NO_SOCKET then counts as a drop).
+	 */
+	bool raw_marks;
+	struct bpf_link *raw_link;
+	bool rx_sk;			/* the tracepoint passes the receiving socket (6.12+) */
 	struct ring_buffer *rb;		/* --events only */
 	tf_drop_event_fn on_event;
 	void *event_ctx;
@@ -96,6 +104,11 @@ bool tf_drop_counts_since(const struct tf_drop_value *last, const struct tf_drop
 /* Deliver the events waiting in the ring buffer. */
 int tf_drop_tracer_poll_events(struct tf_drop_tracer *t);
 void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses *out);
+/*
+ * The frees that were not losses (enum tf_kept_kind, include/dropkey.h),
+ * summed over the CPUs: 0 if the tracer is not loaded.
+ */
+void tf_drop_tracer_kept(const struct tf_drop_tracer *t, uint64_t out[TF_KEPT_KINDS]);
 /* Stop tracing (the map stays readable for a last harvest). */
 void tf_drop_tracer_detach(struct tf_drop_tracer *t);
 /* Trace again after tf_drop_tracer_detach (open attaches): 0, or -1 with a reason. */

@@ -249,17 +249,35 @@ static void vm_totals(const struct tf_collector *c, struct tf_totals *tot)
 	}
 }
 
+/* The frees the tracer found were no losses, by kind; false if it is off. */
+static bool drops_kept(const struct tf_collector *c, uint64_t kept[TF_KEPT_KINDS],
+		       uint64_t *total)
+{
+	*total = 0;
+	if (!c->drops_on)
+		return false;
+	tf_drop_tracer_kept(&c->drop_tracer, kept);
+	for (int k = 0; k < TF_KEPT_KINDS; k++)
+		*total += kept[k];
+	return true;
+}
+
 /* The drop tracer's part of the summary: what it saw and what it could not record. */
 static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 {
 	const struct tf_drop_table *d = &c->drop_tab;
+	uint64_t kept[TF_KEPT_KINDS], delivered;
 	struct tf_drop_losses l;
 	uint64_t vm = 0;
 
 	tf_json_str(j, "drops_hook", c->drops_on ? c->drop_tracer.hook : NULL);
-	if (!c->drops_on) {
+	if (!drops_kept(c, kept, &delivered)) {
 		tf_json_null(j, "drops");
 		tf_json_null(j, "host_drops");
+		tf_json_null(j, "drops_delivered");
+		tf_json_null(j, "drops_delivered_raw");
+		tf_json_null(j, "drops_socket_copies");
+		tf_json_null(j, "drops_not_for_host");
 		return;
 	}
 	for (size_t i = 0; i < d->n_taps; i++)
@@ -267,6 +285,12 @@ static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 	tf_drop_tracer_losses(&c->drop_tracer, &l);
 	tf_json_u64(j, "drops", vm);
 	tf_json_u64(j, "host_drops", d->host_packets);
+	/* Freed with a drop reason, yet delivered: never in the drops above. */
+	tf_json_u64(j, "drops_delivered", delivered);
+	/* Without the raw_rcv marks those packets count as drops: not measured. */
+	tf_json_u64_or_null(j, "drops_delivered_raw", c->drop_tracer.raw_marks, kept[TF_KEPT_RAW]);
+	tf_json_u64(j, "drops_socket_copies", kept[TF_KEPT_COPY]);
+	tf_json_u64(j, "drops_not_for_host", kept[TF_KEPT_NOT_HOST]);
 	tf_json_u64(j, "drop_map_full", l.map_full);
 	tf_json_u64(j, "drop_events_lost", l.events_lost);
 	tf_json_u64(j, "drop_events_suppressed", l.events_suppressed);
@@ -276,10 +300,11 @@ static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 static void drops_summary_table(const struct tf_collector *c, FILE *f)
 {
 	const struct tf_drop_table *d = &c->drop_tab;
+	uint64_t kept[TF_KEPT_KINDS], delivered;
 	struct tf_drop_losses l;
 	uint64_t vm = 0;
 
-	if (!c->drops_on)
+	if (!drops_kept(c, kept, &delivered))
 		return;
 	for (size_t i = 0; i < d->n_taps; i++)
 		vm += d->tap_packets[i];
@@ -287,6 +312,12 @@ static void drops_summary_table(const struct tf_collector *c, FILE *f)
 	fprintf(f, "drops: %llu of VMs' packets, %llu of the host's (%s)%s\n",
 		(unsigned long long)vm, (unsigned long long)d->host_packets, c->drop_tracer.hook,
 		l.map_full ? "; some not recorded: see drop_map_full" : "");
+	if (delivered)
+		fprintf(f, "not drops: %llu frees of delivered packets (%llu received by raw "
+			"sockets, %llu sockets' own copies, %llu host copies of frames not for it)\n",
+			(unsigned long long)delivered, (unsigned long long)kept[TF_KEPT_RAW],
+			(unsigned long long)kept[TF_KEPT_COPY],
+			(unsigned long long)kept[TF_KEPT_NOT_HOST]);
 }
 
 /* The summary fields every tracing command reports, before its loss counters. */

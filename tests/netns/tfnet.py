@@ -8,6 +8,7 @@
       line "ID COMMAND [ARGS]", from the FIFO CTL:
         ID send N SIZE DSTMAC DSTIP  write N IPv4/UDP frames of SIZE bytes
                                      (Ethernet header included) into the tap
+        ID frame N HEX               write N copies of the frame HEX (as is)
         ID stats                     report what the VM received and sent
         ID quit
       Each command is answered, once done, with one line in LOG:
@@ -133,6 +134,11 @@ def vm(tap, mac, ip, ctl, logpath):
                     for i in range(n):
                         write_frame(udp_frame(dmac, mac, ip, dip, size, i))
                     log.write("done %s send %d %d\n" % (cid, n, size))
+                elif words[0] == "frame" and len(words) == 3:
+                    frame = bytes.fromhex(words[2])
+                    for i in range(int(words[1])):
+                        write_frame(frame)
+                    log.write("done %s frame %d %d\n" % (cid, int(words[1]), len(frame)))
                 elif words[0] == "stats":
                     log.write("done %s stats %d %d %d %d %d %d\n" % (
                         cid, st["rx_frames"], st["rx_bytes"], st["tx_frames"],
