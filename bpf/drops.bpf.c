@@ -653,6 +653,50 @@ int tf_raw_queued(unsigned long long *ctx)
 	return 0;
 }
 
+/*
+ * Forwarding: a packet dropped while the host forwarded it (a FORWARD
+ * rule, its TTL, its output queue) has a route whose input is ip_forward
+ * or ip6_forward, and whose device is where it was going. Recorded when
+ * that device is traced (an uplink), so that a flow dropped whole on its
+ * way out still shows where it was going. Typeless and weak: compared by
+ * address only, 0 where absent (IPv6 as a module that is not loaded).
+ */
+extern const void ip_forward __ksym __weak;
+extern const void ip6_forward __ksym __weak;
+
+/* skb->_skb_refdst: the dst_entry, its low bit SKB_DST_NOREF. */
+#define TF_SKB_DST_PTRMASK (~1UL)
+
+static __always_inline __u32 fwd_out_ifindex(struct sk_buff *skb, bool direct)
+{
+	unsigned long refdst = RD(direct, skb, _skb_refdst) & TF_SKB_DST_PTRMASK;
+	unsigned long input;
+	struct net_device *out;
+	struct dst_entry *dst;
+	__u32 ifindex;
+
+	if (!refdst)
+		return 0;
+	if (bpf_ksym_exists(bpf_rdonly_cast)) {
+		/* Faulting loads through a read-only pointer: no helper call. */
+		dst = bpf_rdonly_cast((void *)refdst, bpf_core_type_id_kernel(struct dst_entry));
+		input = (unsigned long)dst->input;
+		if (!input || (input != (unsigned long)&ip_forward &&
+			       input != (unsigned long)&ip6_forward))
+			return 0;
+		out = dst->dev;
+		ifindex = out ? out->ifindex : 0;
+	} else {
+		dst = (struct dst_entry *)refdst;
+		input = (unsigned long)BPF_CORE_READ(dst, input);
+		if (!input || (input != (unsigned long)&ip_forward &&
+			       input != (unsigned long)&ip6_forward))
+			return 0;
+		ifindex = BPF_CORE_READ(dst, dev, ifindex);
+	}
+	return monitored(ifindex) ? ifindex : 0;
+}
+
 static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *location,
 				   __u32 reason, struct sock *rx_sk)
 {
@@ -699,6 +743,7 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 		count_kept(TF_KEPT_RAW);
 		return 0;
 	}
+	k.out_ifindex = fwd_out_ifindex(skb, direct);
 	len = RD(direct, skb, len);
 	if (tf_drop_cache_on && CONFIG_HZ && cache_drop(&k, len))
 		goto event;

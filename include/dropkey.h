@@ -32,7 +32,13 @@ struct tf_drop_key {
 	__u32 ifindex;			/* skb->dev at the drop; 0: none */
 	__u32 iif;			/* skb->skb_iif: where it came in; 0: made here */
 	__u32 reason;			/* enum skb_drop_reason of the running kernel */
-	__u32 pad;
+	/*
+	 * A forwarded packet (its route's input is ip_forward/ip6_forward):
+	 * the route's output device, if it is a traced one; else 0. Tells
+	 * userspace which uplink a flow was being forwarded to when none of
+	 * its packets reached it.
+	 */
+	__u32 out_ifindex;
 	__u64 location;			/* the caller's kernel text address */
 	struct tf_drop_pkt pkt;
 };

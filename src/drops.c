@@ -654,11 +654,14 @@ static struct tf_drop_group *group_of(struct tf_drop_table *t, int tap, uint32_t
 	return g;
 }
 
-static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n)
+static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n,
+			 uint32_t fwd_ifindex)
 {
 	for (size_t i = 0; i < t->n_fd; i++) {
 		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow))) {
 			t->fd[i].packets += n;
+			if (fwd_ifindex)
+				t->fd[i].fwd_ifindex = fwd_ifindex;
 			return 0;
 		}
 	}
@@ -672,6 +675,7 @@ static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow
 		t->cap_fd = cap;
 	}
 	t->fd[t->n_fd].flow = *flow;
+	t->fd[t->n_fd].fwd_ifindex = fwd_ifindex;
 	t->fd[t->n_fd++].packets = n;
 	return 0;
 }
@@ -684,6 +688,13 @@ uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_
 	return 0;
 }
 
+uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow)
+{
+	for (size_t i = 0; i < t->n_fd; i++)
+		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow)))
+			return t->fd[i].fwd_ifindex;
+	return 0;
+}
 
 int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 		      const struct tf_drop_key *k, const struct tf_drop_counts *v,
@@ -729,7 +740,9 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 		return 0;
 	}
 	t->tap_packets[a->tap] += v->packets;
-	return a->has_flow ? flow_drop_add(t, &a->flow, v->packets) : 0;
+	/* Only the VM's own packets go out through an uplink. */
+	return a->has_flow ? flow_drop_add(t, &a->flow, v->packets, a->tx ? k->out_ifindex : 0)
+			   : 0;
 }
 
 struct poll_ctx {

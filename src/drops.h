@@ -166,6 +166,12 @@ struct tf_drop_group {
 struct tf_flow_drops {
 	struct tf_flow_key flow;	/* a VM flow (VM view) */
 	uint64_t packets;
+	/*
+	 * The traced device the host was forwarding the VM's own dropped
+	 * packets to (the drop key's out_ifindex; the latest), 0 if none was:
+	 * where a flow that never reached its uplink was going.
+	 */
+	uint32_t fwd_ifindex;
 };
 
 struct tf_drop_table {
@@ -184,6 +190,8 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 		      const struct tf_drop_key *k, const struct tf_drop_counts *v,
 		      const struct tf_drop_attr *a);
 uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_key *flow);
+/* Where the host was forwarding the VM flow's dropped packets to (ifindex), 0: nowhere known. */
+uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow);
 void tf_drop_table_free(struct tf_drop_table *t);
 
 /* One poll: harvest, attribute against fl (may be NULL) and add. */

@@ -436,6 +436,31 @@ static void mirror_link(struct tf_nat_link *l)
 	l->lost_tx = x;
 }
 
+/* Was the flow forwarded through the uplink, even if none of it got there? */
+static bool forwarded(const struct tf_nat_link *l)
+{
+	return l->n_up || l->never_left;
+}
+
+/*
+ * A flow without an uplink flow whose own packets the host dropped while
+ * it forwarded them to an uplink (a FORWARD rule, TTL, a full queue: the
+ * drop tracer's out_ifindex): it was forwarded, and every packet it sent
+ * was lost on the way. Without the drop tracer nothing says so.
+ */
+static void join_never_left(const struct tf_flow_report *r, const struct tf_flow *f,
+			    const struct tf_flow_value *tot, struct tf_nat_link *out)
+{
+	uint32_t up = r->c->drops_on ? tf_drop_table_fwd_out(&r->c->drop_tab, &f->key) : 0;
+	const struct tf_target *u = up ? tf_collector_target(r->c, (int)up) : NULL;
+
+	if (!u || u->role != TF_ROLE_UPLINK)
+		return;
+	out->never_left = true;
+	out->up_key.ifindex = up;
+	out->lost_tx = tot->tx.packets;
+}
+
 /* The NAT join of one flow of t, in the row's view; false if it cannot run. */
 static bool join_flow(const struct tf_flow_report *r, const struct tf_target *t,
 		      const struct tf_flow *f, const struct tf_flow_value *tot,
@@ -445,6 +470,8 @@ static bool join_flow(const struct tf_flow_report *r, const struct tf_target *t,
 	if (!r->nat || t->bridge_ifindex <= 0)
 		return false;
 	tf_nat_join(r->nat, &f->key, t->bridge_ifindex, tot, out);
+	if (!out->n_up)
+		join_never_left(r, f, tot, out);
 	if (tf_target_mirrored(t))
 		mirror_link(out);
 	return true;
@@ -462,7 +489,7 @@ void tf_flow_target_fwd(const struct tf_flow_report *r, const struct tf_target *
 		struct tf_nat_link l;
 
 		tf_flow_total(flows[i], &tot);
-		if (!join_flow(r, t, flows[i], &tot, &l) || !l.n_up)
+		if (!join_flow(r, t, flows[i], &tot, &l) || !forwarded(&l))
 			continue;
 		out->n_up++;
 		tf_dir_add(&out->up_tx, &l.up_tx);
@@ -599,9 +626,10 @@ static void flow_nat_json(struct tf_json *j, const struct tf_flow_report *r,
 			  const struct tf_flow_row *row)
 {
 	const struct tf_nat_link *l = &row->nat;
-	bool fwd = row->joinable && l->n_up;
+	bool fwd = row->joinable && forwarded(l);
 	char ip[INET6_ADDRSTRLEN];
 
+	/* A flow that never left has no translation to show: null. */
 	if (fwd && l->translated) {
 		tf_flow_ip_str(l->up_key.family, l->up_key.local_ip, ip, sizeof(ip));
 		tf_json_object_begin(j, "nat");
@@ -783,18 +811,23 @@ static void hms(uint64_t ns, int64_t off, char *out, size_t outlen)
 #define FLOW_COL_DROPS 13
 #define FLOW_COL_NAT 14
 
-/* "10.99.0.1:40000" translated, "routed" forwarded as is, "-" not forwarded. */
+/*
+ * "10.99.0.1:40000" translated, "routed" forwarded as is, "never left"
+ * forwarded but all of it dropped on the way, "-" not forwarded.
+ */
 static void nat_cells(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
 {
 	const struct tf_nat_link *l = &row->nat;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (!row->joinable || !l->n_up) {
+	if (!row->joinable || !forwarded(l)) {
 		snprintf(nat, outlen, "-");
 		snprintf(lost, outlen, "-");
 		return;
 	}
-	if (l->translated) {
+	if (l->never_left) {
+		snprintf(nat, outlen, "never left");
+	} else if (l->translated) {
 		tf_flow_ip_str(l->up_key.family, l->up_key.local_ip, ip, sizeof(ip));
 		tf_flow_endpoint_str(l->up_key.family, ip,
 				     row->v.local_port < 0 && row->v.icmp_id < 0 ? -1
