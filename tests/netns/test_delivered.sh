@@ -24,6 +24,8 @@
 #      the bridge: UDP to a closed port (NO_SOCKET), an INPUT and a FORWARD
 #      DROP rule, a full queue on the tap (the host's TCP SYNs and raw
 #      pings): each counted, equal to the kernel's own counters.
+#   5. IPv6: the VM's ICMPv6 echo replies to the host, first with a raw
+#      ICMPv6 socket open (delivered), then without (NO_SOCKET drops).
 # Each part runs drops, flows and stats at once: they must agree.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -60,8 +62,9 @@ has_kfree() { grep -qsx 'tp_name:[[:space:]]*kfree_skb' /proc/"$1"/fdinfo/*; }
 # attached PID: tapflow PID has its 3 interfaces' hooks and its drop tracer.
 attached() { [ "$(wc -l < /run/tapflow/hooks."$1")" -eq 6 ] 2>/dev/null && has_kfree "$1"; }
 
-# run_start RUN: drops, flows and stats (JSON) and the drops table, on the
-# three interfaces, until run_stop; output in $OUT/RUN-{drops,flows,stats,table}.out.
+# run_start RUN: drops, flows and stats (JSON), drops through the raw_tp
+# fallback and the drops table, on the three interfaces, until run_stop;
+# output in $OUT/RUN-{drops,flows,stats,rawtp,table}.out.
 run_start() {
 	local what pid
 	RUN_PIDS=()
@@ -69,9 +72,11 @@ run_start() {
 		tf_start "$1-$what" "${IFACES[@]}" --json $what -i 1
 		RUN_PIDS+=("$what:$TF_PID")
 	done
+	TAPFLOW_DROPS_HOOK=raw_tp tf_start "$1-rawtp" "${IFACES[@]}" --json drops -i 1
+	RUN_PIDS+=("rawtp:$TF_PID")
 	tf_start "$1-table" "${IFACES[@]}" drops
 	RUN_PIDS+=("table:$TF_PID")
-	# Four loads at once on a busy machine: give them time, every one counts.
+	# Five loads at once on a busy machine: give them time, every one counts.
 	for what in "${RUN_PIDS[@]}"; do
 		pid=${what#*:}
 		wait_for 60 attached "$pid" ||
@@ -79,6 +84,7 @@ run_start() {
 	done
 }
 
+# run_stop RUN: stop them; the raw_tp fallback must have said what tp_btf said.
 run_stop() {
 	local what
 	for what in "${RUN_PIDS[@]}"; do
@@ -88,11 +94,20 @@ run_stop() {
 			tf_fail "$1-${what%%:*}: nothing on stderr" "$(head -5 "$OUT/$1-${what%%:*}.err")"
 		fi
 	done
+	tf_eq "$1: raw_tp fallback: the same summary and drop records as tp_btf" \
+		"raw_tp/kfree_skb $(kept "$1") $(records "$1-drops")" \
+		"$(tail -n1 "$OUT/$1-rawtp.out" | jq -r .drops_hook) $(kept "$1" rawtp) $(records "$1-rawtp")"
 }
 
-# kept RUN: the summary's "drops host_drops | delivered raw copies not_for_host".
+# kept RUN [WHAT]: the summary of RUN's drops (or WHAT) instance,
+# "drops host_drops | delivered raw copies not_for_host".
 kept() {
-	tail -n1 "$OUT/$1-drops.out" | jq -r '"\(.drops) \(.host_drops) | \(.drops_delivered) \(.drops_delivered_raw) \(.drops_socket_copies) \(.drops_not_for_host)"'
+	tail -n1 "$OUT/$1-${2:-drops}.out" | jq -r '"\(.drops) \(.host_drops) | \(.drops_delivered) \(.drops_delivered_raw) \(.drops_socket_copies) \(.drops_not_for_host)"'
+}
+# records NAME: the final drop records of $OUT/NAME.out, one line.
+records() {
+	jq -r 'select(.type == "drop" and .final) | "\(.ifname):\(.reason):\(.dev):\(.count)"' "$OUT/$1.out" |
+		sort | tr '\n' ' '
 }
 
 # no_drops RUN: drops, flows and stats all say no packet was dropped.
@@ -125,7 +140,7 @@ tcpdump_drops() { awk '/packets dropped by kernel/ { print $1 }' "$1"; }
 # 1. Sockets: raw sockets, a ping socket, a packet socket without room
 # =============================================================================
 # Ping sockets for root only, for the ping socket below (busybox ping as
-# root uses a raw socket: it never tries a ping socket first).
+# root opens a raw socket all the same: the raw count below checks it).
 nsq $NSH sysctl -qw net.ipv4.ping_group_range="0 0" || tf_fail "setup" "ping_group_range"
 run_start sock
 NOPORTS0=$(snmp $NSH Udp NoPorts)
@@ -135,7 +150,7 @@ tf_eq "traffic: python raw socket ping: 3 replies" 3/3 \
 	"$(ip netns exec $NSH python3 "$TFNET" ping $IP_VM 3 56)"
 tf_eq "traffic: ping socket: 4 replies" 4/4 \
 	"$(ip netns exec $NSH python3 "$TFDELIVER" pingsock $IP_VM 4 56)"
-bg_start RAWUDP "$OUT/rawudp.log" ip netns exec $NSH python3 "$TFDELIVER" rawsock 17 ||
+bg_start RAWUDP "$OUT/rawudp.log" ip netns exec $NSH python3 "$TFDELIVER" rawsock 4 17 ||
 	tf_fail "raw UDP socket" "did not start"
 vm_cmd send 4 100 $MAC_BR $IP_BR >/dev/null
 wait_for 5 grep -qx 'received 4' "$OUT/rawudp.log"
@@ -183,7 +198,7 @@ tf_check "setup: tcpdump made $BR promiscuous" \
 vm_cmd send 5 100 $MAC_PEER $IP_PEER >/dev/null		# unicast to the peer
 vm_cmd send 3 100 $MAC_BCAST $IP_BCAST >/dev/null	# broadcast UDP, port 9: no listener
 vm_cmd send 2 100 $MAC_MCAST $IP_MCAST >/dev/null	# a group nobody joined
-for f in $(python3 "$TFDELIVER" icmp-frame $MAC_VM $MAC_BCAST $IP_VM $IP_BCAST 77 2 56); do
+for f in $(python3 "$TFDELIVER" icmp-frame request $MAC_VM $MAC_BCAST $IP_VM $IP_BCAST 77 2 56); do
 	vm_cmd frame 1 "$f" >/dev/null			# echo to broadcast: ignored
 done
 # Each discarded where the kernel counts it: wait for all four counts.
@@ -248,7 +263,7 @@ nsq $NSH iptables -A FORWARD -d 10.78.0.5 -j DROP || tf_fail "setup" "cannot add
 run_start ctl
 bg_start TDC "$OUT/ctl-tcpdump.log" ip netns exec $NSH tcpdump -i $BR -n -w /dev/null &&
 bg_start AFPC "$OUT/ctl-afp.log" ip netns exec $NSH python3 "$TFDELIVER" afp $BR 0 &&
-bg_start RAWC "$OUT/ctl-raw.log" ip netns exec $NSH python3 "$TFDELIVER" rawsock 1 ||
+bg_start RAWC "$OUT/ctl-raw.log" ip netns exec $NSH python3 "$TFDELIVER" rawsock 4 1 ||
 	tf_fail "listeners" "did not start"
 NOPORTS0=$(snmp $NSH Udp NoPorts)
 vm_cmd send 4 100 $MAC_BR $IP_BR >/dev/null
@@ -287,5 +302,42 @@ tf_eq "ctl: stats: the tap's drops are those on it (the queue), the bridge's tho
 	"$TAP $QDISC $BR $((NOPORTS + IN_RULE + FWD_RULE))" \
 	"$(jq -r 'select(.type == "stats" and .final and (.ifname == "'$TAP'" or .ifname == "'$BR'")) |
 		"\(.ifname) \(.drops)"' "$OUT/ctl-stats.out" | sort -r | tr '\n' ' ' | sed 's/ $//')"
+
+# =============================================================================
+# 5. IPv6: a raw ICMPv6 socket receives echo replies (rawv6_rcv), then none does
+# =============================================================================
+IP6_BR=fd00:77::fe IP6_VM=fd00:77::1
+nsq $NSH sysctl -qw net.ipv6.conf.$BR.addr_gen_mode=1 net.ipv6.conf.$BR.accept_ra=0 \
+	net.ipv6.conf.$BR.accept_dad=0 net.ipv6.conf.$BR.disable_ipv6=0 &&
+ip -n $NSH addr add $IP6_BR/64 dev $BR nodad || tf_fail "setup" "cannot give $BR an IPv6 address"
+snmp6() { ip netns exec $NSH awk -v f="$1" '$1 == f { print $2 }' /proc/net/snmp6; }
+run_start v6
+REPLIES0=$(snmp6 Icmp6InEchoReplies)
+bg_start RAW6 "$OUT/raw6.log" ip netns exec $NSH python3 "$TFDELIVER" rawsock 6 58 ||
+	tf_fail "raw ICMPv6 socket" "did not start"
+for f in $(python3 "$TFDELIVER" icmp-frame reply $MAC_VM $MAC_BR $IP6_VM $IP6_BR 99 3 56); do
+	vm_cmd frame 1 "$f" >/dev/null
+done
+wait_for 5 grep -qx 'received 3' "$OUT/raw6.log"
+bg_stop $RAW6
+tf_eq "traffic: the raw ICMPv6 socket received the VM's 3 echo replies" "received 3" \
+	"$(tail -n1 "$OUT/raw6.log")"
+for f in $(python3 "$TFDELIVER" icmp-frame reply $MAC_VM $MAC_BR $IP6_VM $IP6_BR 99 2 56); do
+	vm_cmd frame 1 "$f" >/dev/null
+done
+wait_for 5 ge $((REPLIES0 + 5)) snmp6 Icmp6InEchoReplies
+run_stop v6
+tf_eq "kernel: 5 ICMPv6 echo replies in" 5 $(($(snmp6 Icmp6InEchoReplies) - REPLIES0))
+tf_eq "v6: drops: the 2 replies nobody took, NO_SOCKET at ping_rcv, by the VM's flow" \
+	"2 NO_SOCKET $BR icmpv6 flow" \
+	"$(jq -r 'select(.type == "drop" and .final) | "\(.count) \(.reason) \(.dev) \(.proto) \(.attributed_by)"' \
+		"$OUT/v6-drops.out")"
+tf_check "v6: drops: at ping_rcv" grep -q '"location":"ping_rcv+0x' "$OUT/v6-drops.out"
+tf_eq "v6: summary: 2 drops, the 3 the raw socket took delivered" "2 0 | 3 3 0 0" "$(kept v6)"
+tf_eq "v6: flows: the echo flow has the 2 drops" "icmpv6 2" \
+	"$(jq -r 'select(.type == "flow" and .final and .ifname == "'$TAP'" and .family == 6) |
+		"\(.proto) \(.drops)"' "$OUT/v6-flows.out")"
+tf_eq "v6: stats: the bridge's 2" "2" \
+	"$(jq -r 'select(.type == "stats" and .final and .ifname == "'$BR'") | .drops' "$OUT/v6-stats.out")"
 
 tf_finish

@@ -9,10 +9,10 @@
       "<received>/<count>"; exit 0 if all came back. Needs
       net.ipv4.ping_group_range to include the caller's group.
 
-  tfdeliver.py rawsock PROTO
-      A raw IPv4 socket of IP protocol PROTO (1 ICMP, 6 TCP, 17 UDP) that
-      reads everything it gets. Prints "ready" once open, then "received
-      <n>" after each packet, until SIGTERM.
+  tfdeliver.py rawsock 4|6 PROTO
+      A raw IPv4 or IPv6 socket of IP protocol PROTO (1 ICMP, 6 TCP, 17 UDP,
+      58 ICMPv6) that reads everything it gets. Prints "ready" once open,
+      then "received <n>" after each packet, until SIGTERM.
 
   tfdeliver.py afp DEV RCVBUF
       A packet socket (AF_PACKET, SOCK_RAW, ETH_P_ALL, no ring: the kernel's
@@ -22,9 +22,10 @@
       PACKET_STATISTICS (frames it was given, and of those the ones it had
       no room for) and exits.
 
-  tfdeliver.py icmp-frame SRCMAC DSTMAC SRCIP DSTIP ID COUNT PAYLOAD
-      Print, one per line, COUNT Ethernet/IPv4/ICMP echo request frames
-      (sequence 1..COUNT) as hex, for tfnet.py vm's frame command.
+  tfdeliver.py icmp-frame request|reply SRCMAC DSTMAC SRCIP DSTIP ID COUNT PAYLOAD
+      Print, one per line, COUNT Ethernet frames of ICMP echo requests or
+      replies (IPv4 or, for IPv6 addresses, ICMPv6; sequence 1..COUNT) as
+      hex, for tfnet.py vm's frame command.
 """
 import signal
 import socket
@@ -46,10 +47,11 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-def echo_request(ident, seq, payload):
+def echo_request(ident, seq, payload, icmp_type=8, pseudo=b""):
+    """An ICMP(v6) echo message; pseudo: the IPv6 pseudo-header of its checksum."""
     data = bytes(i & 0xFF for i in range(payload))
-    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    return hdr[:2] + struct.pack("!H", csum(hdr + data)) + hdr[4:] + data
+    hdr = struct.pack("!BBHHH", icmp_type, 0, 0, ident, seq)
+    return hdr[:2] + struct.pack("!H", csum(pseudo + hdr + data)) + hdr[4:] + data
 
 
 def pingsock(dst, count, payload):
@@ -82,8 +84,8 @@ def until_term(report):
     signal.signal(signal.SIGTERM, on_term)
 
 
-def rawsock(proto):
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+def rawsock(family, proto):
+    s = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_RAW, proto)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
     n = 0
@@ -113,26 +115,35 @@ def mac_bytes(mac):
     return bytes(int(x, 16) for x in mac.split(":"))
 
 
-def icmp_frames(src_mac, dst_mac, src_ip, dst_ip, ident, count, payload):
+def icmp_frames(kind, src_mac, dst_mac, src_ip, dst_ip, ident, count, payload):
+    eth = mac_bytes(dst_mac) + mac_bytes(src_mac)
     for seq in range(1, count + 1):
-        icmp = echo_request(ident, seq, payload)
+        if ":" in src_ip:
+            src, dst = (socket.inet_pton(socket.AF_INET6, a) for a in (src_ip, dst_ip))
+            length = 8 + payload
+            pseudo = src + dst + struct.pack("!IxxxB", length, 58)
+            icmp = echo_request(ident, seq, payload, 128 if kind == "request" else 129, pseudo)
+            ip = struct.pack("!IHBB16s16s", 6 << 28, length, 58, 64, src, dst)
+            print((eth + b"\x86\xdd" + ip + icmp).hex())
+            continue
+        icmp = echo_request(ident, seq, payload, 8 if kind == "request" else 0)
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), seq, 0, 64, 1, 0,
                          socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-        print((mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + ip + icmp).hex())
+        print((eth + b"\x08\x00" + ip + icmp).hex())
     return 0
 
 
 def main(argv):
     if len(argv) == 5 and argv[1] == "pingsock":
         return pingsock(argv[2], int(argv[3]), int(argv[4]))
-    if len(argv) == 3 and argv[1] == "rawsock":
-        return rawsock(int(argv[2]))
+    if len(argv) == 4 and argv[1] == "rawsock" and argv[2] in ("4", "6"):
+        return rawsock(int(argv[2]), int(argv[3]))
     if len(argv) == 4 and argv[1] == "afp":
         return afp(argv[2], int(argv[3]))
-    if len(argv) == 9 and argv[1] == "icmp-frame":
-        return icmp_frames(argv[2], argv[3], argv[4], argv[5], int(argv[6]), int(argv[7]),
-                           int(argv[8]))
+    if len(argv) == 10 and argv[1] == "icmp-frame" and argv[2] in ("request", "reply"):
+        return icmp_frames(argv[2], argv[3], argv[4], argv[5], argv[6], int(argv[7]),
+                           int(argv[8]), int(argv[9]))
     sys.stderr.write(__doc__)
     return 2
 
