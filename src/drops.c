@@ -619,6 +619,7 @@ int tf_vm_addrs_build(struct tf_vm_addrs *va, const struct tf_collector *c,
 void tf_drop_table_free(struct tf_drop_table *t)
 {
 	free(t->g);
+	free(t->pend);
 	free(t->tap_packets);
 	free(t->dev_packets);
 	free(t->fd);
@@ -745,36 +746,69 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 			   : 0;
 }
 
-struct poll_ctx {
+struct harvest_ctx {
 	struct tf_drop_table *t;
-	const struct tf_collector *c;
-	const struct tf_flows *fl;
-	const struct tf_vm_addrs *va;
 	int err;
 };
 
-static void poll_one(const struct tf_drop_key *k, const struct tf_drop_counts *v, void *ctx)
+static void pend_one(const struct tf_drop_key *k, const struct tf_drop_counts *v, void *ctx)
 {
-	struct poll_ctx *p = ctx;
-	struct tf_drop_attr a;
+	struct harvest_ctx *h = ctx;
+	struct tf_drop_table *t = h->t;
 
-	tf_drop_attribute(p->c, p->fl, p->va, k, &a);
-	if (tf_drop_table_add(p->t, p->c, k, v, &a))
-		p->err = -ENOMEM;
+	if (t->n_pend == t->cap_pend) {
+		size_t cap = t->cap_pend ? t->cap_pend * 2 : 64;
+		struct tf_drop_pending *p = realloc(t->pend, cap * sizeof(*p));
+
+		if (!p) {
+			h->err = -ENOMEM;
+			return;
+		}
+		t->pend = p;
+		t->cap_pend = cap;
+	}
+	t->pend[t->n_pend].k = *k;
+	t->pend[t->n_pend++].v = *v;
+}
+
+int tf_drops_harvest(struct tf_drop_table *t, struct tf_drop_tracer *tr)
+{
+	struct harvest_ctx h = { .t = t };
+	int err;
+
+	if (!tr->skel)
+		return 0;
+	err = tf_drop_tracer_harvest(tr, pend_one, &h);
+	return err ? err : h.err;
+}
+
+int tf_drops_attribute(struct tf_drop_table *t, const struct tf_collector *c,
+		       const struct tf_flows *fl)
+{
+	const struct tf_vm_addrs *pva = NULL;
+	struct tf_vm_addrs va = {};
+	int err = 0;
+
+	if (!t->n_pend)
+		return 0;
+	if (fl && !tf_vm_addrs_build(&va, c, fl))
+		pva = &va;
+	for (size_t i = 0; i < t->n_pend; i++) {
+		struct tf_drop_attr a;
+
+		tf_drop_attribute(c, fl, pva, &t->pend[i].k, &a);
+		if (tf_drop_table_add(t, c, &t->pend[i].k, &t->pend[i].v, &a))
+			err = -ENOMEM;
+	}
+	t->n_pend = 0;
+	tf_vm_addrs_free(&va);
+	return err;
 }
 
 int tf_drops_poll(struct tf_drop_table *t, struct tf_drop_tracer *tr,
 		  const struct tf_collector *c, const struct tf_flows *fl)
 {
-	struct tf_vm_addrs va = {};
-	struct poll_ctx p = { .t = t, .c = c, .fl = fl };
-	int err;
+	int err = tf_drops_harvest(t, tr), err2 = tf_drops_attribute(t, c, fl);
 
-	if (!tr->skel)
-		return 0;
-	if (fl && !tf_vm_addrs_build(&va, c, fl))
-		p.va = &va;
-	err = tf_drop_tracer_harvest(tr, poll_one, &p);
-	tf_vm_addrs_free(&va);
-	return err ? err : p.err;
+	return err ? err : err2;
 }

@@ -174,9 +174,17 @@ struct tf_flow_drops {
 	uint32_t fwd_ifindex;
 };
 
+/* A harvested kernel entry's gain, not attributed yet. */
+struct tf_drop_pending {
+	struct tf_drop_key k;
+	struct tf_drop_counts v;
+};
+
 struct tf_drop_table {
 	struct tf_drop_group *g;
 	size_t n, cap;
+	struct tf_drop_pending *pend;	/* harvested, to attribute */
+	size_t n_pend, cap_pend;
 	uint64_t *tap_packets;		/* per collector target: drops attributed to it */
 	uint64_t *dev_packets;		/* per collector target: drops on it (skb->dev) */
 	size_t n_taps;
@@ -194,7 +202,17 @@ uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_
 uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow);
 void tf_drop_table_free(struct tf_drop_table *t);
 
-/* One poll: harvest, attribute against fl (may be NULL) and add. */
+/*
+ * Take what the tracer counted since the last harvest into t's pending
+ * entries. Before the flow map is read: every drop harvested then is of a
+ * packet whose flow entry the tap program had made already, so the flow
+ * table read after it knows the flow. 0 or -errno.
+ */
+int tf_drops_harvest(struct tf_drop_table *t, struct tf_drop_tracer *tr);
+/* Attribute the pending entries against fl (may be NULL) and add them. 0 or -ENOMEM. */
+int tf_drops_attribute(struct tf_drop_table *t, const struct tf_collector *c,
+		       const struct tf_flows *fl);
+/* One poll without a flow table to keep in step: harvest, then attribute. */
 int tf_drops_poll(struct tf_drop_table *t, struct tf_drop_tracer *tr,
 		  const struct tf_collector *c, const struct tf_flows *fl);
 

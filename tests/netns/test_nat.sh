@@ -565,8 +565,10 @@ assert_clean "bridge: nothing left" $NSR $BRIDGE p1 br0 up0
 # flow for them; the drop tracer saw where they were being forwarded to
 # (up0): they are forwarded flows whose every packet was lost in
 # forwarding. What leaves (nothing) and what was lost = the kernel's own
-# count (the rule's counter; the TTL-1 packets all die in ip_forward).
+# count (the rule's counter; Ip InHdrErrors for the TTL-1 packets, which
+# die in ip_forward).
 TFDROPS="$TOPO_DIR/tfdrops.py"
+inhdr() { ip netns exec $NSR awk '$1 == "Ip:" && n++ { print $5 }' /proc/net/snmp; }
 nsq $NSR iptables -I FORWARD 1 -i br0 -o up0 -p udp --dport 7006 -j DROP ||
 	tf_fail "iptables rules" "cannot add the 7006 rule"
 tfr_start whole --iface p1 --uplink up0 --json flows
@@ -577,8 +579,9 @@ wait_attached $WHOLE 2 && wait_attached $WHOLE_TABLE 2 ||
 	tf_diag "whole: not attached: $(cat "$OUT/whole.err" "$OUT/whole_table.err")"
 # The drop tracer attaches after the hooks: wait for its link too.
 has_kfree() { grep -qsx 'tp_name:[[:space:]]*kfree_skb' /proc/"$1"/fdinfo/*; }
-wait_for 10 has_kfree $WHOLE && wait_for 10 has_kfree $WHOLE_TABLE ||
-	tf_diag "whole: no drop tracer"
+wait_for 30 has_kfree $WHOLE && wait_for 30 has_kfree $WHOLE_TABLE ||
+	tf_fail "whole: the drop tracers are attached"
+INHDR0=$(inhdr)
 tf_eq "traffic: whole: VM 1 UDP 40500 -> 7006, 6 (all dropped in FORWARD)" "sent 6 failed 0" \
 	"$(ip netns exec $NSV1 python3 "$TFDROPS" send $IP_V1 40500 $IP_IN 7006 6 100)"
 tf_eq "traffic: whole: VM 1 UDP 40501 -> 7000 with TTL 1, 4 (all expire in forwarding)" \
@@ -587,19 +590,21 @@ tf_eq "traffic: whole: VM 1 UDP 40501 -> 7000 with TTL 1, 4 (all expire in forwa
 traffic "whole: VM 1 UDP 40502 -> 7000, 2" 2/2 $NSV1 udp $IP_V1 40502 $IP_IN 7000 2 100
 wait_for 5 sh -c "[ \$(ip netns exec $NSR iptables -L FORWARD -v -x -n | awk '/dpt:7006/ { print \$1 }') = 6 ]"
 WHOLE_RULE=$(ipt_count $NSR iptables FORWARD "dpt:7006")
+WHOLE_TTL=$(($(inhdr) - INHDR0))
 tf_stop $WHOLE INT
 tf_eq "whole: exit code" 0 "$RC"
 no_stderr whole "$OUT/whole.err"
 tf_stop $WHOLE_TABLE INT
 tf_eq "whole_table: exit code" 0 "$RC"
 W=$OUT/whole.out
-tf_eq "whole: setup: the FORWARD rule dropped 6" 6 "$WHOLE_RULE"
+tf_eq "whole: setup: the FORWARD rule dropped 6, TTL expiry 4 (InHdrErrors)" "6 4" \
+	"$WHOLE_RULE $WHOLE_TTL"
 # p1's own view: rx = what VM 1 sent; fwd_lost_rx = sent and never left.
 tf_eq "whole: FORWARD-dropped flow: forwarded to up0, nothing left, fwd_lost_rx = the rule's $WHOLE_RULE, drops too" \
 	"6 852 0 0 | 0 0 0 0 | $WHOLE_RULE 0 | null up0 $WHOLE_RULE" \
 	"$(fv $W p1 '.remote_port == 40500' "$ROW"' + " | \(.nat) \(.uplink) \(.drops)"')"
-tf_eq "whole: TTL-expired flow: forwarded to up0, nothing left, all 4 lost" \
-	"4 568 0 0 | 0 0 0 0 | 4 0 | null up0 4" \
+tf_eq "whole: TTL-expired flow: forwarded to up0, nothing left, fwd_lost_rx = InHdrErrors' $WHOLE_TTL" \
+	"4 568 0 0 | 0 0 0 0 | $WHOLE_TTL 0 | null up0 $WHOLE_TTL" \
 	"$(fv $W p1 '.remote_port == 40501' "$ROW"' + " | \(.nat) \(.uplink) \(.drops)"')"
 tf_eq "whole: the flow that got out: its uplink counters, no loss" \
 	"2 284 2 284 | 2 284 2 284 | 0 0" "$(fv $W p1 '.remote_port == 40502' "$ROW")"
