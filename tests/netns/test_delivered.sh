@@ -58,9 +58,12 @@ bg_start() {
 # bg_stop PID: SIGTERM a helper, wait for it (it prints what it saw).
 bg_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
-has_kfree() { grep -qsx 'tp_name:[[:space:]]*kfree_skb' /proc/"$1"/fdinfo/*; }
-# attached PID: tapflow PID has its 3 interfaces' hooks and its drop tracer.
-attached() { [ "$(wc -l < /run/tapflow/hooks."$1")" -eq 6 ] 2>/dev/null && has_kfree "$1"; }
+# attached PID: tapflow PID holds its 3 interfaces' 6 TCX links and its drop
+# tracer's link (read from its own fds: nothing another process can change).
+attached() {
+	[ "$(cat /proc/"$1"/fdinfo/* 2>/dev/null | grep -c '^link_type:[[:space:]]*tcx$')" -eq 6 ] &&
+		grep -qsx 'tp_name:[[:space:]]*kfree_skb' /proc/"$1"/fdinfo/*
+}
 
 # run_start RUN: drops, flows and stats (JSON), drops through the raw_tp
 # fallback and the drops table, on the three interfaces, until run_stop;
