@@ -453,7 +453,7 @@ int tf_drop_flush(void *ctx __attribute__((unused)))
  * cost a few loads per drop. tf_raw_queued runs on every socket wakeup of
  * the host and leaves at its first test unless the socket is a raw one;
  * it reads a packet only for a raw socket's copy of a traced device's
- * packet. raw delivery has no tracepoint of its own, and fentry on
+ * packet. Raw delivery has no tracepoint of its own, and fentry on
  * raw_rcv, which would be narrower, does not load everywhere (it needs
  * BPF trampolines, and a security policy may refuse it) while the
  * sk_data_ready tracepoint (6.3+) is a plain tracepoint.
