@@ -667,34 +667,29 @@ extern const void ip6_forward __ksym __weak;
 /* skb->_skb_refdst: the dst_entry, its low bit SKB_DST_NOREF. */
 #define TF_SKB_DST_PTRMASK (~1UL)
 
+/*
+ * Faulting loads through a read-only pointer (bpf_rdonly_cast, 6.2+, which
+ * the NAT join's translations need too): no helper call. Without it, three
+ * bpf_probe_read_kernel() calls on every drop would cost more than the
+ * rest of the drop: not read there.
+ */
 static __always_inline __u32 fwd_out_ifindex(struct sk_buff *skb, bool direct)
 {
 	unsigned long refdst = RD(direct, skb, _skb_refdst) & TF_SKB_DST_PTRMASK;
 	unsigned long input;
 	struct net_device *out;
 	struct dst_entry *dst;
-	__u32 ifindex;
 
-	if (!refdst)
+	if (!refdst || !bpf_ksym_exists(bpf_rdonly_cast))
 		return 0;
-	if (bpf_ksym_exists(bpf_rdonly_cast)) {
-		/* Faulting loads through a read-only pointer: no helper call. */
-		dst = bpf_rdonly_cast((void *)refdst, bpf_core_type_id_kernel(struct dst_entry));
-		input = (unsigned long)dst->input;
-		if (!input || (input != (unsigned long)&ip_forward &&
-			       input != (unsigned long)&ip6_forward))
-			return 0;
-		out = dst->dev;
-		ifindex = out ? out->ifindex : 0;
-	} else {
-		dst = (struct dst_entry *)refdst;
-		input = (unsigned long)BPF_CORE_READ(dst, input);
-		if (!input || (input != (unsigned long)&ip_forward &&
-			       input != (unsigned long)&ip6_forward))
-			return 0;
-		ifindex = BPF_CORE_READ(dst, dev, ifindex);
-	}
-	return monitored(ifindex) ? ifindex : 0;
+	dst = bpf_rdonly_cast((void *)refdst, bpf_core_type_id_kernel(struct dst_entry));
+	input = (unsigned long)dst->input;
+	if (!input || (input != (unsigned long)&ip_forward && input != (unsigned long)&ip6_forward))
+		return 0;
+	out = dst->dev;
+	if (!out || !monitored(out->ifindex))
+		return 0;
+	return out->ifindex;
 }
 
 static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *location,
