@@ -21,6 +21,11 @@
  * drops that found the map full, events that found the ring buffer full
  * and events over the rate are counted in .bss.
  *
+ * Not every free with a drop reason loses a packet: a socket's own copy,
+ * the packet itself after raw sockets took copies, the host stack's copy
+ * of a frame that was not for it. Those are recognised after the device
+ * test and counted apart ("Not losses" below), never as drops.
+ *
  * Two entry points, the same code: tp_btf/kfree_skb (BTF-typed arguments,
  * 5.5+) and raw_tp/kfree_skb for kernels or configurations without it;
  * userspace loads the first that works. The reason argument exists since
@@ -397,12 +402,303 @@ int tf_drop_flush(void *ctx __attribute__((unused)))
 	return 0;
 }
 
+/*
+ * Not losses. The tracepoint fires when an skb's last reference goes with
+ * a reason other than SKB_CONSUMED; for some traced skbs that loses
+ * nothing, because the packet reached a socket or was never the host's:
+ *
+ *  - A socket's own copy (TF_KEPT_COPY). Raw sockets get a clone of each
+ *    packet (raw_v4_input, ipv6_raw_deliver), packet sockets a clone or a
+ *    shared reference (packet_rcv, tpacket_rcv; dev_queue_xmit_nit clones
+ *    what a device sends), ping sockets a clone (ping_rcv); the packet
+ *    goes on without it. When the socket cannot take its copy (a filter,
+ *    a full buffer or ring), the copy is freed with a reason, and where it
+ *    is the last reference (the egress path, ping_rcv, raw delivery) the
+ *    tracepoint sees it with the traced device. Recognised by the socket
+ *    the tracepoint names as receiving it (rx_sk, 6.12+) and by
+ *    PACKET_SOCK_ERROR, a reason only packet sockets give. Once queued, a
+ *    copy has no device any more (__sock_queue_rcv_skb, packet_rcv clear
+ *    skb->dev), so a socket closed with unread copies never passes the
+ *    device test.
+ *
+ *  - Delivered to raw sockets (TF_KEPT_RAW). The packet itself goes on
+ *    from raw delivery to its protocol, which finds no socket of its own
+ *    (ping_rcv for an echo reply to a raw-socket ping, UDP or TCP to a
+ *    port only a raw socket listens on) and frees it with NO_SOCKET while
+ *    the raw socket's clone is queued: the packet was received. Its data
+ *    being shared tells nothing (a packet socket's queued clone shares it
+ *    just the same while the NO_SOCKET is real), so tf_raw_queued marks
+ *    the packet whose copy a raw socket has just queued, and the NO_SOCKET
+ *    of that very packet (head, end of data, headers), on that CPU (the
+ *    protocol runs synchronously after raw delivery), is not a drop. A
+ *    copy the raw socket refused (its filter, a full buffer) is never
+ *    queued and marks nothing: then the NO_SOCKET is a drop.
+ *
+ *  - Not for the host (TF_KEPT_NOT_HOST). A bridge passes the host stack
+ *    a copy of every broadcast, multicast and flooded frame, and of every
+ *    frame while promiscuous (tcpdump on it without -p): the frame goes on
+ *    to its ports. The host stack discards the copy when nothing on the
+ *    host wants it: OTHERHOST (ip_rcv_core, ipv6_rcv: not addressed to the
+ *    host), NOT_SPECIFIED (UDP broadcast or multicast without a listener,
+ *    which the kernel counts as IgnoredMulti, not as an error; multicast
+ *    of a group the host has not joined), UNHANDLED_PROTO (no protocol
+ *    handler), INVALID_PROTO (ICMP to a broadcast address the host ignores,
+ *    icmp_echo_ignore_broadcasts), IPV6_NDISC_NS_OTHERHOST. Only for frames
+ *    not addressed to the host (pkt_type broadcast, multicast, otherhost)
+ *    on a device that is no bridge port: on a port (a VM's tap) the frame
+ *    is the bridge's to forward, and its drop is the frame's. Any other
+ *    reason (a firewall rule, a bad checksum) still counts.
+ *
+ * All are tested only after the device test and the namespace test, and
+ * cost a few loads per drop. tf_raw_queued runs on every socket wakeup of
+ * the host and leaves at its first test unless the socket is a raw one;
+ * it reads a packet only for a raw socket's copy of a traced device's
+ * packet. Raw delivery has no tracepoint of its own, and fentry on
+ * raw_rcv, which would be narrower, does not load everywhere (it needs
+ * BPF trampolines, and a security policy may refuse it) while the
+ * sk_data_ready tracepoint (6.3+) is a plain tracepoint.
+ */
+
+#define TF_AF_INET 2
+#define TF_AF_INET6 10
+#define TF_AF_PACKET 17
+/* skb->pkt_type (uapi linux/if_packet.h) */
+#define TF_PACKET_BROADCAST 1
+#define TF_PACKET_MULTICAST 2
+#define TF_PACKET_OTHERHOST 3
+
+/* rx_sk, the tracepoint's 4th argument since 6.12; set by userspace from its BTF prototype. */
+const volatile bool tf_has_rx_sk = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_drop_kept);
+} drop_kept SEC(".maps");
+
+/* Per CPU: a promiscuous bridge can make one of these per frame. */
+static __always_inline void count_kept(enum tf_kept_kind kind)
+{
+	__u32 zero = 0;
+	struct tf_drop_kept *c = bpf_map_lookup_elem(&drop_kept, &zero);
+
+	if (c && kind < TF_KEPT_KINDS)
+		c->n[kind]++;
+}
+
+static __always_inline bool reason_is(__u32 reason, bool exists, __u32 value)
+{
+	return exists && reason == value;
+}
+
+#define REASON_IS(reason, name)									\
+	reason_is(reason, bpf_core_enum_value_exists(enum skb_drop_reason, name),		\
+		  bpf_core_enum_value(enum skb_drop_reason, name))
+
+/* Is sk a socket that only ever gets copies (raw, packet, ping)? */
+static __always_inline bool copy_socket(struct sock *sk, bool direct)
+{
+	__u16 family, type, proto;
+
+	if (!sk)
+		return false;
+	family = RD(direct, sk, __sk_common.skc_family);
+	if (family == TF_AF_PACKET)
+		return true;
+	if (family != TF_AF_INET && family != TF_AF_INET6)
+		return false;
+	type = RD(direct, sk, sk_type);
+	proto = RD(direct, sk, sk_protocol);
+	return type == SOCK_RAW ||
+	       (type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6));
+}
+
+/* Raw delivery, per CPU: the packet raw sockets last queued copies of. */
+struct tf_raw_mark {
+	__u64 head;			/* its skb->head; 0: none */
+	__u32 tail;			/* its skb->tail: where its data ends */
+	__u32 copies;			/* raw sockets that queued a copy of it */
+	struct tf_drop_pkt pkt;		/* its headers */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_raw_mark);
+} raw_mark SEC(".maps");
+
+static __always_inline struct tf_raw_mark *raw_mark_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&raw_mark, &zero);
+}
+
+static __always_inline bool same_pkt(const struct tf_drop_pkt *a, const struct tf_drop_pkt *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 d = 0;
+
+	for (__u32 i = 0; i < sizeof(*a) / 8; i++)
+		d |= x[i] ^ y[i];
+	return !d;
+}
+
+/*
+ * The NO_SOCKET of a packet a raw socket queued a copy of: received. The
+ * mark is used up either way, so that it never outlives its packet.
+ */
+static __always_inline bool raw_delivered(struct sk_buff *skb, bool direct,
+					  const struct tf_drop_pkt *pkt)
+{
+	struct tf_raw_mark *m = raw_mark_get();
+	bool kept;
+
+	if (!m || m->head != (__u64)RD(direct, skb, head) || m->tail != RD(direct, skb, tail) ||
+	    !same_pkt(&m->pkt, pkt))
+		return false;
+	kept = m->copies > 0;
+	m->head = 0;
+	m->copies = 0;
+	return kept;
+}
+
+/*
+ * The host stack's copy of a frame not addressed to it, which nothing on
+ * the host wanted (see above). dev is skb->dev.
+ */
+static __always_inline bool not_for_host(struct sk_buff *skb, struct net_device *dev,
+					 bool direct, __u32 reason)
+{
+	__u8 type = direct ? BPF_CORE_READ_BITFIELD(skb, pkt_type)
+			   : BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
+	__u64 flags;
+
+	if (type != TF_PACKET_BROADCAST && type != TF_PACKET_MULTICAST &&
+	    type != TF_PACKET_OTHERHOST)
+		return false;
+	if (!REASON_IS(reason, SKB_DROP_REASON_OTHERHOST) &&
+	    !REASON_IS(reason, SKB_DROP_REASON_NOT_SPECIFIED) &&
+	    !REASON_IS(reason, SKB_DROP_REASON_UNHANDLED_PROTO) &&
+	    !REASON_IS(reason, SKB_DROP_REASON_INVALID_PROTO) &&
+	    !REASON_IS(reason, SKB_DROP_REASON_IPV6_NDISC_NS_OTHERHOST))
+		return false;
+	flags = direct ? BPF_CORE_READ_BITFIELD(dev, priv_flags)
+		       : BPF_CORE_READ_BITFIELD_PROBED(dev, priv_flags);
+	return !(flags & bpf_core_enum_value(enum netdev_priv_flags, IFF_BRIDGE_PORT));
+}
+
+/* Which kind of not-a-loss a free of skb is, before its headers are read; -1: none. */
+static __always_inline int kept_kind(struct sk_buff *skb, struct net_device *dev, bool direct,
+				     struct sock *rx_sk, __u32 reason)
+{
+	if (REASON_IS(reason, SKB_DROP_REASON_PACKET_SOCK_ERROR) || copy_socket(rx_sk, direct))
+		return TF_KEPT_COPY;
+	if (not_for_host(skb, dev, direct, reason))
+		return TF_KEPT_NOT_HOST;
+	return -1;
+}
+
+/*
+ * A socket was told it has data (sock_def_readable): for a raw socket,
+ * the copy just queued is the last in its receive queue. Mark its packet
+ * if it came in on a traced device (see "Not losses"). Every socket's
+ * wakeup comes here: anything but a raw socket leaves at the first test.
+ */
+SEC("tp_btf/sk_data_ready")
+int tf_raw_queued(unsigned long long *ctx)
+{
+	struct sock *sk = (struct sock *)ctx[0];
+	struct tf_drop_pkt pkt = {};
+	struct tf_raw_mark *m;
+	struct sk_buff *skb;
+	__u64 head;
+	__u32 tail;
+	__u16 family;
+
+	if (sk->sk_type != SOCK_RAW)
+		return 0;
+	family = sk->__sk_common.skc_family;
+	if (family != TF_AF_INET && family != TF_AF_INET6)
+		return 0;
+	if (tf_netns_cookie && bpf_core_field_exists(struct net, net_cookie)) {
+		struct net *net = sk->__sk_common.skc_net.net;
+
+		if (!net || net->net_cookie != tf_netns_cookie)
+			return 0;
+	}
+	skb = sk->sk_receive_queue.prev;
+	/* An empty queue (the reader was quicker) points at itself. */
+	if (!skb || (__u64)skb == (__u64)&sk->sk_receive_queue)
+		return 0;
+	/* Queued copies have no device any more: where they came in. */
+	if (!monitored(skb->skb_iif))
+		return 0;
+	m = raw_mark_get();
+	if (!m)
+		return 0;
+	head = (__u64)skb->head;
+	tail = skb->tail;
+	read_pkt(skb, true, &pkt);
+	/* Another packet: its own copies only. */
+	if (m->head != head || m->tail != tail || !same_pkt(&m->pkt, &pkt)) {
+		m->head = head;
+		m->tail = tail;
+		m->copies = 0;
+		m->pkt = pkt;
+	}
+	m->copies++;
+	return 0;
+}
+
+/*
+ * Forwarding: a packet dropped while the host forwarded it (a FORWARD
+ * rule, its TTL, its output queue) has a route whose input is ip_forward
+ * or ip6_forward, and whose device is where it was going. Recorded when
+ * that device is traced (an uplink), so that a flow dropped whole on its
+ * way out still shows where it was going. Typeless and weak: compared by
+ * address only, 0 where absent (IPv6 as a module that is not loaded).
+ */
+extern const void ip_forward __ksym __weak;
+extern const void ip6_forward __ksym __weak;
+
+/* skb->_skb_refdst: the dst_entry, its low bit SKB_DST_NOREF. */
+#define TF_SKB_DST_PTRMASK (~1UL)
+
+/*
+ * Faulting loads through a read-only pointer (bpf_rdonly_cast, 6.2+, which
+ * the NAT join's translations need too): no helper call. Without it, three
+ * bpf_probe_read_kernel() calls on every drop would cost more than the
+ * rest of the drop: not read there.
+ */
+static __always_inline __u32 fwd_out_ifindex(struct sk_buff *skb, bool direct)
+{
+	unsigned long refdst = RD(direct, skb, _skb_refdst) & TF_SKB_DST_PTRMASK;
+	unsigned long input;
+	struct net_device *out;
+	struct dst_entry *dst;
+
+	if (!refdst || !bpf_ksym_exists(bpf_rdonly_cast))
+		return 0;
+	dst = bpf_rdonly_cast((void *)refdst, bpf_core_type_id_kernel(struct dst_entry));
+	input = (unsigned long)dst->input;
+	if (!input || (input != (unsigned long)&ip_forward && input != (unsigned long)&ip6_forward))
+		return 0;
+	out = dst->dev;
+	if (!out || !monitored(out->ifindex))
+		return 0;
+	return out->ifindex;
+}
+
 static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *location,
-				   __u32 reason)
+				   __u32 reason, struct sock *rx_sk)
 {
 	struct tf_drop_key k = {};
 	struct net_device *dev;
 	__u32 ifindex = 0, iif, len;
+	int kept;
 	__u64 now;
 
 	/* Not drops; numbered by the running kernel (CO-RE enum relocations). */
@@ -427,12 +723,22 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 		if (!net || RD(direct, net, net_cookie) != tf_netns_cookie)
 			return 0;
 	}
+	kept = kept_kind(skb, dev, direct, rx_sk, reason);
+	if (kept >= 0) {
+		count_kept(kept);
+		return 0;
+	}
 
 	k.ifindex = ifindex;
 	k.iif = iif;
 	k.reason = reason;
 	k.location = (__u64)location;
 	read_pkt(skb, direct, &k.pkt);
+	if (REASON_IS(reason, SKB_DROP_REASON_NO_SOCKET) && raw_delivered(skb, direct, &k.pkt)) {
+		count_kept(TF_KEPT_RAW);
+		return 0;
+	}
+	k.out_ifindex = fwd_out_ifindex(skb, direct);
 	len = RD(direct, skb, len);
 	if (tf_drop_cache_on && CONFIG_HZ && cache_drop(&k, len))
 		goto event;
@@ -444,15 +750,28 @@ event:
 	return 0;
 }
 
-/* Arguments: skb, location, reason (and rx_sk since 6.12: not needed). */
+/*
+ * Arguments: skb, location, reason, and since 6.12 rx_sk. ctx[3] is read
+ * only where the prototype has it (the verifier drops the dead branch),
+ * through a volatile load the compiler cannot hoist out of the test.
+ */
+static __always_inline struct sock *rx_sk_of(unsigned long long *ctx)
+{
+	if (!tf_has_rx_sk)
+		return NULL;
+	return (struct sock *)*(volatile unsigned long long *)&ctx[3];
+}
+
 SEC("tp_btf/kfree_skb")
 int tf_kfree_skb(unsigned long long *ctx)
 {
-	return on_drop((struct sk_buff *)ctx[0], true, (void *)ctx[1], (__u32)ctx[2]);
+	return on_drop((struct sk_buff *)ctx[0], true, (void *)ctx[1], (__u32)ctx[2],
+		       rx_sk_of(ctx));
 }
 
 SEC("raw_tp/kfree_skb")
 int tf_kfree_skb_raw(unsigned long long *ctx)
 {
-	return on_drop((struct sk_buff *)ctx[0], false, (void *)ctx[1], (__u32)ctx[2]);
+	return on_drop((struct sk_buff *)ctx[0], false, (void *)ctx[1], (__u32)ctx[2],
+		       rx_sk_of(ctx));
 }

@@ -32,7 +32,13 @@ struct tf_drop_key {
 	__u32 ifindex;			/* skb->dev at the drop; 0: none */
 	__u32 iif;			/* skb->skb_iif: where it came in; 0: made here */
 	__u32 reason;			/* enum skb_drop_reason of the running kernel */
-	__u32 pad;
+	/*
+	 * A forwarded packet (its route's input is ip_forward/ip6_forward):
+	 * the route's output device, if it is a traced one; else 0. Tells
+	 * userspace which uplink a flow was being forwarded to when none of
+	 * its packets reached it.
+	 */
+	__u32 out_ifindex;
 	__u64 location;			/* the caller's kernel text address */
 	struct tf_drop_pkt pkt;
 };
@@ -53,6 +59,22 @@ struct tf_drop_value {
 	__u64 clock_ticks;		/* the tick count at that moment */
 	__u64 first_ticks;		/* the first drop counted in the entry */
 	__u64 last_ticks;		/* the latest */
+};
+
+/*
+ * Frees of traced packets that the kfree_skb tracepoint reports with a drop
+ * reason but that lose nothing (bpf/drops.bpf.c, "Not losses"): counted by
+ * kind, per CPU (map drop_kept), never as drops.
+ */
+enum tf_kept_kind {
+	TF_KEPT_RAW = 0,	/* freed with NO_SOCKET after raw sockets queued their copies */
+	TF_KEPT_COPY,		/* a raw, packet or ping socket's own copy */
+	TF_KEPT_NOT_HOST,	/* the host stack's copy of a frame not for it, unwanted */
+	TF_KEPT_KINDS,
+};
+
+struct tf_drop_kept {
+	__u64 n[TF_KEPT_KINDS];
 };
 
 /* Ring buffer record of --events (rate-limited). */

@@ -45,6 +45,14 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 	int err;
 
 	tf_collector_poll(r->c);
+	/*
+	 * The drops before the flows: a packet's flow entry is made at the tap
+	 * before the packet can be dropped further on, so every drop taken out
+	 * now finds its flow in the table read below (taken after, a drop could
+	 * be of a flow newer than the table, and lose its flow for good).
+	 */
+	if (tf_collector_harvest_drops(r->c))
+		tf_debug("cannot read the drop tracer's map");
 	/* Uplink flows' packets still in a CPU's cache into the map first. */
 	err = tf_collector_flush_flows(r->c);
 	if (err)
@@ -67,7 +75,8 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 		tf_nat_ports_bitmap(&r->fl, r->natports);
 		tf_collector_set_natports(r->c, r->natports);
 	}
-	tf_collector_poll_drops(r->c, &r->fl);
+	if (tf_collector_attribute_drops(r->c, &r->fl))
+		tf_debug("cannot attribute drops: out of memory");
 	if (err && !r->read_failed) {
 		/* Say it once: the table keeps what it had, the next poll retries. */
 		tf_warn("cannot read the flow map: %s", strerror(-err));

@@ -578,12 +578,23 @@ void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits)
 
 int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl)
 {
-	int err;
-
 	if (!c->drops_on)
 		return 0;
-	err = tf_drops_poll(&c->drop_tab, &c->drop_tracer, c, fl);
-	return err;
+	return tf_drops_poll(&c->drop_tab, &c->drop_tracer, c, fl);
+}
+
+int tf_collector_harvest_drops(struct tf_collector *c)
+{
+	if (!c->drops_on)
+		return 0;
+	return tf_drops_harvest(&c->drop_tab, &c->drop_tracer);
+}
+
+int tf_collector_attribute_drops(struct tf_collector *c, const struct tf_flows *fl)
+{
+	if (!c->drops_on)
+		return 0;
+	return tf_drops_attribute(&c->drop_tab, c, fl);
 }
 
 void tf_collector_detach(struct tf_collector *c)

@@ -171,6 +171,13 @@ int tf_collector_poll(struct tf_collector *c);
  * with the NAT join's uplink flows, or NULL). 0 or -errno.
  */
 int tf_collector_poll_drops(struct tf_collector *c, const struct tf_flows *fl);
+/*
+ * The same in two steps around a read of the flow table: take the drops
+ * out before it (a drop's flow is then in the table read after), attribute
+ * them against it after. 0 or -errno.
+ */
+int tf_collector_harvest_drops(struct tf_collector *c);
+int tf_collector_attribute_drops(struct tf_collector *c, const struct tf_flows *fl);
 /* The NAT join: the live uplink flows' local ports (see tf_nat_ports_bitmap). */
 void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits);
 /*

@@ -45,21 +45,37 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* Does the running kernel name drop reasons (enum skb_drop_reason, 5.17+)? */
-static bool kernel_has_drop_reasons(void)
+/*
+ * What the running kernel's BTF says of the kfree_skb tracepoint: does it
+ * name drop reasons (enum skb_drop_reason, 5.17+), and does it pass rx_sk,
+ * the receiving socket (6.12+; btf_trace_kfree_skb(void *, skb, location,
+ * reason, rx_sk))? One read of the BTF for both.
+ */
+static void kfree_skb_btf(bool *reasons, bool *rx_sk)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
-	bool ok;
+	const struct btf_type *t = NULL;
+	int id;
 
+	*reasons = *rx_sk = false;
 	if (!btf)
-		return false;
-	ok = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM) > 0;
+		return;
+	*reasons = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM) > 0;
+	id = btf__find_by_name_kind(btf, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF);
+	if (id > 0)
+		t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	*rx_sk = t && btf_is_func_proto(t) && btf_vlen(t) >= 5;
 	btf__free(btf);
-	return ok;
 }
 
-/* Load with one of the two entry points; 0 or -errno. */
-static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec)
+/*
+ * Load with one of the two entry points, with or without the raw
+ * delivery marks; 0 or -errno.
+ */
+static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec,
+		     bool raw_marks)
 {
 	int err;
 
@@ -68,7 +84,9 @@ static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_p
 		return -errno;
 	bpf_program__set_autoload(t->skel->progs.tf_kfree_skb, btf_typed);
 	bpf_program__set_autoload(t->skel->progs.tf_kfree_skb_raw, !btf_typed);
+	bpf_program__set_autoload(t->skel->progs.tf_raw_queued, raw_marks);
 	t->skel->rodata->tf_events_per_sec = events_per_sec;
+	t->skel->rodata->tf_has_rx_sk = t->rx_sk;
 	if (!events_per_sec)
 		bpf_map__set_max_entries(t->skel->maps.drop_events, 4096);	/* unused */
 	err = drops_bpf__load(t->skel);
@@ -76,7 +94,24 @@ static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_p
 		drops_bpf__destroy(t->skel);
 		t->skel = NULL;
 	}
+	t->raw_marks = !err && raw_marks;
 	return err;
+}
+
+/*
+ * Load with the entry point: with the raw delivery marks, else without
+ * (the sk_data_ready tracepoint is 6.3+).
+ */
+static int load_hook(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec)
+{
+	int ret = load_with(t, btf_typed, events_per_sec, true);
+
+	if (ret) {
+		tf_debug("drops: %s with tp_btf/sk_data_ready: %s; trying without", t->hook,
+			 strerror(-ret));
+		ret = load_with(t, btf_typed, events_per_sec, false);
+	}
+	return ret;
 }
 
 /* Move the drops waiting in a CPU's cache slots into the map (cpu -1: the calling CPU). */
@@ -97,11 +132,12 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
 			char *err, size_t errlen)
 {
-	bool force_raw;
+	bool force_raw, reasons;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
-	if (!kernel_has_drop_reasons()) {
+	kfree_skb_btf(&reasons, &t->rx_sk);
+	if (!reasons) {
 		snprintf(err, errlen, "this kernel does not give drop reasons "
 			 "(no enum skb_drop_reason in its BTF; Linux 5.17+)");
 		return -1;
@@ -109,11 +145,11 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 	/* Tests force the fallback: TAPFLOW_DROPS_HOOK=raw_tp. */
 	force_raw = getenv("TAPFLOW_DROPS_HOOK") && !strcmp(getenv("TAPFLOW_DROPS_HOOK"), "raw_tp");
 	t->hook = "tp_btf/kfree_skb";
-	ret = force_raw ? -EOPNOTSUPP : load_with(t, true, events_per_sec);
+	ret = force_raw ? -EOPNOTSUPP : load_hook(t, true, events_per_sec);
 	if (ret) {
 		tf_debug("tp_btf/kfree_skb: %s; trying the raw tracepoint", strerror(-ret));
 		t->hook = "raw_tp/kfree_skb";
-		ret = load_with(t, false, events_per_sec);
+		ret = load_hook(t, false, events_per_sec);
 	}
 	if (ret) {
 		snprintf(err, errlen, "cannot load the kfree_skb tracer: %s%s", strerror(-ret),
@@ -291,6 +327,26 @@ void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses
 	out->harvest_races = t->harvest_races;
 }
 
+void tf_drop_tracer_kept(const struct tf_drop_tracer *t, uint64_t out[TF_KEPT_KINDS])
+{
+	int n = libbpf_num_possible_cpus();
+	struct tf_drop_kept *v;
+	uint32_t zero = 0;
+
+	memset(out, 0, TF_KEPT_KINDS * sizeof(*out));
+	if (!t->skel || n <= 0)
+		return;
+	v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return;
+	if (!bpf_map__lookup_elem(t->skel->maps.drop_kept, &zero, sizeof(zero), v,
+				  (size_t)n * sizeof(*v), 0))
+		for (int cpu = 0; cpu < n; cpu++)
+			for (int k = 0; k < TF_KEPT_KINDS; k++)
+				out[k] += v[cpu].n[k];
+	free(v);
+}
+
 int tf_drop_tracer_attach(struct tf_drop_tracer *t, char *err, size_t errlen)
 {
 	struct bpf_program *prog = !strcmp(t->hook, "tp_btf/kfree_skb")
@@ -299,19 +355,35 @@ int tf_drop_tracer_attach(struct tf_drop_tracer *t, char *err, size_t errlen)
 
 	if (t->link)
 		return 0;
+	/* The marks first: a raw delivery is traced before its NO_SOCKET is. */
+	if (t->raw_marks) {
+		t->raw_link = bpf_program__attach(t->skel->progs.tf_raw_queued);
+		if (!t->raw_link) {
+			snprintf(err, errlen, "cannot attach to tp_btf/sk_data_ready: %s",
+				 strerror(errno));
+			return -1;
+		}
+	}
 	t->link = bpf_program__attach(prog);
 	if (!t->link) {
 		snprintf(err, errlen, "cannot attach to %s: %s", t->hook, strerror(errno));
-		return -1;
+		goto fail;
 	}
-	tf_debug("drops: attached to %s", t->hook);
+	tf_debug("drops: attached to %s%s; %s", t->hook,
+		 t->raw_marks ? " and tp_btf/sk_data_ready" : "",
+		 t->rx_sk ? "with rx_sk" : "no rx_sk (before 6.12)");
 	return 0;
+fail:
+	tf_drop_tracer_detach(t);
+	return -1;
 }
 
 void tf_drop_tracer_detach(struct tf_drop_tracer *t)
 {
 	bpf_link__destroy(t->link);
 	t->link = NULL;
+	bpf_link__destroy(t->raw_link);
+	t->raw_link = NULL;
 }
 
 void tf_drop_tracer_close(struct tf_drop_tracer *t)
@@ -547,6 +619,7 @@ int tf_vm_addrs_build(struct tf_vm_addrs *va, const struct tf_collector *c,
 void tf_drop_table_free(struct tf_drop_table *t)
 {
 	free(t->g);
+	free(t->pend);
 	free(t->tap_packets);
 	free(t->dev_packets);
 	free(t->fd);
@@ -582,11 +655,14 @@ static struct tf_drop_group *group_of(struct tf_drop_table *t, int tap, uint32_t
 	return g;
 }
 
-static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n)
+static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n,
+			 uint32_t fwd_ifindex)
 {
 	for (size_t i = 0; i < t->n_fd; i++) {
 		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow))) {
 			t->fd[i].packets += n;
+			if (fwd_ifindex)
+				t->fd[i].fwd_ifindex = fwd_ifindex;
 			return 0;
 		}
 	}
@@ -600,6 +676,7 @@ static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow
 		t->cap_fd = cap;
 	}
 	t->fd[t->n_fd].flow = *flow;
+	t->fd[t->n_fd].fwd_ifindex = fwd_ifindex;
 	t->fd[t->n_fd++].packets = n;
 	return 0;
 }
@@ -609,6 +686,14 @@ uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_
 	for (size_t i = 0; i < t->n_fd; i++)
 		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow)))
 			return t->fd[i].packets;
+	return 0;
+}
+
+uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow)
+{
+	for (size_t i = 0; i < t->n_fd; i++)
+		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow)))
+			return t->fd[i].fwd_ifindex;
 	return 0;
 }
 
@@ -656,39 +741,74 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 		return 0;
 	}
 	t->tap_packets[a->tap] += v->packets;
-	return a->has_flow ? flow_drop_add(t, &a->flow, v->packets) : 0;
+	/* Only the VM's own packets go out through an uplink. */
+	return a->has_flow ? flow_drop_add(t, &a->flow, v->packets, a->tx ? k->out_ifindex : 0)
+			   : 0;
 }
 
-struct poll_ctx {
+struct harvest_ctx {
 	struct tf_drop_table *t;
-	const struct tf_collector *c;
-	const struct tf_flows *fl;
-	const struct tf_vm_addrs *va;
 	int err;
 };
 
-static void poll_one(const struct tf_drop_key *k, const struct tf_drop_counts *v, void *ctx)
+static void pend_one(const struct tf_drop_key *k, const struct tf_drop_counts *v, void *ctx)
 {
-	struct poll_ctx *p = ctx;
-	struct tf_drop_attr a;
+	struct harvest_ctx *h = ctx;
+	struct tf_drop_table *t = h->t;
 
-	tf_drop_attribute(p->c, p->fl, p->va, k, &a);
-	if (tf_drop_table_add(p->t, p->c, k, v, &a))
-		p->err = -ENOMEM;
+	if (t->n_pend == t->cap_pend) {
+		size_t cap = t->cap_pend ? t->cap_pend * 2 : 64;
+		struct tf_drop_pending *p = realloc(t->pend, cap * sizeof(*p));
+
+		if (!p) {
+			h->err = -ENOMEM;
+			return;
+		}
+		t->pend = p;
+		t->cap_pend = cap;
+	}
+	t->pend[t->n_pend].k = *k;
+	t->pend[t->n_pend++].v = *v;
+}
+
+int tf_drops_harvest(struct tf_drop_table *t, struct tf_drop_tracer *tr)
+{
+	struct harvest_ctx h = { .t = t };
+	int err;
+
+	if (!tr->skel)
+		return 0;
+	err = tf_drop_tracer_harvest(tr, pend_one, &h);
+	return err ? err : h.err;
+}
+
+int tf_drops_attribute(struct tf_drop_table *t, const struct tf_collector *c,
+		       const struct tf_flows *fl)
+{
+	const struct tf_vm_addrs *pva = NULL;
+	struct tf_vm_addrs va = {};
+	int err = 0;
+
+	if (!t->n_pend)
+		return 0;
+	if (fl && !tf_vm_addrs_build(&va, c, fl))
+		pva = &va;
+	for (size_t i = 0; i < t->n_pend; i++) {
+		struct tf_drop_attr a;
+
+		tf_drop_attribute(c, fl, pva, &t->pend[i].k, &a);
+		if (tf_drop_table_add(t, c, &t->pend[i].k, &t->pend[i].v, &a))
+			err = -ENOMEM;
+	}
+	t->n_pend = 0;
+	tf_vm_addrs_free(&va);
+	return err;
 }
 
 int tf_drops_poll(struct tf_drop_table *t, struct tf_drop_tracer *tr,
 		  const struct tf_collector *c, const struct tf_flows *fl)
 {
-	struct tf_vm_addrs va = {};
-	struct poll_ctx p = { .t = t, .c = c, .fl = fl };
-	int err;
+	int err = tf_drops_harvest(t, tr), err2 = tf_drops_attribute(t, c, fl);
 
-	if (!tr->skel)
-		return 0;
-	if (fl && !tf_vm_addrs_build(&va, c, fl))
-		p.va = &va;
-	err = tf_drop_tracer_harvest(tr, poll_one, &p);
-	tf_vm_addrs_free(&va);
-	return err ? err : p.err;
+	return err ? err : err2;
 }

@@ -53,6 +53,14 @@ struct tf_drop_tracer {
 	struct drops_bpf *skel;
 	struct bpf_link *link;
 	const char *hook;		/* "tp_btf/kfree_skb" or "raw_tp/kfree_skb" */
+	/*
+	 * tp_btf/sk_data_ready marks the packets raw sockets queued copies of,
+	 * which tells a packet they received from a dropped one; off where it
+	 * could not load (that packet's NO_SOCKET then counts as a drop).
+	 */
+	bool raw_marks;
+	struct bpf_link *raw_link;
+	bool rx_sk;			/* the tracepoint passes the receiving socket (6.12+) */
 	struct ring_buffer *rb;		/* --events only */
 	tf_drop_event_fn on_event;
 	void *event_ctx;
@@ -96,6 +104,11 @@ bool tf_drop_counts_since(const struct tf_drop_value *last, const struct tf_drop
 /* Deliver the events waiting in the ring buffer. */
 int tf_drop_tracer_poll_events(struct tf_drop_tracer *t);
 void tf_drop_tracer_losses(const struct tf_drop_tracer *t, struct tf_drop_losses *out);
+/*
+ * The frees that were not losses (enum tf_kept_kind, include/dropkey.h),
+ * summed over the CPUs: 0 if the tracer is not loaded.
+ */
+void tf_drop_tracer_kept(const struct tf_drop_tracer *t, uint64_t out[TF_KEPT_KINDS]);
 /* Stop tracing (the map stays readable for a last harvest). */
 void tf_drop_tracer_detach(struct tf_drop_tracer *t);
 /* Trace again after tf_drop_tracer_detach (open attaches): 0, or -1 with a reason. */
@@ -153,11 +166,25 @@ struct tf_drop_group {
 struct tf_flow_drops {
 	struct tf_flow_key flow;	/* a VM flow (VM view) */
 	uint64_t packets;
+	/*
+	 * The traced device the host was forwarding the VM's own dropped
+	 * packets to (the drop key's out_ifindex; the latest), 0 if none was:
+	 * where a flow that never reached its uplink was going.
+	 */
+	uint32_t fwd_ifindex;
+};
+
+/* A harvested kernel entry's gain, not attributed yet. */
+struct tf_drop_pending {
+	struct tf_drop_key k;
+	struct tf_drop_counts v;
 };
 
 struct tf_drop_table {
 	struct tf_drop_group *g;
 	size_t n, cap;
+	struct tf_drop_pending *pend;	/* harvested, to attribute */
+	size_t n_pend, cap_pend;
 	uint64_t *tap_packets;		/* per collector target: drops attributed to it */
 	uint64_t *dev_packets;		/* per collector target: drops on it (skb->dev) */
 	size_t n_taps;
@@ -171,9 +198,21 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 		      const struct tf_drop_key *k, const struct tf_drop_counts *v,
 		      const struct tf_drop_attr *a);
 uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_key *flow);
+/* Where the host was forwarding the VM flow's dropped packets to (ifindex), 0: nowhere known. */
+uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow);
 void tf_drop_table_free(struct tf_drop_table *t);
 
-/* One poll: harvest, attribute against fl (may be NULL) and add. */
+/*
+ * Take what the tracer counted since the last harvest into t's pending
+ * entries. Before the flow map is read: every drop harvested then is of a
+ * packet whose flow entry the tap program had made already, so the flow
+ * table read after it knows the flow. 0 or -errno.
+ */
+int tf_drops_harvest(struct tf_drop_table *t, struct tf_drop_tracer *tr);
+/* Attribute the pending entries against fl (may be NULL) and add them. 0 or -ENOMEM. */
+int tf_drops_attribute(struct tf_drop_table *t, const struct tf_collector *c,
+		       const struct tf_flows *fl);
+/* One poll without a flow table to keep in step: harvest, then attribute. */
 int tf_drops_poll(struct tf_drop_table *t, struct tf_drop_tracer *tr,
 		  const struct tf_collector *c, const struct tf_flows *fl);
 

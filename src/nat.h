@@ -49,7 +49,13 @@ void tf_nat_index_free(struct tf_nat_index *ix);
 
 /* One VM flow joined with the uplink flows that carried it. */
 struct tf_nat_link {
-	size_t n_up;			/* uplink flows of this VM flow; 0: not forwarded */
+	size_t n_up;			/* uplink flows of this VM flow; 0: none reached it */
+	/*
+	 * Forwarded to the uplink up_key.ifindex, yet none of its packets got
+	 * there (n_up 0): its drops say where it was going (report.c). Then
+	 * nothing is known of its translation, and lost_tx is all it sent.
+	 */
+	bool never_left;
 	struct tf_flow_key up_key;	/* the latest uplink flow: nat ip/port, uplink */
 	struct tf_nat_vm nat;		/* ... and its translation */
 	bool translated;		/* SNAT or DNAT: the outside sees up_key's local */

@@ -289,17 +289,35 @@ static void vm_totals(const struct tf_collector *c, struct tf_totals *tot)
 	}
 }
 
+/* The frees the tracer found were no losses, by kind; false if it is off. */
+static bool drops_kept(const struct tf_collector *c, uint64_t kept[TF_KEPT_KINDS],
+		       uint64_t *total)
+{
+	*total = 0;
+	if (!c->drops_on)
+		return false;
+	tf_drop_tracer_kept(&c->drop_tracer, kept);
+	for (int k = 0; k < TF_KEPT_KINDS; k++)
+		*total += kept[k];
+	return true;
+}
+
 /* The drop tracer's part of the summary: what it saw and what it could not record. */
 static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 {
 	const struct tf_drop_table *d = &c->drop_tab;
+	uint64_t kept[TF_KEPT_KINDS], delivered;
 	struct tf_drop_losses l;
 	uint64_t vm = 0;
 
 	tf_json_str(j, "drops_hook", c->drops_on ? c->drop_tracer.hook : NULL);
-	if (!c->drops_on) {
+	if (!drops_kept(c, kept, &delivered)) {
 		tf_json_null(j, "drops");
 		tf_json_null(j, "host_drops");
+		tf_json_null(j, "drops_delivered");
+		tf_json_null(j, "drops_delivered_raw");
+		tf_json_null(j, "drops_socket_copies");
+		tf_json_null(j, "drops_not_for_host");
 		return;
 	}
 	for (size_t i = 0; i < d->n_taps; i++)
@@ -307,6 +325,12 @@ static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 	tf_drop_tracer_losses(&c->drop_tracer, &l);
 	tf_json_u64(j, "drops", vm);
 	tf_json_u64(j, "host_drops", d->host_packets);
+	/* Freed with a drop reason, yet delivered: never in the drops above. */
+	tf_json_u64(j, "drops_delivered", delivered);
+	/* Without the sk_data_ready marks those packets count as drops: not measured. */
+	tf_json_u64_or_null(j, "drops_delivered_raw", c->drop_tracer.raw_marks, kept[TF_KEPT_RAW]);
+	tf_json_u64(j, "drops_socket_copies", kept[TF_KEPT_COPY]);
+	tf_json_u64(j, "drops_not_for_host", kept[TF_KEPT_NOT_HOST]);
 	tf_json_u64(j, "drop_map_full", l.map_full);
 	tf_json_u64(j, "drop_events_lost", l.events_lost);
 	tf_json_u64(j, "drop_events_suppressed", l.events_suppressed);
@@ -316,10 +340,11 @@ static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 static void drops_summary_table(const struct tf_collector *c, FILE *f)
 {
 	const struct tf_drop_table *d = &c->drop_tab;
+	uint64_t kept[TF_KEPT_KINDS], delivered;
 	struct tf_drop_losses l;
 	uint64_t vm = 0;
 
-	if (!c->drops_on)
+	if (!drops_kept(c, kept, &delivered))
 		return;
 	for (size_t i = 0; i < d->n_taps; i++)
 		vm += d->tap_packets[i];
@@ -327,6 +352,12 @@ static void drops_summary_table(const struct tf_collector *c, FILE *f)
 	fprintf(f, "drops: %llu of VMs' packets, %llu of the host's (%s)%s\n",
 		(unsigned long long)vm, (unsigned long long)d->host_packets, c->drop_tracer.hook,
 		l.map_full ? "; some not recorded: see drop_map_full" : "");
+	if (delivered)
+		fprintf(f, "not drops: %llu frees of delivered packets (%llu received by raw "
+			"sockets, %llu sockets' own copies, %llu host copies of frames not for it)\n",
+			(unsigned long long)delivered, (unsigned long long)kept[TF_KEPT_RAW],
+			(unsigned long long)kept[TF_KEPT_COPY],
+			(unsigned long long)kept[TF_KEPT_NOT_HOST]);
 }
 
 /* The summary fields every tracing command reports, before its loss counters. */
@@ -445,6 +476,31 @@ static void mirror_link(struct tf_nat_link *l)
 	l->lost_tx = x;
 }
 
+/* Was the flow forwarded through the uplink, even if none of it got there? */
+static bool forwarded(const struct tf_nat_link *l)
+{
+	return l->n_up || l->never_left;
+}
+
+/*
+ * A flow without an uplink flow whose own packets the host dropped while
+ * it forwarded them to an uplink (a FORWARD rule, TTL, a full queue: the
+ * drop tracer's out_ifindex): it was forwarded, and every packet it sent
+ * was lost on the way. Without the drop tracer nothing says so.
+ */
+static void join_never_left(const struct tf_flow_report *r, const struct tf_flow *f,
+			    const struct tf_flow_value *tot, struct tf_nat_link *out)
+{
+	uint32_t up = r->c->drops_on ? tf_drop_table_fwd_out(&r->c->drop_tab, &f->key) : 0;
+	const struct tf_target *u = up ? tf_collector_target(r->c, (int)up) : NULL;
+
+	if (!u || u->role != TF_ROLE_UPLINK)
+		return;
+	out->never_left = true;
+	out->up_key.ifindex = up;
+	out->lost_tx = tot->tx.packets;
+}
+
 /* The NAT join of one flow of t, in the row's view; false if it cannot run. */
 static bool join_flow(const struct tf_flow_report *r, const struct tf_target *t,
 		      const struct tf_flow *f, const struct tf_flow_value *tot,
@@ -454,6 +510,8 @@ static bool join_flow(const struct tf_flow_report *r, const struct tf_target *t,
 	if (!r->nat || t->bridge_ifindex <= 0)
 		return false;
 	tf_nat_join(r->nat, &f->key, t->bridge_ifindex, tot, out);
+	if (!out->n_up)
+		join_never_left(r, f, tot, out);
 	if (tf_target_mirrored(t))
 		mirror_link(out);
 	return true;
@@ -471,7 +529,7 @@ void tf_flow_target_fwd(const struct tf_flow_report *r, const struct tf_target *
 		struct tf_nat_link l;
 
 		tf_flow_total(flows[i], &tot);
-		if (!join_flow(r, t, flows[i], &tot, &l) || !l.n_up)
+		if (!join_flow(r, t, flows[i], &tot, &l) || !forwarded(&l))
 			continue;
 		out->n_up++;
 		tf_dir_add(&out->up_tx, &l.up_tx);
@@ -608,9 +666,10 @@ static void flow_nat_json(struct tf_json *j, const struct tf_flow_report *r,
 			  const struct tf_flow_row *row)
 {
 	const struct tf_nat_link *l = &row->nat;
-	bool fwd = row->joinable && l->n_up;
+	bool fwd = row->joinable && forwarded(l);
 	char ip[INET6_ADDRSTRLEN];
 
+	/* A flow that never left has no translation to show: null. */
 	if (fwd && l->translated) {
 		tf_flow_ip_str(l->up_key.family, l->up_key.local_ip, ip, sizeof(ip));
 		tf_json_object_begin(j, "nat");
@@ -792,18 +851,23 @@ static void hms(uint64_t ns, int64_t off, char *out, size_t outlen)
 #define FLOW_COL_DROPS 13
 #define FLOW_COL_NAT 14
 
-/* "10.99.0.1:40000" translated, "routed" forwarded as is, "-" not forwarded. */
+/*
+ * "10.99.0.1:40000" translated, "routed" forwarded as is, "never left"
+ * forwarded but all of it dropped on the way, "-" not forwarded.
+ */
 static void nat_cells(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
 {
 	const struct tf_nat_link *l = &row->nat;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (!row->joinable || !l->n_up) {
+	if (!row->joinable || !forwarded(l)) {
 		snprintf(nat, outlen, "-");
 		snprintf(lost, outlen, "-");
 		return;
 	}
-	if (l->translated) {
+	if (l->never_left) {
+		snprintf(nat, outlen, "never left");
+	} else if (l->translated) {
 		tf_flow_ip_str(l->up_key.family, l->up_key.local_ip, ip, sizeof(ip));
 		tf_flow_endpoint_str(l->up_key.family, ip,
 				     row->v.local_port < 0 && row->v.icmp_id < 0 ? -1

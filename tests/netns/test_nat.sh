@@ -558,4 +558,78 @@ tf_eq "bridge: summary: join on, 3 interfaces, 1 uplink flow" "true 3 1" \
 	"$(tail -n1 $B | jq -r '"\(.nat_join) \(.interfaces) \(.uplink_flows)"')"
 assert_clean "bridge: nothing left" $NSR $BRIDGE p1 br0 up0
 
+# =============================================================================
+# 9. Flows dropped whole on their way out: a FORWARD rule, TTL expiry
+# =============================================================================
+# No packet of these flows reaches the uplink, so the join has no uplink
+# flow for them; the drop tracer saw where they were being forwarded to
+# (up0): they are forwarded flows whose every packet was lost in
+# forwarding. What leaves (nothing) and what was lost = the kernel's own
+# count (the rule's counter; Ip InHdrErrors for the TTL-1 packets, which
+# die in ip_forward).
+TFDROPS="$TOPO_DIR/tfdrops.py"
+inhdr() { ip netns exec $NSR awk '$1 == "Ip:" && n++ { print $5 }' /proc/net/snmp; }
+nsq $NSR iptables -I FORWARD 1 -i br0 -o up0 -p udp --dport 7006 -j DROP ||
+	tf_fail "iptables rules" "cannot add the 7006 rule"
+tfr_start whole --iface p1 --uplink up0 --json flows
+WHOLE=$TF_PID
+tfr_start whole_table --iface p1 --uplink up0 flows
+WHOLE_TABLE=$TF_PID
+wait_attached $WHOLE 2 && wait_attached $WHOLE_TABLE 2 ||
+	tf_diag "whole: not attached: $(cat "$OUT/whole.err" "$OUT/whole_table.err")"
+# The drop tracer attaches after the hooks: wait for its link too.
+has_kfree() { grep -qsx 'tp_name:[[:space:]]*kfree_skb' /proc/"$1"/fdinfo/*; }
+wait_for 30 has_kfree $WHOLE && wait_for 30 has_kfree $WHOLE_TABLE ||
+	tf_fail "whole: the drop tracers are attached"
+INHDR0=$(inhdr)
+tf_eq "traffic: whole: VM 1 UDP 40500 -> 7006, 6 (all dropped in FORWARD)" "sent 6 failed 0" \
+	"$(ip netns exec $NSV1 python3 "$TFDROPS" send $IP_V1 40500 $IP_IN 7006 6 100)"
+tf_eq "traffic: whole: VM 1 UDP 40501 -> 7000 with TTL 1, 4 (all expire in forwarding)" \
+	"sent 4 failed 0" "$(ip netns exec $NSV1 python3 "$TFDROPS" send $IP_V1 40501 $IP_IN 7000 4 100 1)"
+# A flow that does get out, for the per-VM sums.
+traffic "whole: VM 1 UDP 40502 -> 7000, 2" 2/2 $NSV1 udp $IP_V1 40502 $IP_IN 7000 2 100
+wait_for 5 sh -c "[ \$(ip netns exec $NSR iptables -L FORWARD -v -x -n | awk '/dpt:7006/ { print \$1 }') = 6 ]"
+WHOLE_RULE=$(ipt_count $NSR iptables FORWARD "dpt:7006")
+WHOLE_TTL=$(($(inhdr) - INHDR0))
+tf_stop $WHOLE INT
+tf_eq "whole: exit code" 0 "$RC"
+no_stderr whole "$OUT/whole.err"
+tf_stop $WHOLE_TABLE INT
+tf_eq "whole_table: exit code" 0 "$RC"
+W=$OUT/whole.out
+tf_eq "whole: setup: the FORWARD rule dropped 6, TTL expiry 4 (InHdrErrors)" "6 4" \
+	"$WHOLE_RULE $WHOLE_TTL"
+# p1's own view: rx = what VM 1 sent; fwd_lost_rx = sent and never left.
+tf_eq "whole: FORWARD-dropped flow: forwarded to up0, nothing left, fwd_lost_rx = the rule's $WHOLE_RULE, drops too" \
+	"6 852 0 0 | 0 0 0 0 | $WHOLE_RULE 0 | null up0 $WHOLE_RULE" \
+	"$(fv $W p1 '.remote_port == 40500' "$ROW"' + " | \(.nat) \(.uplink) \(.drops)"')"
+tf_eq "whole: TTL-expired flow: forwarded to up0, nothing left, fwd_lost_rx = InHdrErrors' $WHOLE_TTL" \
+	"4 568 0 0 | 0 0 0 0 | $WHOLE_TTL 0 | null up0 $WHOLE_TTL" \
+	"$(fv $W p1 '.remote_port == 40501' "$ROW"' + " | \(.nat) \(.uplink) \(.drops)"')"
+tf_eq "whole: the flow that got out: its uplink counters, no loss" \
+	"2 284 2 284 | 2 284 2 284 | 0 0" "$(fv $W p1 '.remote_port == 40502' "$ROW")"
+tf_eq "whole: fwd p1: 3 forwarded flows, 2 packets out and in, 10 lost out" \
+	"3 2 284 2 284 10 0" "$(fwd_of $W p1)"
+tf_eq "whole: fwd p1 = the sum of its flow rows" "$(fwd_sums $W p1)" "$(fwd_of $W p1)"
+WT=$OUT/whole_table.out
+tf_check "whole: table: the FORWARD-dropped row says never left, FWD LOST 0/$WHOLE_RULE" \
+	grep -qE "^-  +p1  +udp  +10\.201\.0\.2:7006  +10\.200\.0\.2:40500 .*  $WHOLE_RULE  +never left  +0/$WHOLE_RULE\$" $WT
+tf_check "whole: table: the TTL row says never left, FWD LOST 0/4" \
+	grep -qE "^-  +p1  +udp  +10\.201\.0\.2:7000  +10\.200\.0\.2:40501 .*  4  +never left  +0/4\$" $WT
+tf_check "whole: table: the forwarded section counts them (p1's own view: rx = sent by VM 1)" \
+	grep -qx '  - p1: 3 flows, uplink tx 2 pkts rx 2 pkts, lost in forwarding tx 0 rx 10' $WT
+nsq $NSR iptables -D FORWARD -i br0 -o up0 -p udp --dport 7006 -j DROP
+
+# --no-drops: nothing tells where the dropped flow was going: not forwarded.
+tfr_start whole_nodrops --iface p1 --uplink up0 --no-drops --json flows
+WHOLE_ND=$TF_PID
+wait_attached $WHOLE_ND 2 || tf_diag "whole_nodrops: not attached: $(cat "$OUT/whole_nodrops.err")"
+tf_eq "traffic: whole: VM 1 UDP 40503 -> 7000 with TTL 1, 3" \
+	"sent 3 failed 0" "$(ip netns exec $NSV1 python3 "$TFDROPS" send $IP_V1 40503 $IP_IN 7000 3 100 1)"
+tf_stop $WHOLE_ND INT
+tf_eq "whole_nodrops: exit code" 0 "$RC"
+tf_eq "whole: --no-drops: the TTL-expired flow has nat, uplink and fwd_lost null" \
+	"3 426 0 0 | null null null null | null null" \
+	"$(fv $OUT/whole_nodrops.out p1 '.remote_port == 40503' "$ROW")"
+
 tf_finish

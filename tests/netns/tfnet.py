@@ -16,6 +16,7 @@
                                      (under an Ethernet header: EINVAL), and
                                      what of them the tap's TC ingress sees
                                      (tfframes.tc_ingress_len)
+        ID frame N HEX               write N copies of the frame HEX (as is)
         ID stats                     report what the VM received and sent
         ID quit
       Each command is answered, once done, with one line in LOG:
@@ -158,6 +159,11 @@ def vm(tap, mac, ip, ctl, logpath):
                             done[3] += 1
                             done[4] += seen
                     log.write("done %s fuzz %d %d %d %d %d\n" % (cid, *done))
+                elif words[0] == "frame" and len(words) == 3:
+                    frame = bytes.fromhex(words[2])
+                    for i in range(int(words[1])):
+                        write_frame(frame)
+                    log.write("done %s frame %d %d\n" % (cid, int(words[1]), len(frame)))
                 elif words[0] == "stats":
                     log.write("done %s stats %d %d %d %d %d %d\n" % (
                         cid, st["rx_frames"], st["rx_bytes"], st["tx_frames"],

@@ -1037,6 +1037,49 @@ static void test_table(void **state)
 	host_free(h);
 }
 
+/*
+ * Where a flow's dropped packets were being forwarded (the key's
+ * out_ifindex): only the VM's own packets say, the latest wins, and a drop
+ * that was not forwarded leaves it as it was.
+ */
+static void test_table_fwd_out(void **state)
+{
+	struct host *h = host_new();
+	struct tf_drop_table t = { 0 };
+	struct tf_drop_pkt out = pkt4(IPPROTO_UDP, "192.168.122.10", 40000, "10.99.0.2", 53);
+	struct tf_drop_pkt in = pkt4(IPPROTO_UDP, "10.99.0.2", 53, "192.168.122.10", 40000);
+	struct tf_drop_counts v = { .packets = 2, .bytes = 200, .first_ns = SEC, .last_ns = SEC };
+	struct tf_drop_key k;
+	struct tf_drop_attr a;
+
+	(void)state;
+	/* A reply dropped on its way to the bridge: alpha's flow, but not its packet. */
+	k = dkey(&in, UPLINK, UPLINK, NULL, NULL);
+	k.out_ifindex = BRIDGE;
+	tf_drop_attribute(&h->c, &h->fl, &h->va, &k, &a);
+	assert_true(a.has_flow && !a.tx);
+	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
+	assert_int_equal(tf_drop_table_flow(&t, &h->f0), 2);
+	assert_int_equal(tf_drop_table_fwd_out(&t, &h->f0), 0);
+	/* alpha's own packet, dropped in FORWARD on its way to the uplink. */
+	k = dkey(&out, BRIDGE, BRIDGE, NULL, NULL);
+	k.out_ifindex = UPLINK;
+	tf_drop_attribute(&h->c, &h->fl, &h->va, &k, &a);
+	assert_true(a.has_flow && a.tx);
+	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
+	assert_int_equal(tf_drop_table_fwd_out(&t, &h->f0), UPLINK);
+	/* Then one that was not being forwarded (a local drop): still the uplink. */
+	k.out_ifindex = 0;
+	k.reason = 3;
+	assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
+	assert_int_equal(tf_drop_table_fwd_out(&t, &h->f0), UPLINK);
+	assert_int_equal(tf_drop_table_flow(&t, &h->f0), 6);
+	/* Flows without drops, or not forwarded: 0. */
+	assert_int_equal(tf_drop_table_fwd_out(&t, &h->f1_icmp), 0);
+	tf_drop_table_free(&t);
+	host_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1057,6 +1100,7 @@ int main(void)
 		cmocka_unit_test(test_attr_host),
 		cmocka_unit_test(test_counts_since),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table_fwd_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
