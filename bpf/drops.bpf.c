@@ -425,14 +425,18 @@ int tf_drop_flush(void *ctx __attribute__((unused)))
  *    from raw delivery to its protocol, which finds no socket of its own
  *    (ping_rcv for an echo reply to a raw-socket ping, UDP or TCP to a
  *    port only a raw socket listens on) and frees it with NO_SOCKET while
- *    the raw socket's clone is queued: the packet was received. Its data
- *    being shared tells nothing (a packet socket's queued clone shares it
- *    just the same while the NO_SOCKET is real), so tf_raw_queued marks
- *    the packet whose copy a raw socket has just queued, and the NO_SOCKET
- *    of that very packet (head, end of data, headers), on that CPU (the
- *    protocol runs synchronously after raw delivery), is not a drop. A
- *    copy the raw socket refused (its filter, a full buffer) is never
- *    queued and marks nothing: then the NO_SOCKET is a drop.
+ *    the raw socket's clone is queued: the packet was received. Told by
+ *    its data, which another skb still holds (skb->cloned and the
+ *    shared info's dataref above 1): the protocol runs synchronously
+ *    right after raw delivery, long before any reader can have taken the
+ *    copy. A copy the raw socket refused (its filter, a full buffer) is
+ *    freed at once: then nothing holds the data and the NO_SOCKET is a
+ *    drop. The one other holder of a packet the host is receiving is a
+ *    packet socket without a ring (libpcap's rings copy and let go): its
+ *    queued clone makes a NO_SOCKET of the same packet count as delivered
+ *    too, which it was, to that socket. Nothing is hooked on the way in:
+ *    a hook on every socket's wakeup would cost the host's own traffic and
+ *    every packet to a VM (tun wakes its reader the same way).
  *
  *  - Not for the host (TF_KEPT_NOT_HOST). A bridge passes the host stack
  *    a copy of every broadcast, multicast and flooded frame, and of every
@@ -450,13 +454,7 @@ int tf_drop_flush(void *ctx __attribute__((unused)))
  *    reason (a firewall rule, a bad checksum) still counts.
  *
  * All are tested only after the device test and the namespace test, and
- * cost a few loads per drop. tf_raw_queued runs on every socket wakeup of
- * the host and leaves at its first test unless the socket is a raw one;
- * it reads a packet only for a raw socket's copy of a traced device's
- * packet. Raw delivery has no tracepoint of its own, and fentry on
- * raw_rcv, which would be narrower, does not load everywhere (it needs
- * BPF trampolines, and a security policy may refuse it) while the
- * sk_data_ready tracepoint (6.3+) is a plain tracepoint.
+ * cost a few loads per drop.
  */
 
 #define TF_AF_INET 2
@@ -514,55 +512,28 @@ static __always_inline bool copy_socket(struct sock *sk, bool direct)
 	       (type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6));
 }
 
-/* Raw delivery, per CPU: the packet raw sockets last queued copies of. */
-struct tf_raw_mark {
-	__u64 head;			/* its skb->head; 0: none */
-	__u32 tail;			/* its skb->tail: where its data ends */
-	__u32 copies;			/* raw sockets that queued a copy of it */
-	struct tf_drop_pkt pkt;		/* its headers */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tf_raw_mark);
-} raw_mark SEC(".maps");
-
-static __always_inline struct tf_raw_mark *raw_mark_get(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&raw_mark, &zero);
-}
-
-static __always_inline bool same_pkt(const struct tf_drop_pkt *a, const struct tf_drop_pkt *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u64 d = 0;
-
-	for (__u32 i = 0; i < sizeof(*a) / 8; i++)
-		d |= x[i] ^ y[i];
-	return !d;
-}
+/* skb_shared_info.dataref: the low 16 bits count the skbs that hold the data. */
+#define TF_SKB_DATAREF_MASK 0xffff
 
 /*
- * The NO_SOCKET of a packet a raw socket queued a copy of: received. The
- * mark is used up either way, so that it never outlives its packet.
+ * The NO_SOCKET of a packet whose data another skb still holds: a raw
+ * socket's queued copy (see above), so received.
  */
-static __always_inline bool raw_delivered(struct sk_buff *skb, bool direct,
-					  const struct tf_drop_pkt *pkt)
+static __always_inline bool raw_delivered(struct sk_buff *skb, bool direct)
 {
-	struct tf_raw_mark *m = raw_mark_get();
-	bool kept;
+	unsigned char *head;
+	__u32 end;
+	int dataref = 0;
 
-	if (!m || m->head != (__u64)RD(direct, skb, head) || m->tail != RD(direct, skb, tail) ||
-	    !same_pkt(&m->pkt, pkt))
+	if (!(direct ? BPF_CORE_READ_BITFIELD(skb, cloned)
+		     : BPF_CORE_READ_BITFIELD_PROBED(skb, cloned)))
 		return false;
-	kept = m->copies > 0;
-	m->head = 0;
-	m->copies = 0;
-	return kept;
+	head = RD(direct, skb, head);
+	end = RD(direct, skb, end);	/* an offset from head on 64-bit kernels */
+	if (bpf_probe_read_kernel(&dataref, sizeof(dataref),
+				  head + end + bpf_core_field_offset(struct skb_shared_info, dataref)))
+		return false;
+	return (dataref & TF_SKB_DATAREF_MASK) > 1;
 }
 
 /*
@@ -599,58 +570,6 @@ static __always_inline int kept_kind(struct sk_buff *skb, struct net_device *dev
 	if (not_for_host(skb, dev, direct, reason))
 		return TF_KEPT_NOT_HOST;
 	return -1;
-}
-
-/*
- * A socket was told it has data (sock_def_readable): for a raw socket,
- * the copy just queued is the last in its receive queue. Mark its packet
- * if it came in on a traced device (see "Not losses"). Every socket's
- * wakeup comes here: anything but a raw socket leaves at the first test.
- */
-SEC("tp_btf/sk_data_ready")
-int tf_raw_queued(unsigned long long *ctx)
-{
-	struct sock *sk = (struct sock *)ctx[0];
-	struct tf_drop_pkt pkt = {};
-	struct tf_raw_mark *m;
-	struct sk_buff *skb;
-	__u64 head;
-	__u32 tail;
-	__u16 family;
-
-	if (sk->sk_type != SOCK_RAW)
-		return 0;
-	family = sk->__sk_common.skc_family;
-	if (family != TF_AF_INET && family != TF_AF_INET6)
-		return 0;
-	if (tf_netns_cookie && bpf_core_field_exists(struct net, net_cookie)) {
-		struct net *net = sk->__sk_common.skc_net.net;
-
-		if (!net || net->net_cookie != tf_netns_cookie)
-			return 0;
-	}
-	skb = sk->sk_receive_queue.prev;
-	/* An empty queue (the reader was quicker) points at itself. */
-	if (!skb || (__u64)skb == (__u64)&sk->sk_receive_queue)
-		return 0;
-	/* Queued copies have no device any more: where they came in. */
-	if (!monitored(skb->skb_iif))
-		return 0;
-	m = raw_mark_get();
-	if (!m)
-		return 0;
-	head = (__u64)skb->head;
-	tail = skb->tail;
-	read_pkt(skb, true, &pkt);
-	/* Another packet: its own copies only. */
-	if (m->head != head || m->tail != tail || !same_pkt(&m->pkt, &pkt)) {
-		m->head = head;
-		m->tail = tail;
-		m->copies = 0;
-		m->pkt = pkt;
-	}
-	m->copies++;
-	return 0;
 }
 
 /*
@@ -724,6 +643,8 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 			return 0;
 	}
 	kept = kept_kind(skb, dev, direct, rx_sk, reason);
+	if (kept < 0 && REASON_IS(reason, SKB_DROP_REASON_NO_SOCKET) && raw_delivered(skb, direct))
+		kept = TF_KEPT_RAW;
 	if (kept >= 0) {
 		count_kept(kept);
 		return 0;
@@ -734,10 +655,6 @@ static __always_inline int on_drop(struct sk_buff *skb, bool direct, void *locat
 	k.reason = reason;
 	k.location = (__u64)location;
 	read_pkt(skb, direct, &k.pkt);
-	if (REASON_IS(reason, SKB_DROP_REASON_NO_SOCKET) && raw_delivered(skb, direct, &k.pkt)) {
-		count_kept(TF_KEPT_RAW);
-		return 0;
-	}
 	k.out_ifindex = fwd_out_ifindex(skb, direct);
 	len = RD(direct, skb, len);
 	if (tf_drop_cache_on && CONFIG_HZ && cache_drop(&k, len))

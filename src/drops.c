@@ -74,8 +74,7 @@ static void kfree_skb_btf(bool *reasons, bool *rx_sk)
  * Load with one of the two entry points, with or without the raw
  * delivery marks; 0 or -errno.
  */
-static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec,
-		     bool raw_marks)
+static int load_hook(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec)
 {
 	int err;
 
@@ -84,7 +83,6 @@ static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_p
 		return -errno;
 	bpf_program__set_autoload(t->skel->progs.tf_kfree_skb, btf_typed);
 	bpf_program__set_autoload(t->skel->progs.tf_kfree_skb_raw, !btf_typed);
-	bpf_program__set_autoload(t->skel->progs.tf_raw_queued, raw_marks);
 	t->skel->rodata->tf_events_per_sec = events_per_sec;
 	t->skel->rodata->tf_has_rx_sk = t->rx_sk;
 	if (!events_per_sec)
@@ -94,24 +92,7 @@ static int load_with(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_p
 		drops_bpf__destroy(t->skel);
 		t->skel = NULL;
 	}
-	t->raw_marks = !err && raw_marks;
 	return err;
-}
-
-/*
- * Load with the entry point: with the raw delivery marks, else without
- * (the sk_data_ready tracepoint is 6.3+).
- */
-static int load_hook(struct tf_drop_tracer *t, bool btf_typed, uint32_t events_per_sec)
-{
-	int ret = load_with(t, btf_typed, events_per_sec, true);
-
-	if (ret) {
-		tf_debug("drops: %s with tp_btf/sk_data_ready: %s; trying without", t->hook,
-			 strerror(-ret));
-		ret = load_with(t, btf_typed, events_per_sec, false);
-	}
-	return ret;
 }
 
 /* Move the drops waiting in a CPU's cache slots into the map (cpu -1: the calling CPU). */
@@ -355,22 +336,12 @@ int tf_drop_tracer_attach(struct tf_drop_tracer *t, char *err, size_t errlen)
 
 	if (t->link)
 		return 0;
-	/* The marks first: a raw delivery is traced before its NO_SOCKET is. */
-	if (t->raw_marks) {
-		t->raw_link = bpf_program__attach(t->skel->progs.tf_raw_queued);
-		if (!t->raw_link) {
-			snprintf(err, errlen, "cannot attach to tp_btf/sk_data_ready: %s",
-				 strerror(errno));
-			return -1;
-		}
-	}
 	t->link = bpf_program__attach(prog);
 	if (!t->link) {
 		snprintf(err, errlen, "cannot attach to %s: %s", t->hook, strerror(errno));
 		goto fail;
 	}
-	tf_debug("drops: attached to %s%s; %s", t->hook,
-		 t->raw_marks ? " and tp_btf/sk_data_ready" : "",
+	tf_debug("drops: attached to %s; %s", t->hook,
 		 t->rx_sk ? "with rx_sk" : "no rx_sk (before 6.12)");
 	return 0;
 fail:
@@ -382,8 +353,6 @@ void tf_drop_tracer_detach(struct tf_drop_tracer *t)
 {
 	bpf_link__destroy(t->link);
 	t->link = NULL;
-	bpf_link__destroy(t->raw_link);
-	t->raw_link = NULL;
 }
 
 void tf_drop_tracer_close(struct tf_drop_tracer *t)

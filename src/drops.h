@@ -58,8 +58,6 @@ struct tf_drop_tracer {
 	 * which tells a packet they received from a dropped one; off where it
 	 * could not load (that packet's NO_SOCKET then counts as a drop).
 	 */
-	bool raw_marks;
-	struct bpf_link *raw_link;
 	bool rx_sk;			/* the tracepoint passes the receiving socket (6.12+) */
 	struct ring_buffer *rb;		/* --events only */
 	tf_drop_event_fn on_event;

@@ -327,8 +327,7 @@ static void drops_summary_json(struct tf_json *j, const struct tf_collector *c)
 	tf_json_u64(j, "host_drops", d->host_packets);
 	/* Freed with a drop reason, yet delivered: never in the drops above. */
 	tf_json_u64(j, "drops_delivered", delivered);
-	/* Without the sk_data_ready marks those packets count as drops: not measured. */
-	tf_json_u64_or_null(j, "drops_delivered_raw", c->drop_tracer.raw_marks, kept[TF_KEPT_RAW]);
+	tf_json_u64(j, "drops_delivered_raw", kept[TF_KEPT_RAW]);
 	tf_json_u64(j, "drops_socket_copies", kept[TF_KEPT_COPY]);
 	tf_json_u64(j, "drops_not_for_host", kept[TF_KEPT_NOT_HOST]);
 	tf_json_u64(j, "drop_map_full", l.map_full);
