@@ -35,7 +35,7 @@ struct tf_cli {
 	const char **uplinks;		/* --uplink, repeatable: uplinks named by hand */
 	size_t n_uplinks;
 	bool no_nat;			/* --no-nat: no NAT join (uplink counters only) */
-	bool no_drops;			/* --no-drops: no kfree_skb drop tracer */
+	bool no_drops;			/* --no-drops, or no capability for the drop tracer */
 	uint32_t drop_events;		/* drops --events[=N]: events per second, 0: none */
 	const char *cap_file;		/* capture -w FILE ("-": stdout) */
 	uint32_t cap_sample;		/* --sample N */
@@ -75,7 +75,7 @@ int tf_cmd_capture(const struct tf_cli *cli);
 /* capture: the ring buffer without --buffer (KiB). */
 #define TF_CAP_BUFFER_DEFAULT_KIB 4096
 
-/* Privileges and BTF, checked before any BPF work; prints the reason. */
+/* Kernel BTF, checked before any BPF work (privileges: main.c); prints the reason. */
 int tf_preflight(void);
 
 struct tf_collector;

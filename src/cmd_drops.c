@@ -17,6 +17,7 @@
 #include "ksyms.h"
 #include "log.h"
 #include "output.h"
+#include "preflight.h"
 #include "report_drops.h"
 
 struct drops_run {
@@ -41,6 +42,7 @@ struct drops_run {
 static int load_names(struct drops_run *d)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
+	bool hidden = false;
 	FILE *f;
 	int err;
 
@@ -56,11 +58,23 @@ static int load_names(struct drops_run *d)
 		return -1;
 	}
 	f = fopen("/proc/kallsyms", "r");
-	if (!f || tf_ksyms_load(&d->ksyms, f))
-		tf_warn("cannot read kernel symbols from /proc/kallsyms (kptr_restrict?): "
-			"locations are shown as addresses");
-	if (f)
+	if (!f) {
+		err = -errno;
+	} else {
+		err = tf_ksyms_load(&d->ksyms, f);
 		fclose(f);
+		/* Read, but no symbol had an address: the kernel hid them from us. */
+		hidden = err == -ENOENT;
+	}
+	if (err) {
+		char why[256];
+
+		if (hidden)
+			tf_kallsyms_hidden_why(why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "cannot read /proc/kallsyms: %s", strerror(-err));
+		tf_warn("drop locations are shown as addresses: %s", why);
+	}
 	return 0;
 }
 

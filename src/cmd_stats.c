@@ -15,12 +15,12 @@
 #include "report.h"
 #include "signals.h"
 
-/* Everything a tracing command needs before it can load programs. */
+/* What a tracing command needs before it can load programs (privileges: main.c). */
 int tf_preflight(void)
 {
 	char err[512];
 
-	if (tf_check_privileges(err, sizeof(err)) || tf_check_btf(err, sizeof(err))) {
+	if (tf_check_btf(err, sizeof(err))) {
 		tf_err("%s", err);
 		return -1;
 	}

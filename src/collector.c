@@ -56,6 +56,29 @@ static __u32 kernel_btf_id(const char *name, __u32 kind)
 	return id > 0 ? (__u32)id : 0;
 }
 
+static void autoload(struct bpf_program *p, bool on)
+{
+	if (p)
+		bpf_program__set_autoload(p, on);
+}
+
+/*
+ * Load only the programs this run may attach: the verifier takes the flow,
+ * NAT join and flush programs from CAP_PERFMON holders only, the
+ * counters-only ones from CAP_BPF and CAP_NET_ADMIN, which is then all
+ * that stats asks for.
+ */
+static void set_autoload(struct tf_collector *c, struct bpf_program *tap_in,
+			 struct bpf_program *tap_eg, struct bpf_program *up_in,
+			 struct bpf_program *up_eg)
+{
+	autoload(tap_in, c->flows);
+	autoload(tap_eg, c->flows);
+	autoload(up_in, c->nat);
+	autoload(up_eg, c->nat);
+	autoload(c->skel->progs.tf_uplink_flush, c->nat);
+}
+
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
 		      char *err, size_t errlen)
 {
@@ -139,6 +162,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 			goto fail;
 		}
 	}
+	set_autoload(c, tap_in, tap_eg, up_in, up_eg);
 	ret = tapflow_bpf__load(c->skel);
 	if (ret == -ESRCH || ret == -ENOENT) {
 		/* libbpf's answer when it cannot read or use the kernel's BTF. */
@@ -161,7 +185,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	tf_attacher_init(&c->attacher, opts ? opts->attach_mode : TF_ATTACH_AUTO);
 	tf_progs_init(&c->progs_counters, bpf_program__fd(c->skel->progs.tf_ingress),
 		      bpf_program__fd(c->skel->progs.tf_egress));
-	if (tap_in && tap_eg)
+	if (c->flows)
 		tf_progs_init(&c->progs_flows, bpf_program__fd(tap_in), bpf_program__fd(tap_eg));
 	if (flows) {
 		c->flows_fd = bpf_map__fd(flows);

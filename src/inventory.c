@@ -379,6 +379,71 @@ cleanup:
 	return ret;
 }
 
+/*
+ * The socket of a failed connect, from libvirt's "Failed to connect socket
+ * to 'PATH': ..." (the only place it names it), or false.
+ */
+static bool socket_of(const virError *e, char *buf, size_t len)
+{
+	static const char prefix[] = "Failed to connect socket to '";
+	const char *p, *end;
+
+	if (e->code != VIR_ERR_SYSTEM_ERROR || !e->message ||
+	    !(p = strstr(e->message, prefix)))
+		return false;
+	p += sizeof(prefix) - 1;
+	end = strchr(p, '\'');
+	if (!end)
+		return false;
+	snprintf(buf, len, "%.*s", (int)(end - p), p);
+	return true;
+}
+
+/* The daemon's check of who may connect (polkit, by default) said no. */
+static bool refused_by_daemon(const virError *e)
+{
+	return e->code == VIR_ERR_AUTH_FAILED || e->code == VIR_ERR_AUTH_CANCELLED ||
+	       e->code == VIR_ERR_AUTH_UNAVAILABLE || e->domain == VIR_FROM_POLKIT ||
+	       e->domain == VIR_FROM_DBUS;
+}
+
+/*
+ * Why the connection failed, as what is missing and how to get it: libvirt's
+ * own message says where it failed (a socket's errno, the daemon's polkit
+ * check over D-Bus), not what the user lacks; -v shows it as well.
+ */
+static void connect_error(const char *uri, char *err, size_t errlen)
+{
+	const virError *e = virGetLastError();
+	char sock[200];
+
+	if (!e) {
+		snprintf(err, errlen, "cannot connect to libvirt at %s", uri);
+	} else if (socket_of(e, sock, sizeof(sock)) && (e->int1 == EACCES || e->int1 == EPERM)) {
+		snprintf(err, errlen, "cannot connect to libvirt at %s: permission denied on its "
+			 "socket %s; run as root, join the group that may open it (often "
+			 "libvirt), or use a URI with a read-only socket this user may open",
+			 uri, sock);
+	} else if (socket_of(e, sock, sizeof(sock)) &&
+		   (e->int1 == ENOENT || e->int1 == ECONNREFUSED)) {
+		snprintf(err, errlen, "cannot connect to libvirt at %s: no daemon listens on %s "
+			 "(is libvirtd or virtqemud running?)", uri, sock);
+	} else if (refused_by_daemon(e) && e->domain == VIR_FROM_DBUS) {
+		snprintf(err, errlen, "libvirt at %s refused this user: the daemon asks polkit who "
+			 "may connect, and has no system D-Bus to ask it over; run as root, or "
+			 "let the daemon admit read-only clients without polkit (auth_unix_ro = "
+			 "\"none\" in its configuration)", uri);
+	} else if (refused_by_daemon(e)) {
+		snprintf(err, errlen, "libvirt at %s refused this user: its polkit or "
+			 "authentication check failed; run as root, or allow this user "
+			 "org.libvirt.unix.monitor in polkit (or auth_unix_ro = \"none\" in the "
+			 "daemon's configuration)", uri);
+	} else {
+		snprintf(err, errlen, "cannot connect to libvirt at %s: %s", uri,
+			 virGetLastErrorMessage());
+	}
+}
+
 int tf_inventory_load(const char *uri, bool verbose, struct tf_inventory *inv,
 		      char *err, size_t errlen)
 {
@@ -397,8 +462,7 @@ int tf_inventory_load(const char *uri, bool verbose, struct tf_inventory *inv,
 	virSetErrorFunc(NULL, verbose ? NULL : quiet_error);
 	c.conn = virConnectOpenReadOnly(uri);
 	if (!c.conn) {
-		snprintf(err, errlen, "cannot connect to libvirt at %s: %s", uri,
-			 virGetLastErrorMessage());
+		connect_error(uri, err, errlen);
 		return -1;
 	}
 	if (load_domains(&c, uri, err, errlen))

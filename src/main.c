@@ -45,23 +45,30 @@ struct command {
 	const char *name;
 	unsigned int bit;
 	int (*run)(const struct tf_cli *cli);
+	unsigned int privs;	/* TF_PRIV_*: what it asks of the kernel */
 	const char *args;	/* its synopsis in the usage */
 	const char *help;
 };
 
+/* The flow programs: CAP_PERFMON too, and the drop tracer comes with them. */
+#define PRIVS_FLOWS (TF_PRIV_LOAD | TF_PRIV_TRUSTED | TF_PRIV_DROPS)
+
 static const struct command commands[] = {
-	{ "list", CMD_LIST, tf_cmd_list, "",
+	{ "list", CMD_LIST, tf_cmd_list, 0, "",
 	  "VMs, their taps, MAC, network, bridge, mode, attach state" },
-	{ "stats", CMD_STATS, tf_cmd_stats, "[-d SEC] [-i SEC] [--vm NAME]...",
+	{ "stats", CMD_STATS, tf_cmd_stats, TF_PRIV_LOAD | TF_PRIV_DROPS,
+	  "[-d SEC] [-i SEC] [--vm NAME]...",
 	  "per-VM/per-interface counters and rates" },
-	{ "flows", CMD_FLOWS, tf_cmd_flows, "[-d SEC] [-i SEC] [--vm NAME]... [--top N]",
+	{ "flows", CMD_FLOWS, tf_cmd_flows, PRIVS_FLOWS,
+	  "[-d SEC] [-i SEC] [--vm NAME]... [--top N]",
 	  "per-VM flows: addresses, ports, packets, bytes, rates" },
-	{ "drops", CMD_DROPS, tf_cmd_drops, "[-d SEC] [-i SEC] [--vm NAME]... [--events[=N]]",
+	{ "drops", CMD_DROPS, tf_cmd_drops, PRIVS_FLOWS,
+	  "[-d SEC] [-i SEC] [--vm NAME]... [--events[=N]]",
 	  "dropped packets of the VMs: reason, location, flow" },
-	{ "capture", CMD_CAPTURE, tf_cmd_capture,
+	{ "capture", CMD_CAPTURE, tf_cmd_capture, TF_PRIV_LOAD | TF_PRIV_TRUSTED,
 	  "-w FILE [--sample N] [--snaplen B] [--vm NAME]... [--flow SPEC] [-d SEC]",
 	  "sampled frames to pcapng (-w - for stdout)" },
-	{ "top", CMD_TOP, tf_cmd_top, "[--vm NAME]...",
+	{ "top", CMD_TOP, tf_cmd_top, PRIVS_FLOWS, "[--vm NAME]...",
 	  "live full-screen view of VMs and their top flows" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -438,6 +445,21 @@ static void cmd_list(unsigned int cmds, char *out, size_t len)
 	}
 }
 
+/* What each command asks of the kernel, from the same table the checks use. */
+static void usage_privileges(FILE *f)
+{
+	char caps[160];
+
+	fprintf(f, "\nPrivileges (root, or these capabilities; README, Privileges):\n");
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		tf_priv_describe(commands[i].privs, caps, sizeof(caps));
+		fprintf(f, "  %-21s%s\n", commands[i].name,
+			caps[0] ? caps : "none (a libvirt socket this user may open)");
+	}
+	fprintf(f, "  %-21s%s\n", "drops (locations)", "CAP_SYSLOG, else they are addresses");
+	fprintf(f, "  %-21s%s\n", "--netns", "CAP_SYS_ADMIN");
+}
+
 static void usage(FILE *f)
 {
 	unsigned int group = 0;
@@ -483,6 +505,7 @@ static void usage(FILE *f)
 			fprintf(f, "%.*s\n  %-21s", (int)(nl - h), h, "");
 		fprintf(f, "%s\n", h);
 	}
+	usage_privileges(f);
 }
 
 /* Build getopt's tables from `options`. */
@@ -672,6 +695,25 @@ static int std_fds_open(void)
 	return stdout_closed ? -1 : 0;
 }
 
+/*
+ * Before --netns and any BPF work: what is missing, in one line. What only
+ * degrades (the drop tracer of stats) is a warning, and is not tried.
+ */
+static int check_privileges(const struct command *cmd, struct tf_cli *cli)
+{
+	struct tf_priv_need need = {
+		.command = cmd->name, .netns = cli->netns != NULL,
+		.privs = cmd->privs & ~(cli->no_drops ? TF_PRIV_DROPS : 0u),
+	};
+	bool drops_ok;
+
+	if (tf_check_privileges(&need, &drops_ok))
+		return -1;
+	if ((need.privs & TF_PRIV_DROPS) && !drops_ok)
+		cli->no_drops = true;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct tf_cli cli = {
@@ -699,6 +741,10 @@ int main(int argc, char **argv)
 	}
 	if (ret != TF_EXIT_OK)
 		goto out;
+	if (check_privileges(cmd, &cli)) {
+		ret = TF_EXIT_RUNTIME;
+		goto out;
+	}
 	if (cli.netns && tf_enter_netns(cli.netns, err, sizeof(err))) {
 		tf_err("%s", err);
 		ret = TF_EXIT_RUNTIME;
