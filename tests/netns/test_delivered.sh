@@ -45,17 +45,6 @@ fi
 MAC_BCAST=ff:ff:ff:ff:ff:ff IP_BCAST=10.77.0.255
 MAC_MCAST=01:00:5e:01:01:01 IP_MCAST=239.1.1.1
 
-# bg_start VAR LOG CMD...: a helper until bg_stop (or the end), its pid in
-# VAR; waits until LOG says "ready" (tfdeliver.py) or "listening on" (tcpdump).
-bg_start() {
-	local var=$1 log=$2 pid
-	shift 2
-	"$@" </dev/null >"$log" 2>&1 &
-	pid=$!
-	tf_on_exit "kill_job $pid"
-	printf -v "$var" '%s' "$pid"
-	wait_for 5 grep -qE '^ready|listening on' "$log" || { tf_diag "$*: $(cat "$log")"; return 1; }
-}
 # bg_stop PID: SIGTERM a helper, wait for it (it prints what it saw).
 bg_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 

@@ -103,17 +103,6 @@ topo_drops() {
 topo_drops || { tf_fail "topology" "cannot build the test topology"; tf_finish; }
 tf_ok "topology: two VM namespaces on a bridge, MASQUERADE router, internet, and two more namespaces"
 
-# bg_start VAR LOG CMD...: a helper process until the end (or kill_job),
-# its pid in VAR; waits for "ready" in LOG.
-bg_start() {
-	local var=$1 log=$2 pid
-	shift 2
-	"$@" </dev/null >"$log" 2>&1 &
-	pid=$!
-	tf_on_exit "kill_job $pid"
-	printf -v "$var" '%s' "$pid"
-	wait_for 5 grep -q '^ready' "$log" || { tf_diag "$*: $(cat "$log")"; return 1; }
-}
 bg_start ECHO "$OUT/echo.log" ip netns exec $NSI python3 "$TFNAT" udp-echo 4 7000 7001 7002 7003 7004 ||
 	{ tf_fail "UDP echo server" "did not start"; tf_finish; }
 

@@ -41,17 +41,21 @@ run_into() {
 	PID=$(cat "$OUT/$name.pid")
 }
 
-# Drops on the traced veth, so that `drops` has something to report: UDP to
-# a port nobody listens on (NO_SOCKET), 10 a second until the test ends.
-ip netns exec "$NSQ" python3 -c '
+# dropper_start: drops on the traced veth, so that `drops` has something to
+# report: UDP to a port nobody listens on (NO_SOCKET), 10 a second, until
+# kill_job $DROPPER or the end.
+dropper_start() {
+	ip netns exec "$NSQ" python3 -c '
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 while True:
     s.sendto(b"x" * 32, ("10.213.0.1", 9))
     time.sleep(0.1)
 ' &
-DROPPER=$!
-tf_on_exit "kill_job $DROPPER"
+	DROPPER=$!
+	tf_on_exit "kill_job $DROPPER"
+}
+dropper_start
 
 # --- a reader that goes away: EPIPE ends the run, exit 0, nothing left -------
 for cmd in stats flows drops; do
@@ -89,15 +93,7 @@ RC=${PIPESTATUS[0]}
 tf_eq "$name: exit 0" 0 "$RC"
 tf_eq "$name: nothing on stderr" "" "$(head -c 300 "$OUT/gone.err")"
 tf_eq "$name: nothing left attached, no state file" "" "$(left_behind "$(cat "$OUT/gone.pid")")"
-ip netns exec "$NSQ" python3 -c '
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-while True:
-    s.sendto(b"x" * 32, ("10.213.0.1", 9))
-    time.sleep(0.1)
-' &
-DROPPER=$!
-tf_on_exit "kill_job $DROPPER"
+dropper_start
 
 # --- a full disk: one line, exit 1, nothing left -------------------------------
 for cmd in stats flows drops; do

@@ -33,18 +33,11 @@ import struct
 import sys
 import time
 
+from tfnet import csum
+
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 ETH_P_ALL = 3
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def echo_request(ident, seq, payload, icmp_type=8, pseudo=b""):

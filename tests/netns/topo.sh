@@ -110,6 +110,19 @@ wait_for() {
 	done
 }
 
+# bg_start VAR LOG CMD...: a helper process until the end (or kill_job), its
+# pid in VAR; waits until LOG says "ready" (the tf*.py helpers) or
+# "listening on" (tcpdump).
+bg_start() {
+	local var=$1 log=$2 pid
+	shift 2
+	"$@" </dev/null >"$log" 2>&1 &
+	pid=$!
+	tf_on_exit "kill_job $pid"
+	printf -v "$var" '%s' "$pid"
+	wait_for 5 grep -qE '^ready|listening on' "$log" || { tf_diag "$*: $(cat "$log")"; return 1; }
+}
+
 # kstats NS DEV: the kernel's own counters, "rx_packets rx_bytes tx_packets tx_bytes".
 kstats() {
 	ip -n "$1" -s -j link show dev "$2" |
