@@ -53,6 +53,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -84,6 +86,23 @@ enum fz_dev { D_TAP1, D_TAP2, D_CTR, D_UPLINK, D_DROP, D_OTHER, NDEV };
 static const char *const dev_name[NDEV] = { "tffz0", "tffz1", "tffz2", "tffz3", "tffz4",
 					    "tffz5" };
 static int dev_if[NDEV];
+/* Their MACs: a frame to another one is not for the host (eth_type_trans). */
+static unsigned char dev_mac[NDEV][6];
+
+static int read_mac(const char *dev, unsigned char mac[6])
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	err = ioctl(fd, SIOCGIFHWADDR, &ifr);
+	close(fd);
+	if (!err)
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return err;
+}
 
 /*
  * Input devices for the uplink's egress (skb->ingress_ifindex): the VMs'
@@ -1289,6 +1308,7 @@ struct drop_fixture {
 	struct tf_drop_reasons reasons;
 	struct tab seen;		/* struct tf_drop_key -> struct drop_counts */
 	struct tab want;		/* the same, as the frames run must make them */
+	uint64_t not_host_seen;		/* the tracer's drops_not_for_host so far */
 };
 
 /* The drop key's packet fields as the tracer reads them from the frame. */
@@ -1417,6 +1437,26 @@ static int teardown_drops(void **state)
 	return 0;
 }
 
+/* The tracer's count of the host's copies of frames not for it, since the last call. */
+static uint64_t kept_not_host(struct drop_fixture *f)
+{
+	uint64_t kept[TF_KEPT_KINDS], n;
+
+	tf_drop_tracer_kept(&f->tracer, kept);
+	n = kept[TF_KEPT_NOT_HOST] - f->not_host_seen;
+	f->not_host_seen = kept[TF_KEPT_NOT_HOST];
+	return n;
+}
+
+/*
+ * eth_type_trans() on dev: is the frame for the host (PACKET_HOST)? The
+ * others (broadcast, multicast, another host's) the tracer counts apart.
+ */
+static bool for_host(const struct fz_frame *fr, enum fz_dev dev)
+{
+	return fr->len >= 6 && !(fr->b[0] & 1) && !memcmp(fr->b, dev_mac[dev], 6);
+}
+
 /* What test_drop_path found: the reason and location of a test run's drop. */
 static uint32_t test_run_reason;
 static uint64_t test_run_location;
@@ -1456,6 +1496,8 @@ static void test_drop_path(void **state)
 	do
 		fz_structured(&g, &fr, 200);
 	while (!test_run_takes(fr.b, fr.len));
+	/* For the host: a copy of a frame for another one is no drop (below). */
+	memcpy(fr.b, dev_mac[D_DROP], 6);
 	assert_int_equal(test_run(fd, fr.b, fr.len, (uint32_t)dev_if[D_DROP], 0, 0, 3), 0);
 	harvest_drops(f);
 	c = only_drop(f, &k);
@@ -1489,6 +1531,19 @@ static void test_drop_path(void **state)
 	harvest_drops(f);
 	harvest_drops(f);
 	assert_int_equal(f->seen.n, 0);
+	/*
+	 * To another host: the host stack's copy of a frame that was not for
+	 * it, freed NOT_SPECIFIED on a device that is no bridge port, is no
+	 * drop but drops_not_for_host.
+	 */
+	fr.b[0] = 0x02;
+	fr.b[12] = 0x08;
+	fr.b[13] = 0x06;
+	assert_int_equal(test_run(fd, fr.b, 60, (uint32_t)dev_if[D_DROP], 0, 0, 1), 0);
+	harvest_drops(f);
+	harvest_drops(f);
+	assert_int_equal(f->seen.n, 0);
+	assert_int_equal(kept_not_host(f), 1);
 }
 
 /*
@@ -1548,11 +1603,12 @@ static void test_fuzz_drops(void **state)
 	struct tf_drop_losses losses;
 	static struct fz_frame fr;
 	double t0 = mono_s();
-	uint64_t runs = 0;
+	uint64_t runs = 0, not_host = 0;
 	int fd;
 
 	NEED_ENV();
 	assert_int_not_equal(test_run_location, 0);	/* test_drop_path ran */
+	kept_not_host(f);
 	fd = bpf_program__fd(f->skel->progs.tf_ingress);
 	tab_clear(&f->seen);
 	for (uint64_t i = 0; i < n; i++) {
@@ -1563,10 +1619,16 @@ static void test_fuzz_drops(void **state)
 		fz_next_frame(&g, &fr, max_frame);
 		takes = test_run_takes(fr.b, fr.len);
 		drop_place(&g, takes, &dev, &iif, &skb_iif, &traced);
+		/* Half of them for the host: the others are the host's copies (above). */
+		if (fr.len >= 6 && fz_below(&g, 2))
+			memcpy(fr.b, dev_mac[dev == (uint32_t)dev_if[D_DROP] ? D_DROP : D_OTHER], 6);
 		err = test_run(fd, fr.b, fr.len, dev, iif, 0, 1);
 		assert_int_equal(err, takes ? 0 : -EINVAL);
 		/* No skb for a frame under an Ethernet header or over a page. */
-		if (traced && fr.len >= 14 && fr.len <= max_frame) {
+		if (traced && fr.len >= 14 && fr.len <= max_frame &&
+		    !for_host(&fr, dev == (uint32_t)dev_if[D_DROP] ? D_DROP : D_OTHER)) {
+			not_host++;
+		} else if (traced && fr.len >= 14 && fr.len <= max_frame) {
 			struct tf_drop_key k;
 			struct drop_counts *c;
 
@@ -1592,7 +1654,9 @@ static void test_fuzz_drops(void **state)
 	assert_int_equal(losses.map_full, 0);
 	assert_int_equal(losses.harvest_races, 0);
 	check_drops(f, &f->want);
-	print_message("# %llu frames, %llu traced drops, %.1f s\n", U(n), U(runs), mono_s() - t0);
+	assert_int_equal(kept_not_host(f), not_host);
+	print_message("# %llu frames, %llu traced drops, %llu host copies of frames not for it, "
+		      "%.1f s\n", U(n), U(runs), U(not_host), mono_s() - t0);
 }
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -1657,7 +1721,8 @@ static int group_setup(void **state)
 			return -1;
 		dev_if[d] = (int)if_nametoindex(dev_name[d]);
 		dev_if[d + 1] = (int)if_nametoindex(dev_name[d + 1]);
-		if (dev_if[d] <= 1 || dev_if[d + 1] <= 1)
+		if (dev_if[d] <= 1 || dev_if[d + 1] <= 1 || read_mac(dev_name[d], dev_mac[d]) ||
+		    read_mac(dev_name[d + 1], dev_mac[d + 1]))
 			return -1;
 	}
 	max_frame = probe_max_frame();
