@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The conntrack entry of an skb, read from a TC program ([3/8] NAT join).
+ * The conntrack entry of an skb, read from a TC program (the NAT join).
  *
  * skb->_nfct holds the entry's address and, in its low 3 bits, the
  * packet's ctinfo (which direction, new/established/related). TC programs

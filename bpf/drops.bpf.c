@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Dropped packets ([4/8]): the kfree_skb tracepoint, for skbs of the
+ * Dropped packets: the kfree_skb tracepoint, for skbs of the
  * interfaces tapflow traces.
  *
  * Every freed skb that was dropped (not SKB_NOT_DROPPED_YET nor

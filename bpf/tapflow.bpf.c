@@ -703,7 +703,7 @@ static __noinline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool t
 	flow_insert(&key, &nv, ifindex, tx, len, segs, now, tcp_flags);
 }
 
-/* ---- NAT join: the uplink ([3/8]) ------------------------------------- */
+/* ---- NAT join: the uplink --------------------------------------------- */
 
 /*
  * Uplink flows' times only serve expiry (their first/last seen are never
@@ -1201,7 +1201,7 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 	}
 }
 
-/* ---- capture ([5/8]) ------------------------------------------------------ */
+/* ---- capture -------------------------------------------------------------- */
 
 /*
  * Load-time constants (userspace sets them before load): with tf_cap_on

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Sampled frames ([5/8]): what the TC programs put in the capture ring
+ * Sampled frames: what the TC programs put in the capture ring
  * buffer, shared by bpf/ and src/ (fixed-width __u* types only).
  *
  * With capture on (.rodata tf_cap_on, so that the code is compiled away

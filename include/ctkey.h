@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Flow keys from conntrack tuples ([3/8] NAT join), shared by the BPF
+ * Flow keys from conntrack tuples (the NAT join), shared by the BPF
  * programs and userspace (and so unit-tested there): the VM side of an
  * uplink flow is written in the same key as the VM's tap flow, so that
  * userspace can join them with a plain key compare.

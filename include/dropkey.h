@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Dropped packets ([4/8]): types shared by bpf/drops.bpf.c and userspace.
+ * Dropped packets: types shared by bpf/drops.bpf.c and userspace.
  * Fixed-width __u* types only (clang -target bpf and gcc).
  *
  * The kernel side aggregates every drop of a monitored skb (struct

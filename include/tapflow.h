@@ -4,7 +4,7 @@
  * Fixed-width __u* types only: this header is compiled by clang -target bpf
  * against vmlinux.h and by gcc against <linux/types.h>.
  *
- * The flow interface of [2/8], kernel side (bpf/tapflow.bpf.c), for userspace:
+ * The flow interface, kernel side (bpf/tapflow.bpf.c), for userspace:
  * - Programs: tf_tap_ingress / tf_tap_egress on VM taps (counters in
  *   if_counters exactly like tf_ingress/tf_egress, plus the flow path);
  *   tf_ingress / tf_egress stay counters-only (bridges, uplinks, --iface).
@@ -49,7 +49,7 @@
  *   so that the shared map can OR them atomically (BPF atomics are 32/64
  *   bit). Only the low 8 bits are used (TCP header byte 13: CWR ECE URG ACK
  *   PSH RST SYN FIN = 0x80 .. 0x01). Offsets of the fields before them unchanged.
- * - struct tf_flow_value ([3/8]): ct_id and nat added at the end (136 bytes);
+ * - struct tf_flow_value: ct_id and nat at the end (136 bytes), for the NAT join;
  *   they are zero on tap flows.
  * - ARP frames (ethertype 0x0806, Ethernet/IPv4 ARP) carry the ARP
  *   protocol addresses in local_ip/remote_ip (IPv4 layout), family stays
@@ -87,7 +87,7 @@ struct tf_dir_counters {
  */
 struct tf_if_counters {
 	struct tf_dir_counters dir[TF_HOOK_DIRS];
-	/* Capture ([5/8]), per TC hook: frames sampled, and lost (ring buffer full). */
+	/* Capture, per TC hook: frames sampled, and lost (ring buffer full). */
 	__u64 cap_samples[TF_HOOK_DIRS];
 	__u64 cap_lost[TF_HOOK_DIRS];
 };
@@ -98,7 +98,7 @@ struct tf_if_counters {
 #define TF_MAX_IFACES 4096
 
 /*
- * Per-flow accounting on VM taps ([2/8]). The key is in the VM's point of
+ * Per-flow accounting on VM taps. The key is in the VM's point of
  * view (local = the VM side, remote = the peer), so that both directions of
  * a connection land in one entry.
  */
@@ -148,7 +148,7 @@ struct tf_flow_key {
 };
 
 /*
- * NAT join ([3/8]). With the join on, the uplink gets tf_uplink_ingress /
+ * NAT join. With the join on, the uplink gets tf_uplink_ingress /
  * tf_uplink_egress: the counters of tf_ingress/tf_egress, plus uplink flows
  * in the shared `flows` map, keyed like tap flows with ifindex = the uplink
  * and local = the host's side as the outside sees it (after SNAT: the
@@ -199,7 +199,7 @@ struct tf_flow_value {
 	struct tf_dir_counters tx;	/* sent by the VM */
 	/*
 	 * bpf_ktime_get_ns() when the entry is made; last: counted in ticks
-	 * from it (first_jiffies). Uplink flows ([3/8]): the coarse clock,
+	 * from it (first_jiffies). Uplink flows: the coarse clock,
 	 * once, when the entry is made (first = last): the programs stamp no
 	 * packet there; userspace dates their activity by their counters.
 	 */
@@ -208,7 +208,7 @@ struct tf_flow_value {
 	__u32 tcp_flags_rx;		/* OR of the TCP flags seen each way */
 	__u32 tcp_flags_tx;		/* (low 8 bits: header byte 13) */
 	/*
-	 * Uplink flows ([3/8]): the conntrack entry (its kernel address, an
+	 * Uplink flows: the conntrack entry (its kernel address, an
 	 * identity only) that `nat` was read from; the egress program reads
 	 * the entry again when it changes. 0 on taps.
 	 */
@@ -252,7 +252,7 @@ struct tf_nat_retired_key {
 
 #define TF_NAT_RETIRED_MAX 4096
 
-/* Capture ([5/8]): its record and filter types, for the skeleton's users too. */
+/* Capture: its record and filter types, for the skeleton's users too. */
 #include "capture.h"
 
 #endif /* TAPFLOW_H */

@@ -55,7 +55,7 @@ struct tf_target {
 	bool nat;			/* an uplink with the NAT join programs */
 	/* With the flow programs: what is on the interface but in no flow. */
 	bool flows;
-	bool captured;			/* its frames are sampled ([5/8]) */
+	bool captured;			/* its frames are sampled */
 	/* In the interface's TC hooks' terms (not the VM's): ingress/egress. */
 	uint64_t cap_samples[TF_HOOK_DIRS], cap_lost[TF_HOOK_DIRS];
 	struct tf_totals overflow, prev_overflow;	/* the flow map was full */
@@ -75,14 +75,14 @@ static inline bool tf_target_mirrored(const struct tf_target *t)
 
 struct tf_losses {
 	uint64_t map_full;		/* interface counters the kernel could not create */
-	uint64_t ringbuf_lost;		/* samples (capture, [5/8]) */
-	uint64_t parse_errors;		/* frames the parser rejected ([2/8]) */
+	uint64_t ringbuf_lost;		/* capture samples the ring buffer could not take */
+	uint64_t parse_errors;		/* frames the parser rejected */
 	uint64_t flow_map_full;		/* packets that found the flow map full */
 	uint64_t nat_retired_full;	/* uplink flows whose old VM side's counts stayed */
 	uint64_t uplink_cache_lost;	/* uplink packets cached per CPU whose flow expired */
 };
 
-/* Capture ([5/8]): what the programs sample into the ring buffer. */
+/* Capture: what the programs sample into the ring buffer. */
 struct tf_capture_opts {
 	uint32_t sample;		/* 1 in N frames, at random; 1: all */
 	uint32_t snaplen;		/* bytes per frame, <= TF_CAP_SNAPLEN_MAX */
@@ -96,7 +96,7 @@ struct tf_collector_opts {
 	bool flows;			/* flow programs on taps and --iface */
 	uint32_t max_flows;		/* flow map entries; 0: TF_FLOWS_DEFAULT */
 	bool nat;			/* with flows: the NAT join on uplinks */
-	bool drops;			/* the kfree_skb drop tracer ([4/8]) */
+	bool drops;			/* the kfree_skb drop tracer */
 	const struct tf_capture_opts *capture;	/* NULL: no capture */
 	uint32_t drop_events;		/* its events per second (drops --events); 0: none */
 	tf_drop_event_fn on_drop_event;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Dropped packets ([4/8]): the kfree_skb tracer's userspace side.
+ * Dropped packets: the kfree_skb tracer's userspace side.
  *
  * The tracer (bpf/drops.bpf.c) aggregates the drops of the traced
  * interfaces' packets in a map; every poll takes its entries out and

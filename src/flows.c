@@ -227,7 +227,7 @@ static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key
 }
 
 /*
- * The kernel stamps an uplink flow ([3/8]) only when it makes the entry,
+ * The kernel stamps an uplink flow only when it makes the entry,
  * never per packet (bpf/tapflow.bpf.c, uplink_now()): its last seen is the
  * poll that saw its counters move (or the entry appear), which is at most
  * one interval late, as expiry only needs.

@@ -75,7 +75,7 @@ struct tf_flow_evicted {
 
 /*
  * An uplink flow's counts from before its outside tuple went to another VM
- * side (NAT join, [3/8]): kept apart so that the join gives them to the VM
+ * side (the NAT join): kept apart so that the join gives them to the VM
  * they belong to, not to the tuple's next user.
  */
 struct tf_flow_retired {

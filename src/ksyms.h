@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Names of kernel things, for the drop tracer ([4/8]):
+ * Names of kernel things, for the drop tracer:
  * - text addresses -> "symbol+0xoff" from /proc/kallsyms;
  * - enum skb_drop_reason values -> names, from the running kernel's BTF
  *   (the enum changes between kernels: never a table of our own).

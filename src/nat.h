@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The NAT join ([3/8]): which uplink flow is which VM flow.
+ * The NAT join: which uplink flow is which VM flow.
  *
  * The uplink programs keep uplink flows in the flow map (include/tapflow.h):
  * keyed as the outside sees them (local = the address and port the VM

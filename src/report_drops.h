@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The records of `tapflow drops` ([4/8]): per VM, its drops by reason,
+ * The records of `tapflow drops`: per VM, its drops by reason,
  * location and device with the last dropped packet's flow; the host's
  * drops as one aggregate per reason; live events with --events.
  */

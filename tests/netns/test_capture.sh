@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# tapflow capture ([5/8]): sampled frames to pcapng, on a router built of
+# tapflow capture: sampled frames to pcapng, on a router built of
 # test namespaces, with scripted traffic of known frames and tshark as the
 # reference reader:
 #

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# tapflow drops ([4/8]) on a NAT router built of test namespaces, with
+# tapflow drops on a NAT router built of test namespaces, with
 # scripted drops of known causes and exact counts:
 #
 #   $NSV1 "VM 1" eth0 10.210.0.2 ---- p1 --+

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# tapflow flows with the NAT join ([3/8]) on a NAT router built of test
+# tapflow flows with the NAT join on a NAT router built of test
 # namespaces, with scripted traffic and exact expectations:
 #
 #   $NSV1 "VM 1" eth0 10.200.0.2 ---- p1 --+

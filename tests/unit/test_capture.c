@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Capture ([5/8]): the pcapng writer (src/pcapng.c) and the --flow parser
+ * Capture: the pcapng writer (src/pcapng.c) and the --flow parser
  * (src/capfilter.c).
  *
  * The writer writes into an unlinked temporary file; the test reads the

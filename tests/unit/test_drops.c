@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Dropped packets ([4/8]), userspace: src/ksyms.h and the pure parts of
+ * Dropped packets, userspace: src/ksyms.h and the pure parts of
  * src/drops.h.
  *
  * - Drop reason names from BTF: a crafted enum (prefixes, a gap, a

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The NAT join ([3/8]): the pure helpers of src/nat.h and include/ctkey.h,
+ * The NAT join: the pure helpers of src/nat.h and include/ctkey.h,
  * and tf_nat_index_build + tf_nat_join over a flow table read from a fake
  * kernel map holding tap flows and uplink flows made the way the uplink
  * program makes them (VM side = the uplink key, ifindex = the bridge, then

@@ -22,7 +22,7 @@
 # nothing attached; `tapflow stats --no-drops` and `tapflow stats` (the drop
 # tracer on), both with --iface vport --iface br0 --uplink up0. Ratios are
 # medians of the per-round ratios: stats/`stats --no-drops` (the drop tracer
-# alone, issue [4/8]: >= 0.95) and stats/off. A round during which other
+# alone: its target is >= 0.95) and stats/off. A round during which other
 # work kept the free CPUs busy is run again. tapflow's count of the VM's
 # drops is checked against the DROP rule's.
 #
