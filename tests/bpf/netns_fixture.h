@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 
 /*
  * Enter a new network namespace and create veth dev_a/dev_b there. On
@@ -48,6 +50,32 @@ static inline int tf_test_netns_veths(const char *dev_a, const char *dev_b, int 
 	*ncpus = libbpf_num_possible_cpus();
 	if (*if_a <= 1 || *if_b <= 1 || *if_a == *if_b || *ncpus <= 0)
 		snprintf(skip, skiplen, "bad test devices (%d, %d) or CPUs", *if_a, *if_b);
+	return 0;
+}
+
+/*
+ * One BPF_PROG_TEST_RUN of a TC program on frame, with ctx as given
+ * (ifindex, ingress_ifindex, gso): 0 and the program's verdict in *retval
+ * (may be NULL), or -errno. retval starts as a value no program returns,
+ * so that a run that does not set it cannot pass for TC_ACT_UNSPEC.
+ */
+static inline int tf_test_run_tc(int prog_fd, const void *frame, size_t len,
+				 struct __sk_buff *ctx, int repeat, __u32 *retval)
+{
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts);
+	int err;
+
+	opts.data_in = frame;
+	opts.data_size_in = (__u32)len;
+	opts.ctx_in = ctx;
+	opts.ctx_size_in = sizeof(*ctx);
+	opts.repeat = repeat;
+	opts.retval = 0x12345678;
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	if (err)
+		return err < 0 ? err : -errno;
+	if (retval)
+		*retval = opts.retval;
 	return 0;
 }
 

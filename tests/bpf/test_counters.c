@@ -258,26 +258,13 @@ static int run_prog(int prog_fd, const void *frame, size_t len, int ifindex,
 		    __u32 gso_segs, int repeat, __u32 *retval)
 {
 	struct __sk_buff ctx;
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts);
-	int err;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.ifindex = (__u32)ifindex;
 	ctx.gso_segs = gso_segs;
 	if (gso_segs > 1)
 		ctx.gso_size = 1448;
-	opts.data_in = frame;
-	opts.data_size_in = (__u32)len;
-	opts.ctx_in = &ctx;
-	opts.ctx_size_in = sizeof(ctx);
-	opts.repeat = repeat;
-	opts.retval = 0x12345678;	/* must be overwritten */
-	err = bpf_prog_test_run_opts(prog_fd, &opts);
-	if (err)
-		return err < 0 ? err : -errno;
-	if (retval)
-		*retval = opts.retval;
-	return 0;
+	return tf_test_run_tc(prog_fd, frame, len, &ctx, repeat, retval);
 }
 
 static void assert_dir_eq(const struct tf_dir_counters *got, uint64_t packets, uint64_t bytes,

@@ -503,26 +503,6 @@ static void check_invariants(const struct fixture *f)
 	check_invariant(f, if_b);
 }
 
-static int run_prog_ctx(int prog_fd, const void *frame, size_t len, struct __sk_buff *ctx,
-			int repeat, __u32 *retval)
-{
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts);
-	int err;
-
-	opts.data_in = frame;
-	opts.data_size_in = (__u32)len;
-	opts.ctx_in = ctx;
-	opts.ctx_size_in = sizeof(*ctx);
-	opts.repeat = repeat;
-	opts.retval = 0x12345678;
-	err = bpf_prog_test_run_opts(prog_fd, &opts);
-	if (err)
-		return err < 0 ? err : -errno;
-	if (retval)
-		*retval = opts.retval;
-	return 0;
-}
-
 /* Run frame p through the tap program of direction tx on ifindex. */
 static void run_on(const struct fixture *f, int ifindex, bool tx, const struct pkt *p,
 		   __u32 gso_segs, int repeat)
@@ -535,7 +515,7 @@ static void run_on(const struct fixture *f, int ifindex, bool tx, const struct p
 	ctx.gso_segs = gso_segs;
 	if (gso_segs > 1)
 		ctx.gso_size = 1448;
-	assert_int_equal(run_prog_ctx(f->tap_fd[tx], p->b, p->len, &ctx, repeat, &retval), 0);
+	assert_int_equal(tf_test_run_tc(f->tap_fd[tx], p->b, p->len, &ctx, repeat, &retval), 0);
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
 }
 
@@ -953,10 +933,10 @@ static void test_counters_only_programs(void **state)
 	udp4(&p, TX, 40000, 53, 10);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.ifindex = (__u32)if_b;
-	assert_int_equal(run_prog_ctx(bpf_program__fd(f->skel->progs.tf_ingress), p.b, p.len,
+	assert_int_equal(tf_test_run_tc(bpf_program__fd(f->skel->progs.tf_ingress), p.b, p.len,
 				      &ctx, 5, &retval), 0);
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
-	assert_int_equal(run_prog_ctx(bpf_program__fd(f->skel->progs.tf_egress), p.b, p.len,
+	assert_int_equal(tf_test_run_tc(bpf_program__fd(f->skel->progs.tf_egress), p.b, p.len,
 				      &ctx, 5, &retval), 0);
 	assert_int_equal(n_flows(f), 0);
 	struct tf_if_counters c = counters_of(f, if_b);
@@ -1025,7 +1005,7 @@ static void test_vlan_offload_ctx_refused(void **state)
 	ctx.vlan_present = 1;
 	ctx.vlan_tci = 300;
 	ctx.vlan_proto = htons(0x8100);
-	err = run_prog_ctx(f->tap_fd[TX], p.b, p.len, &ctx, 1, &retval);
+	err = tf_test_run_tc(f->tap_fd[TX], p.b, p.len, &ctx, 1, &retval);
 	if (err == 0) {
 		struct tf_flow_key k = key_ip(if_a, 4, 17, 40000, 53);
 
@@ -1564,7 +1544,7 @@ static void test_cut_everywhere(void **state)
 			memset(&ctx, 0, sizeof(ctx));
 			ctx.ifindex = (__u32)if_a;
 			p = full[i];
-			err = run_prog_ctx(f->tap_fd[TX], p.b, len, &ctx, 1, &retval);
+			err = tf_test_run_tc(f->tap_fd[TX], p.b, len, &ctx, 1, &retval);
 			if (err) {
 				assert_int_equal(err, -EINVAL);
 				continue;
@@ -1732,7 +1712,7 @@ static void test_large_frames(void **state)
 		tcp4(&p, TX, 40000, 5201, 0x10, payload);
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.ifindex = (__u32)if_a;
-		if (run_prog_ctx(f->tap_fd[TX], p.b, p.len, &ctx, 1, &retval))
+		if (tf_test_run_tc(f->tap_fd[TX], p.b, p.len, &ctx, 1, &retval))
 			break;	/* beyond a page: refused, counted nowhere */
 		bytes += p.len;
 		n++;
@@ -1997,7 +1977,7 @@ static void run_uplink(const struct fixture *f, bool egress, const struct pkt *p
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.ifindex = (__u32)if_b;
 	ctx.ingress_ifindex = iif;
-	assert_int_equal(run_prog_ctx(fd, p->b, p->len, &ctx, repeat, &retval), 0);
+	assert_int_equal(tf_test_run_tc(fd, p->b, p->len, &ctx, repeat, &retval), 0);
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
 }
 

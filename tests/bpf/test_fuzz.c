@@ -804,23 +804,20 @@ static bool test_run_takes(const uint8_t *p, uint32_t len)
 static int test_run(int prog_fd, const uint8_t *p, uint32_t len, uint32_t ifindex, uint32_t iif,
 		    uint32_t segs, uint32_t repeat)
 {
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts);
 	struct __sk_buff ctx;
+	__u32 retval = 0;
+	int err;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.ifindex = ifindex;
 	ctx.ingress_ifindex = iif;
 	ctx.gso_segs = segs;
 	ctx.gso_size = segs ? 1448 : 0;
-	opts.data_in = p;
-	opts.data_size_in = len;
-	opts.ctx_in = &ctx;
-	opts.ctx_size_in = sizeof(ctx);
-	opts.repeat = (int)repeat;
-	if (bpf_prog_test_run_opts(prog_fd, &opts))
-		return -errno;
-	if (opts.retval != (__u32)TC_ACT_UNSPEC) {
-		print_message("# retval %d, not TC_ACT_UNSPEC\n", (int)opts.retval);
+	err = tf_test_run_tc(prog_fd, p, len, &ctx, (int)repeat, &retval);
+	if (err)
+		return err;
+	if (retval != (__u32)TC_ACT_UNSPEC) {
+		print_message("# retval %d, not TC_ACT_UNSPEC\n", (int)retval);
 		return -EPROTO;
 	}
 	return 0;
