@@ -17,13 +17,6 @@
 #include "log.h"
 #include "preflight.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-
 int tf_enter_netns(const char *name, char *err, size_t errlen)
 {
 	char path[300];

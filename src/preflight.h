@@ -6,6 +6,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/capability.h>
+
+/* For uapi headers older than Linux 5.8, which lack them. */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
 
 /*
  * What a command asks of the kernel (main.c's command table); README,

@@ -18,13 +18,6 @@
 
 #include "preflight.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-
 #define BIT(cap) (1ULL << (cap))
 #define TRACE_CAPS (BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_NET_ADMIN))
 
