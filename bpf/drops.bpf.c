@@ -426,17 +426,18 @@ int tf_drop_flush(void *ctx __attribute__((unused)))
  *    (ping_rcv for an echo reply to a raw-socket ping, UDP or TCP to a
  *    port only a raw socket listens on) and frees it with NO_SOCKET while
  *    the raw socket's clone is queued: the packet was received. Told by
- *    its data, which another skb still holds (skb->cloned and the
- *    shared info's dataref above 1): the protocol runs synchronously
- *    right after raw delivery, long before any reader can have taken the
- *    copy. A copy the raw socket refused (its filter, a full buffer) is
- *    freed at once: then nothing holds the data and the NO_SOCKET is a
- *    drop. The one other holder of a packet the host is receiving is a
- *    packet socket without a ring (libpcap's rings copy and let go): its
- *    queued clone makes a NO_SOCKET of the same packet count as delivered
- *    too, which it was, to that socket. Nothing is hooked on the way in:
- *    a hook on every socket's wakeup would cost the host's own traffic and
- *    every packet to a VM (tun wakes its reader the same way).
+ *    skb->cloned, which skb_clone sets on the original for good: the
+ *    clone's reader may have taken and freed it already (it runs on
+ *    another CPU while the protocol looks up its socket and sends its
+ *    ICMP error), so how many skbs hold the data now proves nothing. Its
+ *    filter refuses before the clone is made; a clone it has no room for
+ *    is a socket's copy, above. The other
+ *    takers of a clone of a packet the host is receiving are a packet
+ *    socket without a ring (libpcap's rings copy and let go) and a mirror
+ *    (tc mirred, nft dup): that packet reached a reader too, and its
+ *    NO_SOCKET counts as delivered all the same. Nothing is hooked on the
+ *    way in: a hook on every socket's wakeup would cost the host's own
+ *    traffic and every packet to a VM (tun wakes its reader the same way).
  *
  *  - Not for the host (TF_KEPT_NOT_HOST). A bridge passes the host stack
  *    a copy of every broadcast, multicast and flooded frame, and of every
@@ -512,28 +513,11 @@ static __always_inline bool copy_socket(struct sock *sk, bool direct)
 	       (type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6));
 }
 
-/* skb_shared_info.dataref: the low 16 bits count the skbs that hold the data. */
-#define TF_SKB_DATAREF_MASK 0xffff
-
-/*
- * The NO_SOCKET of a packet whose data another skb still holds: a raw
- * socket's queued copy (see above), so received.
- */
+/* The NO_SOCKET of a packet a raw socket took a clone of (see above): received. */
 static __always_inline bool raw_delivered(struct sk_buff *skb, bool direct)
 {
-	unsigned char *head;
-	__u32 end;
-	int dataref = 0;
-
-	if (!(direct ? BPF_CORE_READ_BITFIELD(skb, cloned)
-		     : BPF_CORE_READ_BITFIELD_PROBED(skb, cloned)))
-		return false;
-	head = RD(direct, skb, head);
-	end = RD(direct, skb, end);	/* an offset from head on 64-bit kernels */
-	if (bpf_probe_read_kernel(&dataref, sizeof(dataref),
-				  head + end + bpf_core_field_offset(struct skb_shared_info, dataref)))
-		return false;
-	return (dataref & TF_SKB_DATAREF_MASK) > 1;
+	return direct ? BPF_CORE_READ_BITFIELD(skb, cloned)
+		      : BPF_CORE_READ_BITFIELD_PROBED(skb, cloned);
 }
 
 /*

@@ -7,7 +7,6 @@
 #include "signals.h"
 
 volatile sig_atomic_t tf_exiting;
-volatile sig_atomic_t tf_exit_signal;
 static void (*volatile abort_fn)(void);
 
 /*
@@ -29,7 +28,6 @@ static void on_signal(int sig)
 			abort_fn();
 		_exit(128 + sig);
 	}
-	tf_exit_signal = sig;
 	tf_exiting = 1;
 }
 
@@ -50,11 +48,6 @@ void tf_signals_install(void)
 void tf_signals_on_abort(void (*fn)(void))
 {
 	abort_fn = fn;
-}
-
-void tf_request_exit(void)
-{
-	tf_exiting = 1;
 }
 
 void tf_sleep(double sec)

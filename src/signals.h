@@ -12,8 +12,6 @@
  * and leave clsact filters behind.
  */
 extern volatile sig_atomic_t tf_exiting;
-/* The signal that set tf_exiting (0: none). */
-extern volatile sig_atomic_t tf_exit_signal;
 
 /*
  * Install the handlers. A second terminating signal exits at once (TCX
@@ -30,7 +28,5 @@ void tf_signals_install(void);
 void tf_signals_on_abort(void (*fn)(void));
 /* Sleep up to sec seconds, less if a signal arrives. */
 void tf_sleep(double sec);
-/* End the run as a signal would (a write error on the report stream). */
-void tf_request_exit(void);
 
 #endif /* TF_SIGNALS_H */
