@@ -79,31 +79,7 @@ int tf_cmd_capture(const struct tf_cli *cli);
 int tf_preflight(void);
 
 struct tf_collector;
-/*
- * Add what a tracing command traces: the selected VMs' taps, their bridges
- * (and --bridge), the uplink of NAT/routed networks, --iface. 0, or -1
- * (message printed).
- */
-int tf_collector_add_targets(struct tf_collector *c, const struct tf_cli *cli,
-			     const struct tf_inventory *inv);
-struct tf_collector_opts;
-/*
- * Start a tracing command: preflight, stale hooks, inventory (unless
- * --no-libvirt), load, targets, signal handlers, attach. 0, or -1 (message
- * printed; what was set up is in c and inv for the caller to free).
- */
-int tf_trace_begin(const struct tf_cli *cli, const struct tf_collector_opts *opts,
-		   struct tf_collector *c, struct tf_inventory *inv);
-/*
- * Call tick every -i seconds until -d has passed or SIGINT/SIGTERM; the
- * caller then polls once more for its final report.
- */
-void tf_run_intervals(const struct tf_cli *cli, void (*tick)(void *arg), void *arg);
-/* The same, also calling idle at least every TF_IDLE_PERIOD seconds (events). */
-#define TF_IDLE_PERIOD 0.1
-void tf_run_intervals_idle(const struct tf_cli *cli, void (*tick)(void *arg),
-			   void (*idle)(void *arg), void *arg);
-/* One warning per interface that vanished since the last call. */
+/* One note per target gone since the last call (its totals stay in the report). */
 void tf_warn_vanished(struct tf_collector *c);
 
 /* Load the inventory, check and apply --vm (unknown VM: error). 0 or -1. */

@@ -22,6 +22,7 @@
 #include "capfilter.h"
 #include "pcapng.h"
 #include "report.h"
+#include "session.h"
 #include "signals.h"
 
 #define TAPFLOW_APP "tapflow capture"
@@ -31,6 +32,9 @@ struct capture_run {
 	struct tf_collector *c;
 	struct tf_pcapng w;
 	int *ifid;			/* per target: its interface id, -1 if not captured */
+	size_t n_ifid;			/* targets that have an interface block (or none) */
+	uint32_t snaplen;
+	char comment[512];		/* each interface block's: the sampling */
 	int64_t offset;			/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 	double offset_t;		/* when it was taken */
 	uint64_t start_ns, unknown;	/* capture start (wall); samples of no target */
@@ -58,7 +62,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 		return 0;
 	for (i = 0; i < r->c->n_targets && (uint32_t)r->c->targets[i].ifindex != h->ifindex; i++)
 		;
-	if (i == r->c->n_targets || r->ifid[i] < 0) {
+	if (i >= r->n_ifid || r->ifid[i] < 0) {
 		r->unknown++;
 		return 0;
 	}
@@ -83,31 +87,50 @@ static void iface_desc(const struct tf_target *t, char *out, size_t len)
 		snprintf(out, len, "interface %s", t->ifname);
 }
 
-static int write_headers(struct capture_run *r, uint32_t snaplen)
+/*
+ * An interface block for every target added since the last call (all of
+ * them at the start; a VM that started during the run later), which the
+ * pcapng format allows anywhere after the section header. 0, or -1.
+ */
+static int write_ifaces(struct capture_run *r)
 {
-	const struct tf_cli *cli = r->cli;
-	char comment[512], desc[TF_NAME_MAX + 64];
+	char desc[TF_NAME_MAX + 64];
+	int *ifid;
 
-	snprintf(comment, sizeof(comment), "tapflow: 1-in-%u random sampling per interface, "
-		 "snaplen %u%s%s", cli->cap_sample, snaplen, cli->cap_flow ? ", flow " : "",
-		 cli->cap_flow ? cli->cap_flow : "");
-	if (tf_pcapng_open(&r->w, r->w.fd, TAPFLOW_APP, comment))
+	if (r->n_ifid == r->c->n_targets)
+		return 0;
+	ifid = realloc(r->ifid, r->c->n_targets * sizeof(*ifid));
+	if (!ifid)
 		return -1;
-	for (size_t i = 0; i < r->c->n_targets; i++) {
-		const struct tf_target *t = &r->c->targets[i];
+	r->ifid = ifid;
+	for (; r->n_ifid < r->c->n_targets; r->n_ifid++) {
+		const struct tf_target *t = &r->c->targets[r->n_ifid];
 		int id;
 
-		r->ifid[i] = -1;
+		r->ifid[r->n_ifid] = -1;
 		if (!t->captured)
 			continue;
 		iface_desc(t, desc, sizeof(desc));
 		/* Sampling is per interface: said in each interface's block too. */
-		id = tf_pcapng_iface(&r->w, t->ifname, desc, snaplen, comment);
+		id = tf_pcapng_iface(&r->w, t->ifname, desc, r->snaplen, r->comment);
 		if (id < 0)
 			return -1;
-		r->ifid[i] = id;
+		r->ifid[r->n_ifid] = id;
 	}
 	return 0;
+}
+
+static int write_headers(struct capture_run *r, uint32_t snaplen)
+{
+	const struct tf_cli *cli = r->cli;
+
+	r->snaplen = snaplen;
+	snprintf(r->comment, sizeof(r->comment), "tapflow: 1-in-%u random sampling per "
+		 "interface, snaplen %u%s%s", cli->cap_sample, snaplen,
+		 cli->cap_flow ? ", flow " : "", cli->cap_flow ? cli->cap_flow : "");
+	if (tf_pcapng_open(&r->w, r->w.fd, TAPFLOW_APP, r->comment))
+		return -1;
+	return write_ifaces(r);
 }
 
 static uint64_t wall_ns(void)
@@ -126,7 +149,7 @@ static void write_stats(struct capture_run *r)
 	for (size_t i = 0; i < r->c->n_targets; i++) {
 		const struct tf_target *t = &r->c->targets[i];
 
-		if (r->ifid[i] < 0)
+		if (i >= r->n_ifid || r->ifid[i] < 0)
 			continue;
 		tf_pcapng_stats(&r->w, (uint32_t)r->ifid[i], r->start_ns, end,
 				t->now.rx_packets + t->now.tx_packets,
@@ -148,7 +171,7 @@ static void report(struct capture_run *r, FILE *f)
 		uint64_t s = t->cap_samples[0] + t->cap_samples[1];
 		uint64_t l = t->cap_lost[0] + t->cap_lost[1];
 
-		if (!t->captured)
+		if (!t->captured || i >= r->n_ifid)
 			continue;
 		samples += s;
 		lost += l;
@@ -191,8 +214,8 @@ int tf_cmd_capture(const struct tf_cli *cli)
 	};
 	struct tf_collector_opts opts = { .attach_mode = cli->attach_mode, .capture = &co };
 	struct capture_run r = { .cli = cli };
-	struct tf_collector c = {};
-	struct tf_inventory inv = {};
+	struct tf_session s;
+	struct tf_collector *c = &s.c;
 	struct ring_buffer *rb = NULL;
 	bool to_stdout = !strcmp(cli->cap_file, "-");
 	FILE *out = to_stdout ? stderr : stdout;
@@ -200,7 +223,8 @@ int tf_cmd_capture(const struct tf_cli *cli)
 	char err[512];
 	double end;
 
-	r.c = &c;
+	memset(&s, 0, sizeof(s));
+	r.c = c;
 	r.w.fd = -1;
 	if (cli->cap_flow && tf_cap_filter_parse(cli->cap_flow, &co.filter, err, sizeof(err))) {
 		tf_err("%s", err);
@@ -214,7 +238,7 @@ int tf_cmd_capture(const struct tf_cli *cli)
 	 */
 	/* Before attaching: every frame's time is within the statistics' range. */
 	r.start_ns = wall_ns();
-	if (tf_trace_begin(cli, &opts, &c, &inv))
+	if (tf_session_begin(&s, cli, &opts))
 		goto out;
 	fd = to_stdout ? STDOUT_FILENO
 		       : open(cli->cap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -223,11 +247,6 @@ int tf_cmd_capture(const struct tf_cli *cli)
 		goto out;
 	}
 	r.w.fd = fd;
-	r.ifid = calloc(c.n_targets ? c.n_targets : 1, sizeof(*r.ifid));
-	if (!r.ifid) {
-		tf_err("out of memory");
-		goto out;
-	}
 	r.offset = tf_mono_to_real_offset();
 	r.offset_t = tf_now_mono();
 	if (write_headers(&r, co.snaplen)) {
@@ -235,7 +254,7 @@ int tf_cmd_capture(const struct tf_cli *cli)
 		       strerror(r.w.err ? r.w.err : ENOMEM));
 		goto out;
 	}
-	rb = ring_buffer__new(c.cap_rb_fd, on_sample, &r, NULL);
+	rb = ring_buffer__new(c->cap_rb_fd, on_sample, &r, NULL);
 	if (!rb) {
 		tf_err("cannot open the capture ring buffer: %s", strerror(errno));
 		goto out;
@@ -250,15 +269,21 @@ int tf_cmd_capture(const struct tf_cli *cli)
 			tf_err("cannot read the capture ring buffer: %s", strerror(-n));
 			break;
 		}
+		/* A VM that started: its interface block before its first frame. */
+		if (tf_session_wait(&s, 0) && write_ifaces(&r)) {
+			tf_err("cannot write %s: %s", to_stdout ? "to stdout" : cli->cap_file,
+			       strerror(r.w.err ? r.w.err : ENOMEM));
+			break;
+		}
 		/* The wall clock may be stepped: follow it every second. */
 		if (tf_now_mono() - r.offset_t >= 1.0) {
 			r.offset = tf_mono_to_real_offset();
 			r.offset_t = tf_now_mono();
 		}
 	}
-	tf_collector_detach(&c);
+	tf_collector_detach(c);
 	ring_buffer__consume(rb);
-	tf_collector_poll(&c);
+	tf_collector_poll(c);
 	write_stats(&r);
 	if (r.w.err && r.w.err != EPIPE)
 		tf_err("cannot write %s: %s; the file is valid up to the last whole frame",
@@ -279,7 +304,6 @@ out:
 		close(fd);
 	tf_pcapng_free(&r.w);
 	free(r.ifid);
-	tf_collector_close(&c);
-	tf_inventory_free(&inv);
+	tf_session_end(&s);
 	return ret;
 }

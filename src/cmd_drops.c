@@ -19,6 +19,7 @@
 #include "output.h"
 #include "preflight.h"
 #include "report_drops.h"
+#include "session.h"
 
 struct drops_run {
 	struct tf_flows_run fr;
@@ -147,57 +148,57 @@ int tf_cmd_drops(const struct tf_cli *cli)
 		.nat = !cli->no_nat, .drops = true, .drop_events = cli->drop_events,
 		.on_drop_event = on_event, .drop_event_ctx = &d,
 	};
-	struct tf_collector c = {};
-	struct tf_inventory inv = {};
+	struct tf_session s;
+	struct tf_collector *c = &s.c;
 	struct tf_summary sum;
 	int ret = TF_EXIT_RUNTIME;
 	struct timespec now;
 
 	memset(&d, 0, sizeof(d));
+	memset(&s, 0, sizeof(s));
 	if (tf_preflight() || load_names(&d))
 		goto out;
-	if (tf_trace_begin(cli, &opts, &c, &inv))
+	if (tf_session_begin(&s, cli, &opts))
 		goto out;
-	if (!c.drops_on) {
+	if (!c->drops_on) {
 		/* The tracer said why (a warning); for this command it is an error. */
-		tf_err("cannot trace drops: %s", c.drops_off);
+		tf_err("cannot trace drops: %s", c->drops_off);
 		goto out;
 	}
-	if (tf_flows_run_init(&d.fr, cli, &c))
+	if (tf_flows_run_init(&d.fr, cli, c))
 		goto out;
 	d.fr.rep.top_n = 0;
-	d.rep.c = &c;
+	d.rep.c = c;
 	d.rep.fl = &d.fr.fl;
 	d.rep.ksyms = &d.ksyms;
 	d.rep.reasons = &d.reasons;
 	d.rep.clock_offset = tf_mono_to_real_offset();
-	tf_run_intervals_idle(cli, drops_tick, cli->drop_events ? drops_idle : NULL, &d);
-	tf_collector_detach(&c);
-	tf_drop_tracer_poll_events(&c.drop_tracer);
+	tf_session_run(&s, drops_tick, cli->drop_events ? drops_idle : NULL, &d);
+	tf_collector_detach(c);
+	tf_drop_tracer_poll_events(&c->drop_tracer);
 	tf_flows_run_poll(&d.fr);
 	flush_events(&d);
 	if (d.pending_lost)
 		tf_warn("%llu drop events not shown: out of memory",
 			(unsigned long long)d.pending_lost);
-	tf_warn_vanished(&c);
+	tf_warn_vanished(c);
 	report(&d, true);
-	tf_summary_fill(&sum, &c);
+	tf_summary_fill(&sum, c);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (cli->json)
-		tf_report_summary_json(&d.fr.j, &c, &sum, &now, stdout);
+		tf_report_summary_json(&d.fr.j, c, &sum, &now, stdout);
 	else
-		tf_report_summary_table(&c, &sum, stdout);
-	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+		tf_report_summary_table(c, &sum, stdout);
+	ret = TF_EXIT_OK;
 	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
-	tf_collector_close(&c);
+	tf_session_end(&s);
 	tf_flows_run_free(&d.fr);
 	tf_json_free(&d.ej);
 	free(d.pending);
 	tf_vm_addrs_free(&d.va);
 	tf_ksyms_free(&d.ksyms);
 	tf_drop_reasons_free(&d.reasons);
-	tf_inventory_free(&inv);
 	return ret;
 }

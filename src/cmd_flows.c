@@ -11,6 +11,7 @@
 #include "log.h"
 #include "output.h"
 #include "report.h"
+#include "session.h"
 #include "signals.h"
 
 #include "cmd_flows.h"
@@ -118,42 +119,41 @@ int tf_cmd_flows(const struct tf_cli *cli)
 		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
 		.nat = !cli->no_nat, .drops = !cli->no_drops,
 	};
-	struct tf_collector c = {};
-	struct tf_inventory inv = {};
+	struct tf_session s;
+	struct tf_collector *c = &s.c;
 	struct tf_flows_run r = {};
 	struct tf_summary sum;
 	int ret = TF_EXIT_RUNTIME;
 	struct timespec now;
 
-	if (tf_trace_begin(cli, &opts, &c, &inv))
+	if (tf_session_begin(&s, cli, &opts))
 		goto out;
-	if (tf_flows_run_init(&r, cli, &c))
+	if (tf_flows_run_init(&r, cli, c))
 		goto out;
 	if (cli->top_n >= 0)
 		r.rep.top_n = (size_t)cli->top_n;
 	else
 		r.rep.top_n = cli->json ? 0 : TF_TABLE_TOP_DEFAULT;
-	tf_run_intervals(cli, flows_tick, &r);
+	tf_session_run(&s, flows_tick, NULL, &r);
 	/*
 	 * Detach first, then read: no packet changes a counter between the
 	 * interface totals and the flows, so the final report adds up exactly.
 	 */
-	tf_collector_detach(&c);
+	tf_collector_detach(c);
 	tf_flows_run_poll(&r);
-	tf_warn_vanished(&c);
+	tf_warn_vanished(c);
 	report(&r, true);
-	tf_summary_fill(&sum, &c);
+	tf_summary_fill(&sum, c);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (cli->json)
 		tf_report_flows_summary_json(&r.j, &r.rep, &sum, &now, stdout);
 	else
 		tf_report_flows_summary_table(&r.rep, &sum, stdout);
-	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	ret = TF_EXIT_OK;
 	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
-	tf_collector_close(&c);
+	tf_session_end(&s);
 	tf_flows_run_free(&r);
-	tf_inventory_free(&inv);
 	return ret;
 }

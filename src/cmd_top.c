@@ -29,6 +29,7 @@
 #include "log.h"
 #include "output.h"
 #include "report.h"
+#include "session.h"
 #include "signals.h"
 
 /* ---- terminal restore --------------------------------------------------- */
@@ -61,6 +62,7 @@ static void restore_terminal_now(void)
 
 struct top {
 	const struct tf_cli *cli;
+	struct tf_session *s;
 	struct tf_collector *c;
 	struct tf_flows_run *run;
 	enum tf_flow_sort sort;
@@ -341,6 +343,16 @@ static bool key(struct top *tp, int ch)
 	return false;
 }
 
+static void note_to_status(const char *msg, void *ctx)
+{
+	struct top *tp = ctx;
+	char safe[TF_TERM_SIZE(sizeof(tp->message))];
+
+	/* Notes quote VM and interface names: shown as the terminal cannot misread them. */
+	snprintf(tp->message, sizeof(tp->message), "%s",
+		 tf_term_str(msg, 0, 0, safe, sizeof(safe)));
+}
+
 static void loop(struct top *tp)
 {
 	double start = tf_now_mono(), next = start + tp->cli->interval;
@@ -349,7 +361,7 @@ static void loop(struct top *tp)
 	draw(tp);
 	while (!tf_exiting) {
 		int ch = getch();	/* waits up to 100 ms; ERR on timeout or a signal */
-		bool polled = false;
+		bool polled = tf_session_wait(tp->s, 0);
 		double now;
 
 		if (ch != ERR && ch != KEY_RESIZE && key(tp, ch))
@@ -374,22 +386,25 @@ int tf_cmd_top(const struct tf_cli *cli)
 		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
 		.nat = !cli->no_nat, .drops = !cli->no_drops,
 	};
-	struct tf_collector c = {};
-	struct tf_inventory inv = {};
+	struct tf_session s;
+	struct tf_collector *c = &s.c;
 	struct tf_flows_run run = {};
-	struct top tp = { .cli = cli, .c = &c, .run = &run };
+	struct top tp = { .cli = cli, .s = &s, .c = c, .run = &run };
 	struct tf_summary sum;
 	int ret = TF_EXIT_RUNTIME;
 
+	memset(&s, 0, sizeof(s));
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		tf_err("top needs a terminal (use flows --json for a pipe)");
 		return TF_EXIT_RUNTIME;
 	}
-	if (tf_trace_begin(cli, &opts, &c, &inv))
+	if (tf_session_begin(&s, cli, &opts))
 		goto out;
-	if (tf_flows_run_init(&run, cli, &c))
+	if (tf_flows_run_init(&run, cli, c))
 		goto out;
-	/* After tf_trace_begin's handlers: a second signal must restore the terminal. */
+	/* What the session notes (a VM started or gone) goes to the status line. */
+	tf_log_note_to(note_to_status, &tp);
+	/* After tf_session_begin's handlers: a second signal must restore the terminal. */
 	tf_signals_install();
 	tf_signals_on_abort(restore_terminal_now);
 	have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
@@ -407,18 +422,19 @@ int tf_cmd_top(const struct tf_cli *cli)
 	timeout(100);
 	loop(&tp);
 	curses_off();
-	tf_collector_detach(&c);
+	tf_log_note_to(NULL, NULL);
+	tf_collector_detach(c);
 	tf_flows_run_poll(&run);
-	tf_warn_vanished(&c);
-	tf_summary_fill(&sum, &c);
+	tf_warn_vanished(c);
+	tf_summary_fill(&sum, c);
 	tf_report_flows_summary_table(&run.rep, &sum, stdout);
-	ret = sum.vanished ? TF_EXIT_RUNTIME : TF_EXIT_OK;
+	ret = TF_EXIT_OK;
 	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
 out:
 	curses_off();
-	tf_collector_close(&c);
+	tf_log_note_to(NULL, NULL);
+	tf_session_end(&s);
 	tf_flows_run_free(&run);
-	tf_inventory_free(&inv);
 	return ret;
 }

@@ -214,12 +214,64 @@ fail:
 	return -1;
 }
 
+static bool answers_to(const struct tf_target *t, int ifindex)
+{
+	if (t->ifindex == ifindex)
+		return true;
+	for (int k = 0; k < TF_OLD_IFINDEXES; k++)
+		if (t->old_ifindex[k] == ifindex)
+			return true;
+	return false;
+}
+
 struct tf_target *tf_collector_target(const struct tf_collector *c, int ifindex)
 {
+	struct tf_target *found = NULL;
+
+	/* ifindexes are not reused soon, but a live target wins if one is. */
 	for (size_t i = 0; i < c->n_targets; i++)
-		if (c->targets[i].ifindex == ifindex)
-			return &c->targets[i];
+		if (answers_to(&c->targets[i], ifindex)) {
+			found = &c->targets[i];
+			if (!found->gone && found->ifindex == ifindex)
+				break;
+		}
+	return found;
+}
+
+/* A gone target that is what comes back: the same VM NIC (UUID, MAC), or the same name. */
+static struct tf_target *came_back(struct tf_collector *c, const char *ifname, enum tf_role role,
+				   const struct tf_vif *vif)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+
+		if (!t->gone || t->role != role || t->has_vif != (vif != NULL))
+			continue;
+		if (vif ? !strcmp(t->vif.uuid, vif->uuid) && !strcmp(t->vif.mac, vif->mac)
+			: !strcmp(t->ifname, ifname))
+			return t;
+	}
 	return NULL;
+}
+
+/* Bring target t back on ifindex: its totals so far become its base. */
+static void revive(struct tf_target *t, const char *ifname, int ifindex)
+{
+	memmove(t->old_ifindex + 1, t->old_ifindex, sizeof(t->old_ifindex) - sizeof(int));
+	t->old_ifindex[0] = t->ifindex;
+	t->ifindex = ifindex;
+	snprintf(t->ifname, sizeof(t->ifname), "%s", ifname);
+	t->restarts++;
+	t->gone = t->gone_warned = false;
+	memset(&t->gone_at, 0, sizeof(t->gone_at));
+	memset(&t->hook, 0, sizeof(t->hook));
+	t->base = t->prev = t->now;
+	t->base_overflow = t->prev_overflow = t->overflow;
+	t->base_unparsed = t->prev_unparsed = t->unparsed;
+	t->captured = t->flows = t->nat = false;
+	t->bridge_ifindex = 0;
+	memset(t->cap_samples, 0, sizeof(t->cap_samples));
+	memset(t->cap_lost, 0, sizeof(t->cap_lost));
 }
 
 int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role role,
@@ -234,7 +286,7 @@ int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role ro
 	}
 	for (size_t i = 0; i < c->n_targets; i++) {
 		t = &c->targets[i];
-		if (t->ifindex != ifindex)
+		if (t->ifindex != ifindex || t->gone)
 			continue;
 		/* A tap keeps its VM; a host interface may be promoted to a tap. */
 		if (role == TF_ROLE_TAP && t->role != TF_ROLE_TAP) {
@@ -243,6 +295,13 @@ int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role ro
 			if (vif)
 				t->vif = *vif;
 		}
+		return 0;
+	}
+	t = came_back(c, ifname, role, vif);
+	if (t) {
+		revive(t, ifname, ifindex);
+		if (vif)
+			t->vif = *vif;
 		return 0;
 	}
 	t = realloc(c->targets, (c->n_targets + 1) * sizeof(*t));
@@ -320,22 +379,29 @@ static int set_bridges(struct tf_collector *c, char *err, size_t errlen)
  * selected VMs' taps (and --iface interfaces) only, so that a bridge or the
  * uplink does not add other VMs' frames. 0, or -1 if one cannot be.
  */
+static int set_captured_one(struct tf_collector *c, struct tf_target *t, char *err,
+			    size_t errlen)
+{
+	__u32 ifindex = (__u32)t->ifindex;
+
+	if (c->capture_taps_only && t->role != TF_ROLE_TAP && t->role != TF_ROLE_IFACE)
+		return 0;
+	if (ifindex >= TF_CAP_IF_BITS) {
+		snprintf(err, errlen, "cannot capture %s: ifindex %u is beyond %u", t->ifname,
+			 ifindex, TF_CAP_IF_BITS - 1);
+		return -1;
+	}
+	__atomic_fetch_or(&c->skel->bss->tf_cap_if_bits[ifindex / 64], 1ULL << (ifindex % 64),
+			  __ATOMIC_RELAXED);
+	t->captured = true;
+	return 0;
+}
+
 static int set_captured(struct tf_collector *c, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < c->n_targets; i++) {
-		struct tf_target *t = &c->targets[i];
-		__u32 ifindex = (__u32)t->ifindex;
-
-		if (c->capture_taps_only && t->role != TF_ROLE_TAP && t->role != TF_ROLE_IFACE)
-			continue;
-		if (ifindex >= TF_CAP_IF_BITS) {
-			snprintf(err, errlen, "cannot capture %s: ifindex %u is beyond %u",
-				 t->ifname, ifindex, TF_CAP_IF_BITS - 1);
+	for (size_t i = 0; i < c->n_targets; i++)
+		if (set_captured_one(c, &c->targets[i], err, errlen))
 			return -1;
-		}
-		c->skel->bss->tf_cap_if_bits[ifindex / 64] |= 1ULL << (ifindex % 64);
-		t->captured = true;
-	}
 	return 0;
 }
 
@@ -400,6 +466,17 @@ out:
 		tf_warn("drops are not counted: %s", c->drops_off);
 }
 
+/* Which programs a target gets, and the bridge it is a port of. */
+static void prepare_target(struct tf_collector *c, struct tf_target *t)
+{
+	struct tf_link link;
+
+	t->flows = wants_flows(c, t);
+	t->nat = c->nat && t->role == TF_ROLE_UPLINK;
+	if ((t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE) && !tf_link_get(t->ifindex, &link))
+		t->bridge_ifindex = link.master;
+}
+
 int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 {
 	size_t vsz = sizeof(struct tf_if_counters);
@@ -412,16 +489,8 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 		return -1;
 	}
 	for (size_t i = 0; i < c->n_targets; i++) {
-		struct tf_target *t = &c->targets[i];
-
-		struct tf_link link;
-
-		t->flows = wants_flows(c, t);
-		t->nat = c->nat && t->role == TF_ROLE_UPLINK;
-		any_nat |= t->nat;
-		if ((t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE) &&
-		    !tf_link_get(t->ifindex, &link))
-			t->bridge_ifindex = link.master;
+		prepare_target(c, &c->targets[i]);
+		any_nat |= c->targets[i].nat;
 	}
 	/* No uplink (no NAT/routed VM, --no-uplink): nothing to join. */
 	c->nat = any_nat;
@@ -473,6 +542,107 @@ fail:
 	return -1;
 }
 
+static int read_target(struct tf_collector *c, struct tf_target *t);
+static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf);
+
+/*
+ * Give back what a target that is gone holds: its hooks (a deleted
+ * device's are gone with it; a renamed one's must go), its drop tracing,
+ * its place in the counter and aggregate maps. Its last counters are read
+ * first and stay in now.
+ */
+static void release_target(struct tf_collector *c, struct tf_target *t)
+{
+	__u32 key = (__u32)t->ifindex;
+	bool still_used = false;
+
+	tf_hook_detach(&t->hook);
+	t->gone = true;
+	clock_gettime(CLOCK_REALTIME, &t->gone_at);
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *o = &c->targets[i];
+
+		still_used |= !o->gone && (o->ifindex == t->ifindex ||
+					   o->bridge_ifindex == t->ifindex);
+	}
+	if (c->drops_on && !still_used)
+		tf_drop_tracer_watch(&c->drop_tracer, t->ifindex, false);
+	if (t->captured)
+		__atomic_fetch_and(&c->skel->bss->tf_cap_if_bits[key / 64], ~(1ULL << (key % 64)),
+				   __ATOMIC_RELAXED);
+	if (tf_ifc_del(&c->ifc, key))
+		tf_debug("cannot free the counters of %s", t->ifname);
+	if ((t->flows || t->nat) && c->tap_aggr_fd >= 0)
+		bpf_map_delete_elem(c->tap_aggr_fd, &key);
+}
+
+int tf_collector_attach_added(struct tf_collector *c)
+{
+	size_t vsz = sizeof(struct tf_if_counters);
+	size_t zsz = vsz > sizeof(struct tf_tap_aggr) ? vsz : sizeof(struct tf_tap_aggr);
+	void *zero = calloc((size_t)c->ncpus, zsz);
+	double now = tf_now_mono();
+	char err[512];
+	int n = 0;
+
+	if (!zero)
+		return 0;
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+
+		if (t->gone || t->hook.attached)
+			continue;
+		/* The uplink programs' ordering needs every uplink from the start. */
+		if (t->role == TF_ROLE_UPLINK && c->nat) {
+			tf_warn("uplink %s appeared during the run: traced from the next run on",
+				t->ifname);
+			t->gone = t->gone_warned = true;
+			clock_gettime(CLOCK_REALTIME, &t->gone_at);
+			continue;
+		}
+		prepare_target(c, t);
+		if ((c->nat && set_bridges(c, err, sizeof(err))) ||
+		    (c->capture && set_captured_one(c, t, err, sizeof(err))) ||
+		    attach_target(c, t, zero, err, sizeof(err))) {
+			if (!vanished(t))
+				tf_warn("%s%s%s: not traced: %s", t->ifname, t->has_vif ? " of VM " : "",
+					t->has_vif ? t->vif.vm : "", err);
+			t->gone_warned = true;
+			release_target(c, t);
+			continue;
+		}
+		t->now_t = t->prev_t = now;
+		if (c->drops_on) {
+			tf_drop_tracer_watch(&c->drop_tracer, t->ifindex, true);
+			tf_drop_tracer_watch(&c->drop_tracer, t->bridge_ifindex, true);
+		}
+		n++;
+	}
+	free(zero);
+	return n;
+}
+
+int tf_collector_reap(struct tf_collector *c)
+{
+	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
+	int n = 0;
+
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+
+		if (t->gone || !t->hook.attached || !vanished(t))
+			continue;
+		/* The map entry outlives the device: its last counters are still there. */
+		read_target(c, t);
+		if (t->flows && buf)
+			read_aggr(c, t, buf);
+		release_target(c, t);
+		n++;
+	}
+	free(buf);
+	return n;
+}
+
 static void dir_to_totals(const struct tf_dir_counters *rx, const struct tf_dir_counters *tx,
 			  struct tf_totals *out)
 {
@@ -482,6 +652,16 @@ static void dir_to_totals(const struct tf_dir_counters *rx, const struct tf_dir_
 	out->tx_packets = tx->packets;
 	out->tx_bytes = tx->bytes;
 	out->tx_segs = tx->segs;
+}
+
+static void totals_add(struct tf_totals *a, const struct tf_totals *b)
+{
+	a->rx_packets += b->rx_packets;
+	a->rx_bytes += b->rx_bytes;
+	a->rx_segs += b->rx_segs;
+	a->tx_packets += b->tx_packets;
+	a->tx_bytes += b->tx_bytes;
+	a->tx_segs += b->tx_segs;
 }
 
 /* The overflow and unparsed aggregates of a flow target, in its view. */
@@ -507,6 +687,8 @@ static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf)
 		      m ? &sum.overflow_rx : &sum.overflow_tx, &t->overflow);
 	dir_to_totals(m ? &sum.unparsed_tx : &sum.unparsed_rx,
 		      m ? &sum.unparsed_rx : &sum.unparsed_tx, &t->unparsed);
+	totals_add(&t->overflow, &t->base_overflow);
+	totals_add(&t->unparsed, &t->base_unparsed);
 	return 0;
 }
 
@@ -527,6 +709,7 @@ static int read_target(struct tf_collector *c, struct tf_target *t)
 	rx = t->role == TF_ROLE_TAP ? TF_HOOK_EGRESS : TF_HOOK_INGRESS;
 	tx = !rx;
 	dir_to_totals(&sum.dir[rx], &sum.dir[tx], &t->now);
+	totals_add(&t->now, &t->base);
 	return 0;
 }
 
@@ -541,7 +724,6 @@ int tf_collector_poll(struct tf_collector *c)
 {
 	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
 	double now = tf_now_mono();
-	int n_gone = 0;
 
 	if (!buf)
 		return 0;
@@ -551,20 +733,17 @@ int tf_collector_poll(struct tf_collector *c)
 		t->prev = t->now;
 		t->prev_t = t->now_t;
 		t->now_t = now;
-		/* The map entry outlives the device: its last counters stay readable. */
+		t->prev_overflow = t->overflow;
+		t->prev_unparsed = t->unparsed;
+		/* A gone target's place in the maps is another's now: its counters are final. */
+		if (t->gone)
+			continue;
 		read_target(c, t);
-		if (t->flows) {
-			t->prev_overflow = t->overflow;
-			t->prev_unparsed = t->unparsed;
+		if (t->flows)
 			read_aggr(c, t, buf);
-		}
-		if (!t->gone && vanished(t)) {
-			t->gone = true;
-			n_gone++;
-		}
 	}
 	free(buf);
-	return n_gone;
+	return tf_collector_reap(c);
 }
 
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)

@@ -19,6 +19,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "attach.h"
 #include "drops.h"
@@ -40,6 +41,9 @@ struct tf_totals {
 	uint64_t tx_packets, tx_bytes, tx_segs;
 };
 
+/* Earlier ifindexes a target that came back answers to. */
+#define TF_OLD_IFINDEXES 4
+
 struct tf_target {
 	char ifname[IFNAMSIZ];
 	int ifindex;
@@ -47,8 +51,23 @@ struct tf_target {
 	bool has_vif;
 	struct tf_vif vif;		/* valid if has_vif */
 	struct tf_hook hook;
-	bool gone;			/* vanished during the run */
+	/*
+	 * Gone during the run (the VM stopped, its NIC was detached, the
+	 * interface was deleted): its hooks and its place in the maps are
+	 * given back, its last counters stay in now.
+	 */
+	bool gone;
 	bool gone_warned;		/* ... and the user was told */
+	struct timespec gone_at;	/* CLOCK_REALTIME when it was seen gone */
+	/*
+	 * The same VM NIC (UUID and MAC), or the same bridge or --iface
+	 * interface (name), came back with a new ifindex: the target lives on,
+	 * its counts carry on from base, and flows and drops recorded under
+	 * its latest earlier ifindexes still find it.
+	 */
+	unsigned int restarts;
+	struct tf_totals base, base_overflow, base_unparsed;
+	int old_ifindex[TF_OLD_IFINDEXES];
 	struct tf_totals now, prev;	/* last two snapshots */
 	double now_t, prev_t;		/* their CLOCK_MONOTONIC times (s) */
 	int bridge_ifindex;		/* taps, --iface: the bridge it is a port of, 0: none */
@@ -135,7 +154,7 @@ struct tf_collector {
 };
 
 double tf_now_mono(void);
-/* The target of ifindex, or NULL. */
+/* The target of ifindex (the live one, if one is), or NULL. */
 struct tf_target *tf_collector_target(const struct tf_collector *c, int ifindex);
 
 /*
@@ -157,13 +176,25 @@ int tf_collector_add(struct tf_collector *c, const char *ifname, enum tf_role ro
  */
 int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen);
 /*
+ * Attach the targets added since tf_collector_attach (a VM started, a NIC
+ * hot-plugged, an interface matching --iface created). One that vanished
+ * in between is marked gone quietly; one that cannot be attached is
+ * warned about and marked gone. Returns how many were attached.
+ */
+int tf_collector_attach_added(struct tf_collector *c);
+/*
+ * Mark gone and release every target whose interface vanished (its last
+ * counters read first). Returns how many.
+ */
+int tf_collector_reap(struct tf_collector *c);
+/*
  * Move what the NAT join's per-CPU cache holds into the flow map, on every
  * CPU: before each read of the flow map. 0, or -errno.
  */
 int tf_collector_flush_flows(struct tf_collector *c);
 /*
  * Read the kernel counters into every target (now <- kernel, prev <- now)
- * and mark vanished interfaces. Returns how many vanished since last poll.
+ * and reap vanished interfaces. Returns how many vanished since last poll.
  */
 int tf_collector_poll(struct tf_collector *c);
 /*

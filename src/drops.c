@@ -109,6 +109,29 @@ static int flush_cache(struct tf_drop_tracer *t)
 	return tf_run_on_each_cpu(bpf_program__fd(t->skel->progs.tf_drop_flush), t->nr_cpus);
 }
 
+void tf_drop_tracer_watch(struct tf_drop_tracer *t, int ifindex, bool on)
+{
+	uint32_t key = (uint32_t)ifindex;
+	uint64_t bit = 1ULL << (key % 64);
+	uint8_t one = 1;
+
+	if (!t->skel || ifindex <= 0)
+		return;
+	if (key < TF_DROP_IF_BITS) {
+		if (on)
+			__atomic_fetch_or(&t->skel->bss->tf_drop_if_bits[key / 64], bit, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_and(&t->skel->bss->tf_drop_if_bits[key / 64], ~bit,
+					   __ATOMIC_RELAXED);
+	} else if (on) {
+		if (bpf_map__update_elem(t->skel->maps.drop_ifaces_big, &key, sizeof(key), &one,
+					 sizeof(one), BPF_ANY))
+			tf_warn("drops: cannot trace ifindex %u: %s", key, strerror(errno));
+	} else {
+		bpf_map__delete_elem(t->skel->maps.drop_ifaces_big, &key, sizeof(key), 0);
+	}
+}
+
 int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n,
 			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
 			char *err, size_t errlen)
@@ -145,16 +168,8 @@ int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n
 	if (ret)
 		tf_debug("drops: no per-CPU cache (cannot run tf_drop_flush: %s)", strerror(-ret));
 	t->skel->bss->tf_drop_cache_on = !ret && t->nr_cpus > 0;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t ifindex = (uint32_t)ifindexes[i];
-		uint8_t one = 1;
-
-		if (ifindex < TF_DROP_IF_BITS)
-			t->skel->bss->tf_drop_if_bits[ifindex / 64] |= 1ULL << (ifindex % 64);
-		else if (bpf_map__update_elem(t->skel->maps.drop_ifaces_big, &ifindex,
-					      sizeof(ifindex), &one, sizeof(one), BPF_ANY))
-			tf_warn("drops: cannot trace ifindex %u: %s", ifindex, strerror(errno));
-	}
+	for (size_t i = 0; i < n; i++)
+		tf_drop_tracer_watch(t, ifindexes[i], true);
 	if (events_per_sec) {
 		t->on_event = on_event;
 		t->event_ctx = event_ctx;
@@ -404,10 +419,9 @@ static bool is_tap(const struct tf_target *t)
 
 static int target_index(const struct tf_collector *c, uint32_t ifindex)
 {
-	for (size_t i = 0; ifindex && i < c->n_targets; i++)
-		if ((uint32_t)c->targets[i].ifindex == ifindex)
-			return (int)i;
-	return -1;
+	const struct tf_target *t = ifindex ? tf_collector_target(c, (int)ifindex) : NULL;
+
+	return t ? (int)(t - c->targets) : -1;
 }
 
 static void set(struct tf_drop_attr *a, int tap, bool tx, const char *how)

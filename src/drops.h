@@ -85,6 +85,8 @@ struct tf_drop_losses {
 int tf_drop_tracer_open(struct tf_drop_tracer *t, const int *ifindexes, size_t n,
 			uint32_t events_per_sec, tf_drop_event_fn on_event, void *event_ctx,
 			char *err, size_t errlen);
+/* Trace drops on ifindex from now on (on), or no longer (an interface that went). */
+void tf_drop_tracer_watch(struct tf_drop_tracer *t, int ifindex, bool on);
 /*
  * Report, per kernel entry, the drops it gained since the last call (fn
  * gets the difference; first/last seen as they are); entries idle for a

@@ -62,3 +62,17 @@ out:
 	free(v);
 	return err;
 }
+
+int tf_ifc_del(const struct tf_ifc *m, __u32 ifindex)
+{
+	__u32 slot = tf_ifc_slot(ifindex);
+
+	if (owns_slot(m, ifindex)) {
+		/* Freed, not zeroed: the next owner zeroes it before it takes it (tf_ifc_add). */
+		__atomic_store_n(&m->owner[slot], 0, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (bpf_map_delete_elem(m->spill_fd, &ifindex) && errno != ENOENT)
+		return -errno;
+	return 0;
+}

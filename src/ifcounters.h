@@ -52,4 +52,10 @@ int tf_ifc_add(const struct tf_ifc *m, __u32 ifindex);
  */
 int tf_ifc_read(const struct tf_ifc *m, __u32 ifindex, struct tf_if_counters *sum);
 
+/*
+ * Give back the place of an interface that is gone (its counters read for
+ * the last time): its slot is free for the next interface. 0, or -errno.
+ */
+int tf_ifc_del(const struct tf_ifc *m, __u32 ifindex);
+
 #endif

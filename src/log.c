@@ -35,6 +35,30 @@ void tf_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void (*note_fn)(const char *msg, void *ctx);
+static void *note_ctx;
+
+void tf_log_note_to(void (*fn)(const char *msg, void *ctx), void *ctx)
+{
+	note_fn = fn;
+	note_ctx = ctx;
+}
+
+void tf_note(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (note_fn) {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		note_fn(msg, note_ctx);
+	} else {
+		vlog("", fmt, ap);
+	}
+	va_end(ap);
+}
+
 void tf_debug(const char *fmt, ...)
 {
 	va_list ap;

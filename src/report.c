@@ -212,6 +212,15 @@ void tf_report_stats_json(struct tf_json *j, const struct tf_collector *c,
 		else
 			tf_json_null(j, "drops");
 		tf_json_bool(j, "gone", t->gone);
+		if (t->gone) {
+			char at[64];
+
+			tf_format_ts(&t->gone_at, at, sizeof(at));
+			tf_json_str(j, "gone_at", at);
+		} else {
+			tf_json_null(j, "gone_at");
+		}
+		tf_json_u64(j, "restarts", t->restarts);
 		tf_json_bool(j, "final", final);
 		tf_json_end(j, f);
 	}
@@ -255,11 +264,11 @@ void tf_summary_fill(struct tf_summary *s, const struct tf_collector *c)
 	memset(s, 0, sizeof(*s));
 	s->duration_s = c->attach_t > 0 ? tf_now_mono() - c->attach_t : 0;
 	s->attach_mode = tf_attach_mode_name(c->attacher.chosen);
-	s->interfaces = c->n_targets;
 	for (size_t i = 0; i < c->n_targets; i++) {
 		const struct tf_target *t = &c->targets[i];
 		bool seen = false;
 
+		s->interfaces++;
 		s->vanished += t->gone;
 		if (!t->has_vif)
 			continue;

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fdb.h"
+#include "log.h"
+#include "output.h"
+#include "preflight.h"
+#include "session.h"
+#include "signals.h"
+
+/* Reading libvirt again while it is unreachable: 1 s, doubling up to this. */
+#define RETRY_MAX_S 30.0
+
+int tf_preflight(void)
+{
+	char err[512];
+
+	if (tf_check_btf(err, sizeof(err))) {
+		tf_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static bool has_forwarding_mode(const struct tf_inventory *inv)
+{
+	for (size_t i = 0; i < inv->n_vifs; i++)
+		if (inv->vifs[i].ifindex > 0 &&
+		    (inv->vifs[i].mode == TF_MODE_NAT || inv->vifs[i].mode == TF_MODE_ROUTE))
+			return true;
+	return false;
+}
+
+/* Add the uplink(s): the default-route interface of each address family. */
+static int add_uplinks(struct tf_collector *c, char *err, size_t errlen)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+
+	for (size_t f = 0; f < 2; f++) {
+		int ifindex = tf_netlink_default_route_ifindex(families[f]);
+		char name[IF_NAMESIZE];
+
+		if (ifindex <= 0 || !if_indextoname((unsigned int)ifindex, name))
+			continue;
+		if (tf_collector_add(c, name, TF_ROLE_UPLINK, NULL, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+/* --iface 'veth*': a shell pattern, followed as interfaces come and go. */
+static bool is_pattern(const char *name)
+{
+	return strpbrk(name, "*?[") != NULL;
+}
+
+static bool traced_live(const struct tf_collector *c, int ifindex)
+{
+	const struct tf_target *t = tf_collector_target(c, ifindex);
+
+	return t && !t->gone;
+}
+
+/* Add every interface named by pattern (or that name) not traced yet. Returns how many. */
+static int add_matching(struct tf_collector *c, const char *pattern, enum tf_role role)
+{
+	struct if_nameindex *all = if_nameindex();
+	char err[256];
+	int n = 0;
+
+	if (!all)
+		return 0;
+	for (struct if_nameindex *i = all; i->if_index; i++)
+		if (!fnmatch(pattern, i->if_name, 0) && !traced_live(c, (int)i->if_index) &&
+		    !tf_collector_add(c, i->if_name, role, NULL, err, sizeof(err)))
+			n++;
+	if_freenameindex(all);
+	return n;
+}
+
+/* A selected VM's NIC and its bridge, unless traced already. */
+static void add_vif(struct tf_collector *c, const struct tf_vif *v)
+{
+	char err[256];
+	int br;
+
+	if (v->ifindex <= 0 || traced_live(c, v->ifindex))
+		return;
+	/* Gone since the inventory was read: the next sync sees it as it is. */
+	if (tf_collector_add(c, v->ifname, TF_ROLE_TAP, v, err, sizeof(err)))
+		return;
+	br = v->bridge[0] ? (int)if_nametoindex(v->bridge) : 0;
+	if (br > 0 && !traced_live(c, br))
+		tf_collector_add(c, v->bridge, TF_ROLE_BRIDGE, NULL, err, sizeof(err));
+}
+
+/*
+ * Targets at the start: the selected VMs' taps, the bridges they sit on
+ * (and --bridge), the uplink for NAT/routed networks (or --uplink), and
+ * --iface. 0, or -1 (message printed).
+ */
+static int add_targets(struct tf_session *s)
+{
+	const struct tf_cli *cli = s->cli;
+	struct tf_collector *c = &s->c;
+	const struct tf_inventory *inv = cli->no_libvirt ? NULL : &s->inv;
+	bool patterns = false;
+	char err[512];
+
+	for (size_t i = 0; inv && i < inv->n_vifs; i++) {
+		const struct tf_vif *v = &inv->vifs[i];
+
+		if (v->ifindex <= 0) {
+			tf_warn("%s: NIC %s has no tap to trace (%s)", v->vm, v->mac,
+				v->note[0] ? v->note : "no target device");
+			continue;
+		}
+		if (!tf_collector_add(c, v->ifname, TF_ROLE_TAP, v, err, sizeof(err)))
+			continue;
+		if (if_nametoindex(v->ifname))
+			goto fail;
+		/* Stopped since the inventory: the others are still worth tracing. */
+		tf_warn("VM %s stopped before tapflow could attach to its tap %s; not traced",
+			v->vm, v->ifname);
+	}
+	for (size_t i = 0; inv && i < inv->n_vifs; i++) {
+		const struct tf_vif *v = &inv->vifs[i];
+
+		if (v->ifindex > 0 && v->bridge[0] &&
+		    tf_collector_add(c, v->bridge, TF_ROLE_BRIDGE, NULL, err, sizeof(err)))
+			goto fail;
+	}
+	for (size_t i = 0; i < cli->n_bridges; i++)
+		if (tf_collector_add(c, cli->bridges[i], TF_ROLE_BRIDGE, NULL, err, sizeof(err)))
+			goto fail;
+	if (inv && !cli->no_uplink && !cli->n_uplinks && has_forwarding_mode(inv) &&
+	    add_uplinks(c, err, sizeof(err)))
+		goto fail;
+	for (size_t i = 0; i < cli->n_uplinks; i++)
+		if (tf_collector_add(c, cli->uplinks[i], TF_ROLE_UPLINK, NULL, err, sizeof(err)))
+			goto fail;
+	for (size_t i = 0; i < cli->n_ifaces; i++) {
+		if (is_pattern(cli->ifaces[i])) {
+			add_matching(c, cli->ifaces[i], TF_ROLE_IFACE);
+			patterns = true;
+		} else if (tf_collector_add(c, cli->ifaces[i], TF_ROLE_IFACE, NULL, err,
+					    sizeof(err))) {
+			goto fail;
+		}
+	}
+	/* A pattern may match nothing yet: the run waits for its interfaces. */
+	if (!c->n_targets && !patterns) {
+		tf_err("nothing to trace: no running VM with a tap%s",
+		       cli->n_vms ? " among the selected VMs" : "");
+		return -1;
+	}
+	return 0;
+fail:
+	tf_err("%s", err);
+	return -1;
+}
+
+/* Read libvirt again; keep the selected VMs' NICs. 0, or -1 (unreachable: stale). */
+static int reread_vms(struct tf_session *s)
+{
+	struct tf_inventory inv = {};
+	char err[512];
+	size_t kept = 0;
+	double now = tf_now_mono();
+
+	if (s->stale && now < s->retry_t)
+		return -1;
+	if (s->vms_on && !tf_vmwatch_connected(&s->vms) &&
+	    tf_vmwatch_reconnect(&s->vms, err, sizeof(err)))
+		tf_debug("libvirt events: %s", err);
+	if (tf_inventory_load(s->cli->uri, s->cli->verbose, &inv, err, sizeof(err))) {
+		if (!s->stale)
+			tf_warn("the VM inventory is stale: %s; what is traced is still "
+				"counted, tapflow retries", err);
+		s->stale = true;
+		s->retry_t = now + s->retry_s;
+		s->retry_s = s->retry_s * 2 < RETRY_MAX_S ? s->retry_s * 2 : RETRY_MAX_S;
+		return -1;
+	}
+	if (s->stale)
+		tf_note("libvirt is reachable again: the VM inventory is up to date");
+	s->stale = false;
+	s->retry_s = 1;
+	for (size_t k = 0; k < inv.n_vifs; k++)
+		if (tf_cli_vm_selected(s->cli, inv.vifs[k].vm, inv.vifs[k].uuid))
+			inv.vifs[kept++] = inv.vifs[k];
+	inv.n_vifs = kept;
+	tf_inventory_free(&s->inv);
+	s->inv = inv;
+	return 0;
+}
+
+/* Say what a sync attached: which VM's tap, or which interface. */
+static void note_added(const struct tf_collector *c, size_t from)
+{
+	for (size_t i = from; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+
+		if (t->gone)
+			continue;
+		if (t->has_vif)
+			tf_note("VM %s: tracing %s (NIC %s)%s", t->vif.vm, t->ifname, t->vif.mac,
+				t->restarts ? ", back in the run" : "");
+		else
+			tf_note("tracing %s (%s)", t->ifname, tf_role_name(t->role));
+	}
+}
+
+/*
+ * Look at the host again: release what went, add what came (the selected
+ * VMs' new taps and their bridges, interfaces matching --iface and
+ * --bridge) and attach it. links: the link set changed (or may have);
+ * vms: libvirt said something changed.
+ */
+static bool sync_host(struct tf_session *s, bool links, bool vms)
+{
+	const struct tf_cli *cli = s->cli;
+	struct tf_collector *c = &s->c;
+	size_t before = c->n_targets;
+	int gone = tf_collector_reap(c);
+
+	s->syncs++;
+	if (!cli->no_libvirt && (links || vms || s->stale) && !reread_vms(s))
+		for (size_t i = 0; i < s->inv.n_vifs; i++)
+			add_vif(c, &s->inv.vifs[i]);
+	if (links) {
+		for (size_t i = 0; i < cli->n_ifaces; i++)
+			add_matching(c, cli->ifaces[i], TF_ROLE_IFACE);
+		for (size_t i = 0; i < cli->n_bridges; i++)
+			add_matching(c, cli->bridges[i], TF_ROLE_BRIDGE);
+	}
+	if (c->n_targets > before)
+		tf_collector_attach_added(c);
+	note_added(c, before);
+	tf_warn_vanished(c);
+	return gone || c->n_targets > before;
+}
+
+int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
+		     const struct tf_collector_opts *opts)
+{
+	char err[512];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->cli = cli;
+	s->links.fd = -1;
+	s->vms.pipe[0] = s->vms.pipe[1] = -1;
+	s->retry_s = 1;
+	if (tf_preflight())
+		return -1;
+	tf_attach_clean_stale(cli->verbose);
+	/*
+	 * Watch before the first look: a tap that comes up between the
+	 * inventory and the attach is then seen by the first sync.
+	 */
+	ret = tf_linkwatch_open(&s->links);
+	if (ret)
+		tf_warn("cannot watch for interfaces coming and going (%s): the run traces "
+			"what is there now only", strerror(-ret));
+	if (!cli->no_libvirt) {
+		if (tf_vmwatch_open(&s->vms, cli->uri, err, sizeof(err)))
+			tf_warn("cannot follow libvirt's events (%s): VMs are followed by their "
+				"taps only", err);
+		else
+			s->vms_on = true;
+		if (tf_load_selected_inventory(cli, &s->inv))
+			return -1;
+	}
+	s->live = s->links.fd >= 0;
+	if (tf_collector_open(&s->c, opts, err, sizeof(err))) {
+		tf_err("%s", err);
+		return -1;
+	}
+	if (add_targets(s))
+		return -1;
+	/* Signals first: a SIGTERM right after attach must still detach. */
+	tf_signals_install();
+	if (tf_collector_attach(&s->c, err, sizeof(err))) {
+		tf_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+bool tf_session_wait(struct tf_session *s, double sec)
+{
+	double end = tf_now_mono() + sec;
+	bool changed = false;
+
+	/* Once at least: sec 0 looks at what the watchers have queued, without waiting. */
+	do {
+		struct pollfd fds[2] = {
+			{ .fd = s->links.fd, .events = POLLIN },
+			{ .fd = s->vms_on ? tf_vmwatch_fd(&s->vms) : -1, .events = POLLIN },
+		};
+		double now = tf_now_mono(), left = end > now ? end - now : 0;
+		int links = 0, vms = 0;
+
+		if (s->stale && s->retry_t - now < left)
+			left = s->retry_t > now ? s->retry_t - now : 0;
+		if (!s->live) {
+			tf_sleep(left);
+			break;
+		}
+		/* poll() returns at a signal whatever SA_RESTART says. */
+		if (poll(fds, 2, left > 0 ? (int)(left * 1000) + 1 : 0) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents)
+			links = tf_linkwatch_drain(&s->links);
+		if (fds[1].revents)
+			vms = tf_vmwatch_drain(&s->vms);
+		if (links > 0 || vms > 0 || (s->stale && tf_now_mono() >= s->retry_t))
+			changed |= sync_host(s, links > 0, vms > 0);
+	} while (!tf_exiting && tf_now_mono() < end);
+	return changed;
+}
+
+void tf_session_run(struct tf_session *s, void (*tick)(void *arg), void (*idle)(void *arg),
+		    void *arg)
+{
+	const struct tf_cli *cli = s->cli;
+	double start = tf_now_mono();
+	double next = start + cli->interval;
+	double end = cli->duration > 0 ? start + cli->duration : 1e300;
+
+	/* A report that cannot be written ends the run as a signal does. */
+	while (!tf_exiting && !tf_out_error() && !tf_out_reader_gone(stdout)) {
+		double t = tf_now_mono();
+		double wake = next < end ? next : end;
+
+		if (t >= end)
+			break;
+		if (idle && wake - t > TF_IDLE_PERIOD)
+			wake = t + TF_IDLE_PERIOD;
+		tf_session_wait(s, wake - t);
+		if (idle && !tf_exiting) {
+			idle(arg);
+			tf_out_check(stdout);
+		}
+		if (tf_exiting || tf_now_mono() < next)
+			continue;
+		/* Every interval once, however late: no burst of reports to catch up. */
+		while (next <= tf_now_mono())
+			next += cli->interval;
+		if (tf_now_mono() >= end)
+			break;	/* the final report covers this instant */
+		tick(arg);
+		tf_out_check(stdout);
+	}
+}
+
+void tf_warn_vanished(struct tf_collector *c)
+{
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+
+		if (!t->gone || t->gone_warned)
+			continue;
+		t->gone_warned = true;
+		if (t->has_vif)
+			tf_note("VM %s: %s is gone (VM stopped or NIC detached); its totals stay "
+				"in the report", t->vif.vm, t->ifname);
+		else
+			tf_note("interface %s is gone; its totals stay in the report", t->ifname);
+	}
+}
+
+void tf_session_end(struct tf_session *s)
+{
+	tf_collector_close(&s->c);
+	if (s->vms_on)
+		tf_vmwatch_close(&s->vms);
+	s->vms_on = false;
+	tf_linkwatch_close(&s->links);
+	tf_inventory_free(&s->inv);
+}
