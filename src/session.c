@@ -201,19 +201,14 @@ static int reread_vms(struct tf_session *s)
 }
 
 /* Say what a sync attached: which VM's tap, or which interface. */
-static void note_added(const struct tf_collector *c, size_t from)
+static void note_attached(const struct tf_target *t)
 {
-	for (size_t i = from; i < c->n_targets; i++) {
-		const struct tf_target *t = &c->targets[i];
-
-		if (t->gone)
-			continue;
-		if (t->has_vif)
-			tf_note("VM %s: tracing %s (NIC %s)%s", t->vif.vm, t->ifname, t->vif.mac,
-				t->restarts ? ", back in the run" : "");
-		else
-			tf_note("tracing %s (%s)", t->ifname, tf_role_name(t->role));
-	}
+	if (t->has_vif)
+		tf_note("VM %s: tracing %s (NIC %s)%s", t->vif.vm, t->ifname, t->vif.mac,
+			t->restarts ? ", back in the run" : "");
+	else
+		tf_note("tracing %s (%s)%s", t->ifname, tf_role_name(t->role),
+			t->restarts ? ", back in the run" : "");
 }
 
 /*
@@ -226,8 +221,8 @@ static bool sync_host(struct tf_session *s, bool links, bool vms)
 {
 	const struct tf_cli *cli = s->cli;
 	struct tf_collector *c = &s->c;
-	size_t before = c->n_targets;
-	int gone = tf_collector_reap(c);
+	int gone = tf_collector_reap(c), added = 0;
+	bool *was_pending;
 
 	s->syncs++;
 	if (!cli->no_libvirt && (links || vms || s->stale) && !reread_vms(s))
@@ -239,11 +234,19 @@ static bool sync_host(struct tf_session *s, bool links, bool vms)
 		for (size_t i = 0; i < cli->n_bridges; i++)
 			add_matching(c, cli->bridges[i], TF_ROLE_BRIDGE);
 	}
-	if (c->n_targets > before)
-		tf_collector_attach_added(c);
-	note_added(c, before);
+	/* New targets, and gone ones that came back, wait for their hooks. */
+	was_pending = calloc(c->n_targets + 1, sizeof(*was_pending));
+	for (size_t i = 0; was_pending && i < c->n_targets; i++)
+		was_pending[i] = !c->targets[i].gone && !c->targets[i].hook.attached;
+	if (was_pending && tf_collector_attach_added(c))
+		for (size_t i = 0; i < c->n_targets; i++)
+			if (was_pending[i] && c->targets[i].hook.attached) {
+				note_attached(&c->targets[i]);
+				added++;
+			}
+	free(was_pending);
 	tf_warn_vanished(c);
-	return gone || c->n_targets > before;
+	return gone || added;
 }
 
 int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
