@@ -165,6 +165,12 @@ fail:
 	return -1;
 }
 
+static void retry_later(struct tf_session *s, double now)
+{
+	s->retry_t = now + s->retry_s;
+	s->retry_s = s->retry_s * 2 < RETRY_MAX_S ? s->retry_s * 2 : RETRY_MAX_S;
+}
+
 /* Read libvirt again; keep the selected VMs' NICs. 0, or -1 (unreachable: stale). */
 static int reread_vms(struct tf_session *s)
 {
@@ -175,22 +181,27 @@ static int reread_vms(struct tf_session *s)
 
 	if (s->stale && now < s->retry_t)
 		return -1;
-	if (s->vms_on && !tf_vmwatch_connected(&s->vms) &&
-	    tf_vmwatch_reconnect(&s->vms, err, sizeof(err)))
-		tf_debug("libvirt events: %s", err);
+	/* Without its events, a VM that starts is seen only by its tap: retried like the inventory. */
+	if (s->vms_on && !tf_vmwatch_connected(&s->vms)) {
+		s->events_down = tf_vmwatch_reconnect(&s->vms, err, sizeof(err)) != 0;
+		if (s->events_down)
+			tf_debug("libvirt events: %s", err);
+	}
 	if (tf_inventory_load(s->cli->uri, s->cli->verbose, &inv, err, sizeof(err))) {
 		if (!s->stale)
 			tf_warn("the VM inventory is stale: %s; what is traced is still "
 				"counted, tapflow retries", err);
 		s->stale = true;
-		s->retry_t = now + s->retry_s;
-		s->retry_s = s->retry_s * 2 < RETRY_MAX_S ? s->retry_s * 2 : RETRY_MAX_S;
+		retry_later(s, now);
 		return -1;
 	}
 	if (s->stale)
 		tf_note("libvirt is reachable again: the VM inventory is up to date");
 	s->stale = false;
-	s->retry_s = 1;
+	if (s->events_down)
+		retry_later(s, now);
+	else
+		s->retry_s = 1;
 	for (size_t k = 0; k < inv.n_vifs; k++)
 		if (tf_cli_vm_selected(s->cli, inv.vifs[k].vm, inv.vifs[k].uuid))
 			inv.vifs[kept++] = inv.vifs[k];
@@ -225,7 +236,7 @@ static bool sync_host(struct tf_session *s, bool links, bool vms)
 	bool *was_pending;
 
 	s->syncs++;
-	if (!cli->no_libvirt && (links || vms || s->stale) && !reread_vms(s))
+	if (!cli->no_libvirt && (links || vms || s->stale || s->events_down) && !reread_vms(s))
 		for (size_t i = 0; i < s->inv.n_vifs; i++)
 			add_vif(c, &s->inv.vifs[i]);
 	if (links) {
@@ -279,6 +290,9 @@ int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
 			s->vms_on = true;
 		if (tf_load_selected_inventory(cli, &s->inv))
 			return -1;
+		s->events_down = s->vms_on && !tf_vmwatch_connected(&s->vms);
+		if (s->events_down)
+			retry_later(s, tf_now_mono());
 	}
 	s->live = s->links.fd >= 0;
 	if (tf_collector_open(&s->c, opts, err, sizeof(err))) {
@@ -310,7 +324,7 @@ bool tf_session_wait(struct tf_session *s, double sec)
 		double now = tf_now_mono(), left = end > now ? end - now : 0;
 		int links = 0, vms = 0;
 
-		if (s->stale && s->retry_t - now < left)
+		if ((s->stale || s->events_down) && s->retry_t - now < left)
 			left = s->retry_t > now ? s->retry_t - now : 0;
 		if (!s->live) {
 			tf_sleep(left);
@@ -323,7 +337,8 @@ bool tf_session_wait(struct tf_session *s, double sec)
 			links = tf_linkwatch_drain(&s->links);
 		if (fds[1].revents)
 			vms = tf_vmwatch_drain(&s->vms);
-		if (links > 0 || vms > 0 || (s->stale && tf_now_mono() >= s->retry_t))
+		if (links > 0 || vms > 0 ||
+		    ((s->stale || s->events_down) && tf_now_mono() >= s->retry_t))
 			changed |= sync_host(s, links > 0, vms > 0);
 	} while (!tf_exiting && tf_now_mono() < end);
 	return changed;

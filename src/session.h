@@ -27,8 +27,9 @@ struct tf_session {
 	struct tf_vmwatch vms;
 	bool vms_on;			/* the libvirt watcher runs */
 	bool live;			/* the host is followed (not once at start only) */
-	bool stale;			/* libvirt could not be read: inventory stale */
-	double retry_t;			/* when to read libvirt again while stale */
+	bool stale;			/* libvirt could not be read: the inventory is stale */
+	bool events_down;		/* libvirt's events do not come */
+	double retry_t;			/* when to try libvirt again (stale, events_down) */
 	double retry_s;			/* and the backoff after that */
 	unsigned int syncs;		/* times the host was looked at again */
 };

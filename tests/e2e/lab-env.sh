@@ -120,7 +120,7 @@ tf_lab_no_hook_left() {
 	for dev in $(jq -r 'select(.type == "stats" and .final) | .ifname' "$1" | sort -u); do
 		left=$( (for d in ingress egress; do
 			ip netns exec "$TF_LAB_NS" tc filter show dev "$dev" $d 2>/dev/null
-		done; ip netns exec "$TF_LAB_NS" python3 "$TF_LAB_TFNET" tcx "$dev") |
+		done; ip netns exec "$TF_LAB_NS" python3 "$TF_LAB_TFNET" tcx "$dev" 2>/dev/null) |
 			grep -c ' tf_')
 		tf_eq "no tapflow hook left on $dev" 0 "$left"
 	done

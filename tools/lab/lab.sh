@@ -10,6 +10,7 @@
 #   lab.sh env                 the lab's names and addresses as shell variables
 #   lab.sh release [-s SCRIPT] VM...   start the guests' scripted traffic
 #   lab.sh wait-done VM... [TIMEOUT]   wait until those runs are done
+#   lab.sh restart-libvirtd    stop libvirtd and start it again (the guests run on)
 set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
@@ -717,8 +718,32 @@ cmd_wait_done() {
 	done
 }
 
+# libvirtd stopped (SIGTERM, by its pid file) and started again in a new
+# private mount namespace like the first; the guests and networks run on,
+# and libvirtd finds them again, as after a package upgrade.
+cmd_restart_libvirtd() {
+	local pid n
+	pid=$(daemon_pid libvirtd)
+	pid_alive "$pid" || die "libvirtd is not running"
+	kill -TERM "$pid"
+	for ((n = 0; n < 300; n++)); do
+		pid_alive "$pid" || break
+		sleep 0.1
+	done
+	pid_alive "$pid" && die "libvirtd (pid $pid) did not stop"
+	ip netns exec "$LAB_NS" unshare -m --propagation private \
+		"$HERE/nsdaemons.sh" "$STATE" libvirtd 9<&- ||
+		die "libvirtd failed to start again (see $STATE/log/libvirtd.log)"
+	for ((n = 0; n < 300; n++)); do
+		vsh version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	die "libvirtd is not answering on $SOCK after its restart"
+}
+
 case ${1:-} in
 up) cmd_up ;;
+restart-libvirtd) cmd_restart_libvirtd ;;
 down) cmd_down ;;
 status) cmd_status ;;
 uri) echo "$URI" ;;
@@ -726,6 +751,6 @@ env) cmd_env ;;
 check) cmd_check ;;
 release) shift; cmd_release "$@" ;;
 wait-done) shift; cmd_wait_done "$@" ;;
-*) echo "usage: lab.sh up|down|status|uri|env|check|release [-s SCRIPT] VM...|wait-done VM... [TIMEOUT]" >&2
+*) echo "usage: lab.sh up|down|status|uri|env|check|release [-s SCRIPT] VM...|wait-done VM... [TIMEOUT]|restart-libvirtd" >&2
    exit 2 ;;
 esac

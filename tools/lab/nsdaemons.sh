@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Start the lab's virtlogd and libvirtd. lab.sh runs this as
+# Start the lab's virtlogd and libvirtd (with a second argument "libvirtd":
+# libvirtd alone, as a restart does). lab.sh runs this as
 #   ip netns exec tflab unshare -m --propagation private nsdaemons.sh STATE
 # so both daemons (and the qemu, dnsmasq they spawn) live in the lab's network
 # namespace and in a private mount namespace of their own, where libvirt's
@@ -11,6 +12,7 @@
 # host, and everything it wrote is readable from the host under STATE.
 set -euo pipefail
 S=$1
+ONLY=${2:-}
 
 # Debian's libvirt resolves its compiled-in qemu user "libvirt-qemu" even
 # when qemu.conf says root; that user comes with libvirt-daemon-system, which
@@ -35,5 +37,5 @@ mount --bind "$S/cache" /var/cache/libvirt
 
 # -d forks into the background once the daemon is set up; -p records the pid
 # that lab.sh down kills (never anything by name).
-virtlogd -d -p "$S/pid/virtlogd.pid" -f "$S/etc/virtlogd.conf"
+[ "$ONLY" = libvirtd ] || virtlogd -d -p "$S/pid/virtlogd.pid" -f "$S/etc/virtlogd.conf"
 libvirtd -d -p "$S/pid/libvirtd.pid" -f "$S/etc/libvirtd.conf"

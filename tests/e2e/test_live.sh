@@ -1,0 +1,193 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# One `flows --json` run (and a `stats --json` run beside it, for the
+# per-VM records: gone, restarts) follows the lab while it changes:
+#   - delta is destroyed (its totals stay, gone) and started again (the same
+#     VM: restarts 1, totals of both lifetimes);
+#   - a NIC is hot-plugged into gamma and unplugged again;
+#   - libvirtd is restarted (the inventory is stale meanwhile, counting goes
+#     on; then it is read again);
+#   - a network of the test's own is destroyed and started again with a
+#     blank VM on it (its bridge is traced again);
+#   - alpha's scripted traffic runs through all of it.
+# Each VM's totals equal the sum of `virsh domifstat` deltas over its
+# lifetimes inside the run (within 0.5 % or 5 packets), in stats and in the
+# sum of its final flow records; exit code 0; no hook left.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+. "$HERE/lab-env.sh"
+
+tf_lab_begin e2e-live
+ERR=$TMP/flows.err OUT=$TMP/stats.json FLOWS=$TMP/flows.json
+HOTMAC=52:54:00:7f:00:3f BLANK=tfe2e-live NET=tfe2e-live NETBR=tflivebr0
+
+# notes PATTERN [N]: the run's stderr has N (default 1) lines matching PATTERN.
+notes() { [ "$(grep -cE "$1" "$ERR")" -ge "${2:-1}" ]; }
+# wait_note NAME PATTERN [N]: check that within 20 s.
+wait_note() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		notes "$2" "${3:-1}" && { tf_ok "$1"; return 0; }
+		sleep 0.1
+	done
+	tf_fail "$1" "no line matching '$2' on stderr:"
+	sed 's/^/# /' "$ERR"
+	return 1
+}
+# final VM [MAC]: the final stats record of VM's NIC (MAC: its first), "rx_packets rx_bytes tx_packets tx_bytes restarts gone".
+final() {
+	jq -r --arg vm "$1" --arg mac "${2:-}" 'select(.type == "stats" and .final and .vm == $vm and
+		($mac == "" or .mac == $mac)) | "\(.rx_packets) \(.rx_bytes) \(.tx_packets) \(.tx_bytes) \(.restarts) \(.gone)"' "$OUT" | head -n1
+}
+# flowsum VM TAP: the sum of the final flow records of VM's NIC on TAP, "rx_packets rx_bytes tx_packets tx_bytes".
+flowsum() {
+	jq -rs --arg vm "$1" --arg tap "$2" '[.[] | select(.type == "flow" and .final and .vm == $vm and
+		.ifname == $tap)] |
+		"\(map(.rx_packets) | add // 0) \(map(.rx_bytes) | add // 0) \(map(.tx_packets) | add // 0) \(map(.tx_bytes) | add // 0)"' "$FLOWS"
+}
+# ifstat_of VM DEV: domifstat of one of VM's taps, "rx_packets rx_bytes tx_packets tx_bytes".
+ifstat_of() {
+	tf_lab_virsh domifstat "$1" "$2" |
+		awk '{ v[$2] = $3 } END { print v["rx_packets"], v["rx_bytes"], v["tx_packets"], v["tx_bytes"] }'
+}
+# add A B: field-wise sum of two 4-field lines.
+add() {
+	local -a a b
+	read -ra a <<<"$1"; read -ra b <<<"$2"
+	echo $((a[0] + b[0])) $((a[1] + b[1])) $((a[2] + b[2])) $((a[3] + b[3]))
+}
+# agree NAME WANT GOT: GOT's 4 counters within 0.5 % or 5 packets (bytes: 0.5 % or 5 x 1514) of WANT's.
+agree() {
+	local name=$1 k slack min d
+	local -a w g
+	read -ra w <<<"$2"; read -ra g <<<"$3"
+	for k in 0 1 2 3; do
+		slack=$(( w[k] / 200 )) min=$(( k % 2 ? 5 * 1514 : 5 ))
+		[ $slack -lt $min ] && slack=$min
+		d=$(( g[k] - w[k] ))
+		if [ ${d#-} -gt $slack ]; then
+			tf_fail "$name" "domifstat $2, tapflow $3"
+			return
+		fi
+	done
+	tf_ok "$name ($3 vs $2)"
+}
+
+cat >"$TMP/net.xml" <<EOF
+<network>
+  <name>$NET</name>
+  <bridge name='$NETBR' stp='off' delay='0'/>
+  <ip address='192.168.177.1' netmask='255.255.255.0'/>
+</network>
+EOF
+cat >"$TMP/blank.xml" <<EOF
+<domain type='qemu'>
+  <name>$BLANK</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <interface type='network'>
+      <source network='$NET'/>
+      <mac address='52:54:00:7f:00:f2'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $BLANK"
+tf_on_exit "virsh -q -c '$TF_LAB_URI' net-destroy $NET"
+tf_on_exit "virsh -q -c '$TF_LAB_URI' start delta"
+tf_on_exit "virsh -q -c '$TF_LAB_URI' detach-interface gamma network --mac $HOTMAC --live"
+tf_lab_virsh net-create "$TMP/net.xml" >/dev/null || tf_fail "setup" "cannot create network $NET"
+
+declare -A B
+for vm in $TF_LAB_VMS; do B[$vm]=$(tf_lab_ifstat "$vm"); done
+"${TF[@]}" --json -i 1 flows >"$FLOWS" 2>"$ERR" &
+RUN=$!
+tf_on_exit "kill -9 $RUN"
+"${TF[@]}" --json -i 1 stats >"$OUT" 2>"$TMP/stats.err" &
+STATS=$!
+tf_on_exit "kill -9 $STATS"
+tf_wait_record "$FLOWS" flow && tf_wait_record "$OUT" stats ||
+	tf_fail "tapflow started" "$(cat "$ERR" "$TMP/stats.err")"
+for vm in $TF_LAB_VMS; do B[$vm]=$(tf_lab_ifstat "$vm"); done	# after the attach
+"$TF_LAB_SH" release -s all alpha && "$TF_LAB_SH" release -s ping beta gamma ||
+	tf_fail "traffic" "not released"
+
+# --- delta destroyed, then started again ----------------------------------------------
+tf_lab_run delta ping >/dev/null || tf_diag "delta's pings did not finish"
+DTAP=$(tf_lab_tap delta)
+D1=$(tf_lab_delta "${B[delta]}" "$(tf_lab_ifstat delta)")
+tf_diag "delta's first lifetime: $D1 (domifstat)"
+tf_lab_virsh destroy delta >/dev/null
+wait_note "delta destroyed: noted gone" "^tapflow: VM delta: $DTAP is gone"
+tf_lab_virsh start delta >/dev/null || tf_fail "delta started again" "virsh start failed"
+wait_note "delta started again: traced, back in the run" "^tapflow: VM delta: tracing .*back in the run"
+
+# --- a NIC hot-plugged into gamma, then unplugged -----------------------------------------
+tf_lab_virsh attach-interface gamma network "$TF_LAB_ALPHA_NET" --model virtio --mac $HOTMAC \
+	--live >/dev/null || tf_fail "hot-plug" "virsh attach-interface failed"
+wait_note "hot-plugged NIC traced" "^tapflow: VM gamma: tracing .* \(NIC $HOTMAC\)"
+HTAP=$(tf_lab_virsh domiflist gamma | awk -v m=$HOTMAC '$5 == m { print $1 }')
+sleep 1.5
+H1=$(ifstat_of gamma "$HTAP")
+tf_lab_virsh detach-interface gamma network --mac $HOTMAC --live >/dev/null ||
+	tf_fail "unplug" "virsh detach-interface failed"
+wait_note "unplugged NIC gone" "^tapflow: VM gamma: $HTAP is gone"
+
+# --- libvirtd restarted ---------------------------------------------------------------------
+"$TF_LAB_SH" restart-libvirtd || tf_fail "libvirtd restarted" "lab.sh restart-libvirtd failed"
+tf_check "libvirtd restarted: tapflow still runs" kill -0 $RUN
+# Told only if a read of the inventory found libvirtd down; if it was: back again.
+if notes "inventory is stale"; then
+	wait_note "libvirtd back: inventory read again" "libvirt is reachable again"
+fi
+
+# --- a network destroyed and started again ---------------------------------------------------
+tf_lab_virsh create "$TMP/blank.xml" >/dev/null || tf_fail "blank VM" "virsh create failed"
+wait_note "blank VM on $NET: traced with its bridge" "^tapflow: tracing $NETBR \(bridge\)"
+tf_lab_virsh destroy $BLANK >/dev/null
+tf_lab_virsh net-destroy $NET >/dev/null
+wait_note "$NET destroyed: its bridge gone" "^tapflow: interface $NETBR is gone"
+tf_lab_virsh net-create "$TMP/net.xml" >/dev/null && tf_lab_virsh create "$TMP/blank.xml" >/dev/null ||
+	tf_fail "$NET again" "net-create or create failed"
+wait_note "$NET started again: its bridge traced again" "^tapflow: tracing $NETBR \(bridge\), back in the run"
+tf_lab_virsh destroy $BLANK >/dev/null
+tf_lab_virsh net-destroy $NET >/dev/null
+
+# --- the end ------------------------------------------------------------------------------------
+"$TF_LAB_SH" wait-done alpha beta gamma 180 >/dev/null || tf_diag "the guests' traffic did not finish"
+sleep 1
+declare -A E
+for vm in $TF_LAB_VMS; do E[$vm]=$(tf_lab_ifstat "$vm"); done
+kill -INT $RUN $STATS
+wait $RUN
+tf_eq "flows: exit code 0" 0 $?
+wait $STATS
+tf_eq "stats: exit code 0" 0 $?
+for vm in alpha beta gamma; do
+	mac=$(tf_lab_virsh domiflist $vm | awk 'NR == 1 { print $5 }')
+	agree "$vm: totals = domifstat delta" "$(tf_lab_delta "${B[$vm]}" "${E[$vm]}")" \
+		"$(final $vm $mac | cut -d' ' -f1-4)"
+	tf_eq "$vm: its flow records add up to its totals" "$(final $vm $mac | cut -d' ' -f1-4)" \
+		"$(flowsum $vm "$(tf_lab_tap $vm)")"
+done
+read -r _ _ _ _ R G <<<"$(final delta)"
+tf_eq "delta: one record, restarts 1, not gone" "1 false" "$R $G"
+agree "delta: totals = domifstat deltas of both lifetimes" "$(add "$D1" "${E[delta]}")" \
+	"$(final delta | cut -d' ' -f1-4)"
+tf_eq "delta: its flow records of both lifetimes add up to its totals" \
+	"$(final delta | cut -d' ' -f1-4)" "$(flowsum delta "$(tf_lab_tap delta)")"
+read -r _ _ _ _ R G <<<"$(final gamma $HOTMAC)"
+tf_eq "gamma's hot-plugged NIC: gone at the end" "0 true" "$R $G"
+agree "gamma's hot-plugged NIC: totals = its domifstat before the unplug" "$H1" \
+	"$(final gamma $HOTMAC | cut -d' ' -f1-4)"
+tf_lab_no_hook_left "$OUT"
+tf_eq "flows: nothing on stderr but the run's notes" "" \
+	"$(grep -v '^tapflow: \(VM .*: tracing\|VM .* is gone\|tracing \|interface .* is gone\|warning: the VM inventory is stale\|libvirt is reachable again\)' "$ERR")"
+tf_finish
