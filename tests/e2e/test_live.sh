@@ -121,6 +121,9 @@ for vm in $TF_LAB_VMS; do B[$vm]=$(tf_lab_ifstat "$vm"); done	# after the attach
 
 # --- delta destroyed, then started again ----------------------------------------------
 tf_lab_run delta ping >/dev/null || tf_diag "delta's pings did not finish"
+# The guest says "ready" on its control port at each boot: the tests after this one need it up.
+readies() { grep -ac '^ready ' "$TF_LAB_STATE/vm/delta.ctl.log"; }
+READY0=$(readies)
 DTAP=$(tf_lab_tap delta)
 D1=$(tf_lab_delta "${B[delta]}" "$(tf_lab_ifstat delta)")
 tf_diag "delta's first lifetime: $D1 (domifstat)"
@@ -161,6 +164,8 @@ tf_lab_virsh destroy $BLANK >/dev/null
 tf_lab_virsh net-destroy $NET >/dev/null
 
 # --- the end ------------------------------------------------------------------------------------
+for ((i = 0; i < 1800 && $(readies) <= READY0; i++)); do sleep 0.1; done
+tf_check "delta booted again (its guest is ready)" test "$(readies)" -gt "$READY0"
 "$TF_LAB_SH" wait-done alpha beta gamma 180 >/dev/null || tf_diag "the guests' traffic did not finish"
 sleep 1
 declare -A E
