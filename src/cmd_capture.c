@@ -32,6 +32,7 @@ struct capture_run {
 	struct tf_collector *c;
 	struct tf_pcapng w;
 	int *ifid;			/* per target: its interface id, -1 if not captured */
+	int *ifid_ifindex;		/* per target: the ifindex its interface block is for */
 	size_t n_ifid;			/* targets that have an interface block (or none) */
 	uint32_t snaplen;
 	char comment[512];		/* each interface block's: the sampling */
@@ -60,7 +61,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 
 	if (r->stop || size < sizeof(*h) || size < sizeof(*h) + h->cap_len)
 		return 0;
-	for (i = 0; i < r->c->n_targets && (uint32_t)r->c->targets[i].ifindex != h->ifindex; i++)
+	for (i = 0; i < r->n_ifid && (uint32_t)r->ifid_ifindex[i] != h->ifindex; i++)
 		;
 	if (i >= r->n_ifid || r->ifid[i] < 0) {
 		r->unknown++;
@@ -87,36 +88,54 @@ static void iface_desc(const struct tf_target *t, char *out, size_t len)
 		snprintf(out, len, "interface %s", t->ifname);
 }
 
+/* Interface block number id for target i, as it is now. -1 if it cannot be written. */
+static int write_iface(struct capture_run *r, size_t i)
+{
+	const struct tf_target *t = &r->c->targets[i];
+	char desc[TF_NAME_MAX + 64];
+	int id;
+
+	r->ifid[i] = -1;
+	r->ifid_ifindex[i] = t->ifindex;
+	if (!t->captured)
+		return 0;
+	iface_desc(t, desc, sizeof(desc));
+	/* Sampling is per interface: said in each interface's block too. */
+	id = tf_pcapng_iface(&r->w, t->ifname, desc, r->snaplen, r->comment);
+	if (id < 0)
+		return -1;
+	r->ifid[i] = id;
+	return 0;
+}
+
 /*
  * An interface block for every target added since the last call (all of
- * them at the start; a VM that started during the run later), which the
- * pcapng format allows anywhere after the section header. 0, or -1.
+ * them at the start; a VM that started during the run later), and a new
+ * one for a target that came back on a new tap (a VM started again): the
+ * pcapng format allows them anywhere after the section header. 0, or -1.
  */
 static int write_ifaces(struct capture_run *r)
 {
-	char desc[TF_NAME_MAX + 64];
-	int *ifid;
+	size_t n = r->c->n_targets;
+	int *ifid, *ifx;
 
-	if (r->n_ifid == r->c->n_targets)
-		return 0;
-	ifid = realloc(r->ifid, r->c->n_targets * sizeof(*ifid));
-	if (!ifid)
-		return -1;
-	r->ifid = ifid;
-	for (; r->n_ifid < r->c->n_targets; r->n_ifid++) {
-		const struct tf_target *t = &r->c->targets[r->n_ifid];
-		int id;
-
-		r->ifid[r->n_ifid] = -1;
-		if (!t->captured)
-			continue;
-		iface_desc(t, desc, sizeof(desc));
-		/* Sampling is per interface: said in each interface's block too. */
-		id = tf_pcapng_iface(&r->w, t->ifname, desc, r->snaplen, r->comment);
-		if (id < 0)
+	for (size_t i = 0; i < r->n_ifid; i++)
+		if (r->ifid_ifindex[i] != r->c->targets[i].ifindex && !r->c->targets[i].gone &&
+		    write_iface(r, i))
 			return -1;
-		r->ifid[r->n_ifid] = id;
-	}
+	if (r->n_ifid == n)
+		return 0;
+	ifid = realloc(r->ifid, n * sizeof(*ifid));
+	if (ifid)
+		r->ifid = ifid;
+	ifx = realloc(r->ifid_ifindex, n * sizeof(*ifx));
+	if (ifx)
+		r->ifid_ifindex = ifx;
+	if (!ifid || !ifx)
+		return -1;
+	for (; r->n_ifid < n; r->n_ifid++)
+		if (write_iface(r, r->n_ifid))
+			return -1;
 	return 0;
 }
 
@@ -304,6 +323,7 @@ out:
 		close(fd);
 	tf_pcapng_free(&r.w);
 	free(r.ifid);
+	free(r.ifid_ifindex);
 	tf_session_end(&s);
 	return ret;
 }
