@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Table columns for a terminal width: the columns that give way as it
- * narrows, in priority order, and lines that never exceed it.
+ * narrows, in top's priority order, and lines that never exceed it.
  */
 #include <locale.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 
 #include "layout.h"
 #include "output.h"
+#include "top_table.h"
 
 static bool utf8_locale(void)
 {
@@ -38,6 +39,42 @@ static const char *shown(const struct tf_table *t, const struct tf_layout *l)
 					      t->cols[i].head[0] ? t->cols[i].head : "-",
 					      l->width[i]);
 	return out;
+}
+
+/* Just the heads: "VM REMOTE TX RATE". */
+static const char *heads(const struct tf_table *t, const struct tf_layout *l)
+{
+	static char out[512];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < t->n; i++)
+		if (l->width[i])
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", o ? "|" : "",
+					      t->cols[i].head[0] ? t->cols[i].head : "-");
+	return out;
+}
+
+/* Lay rows out at width; every line (the head too) is no wider than width. */
+static void lay(const struct tf_table *t, const bool *on, const char *const rows[][TF_FT_COLS],
+		int n, int width, struct tf_layout *l)
+{
+	char line[TF_LAYOUT_LINE_SIZE(400)];
+	int want[TF_LAYOUT_MAX_COLS];
+
+	tf_layout_want_init(t, on, want);
+	for (int r = 0; r < n; r++)
+		tf_layout_want(t, rows[r], want);
+	tf_layout_fit(t, want, width, l);
+	assert_true(l->total <= (width > 0 ? width : 0));
+	tf_layout_head(t, l, line, sizeof(line));
+	assert_true((int)tf_term_width(line) <= (width > 0 ? width : 0));
+	for (int r = 0; r < n; r++) {
+		tf_layout_line(t, l, rows[r], line, sizeof(line));
+		if ((int)tf_term_width(line) > (width > 0 ? width : 0))
+			fail_msg("width %d: a line of %zu columns: '%s'", width,
+				 tf_term_width(line), line);
+	}
 }
 
 /* ---- the algorithm, on a small table ------------------------------------- */
@@ -146,12 +183,225 @@ static void test_line(void **state)
 	assert_true(strlen(line) < 12);
 }
 
+/* ---- top's flow table ---------------------------------------------------- */
+
+/* A VM's flows as top shows them: NAT join and drop tracer on. */
+static const char *const flows4[][TF_FT_COLS] = {
+	{
+		[TF_FT_VM] = "web-frontend-01", [TF_FT_IFACE] = "vnet12", [TF_FT_PROTO] = "tcp",
+		[TF_FT_DETAIL] = "", [TF_FT_LOCAL] = "192.168.122.45:43822",
+		[TF_FT_NAT] = "203.0.113.10:61000", [TF_FT_REMOTE] = "93.184.216.34:443",
+		[TF_FT_TX_RATE] = "12.3 Mbit/s", [TF_FT_RX_RATE] = "1.23 Gbit/s",
+		[TF_FT_TX_BYTES] = "123 MiB", [TF_FT_RX_BYTES] = "1.50 GiB",
+		[TF_FT_TX_PKTS] = "123456", [TF_FT_RX_PKTS] = "1.23M", [TF_FT_DROPS] = "0",
+	},
+	{
+		[TF_FT_VM] = "db", [TF_FT_IFACE] = "vnet3", [TF_FT_PROTO] = "udp",
+		[TF_FT_DETAIL] = "", [TF_FT_LOCAL] = "192.168.122.9:53",
+		[TF_FT_NAT] = "-", [TF_FT_REMOTE] = "192.168.122.45:5353",
+		[TF_FT_TX_RATE] = "0 bit/s", [TF_FT_RX_RATE] = "880 bit/s",
+		[TF_FT_TX_BYTES] = "1.2 KiB", [TF_FT_RX_BYTES] = "880 B",
+		[TF_FT_TX_PKTS] = "10", [TF_FT_RX_PKTS] = "11", [TF_FT_DROPS] = "2",
+	},
+};
+
+static const bool all_on[TF_FT_COLS] = {
+	true, true, true, true, true, true, true, true, true, true, true, true, true, true,
+};
+
+static void test_top_flows_widths(void **state)
+{
+	static const struct { int width; const char *heads; } want[] = {
+		{ 40, "VM|REMOTE|TX RATE" },
+		{ 60, "VM|REMOTE|TX RATE|RX RATE" },
+		{ 80, "VM|LOCAL|REMOTE|TX RATE|RX RATE" },
+		{ 100, "VM|IFACE|PROTO|LOCAL|REMOTE|TX RATE|RX RATE" },
+		{ 120, "VM|IFACE|PROTO|LOCAL|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES" },
+		{ 160, "VM|IFACE|PROTO|LOCAL|NAT|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES|"
+		       "TX PKTS|RX PKTS|DROPS" },
+		{ 250, "VM|IFACE|PROTO|LOCAL|NAT|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES|"
+		       "TX PKTS|RX PKTS|DROPS" },
+	};
+	struct tf_layout l;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		lay(&tf_top_flows, all_on, flows4, 2, want[k].width, &l);
+		assert_string_equal(heads(&tf_top_flows, &l), want[k].heads);
+	}
+	/* at 40 the VM name and the peer's address are both cut */
+	lay(&tf_top_flows, all_on, flows4, 2, 40, &l);
+	assert_string_equal(shown(&tf_top_flows, &l), "VM:9 REMOTE:18 TX RATE:11");
+	/* NAT and DROPS come in between 120 and 160 columns: NAT first */
+	lay(&tf_top_flows, all_on, flows4, 2, 129, &l);
+	assert_string_equal(heads(&tf_top_flows, &l),
+			    "VM|IFACE|PROTO|LOCAL|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES");
+	lay(&tf_top_flows, all_on, flows4, 2, 130, &l);
+	assert_string_equal(heads(&tf_top_flows, &l),
+			    "VM|IFACE|PROTO|LOCAL|NAT|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES");
+	lay(&tf_top_flows, all_on, flows4, 2, 136, &l);
+	assert_string_equal(heads(&tf_top_flows, &l),
+			    "VM|IFACE|PROTO|LOCAL|NAT|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES|"
+			    "DROPS");
+	assert_int_equal(l.total, 136);
+}
+
+/* NAT without the join, DROPS without the drop tracer: never, at any width. */
+static void test_top_flows_off(void **state)
+{
+	bool on[TF_FT_COLS];
+	struct tf_layout l;
+
+	(void)state;
+	memcpy(on, all_on, sizeof(on));
+	on[TF_FT_NAT] = on[TF_FT_DROPS] = false;
+	lay(&tf_top_flows, on, flows4, 2, 250, &l);
+	assert_string_equal(heads(&tf_top_flows, &l),
+			    "VM|IFACE|PROTO|LOCAL|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES|"
+			    "TX PKTS|RX PKTS");
+	/* ... and the room they leave goes to the columns after them */
+	lay(&tf_top_flows, on, flows4, 2, 127, &l);
+	assert_string_equal(heads(&tf_top_flows, &l),
+			    "VM|IFACE|PROTO|LOCAL|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES|"
+			    "TX PKTS|RX PKTS");
+}
+
+/* IPv6 and ICMP details: addresses cut in the middle; details only when all else fits. */
+static void test_top_flows_ipv6(void **state)
+{
+	static const char *const rows[][TF_FT_COLS] = {
+		{
+			[TF_FT_VM] = "a-rather-long-virtual-machine-name", [TF_FT_IFACE] = "vnet0",
+			[TF_FT_PROTO] = "icmpv6", [TF_FT_DETAIL] = "echo id 4711 vlan 100",
+			[TF_FT_LOCAL] = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1",
+			[TF_FT_NAT] = "routed",
+			[TF_FT_REMOTE] = "2001:db8:ffff:ffff:ffff:ffff:ffff:2",
+			[TF_FT_TX_RATE] = "1.00 kbit/s", [TF_FT_RX_RATE] = "1.00 kbit/s",
+			[TF_FT_TX_BYTES] = "1.2 KiB", [TF_FT_RX_BYTES] = "1.2 KiB",
+			[TF_FT_TX_PKTS] = "10", [TF_FT_RX_PKTS] = "10", [TF_FT_DROPS] = "0",
+		},
+		{
+			[TF_FT_VM] = "b", [TF_FT_IFACE] = "vnet1", [TF_FT_PROTO] = "tcp",
+			[TF_FT_DETAIL] = "", [TF_FT_LOCAL] = "[fd00::1:2:3:4]:22",
+			[TF_FT_NAT] = "-", [TF_FT_REMOTE] = "[fd00:1234:5678:9abc:def0::99]:60000",
+			[TF_FT_TX_RATE] = "0 bit/s", [TF_FT_RX_RATE] = "0 bit/s",
+			[TF_FT_TX_BYTES] = "0 B", [TF_FT_RX_BYTES] = "0 B",
+			[TF_FT_TX_PKTS] = "0", [TF_FT_RX_PKTS] = "0", [TF_FT_DROPS] = "-",
+		},
+	};
+	char line[TF_LAYOUT_LINE_SIZE(400)];
+	struct tf_layout l;
+
+	(void)state;
+	if (!utf8_locale())
+		skip();
+	for (int w = 1; w <= 300; w++)
+		lay(&tf_top_flows, all_on, rows, 2, w, &l);
+	/* 80: the essential five, the addresses cut, keeping port and last group */
+	lay(&tf_top_flows, all_on, rows, 2, 80, &l);
+	assert_string_equal(heads(&tf_top_flows, &l), "VM|LOCAL|REMOTE|TX RATE|RX RATE");
+	assert_string_equal(shown(&tf_top_flows, &l),
+			    "VM:12 LOCAL:21 REMOTE:21 TX RATE:11 RX RATE:11");
+	tf_layout_line(&tf_top_flows, &l, rows[1], line, sizeof(line));
+	assert_string_equal(line, "b            [fd00::1:2:3:4]:22    "
+			    "[fd00:1234\xe2\x80\xa6:99]:60000     0 bit/s     0 bit/s");
+	/* 250: everything, the details after the protocol's name, under PROTO */
+	lay(&tf_top_flows, all_on, rows, 2, 250, &l);
+	assert_string_equal(heads(&tf_top_flows, &l),
+			    "VM|IFACE|PROTO|-|LOCAL|NAT|REMOTE|TX RATE|RX RATE|TX BYTES|RX BYTES|"
+			    "TX PKTS|RX PKTS|DROPS");
+	tf_layout_head(&tf_top_flows, &l, line, sizeof(line));
+	assert_true(!strncmp(line, "VM                       IFACE PROTO  "
+			     "                      LOCAL", 59));
+}
+
+/* Any width, any cells: no line is ever wider than the terminal. */
+static void test_top_flows_every_width(void **state)
+{
+	struct tf_layout l;
+
+	(void)state;
+	for (int w = -1; w <= 300; w++)
+		lay(&tf_top_flows, all_on, flows4, 2, w, &l);
+}
+
+/* ---- top's interface table ----------------------------------------------- */
+
+static void test_top_targets_widths(void **state)
+{
+	static const char *const rows[][TF_FT_COLS] = {
+		{
+			[TF_TT_VM] = "web-frontend-01", [TF_TT_IFACE] = "vnet12", [TF_TT_ROLE] = "tap",
+			[TF_TT_RX_RATE] = "12.3 Mbit/s", [TF_TT_TX_RATE] = "1.23 Gbit/s",
+			[TF_TT_RX_BYTES] = "123 MiB", [TF_TT_TX_BYTES] = "1.50 GiB",
+			[TF_TT_RX_PKTS] = "123456", [TF_TT_TX_PKTS] = "1.23M", [TF_TT_DROPS] = "7",
+		},
+		{
+			[TF_TT_VM] = "-", [TF_TT_IFACE] = "virbr0", [TF_TT_ROLE] = "bridge",
+			[TF_TT_RX_RATE] = "0 bit/s", [TF_TT_TX_RATE] = "0 bit/s",
+			[TF_TT_RX_BYTES] = "0 B", [TF_TT_TX_BYTES] = "0 B",
+			[TF_TT_RX_PKTS] = "0", [TF_TT_TX_PKTS] = "0", [TF_TT_DROPS] = "0",
+		},
+	};
+	static const struct { int width; const char *heads; } want[] = {
+		{ 40, "VM|IFACE|RX RATE|TX RATE" },
+		{ 60, "VM|IFACE|ROLE|RX RATE|TX RATE" },
+		{ 80, "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|DROPS" },
+		{ 100, "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|RX PKTS|TX PKTS|DROPS" },
+		{ 120, "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|RX PKTS|TX PKTS|DROPS" },
+		{ 160, "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|RX PKTS|TX PKTS|DROPS" },
+		{ 250, "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|RX PKTS|TX PKTS|DROPS" },
+	};
+	bool on[TF_TT_COLS];
+	struct tf_layout l;
+
+	(void)state;
+	for (int i = 0; i < TF_TT_COLS; i++)
+		on[i] = true;
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		lay(&tf_top_targets, on, rows, 2, want[k].width, &l);
+		assert_string_equal(heads(&tf_top_targets, &l), want[k].heads);
+	}
+	for (int w = -1; w <= 300; w++)
+		lay(&tf_top_targets, on, rows, 2, w, &l);
+	on[TF_TT_DROPS] = false;
+	lay(&tf_top_targets, on, rows, 2, 250, &l);
+	assert_string_equal(heads(&tf_top_targets, &l),
+			    "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|RX PKTS|TX PKTS");
+}
+
+/* Rates take their widest from the start: columns stay put as traffic starts. */
+static void test_top_rates_keep_their_place(void **state)
+{
+	static const char *const idle[][TF_FT_COLS] = {
+		{
+			[TF_TT_VM] = "-", [TF_TT_IFACE] = "eth0", [TF_TT_ROLE] = "uplink",
+			[TF_TT_RX_RATE] = "0 bit/s", [TF_TT_TX_RATE] = "0 bit/s",
+			[TF_TT_RX_BYTES] = "0 B", [TF_TT_TX_BYTES] = "0 B",
+			[TF_TT_RX_PKTS] = "0", [TF_TT_TX_PKTS] = "0", [TF_TT_DROPS] = "0",
+		},
+	};
+	struct tf_layout l;
+
+	(void)state;
+	lay(&tf_top_targets, NULL, idle, 1, 120, &l);
+	assert_int_equal(l.width[TF_TT_RX_RATE], 11);
+	assert_int_equal(l.width[TF_TT_TX_RATE], 11);
+	assert_int_equal(l.width[TF_TT_RX_BYTES], 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fit_priority),
 		cmocka_unit_test(test_fit_off_and_empty),
 		cmocka_unit_test(test_line),
+		cmocka_unit_test(test_top_flows_widths),
+		cmocka_unit_test(test_top_flows_off),
+		cmocka_unit_test(test_top_flows_ipv6),
+		cmocka_unit_test(test_top_flows_every_width),
+		cmocka_unit_test(test_top_targets_widths),
+		cmocka_unit_test(test_top_rates_keep_their_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
