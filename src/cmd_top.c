@@ -7,9 +7,9 @@
  * through the VMs (interfaces without a VM by name) and back to all; /
  * types a VM or interface name; q quits.
  *
- * Every line fits the terminal's width: the tables' columns give way in
- * the priority order of top_table.c, long names and addresses are cut with
- * a marker.
+ * Every line fits the terminal's width, which follows the tty (TIOCGWINSZ,
+ * on SIGWINCH): the tables' columns give way in the priority order of
+ * top_table.c, long names and addresses are cut with a marker.
  *
  * The terminal is restored on every way out: q, -d, the first SIGINT/
  * SIGTERM (the main loop sees tf_exiting and calls endwin), a second one
@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,30 @@ static void restore_terminal_now(void)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
 	if (write(STDOUT_FILENO, leave, sizeof(leave) - 1) < 0)
 		return;
+}
+
+/*
+ * The screen follows the tty's size (TIOCGWINSZ) on SIGWINCH. ncurses would
+ * do it too, but only in a getch() that finds a key: with a timeout it
+ * misses resizes until one is pressed. Our handler keeps ncurses' out.
+ */
+static volatile sig_atomic_t resized;
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	resized = 1;
+}
+
+static void follow_tty_size(void)
+{
+	struct winsize ws;
+
+	resized = 0;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+		resizeterm(ws.ws_row, ws.ws_col);
+	/* Paint it all anew: the terminal may have reflowed the old lines. */
+	clearok(curscr, TRUE);
 }
 
 /* ---- the view's state ---------------------------------------------------- */
@@ -448,6 +473,10 @@ static void loop(struct top *tp)
 
 		if (ch != ERR && ch != KEY_RESIZE && key(tp, ch))
 			break;
+		if (resized) {
+			follow_tty_size();
+			ch = KEY_RESIZE;
+		}
 		now = tf_now_mono();
 		if (now >= end)
 			break;
@@ -473,6 +502,7 @@ int tf_cmd_top(const struct tf_cli *cli)
 	struct tf_flows_run run = {};
 	struct top tp = { .cli = cli, .s = &s, .c = c, .run = &run };
 	struct tf_summary sum;
+	struct sigaction winch;
 	int ret = TF_EXIT_RUNTIME;
 
 	memset(&s, 0, sizeof(s));
@@ -492,6 +522,17 @@ int tf_cmd_top(const struct tf_cli *cli)
 	have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	atexit(curses_off);
 	setlocale(LC_ALL, "");
+	/*
+	 * The tty's size (TIOCGWINSZ), never LINES/COLUMNS: a COLUMNS left
+	 * over from another terminal would make every line wrap.
+	 */
+	use_env(FALSE);
+	use_tioctl(TRUE);
+	memset(&winch, 0, sizeof(winch));
+	winch.sa_handler = on_winch;
+	winch.sa_flags = SA_RESTART;	/* a resize is no reason to fail a read of the maps */
+	sigemptyset(&winch.sa_mask);
+	sigaction(SIGWINCH, &winch, NULL);
 	if (!initscr()) {
 		tf_err("cannot set up the terminal");
 		goto out;
