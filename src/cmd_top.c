@@ -7,6 +7,10 @@
  * through the VMs (interfaces without a VM by name) and back to all; /
  * types a VM or interface name; q quits.
  *
+ * Every line fits the terminal's width, which follows the tty (TIOCGWINSZ,
+ * on SIGWINCH): the tables' columns give way in the priority order of
+ * top_table.c, long names and addresses are cut with a marker.
+ *
  * The terminal is restored on every way out: q, -d, the first SIGINT/
  * SIGTERM (the main loop sees tf_exiting and calls endwin), a second one
  * (the handler restores the saved termios and leaves the alternate screen
@@ -18,6 +22,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +36,7 @@
 #include "report.h"
 #include "session.h"
 #include "signals.h"
+#include "top_table.h"
 
 /* ---- terminal restore --------------------------------------------------- */
 
@@ -58,6 +64,30 @@ static void restore_terminal_now(void)
 		return;
 }
 
+/*
+ * The screen follows the tty's size (TIOCGWINSZ) on SIGWINCH. ncurses would
+ * do it too, but only in a getch() that finds a key: with a timeout it
+ * misses resizes until one is pressed. Our handler keeps ncurses' out.
+ */
+static volatile sig_atomic_t resized;
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	resized = 1;
+}
+
+static void follow_tty_size(void)
+{
+	struct winsize ws;
+
+	resized = 0;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+		resizeterm(ws.ws_row, ws.ws_col);
+	/* Paint it all anew: the terminal may have reflowed the old lines. */
+	clearok(curscr, TRUE);
+}
+
 /* ---- the view's state ---------------------------------------------------- */
 
 struct top {
@@ -71,6 +101,9 @@ struct top {
 	char input[TF_NAME_MAX];
 	size_t input_len;
 	char message[160];		/* one-shot status message */
+	int maxx;			/* the screen's width at this drawing */
+	char *line, *line2;		/* a line of it, and one being built */
+	size_t line_size;
 };
 
 /* The name a target is filtered by: its VM, else the interface. */
@@ -194,113 +227,187 @@ static long collect_rows(struct top *tp, struct tf_flow_row **out)
 	return n;
 }
 
-static double rate(uint64_t now, uint64_t prev, double dt)
+/*
+ * Every line goes through here, cut to the screen's width: ncurses would
+ * carry the rest over to the next line. Made safe for the terminal on the
+ * way (a line tf_layout_line made safe already stays as it is).
+ */
+static void put_line(struct top *tp, int y, const char *s)
 {
-	return dt > 0 && now >= prev ? (double)(now - prev) * 8.0 / dt : 0;
+	tf_term_fit(s, tp->maxx, false, tp->line, tp->line_size);
+	mvaddstr(y, 0, tp->line);
 }
 
 static int draw_targets(struct top *tp, int y, int maxy)
 {
-	char rxr[24], txr[24], rxb[16], txb[16], rxp[16], txp[16];
-	char vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
+	const struct tf_table *tab = &tf_top_targets;
+	struct tf_top_cells cells;
+	struct tf_layout l;
+	bool on[TF_TT_COLS];
+	int want[TF_TT_COLS];
 
+	tf_top_targets_on(tp->c, on);
+	tf_layout_want_init(tab, on, want);
+	for (size_t i = 0; i < tp->c->n_targets; i++) {
+		if (!target_shown(tp, &tp->c->targets[i]))
+			continue;
+		tf_top_target_cells(tp->c, i, &cells);
+		tf_layout_want(tab, cells.cell, want);
+	}
+	tf_layout_fit(tab, want, tp->maxx, &l);
 	attron(A_BOLD);
-	mvprintw(y++, 0, "%-16s %-12s %-7s %13s %13s %10s %10s %9s %9s", "VM", "IFACE", "ROLE",
-		 "RX RATE", "TX RATE", "RX BYTES", "TX BYTES", "RX PKTS", "TX PKTS");
+	put_line(tp, y++, tf_layout_head(tab, &l, tp->line2, tp->line_size));
 	attroff(A_BOLD);
 	for (size_t i = 0; i < tp->c->n_targets && y < maxy; i++) {
-		const struct tf_target *t = &tp->c->targets[i];
-		double dt = t->now_t - t->prev_t;
-
-		if (tp->filter[0] && !target_shown(tp, t))
+		if (!target_shown(tp, &tp->c->targets[i]))
 			continue;
-		tf_format_rate(rate(t->now.rx_bytes, t->prev.rx_bytes, dt), rxr, sizeof(rxr));
-		tf_format_rate(rate(t->now.tx_bytes, t->prev.tx_bytes, dt), txr, sizeof(txr));
-		tf_format_bytes(t->now.rx_bytes, rxb, sizeof(rxb));
-		tf_format_bytes(t->now.tx_bytes, txb, sizeof(txb));
-		tf_format_count(t->now.rx_packets, rxp, sizeof(rxp));
-		tf_format_count(t->now.tx_packets, txp, sizeof(txp));
-		mvprintw(y++, 0, "%s %s %-7s %13s %13s %10s %10s %9s %9s%s",
-			 tf_term_str(t->has_vif ? t->vif.vm : "-", 16, 16, vm, sizeof(vm)),
-			 tf_term_str(t->ifname, 12, 0, ifn, sizeof(ifn)), tf_role_name(t->role),
-			 rxr, txr, rxb, txb, rxp, txp, t->gone ? " (gone)" : "");
+		tf_top_target_cells(tp->c, i, &cells);
+		put_line(tp, y++, tf_layout_line(tab, &l, cells.cell, tp->line2, tp->line_size));
 	}
 	return y;
 }
 
-static void draw_flows(struct top *tp, int y, int maxy, int maxx)
+static void draw_flows(struct top *tp, int y, int maxy)
 {
+	const struct tf_table *tab = &tf_top_flows;
 	struct tf_flow_row *rows;
-	long n = collect_rows(tp, &rows);
-	char proto[64], local[80], remote[80], txr[24], rxr[24], txb[16], rxb[16], txp[16],
-	     rxp[16], vm[TF_TERM_SIZE(TF_NAME_MAX)], ifn[TF_TERM_SIZE(IFNAMSIZ)];
-	char filter[TF_TERM_SIZE(TF_NAME_MAX)];
+	long n = collect_rows(tp, &rows), shown;
+	struct tf_top_cells cells;
+	struct tf_layout l;
+	bool on[TF_FT_COLS];
+	int want[TF_FT_COLS];
 
+	/* The rows that fit below the head decide the widths. */
+	shown = n < maxy - y - 1 ? n : maxy - y - 1;
+	tf_top_flows_on(&tp->run->rep, on);
+	tf_layout_want_init(tab, on, want);
+	for (long i = 0; i < shown; i++) {
+		tf_top_flow_cells(&rows[i], &cells);
+		tf_layout_want(tab, cells.cell, want);
+	}
+	tf_layout_fit(tab, want, tp->maxx, &l);
 	attron(A_BOLD);
-	mvprintw(y++, 0, "%-12s %-10s %-18s %-28s %-28s %10s %10s %8s %8s %12s %12s", "VM",
-		 "IFACE", "PROTO", "LOCAL", "REMOTE", "TX BYTES", "RX BYTES", "TX PKTS",
-		 "RX PKTS", "TX RATE", "RX RATE");
+	put_line(tp, y++, tf_layout_head(tab, &l, tp->line2, tp->line_size));
 	attroff(A_BOLD);
 	if (n < 0) {
-		mvprintw(y, 0, "(out of memory)");
+		put_line(tp, y, "(out of memory)");
 		return;
 	}
-	if (!n)
-		mvprintw(y, 0, "(no flows%s%s)", tp->filter[0] ? " of " : "",
-			 tf_term_str(tp->filter, 0, 0, filter, sizeof(filter)));
-	for (long i = 0; i < n && y < maxy; i++) {
-		const struct tf_flow_row *r = &rows[i];
-
-		tf_flow_row_proto(r, proto, sizeof(proto));
-		tf_flow_endpoint_str(r->v.family, r->v.local_ip, r->v.local_port, local,
-				     sizeof(local));
-		tf_flow_endpoint_str(r->v.family, r->v.remote_ip, r->v.remote_port, remote,
-				     sizeof(remote));
-		tf_format_bytes(r->v.tx.bytes, txb, sizeof(txb));
-		tf_format_bytes(r->v.rx.bytes, rxb, sizeof(rxb));
-		tf_format_count(r->v.tx.packets, txp, sizeof(txp));
-		tf_format_count(r->v.rx.packets, rxp, sizeof(rxp));
-		tf_format_rate(r->tx_bps, txr, sizeof(txr));
-		tf_format_rate(r->rx_bps, rxr, sizeof(rxr));
-		mvprintw(y++, 0, "%s %s %-18.18s %-28.28s %-28.28s %10s %10s %8s %8s "
-			 "%12s %12s",
-			 tf_term_str(r->t->has_vif ? r->t->vif.vm : "-", 12, 12, vm, sizeof(vm)),
-			 tf_term_str(r->t->ifname, 10, 0, ifn, sizeof(ifn)), proto, local, remote,
-			 txb, rxb, txp, rxp, txr, rxr);
+	if (!n) {
+		snprintf(tp->line2, tp->line_size, "(no flows%s%s)", tp->filter[0] ? " of " : "",
+			 tp->filter);
+		put_line(tp, y, tp->line2);
 	}
-	(void)maxx;
+	for (long i = 0; i < shown; i++) {
+		tf_top_flow_cells(&rows[i], &cells);
+		put_line(tp, y++, tf_layout_line(tab, &l, cells.cell, tp->line2, tp->line_size));
+	}
 	free(rows);
+}
+
+/* The title bar: its parts while they fit, the filter cut if need be. */
+static void draw_title(struct top *tp)
+{
+	char ts[16], part[3][64];
+	const char *parts[8];
+	struct tf_losses l;
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t o = 0;
+	int n = 0, width = 0;
+
+	localtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	tf_collector_losses(tp->c, &l);
+	snprintf(part[0], sizeof(part[0]), "flows: %zu", tp->run->fl.n - tp->run->fl.n_expired);
+	snprintf(part[1], sizeof(part[1]), "map_full: %llu", (unsigned long long)l.flow_map_full);
+	snprintf(part[2], sizeof(part[2]), "parse_errors: %llu",
+		 (unsigned long long)l.parse_errors);
+	parts[n++] = "tapflow top";
+	parts[n++] = ts;
+	parts[n++] = tf_flow_sort_name(tp->sort);
+	parts[n++] = tp->filter[0] ? tp->filter : "all";
+	parts[n++] = part[0];
+	parts[n++] = part[1];
+	parts[n++] = part[2];
+	for (int k = 0; k < n; k++) {
+		static const char *const label[] = { " ", "  ", "  sort: ", "  filter: ",
+						     "  ", "  ", "  " };
+		int room = tp->maxx - width - (int)strlen(label[k]);
+		int w = (int)tf_term_width(parts[k]);
+
+		/* A long VM name is cut, rather than lose the counters after it. */
+		if (k == 3 && w > room && room >= 8)
+			w = room;
+		if (w > room)
+			break;
+		o += (size_t)snprintf(tp->line2 + o, tp->line_size - o, "%s", label[k]);
+		tf_term_fit(parts[k], w, false, tp->line2 + o, tp->line_size - o);
+		o += strlen(tp->line2 + o);
+		width += (int)strlen(label[k]) + w;
+	}
+	attron(A_REVERSE);
+	mvprintw(0, 0, "%*s", tp->maxx, "");
+	mvaddstr(0, 0, tp->line2);
+	attroff(A_REVERSE);
+}
+
+static void draw_status(struct top *tp, int y)
+{
+	static const char prompt[] = "VM or interface (Enter: apply, Esc: cancel): ";
+	size_t len = strlen(tp->input);
+
+	if (!tp->prompt) {
+		put_line(tp, y, tp->message[0] ? tp->message :
+			 "b/p/r: sort by bytes/packets/rate   v: next VM   /: VM name   q: quit");
+		return;
+	}
+	/* Typing: the end of what was typed stays in sight. */
+	if (strlen(prompt) + len <= (size_t)tp->maxx) {
+		snprintf(tp->line2, tp->line_size, "%s%s", prompt, tp->input);
+	} else {
+		size_t keep = tp->maxx > 1 ? (size_t)tp->maxx - 1 : 0;
+
+		snprintf(tp->line2, tp->line_size, "/%s", tp->input + (len > keep ? len - keep : 0));
+	}
+	put_line(tp, y, tp->line2);
+}
+
+/* Line buffers for the screen's width; false if there is no memory for them. */
+static bool size_lines(struct top *tp, int maxx)
+{
+	size_t need = TF_LAYOUT_LINE_SIZE(maxx > 0 ? maxx : 1) + 64;
+	char *a, *b;
+
+	tp->maxx = maxx > 0 ? maxx : 0;
+	if (need <= tp->line_size)
+		return true;
+	a = realloc(tp->line, need);
+	if (a)
+		tp->line = a;
+	b = realloc(tp->line2, need);
+	if (b)
+		tp->line2 = b;
+	if (!a || !b)
+		return false;
+	tp->line_size = need;
+	return true;
 }
 
 static void draw(struct top *tp)
 {
-	char ts[16], filter[TF_TERM_SIZE(TF_NAME_MAX)];
-	struct tf_losses l;
-	int maxy, maxx, y = 0;
-	time_t now = time(NULL);
-	struct tm tm;
+	int maxy, maxx;
 
 	getmaxyx(stdscr, maxy, maxx);
 	erase();
-	localtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
-	tf_collector_losses(tp->c, &l);
-	attron(A_REVERSE);
-	mvprintw(y++, 0, "%-*s", maxx, "");
-	mvprintw(0, 0, " tapflow top  %s  sort: %s  filter: %s  flows: %zu  map_full: %llu  "
-		 "parse_errors: %llu", ts, tf_flow_sort_name(tp->sort),
-		 tf_term_str(tp->filter[0] ? tp->filter : "all", 0, 0, filter, sizeof(filter)),
-		 tp->run->fl.n - tp->run->fl.n_expired,
-		 (unsigned long long)l.flow_map_full, (unsigned long long)l.parse_errors);
-	attroff(A_REVERSE);
-	y = draw_targets(tp, y + 1, maxy / 2);
-	draw_flows(tp, y + 1, maxy - 1, maxx);
-	if (tp->prompt)
-		mvprintw(maxy - 1, 0, "VM or interface (Enter: apply, Esc: cancel): %s",
-			 tp->input);
-	else
-		mvprintw(maxy - 1, 0, "%s", tp->message[0] ? tp->message :
-			 "b/p/r: sort by bytes/packets/rate   v: next VM   /: VM name   q: quit");
+	if (!size_lines(tp, maxx)) {
+		mvaddstr(0, 0, "(out of memory)");
+		refresh();
+		return;
+	}
+	draw_title(tp);
+	draw_flows(tp, draw_targets(tp, 2, maxy / 2) + 1, maxy - 1);
+	draw_status(tp, maxy - 1);
 	refresh();
 }
 
@@ -366,6 +473,10 @@ static void loop(struct top *tp)
 
 		if (ch != ERR && ch != KEY_RESIZE && key(tp, ch))
 			break;
+		if (resized) {
+			follow_tty_size();
+			ch = KEY_RESIZE;
+		}
 		now = tf_now_mono();
 		if (now >= end)
 			break;
@@ -391,6 +502,7 @@ int tf_cmd_top(const struct tf_cli *cli)
 	struct tf_flows_run run = {};
 	struct top tp = { .cli = cli, .s = &s, .c = c, .run = &run };
 	struct tf_summary sum;
+	struct sigaction winch;
 	int ret = TF_EXIT_RUNTIME;
 
 	memset(&s, 0, sizeof(s));
@@ -410,6 +522,17 @@ int tf_cmd_top(const struct tf_cli *cli)
 	have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	atexit(curses_off);
 	setlocale(LC_ALL, "");
+	/*
+	 * The tty's size (TIOCGWINSZ), never LINES/COLUMNS: a COLUMNS left
+	 * over from another terminal would make every line wrap.
+	 */
+	use_env(FALSE);
+	use_tioctl(TRUE);
+	memset(&winch, 0, sizeof(winch));
+	winch.sa_handler = on_winch;
+	winch.sa_flags = SA_RESTART;	/* a resize is no reason to fail a read of the maps */
+	sigemptyset(&winch.sa_mask);
+	sigaction(SIGWINCH, &winch, NULL);
 	if (!initscr()) {
 		tf_err("cannot set up the terminal");
 		goto out;
@@ -436,5 +559,7 @@ out:
 	tf_log_note_to(NULL, NULL);
 	tf_session_end(&s);
 	tf_flows_run_free(&run);
+	free(tp.line);
+	free(tp.line2);
 	return ret;
 }

@@ -280,6 +280,68 @@ const char *tf_term_str(const char *s, int min, int max, char *out, size_t outle
 	return out;
 }
 
+/* Append the characters of p, as the terminal gets them, up to max columns. */
+static size_t term_put(const unsigned char *p, int max, char *out, size_t o, size_t outlen,
+		       int *width)
+{
+	size_t len;
+	char tmp[16];
+	int cols;
+
+	while (*p) {
+		size_t n = term_char(p, tmp, &len, &cols);
+
+		if (*width + cols > max || o + len + 1 > outlen)
+			break;
+		memcpy(out + o, tmp, len);
+		o += len;
+		*width += cols;
+		p += n;
+	}
+	return o;
+}
+
+const char *tf_term_fit(const char *s, int cols, bool middle, char *out, size_t outlen)
+{
+	/* U+2026 only where it is a character; elsewhere an ASCII stand-in. */
+	const char *mark = term_utf8 ? "\xe2\x80\xa6" : "~";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, total = tf_term_width(s), len;
+	int width = 0, head, tail, c;
+	char tmp[16];
+
+	if (!outlen)
+		return out;
+	out[0] = '\0';
+	if (cols >= 0 && total <= (size_t)cols)
+		return tf_term_str(s, 0, 0, out, outlen);
+	if (cols <= 0)
+		return out;
+	/* Room for the marker; addresses keep more of their end (the port). */
+	head = middle ? (cols - 1) / 2 : cols - 1;
+	tail = cols - 1 - head;
+	o = term_put(p, head, out, o, outlen, &width);
+	if (o + strlen(mark) + 1 > outlen) {
+		out[o] = '\0';
+		return out;
+	}
+	memcpy(out + o, mark, strlen(mark));
+	o += strlen(mark);
+	if (tail > 0) {
+		/* The tail starts at the first character after which tail columns are left. */
+		size_t skipped = 0;
+
+		while (*p && total - skipped > (size_t)tail) {
+			p += term_char(p, tmp, &len, &c);
+			skipped += (size_t)c;
+		}
+		width = 0;
+		o = term_put(p, tail, out, o, outlen, &width);
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static void key(struct tf_json *j, const char *k)
 {
 	char esc[128];

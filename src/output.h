@@ -84,6 +84,13 @@ void tf_json_escape(const char *s, char *out, size_t outlen);
 void tf_term_setup(void);
 void tf_term_set_utf8(bool utf8);
 const char *tf_term_str(const char *s, int min, int max, char *out, size_t outlen);
+/*
+ * s made safe as tf_term_str does, in at most cols columns: a longer s is
+ * cut between characters and the cut marked ("\u2026" on a UTF-8 terminal,
+ * "~" otherwise), at the end (names) or, with middle, in the middle
+ * (addresses: both the network and the port tell flows apart). No padding.
+ */
+const char *tf_term_fit(const char *s, int cols, bool middle, char *out, size_t outlen);
 /* Columns tf_term_str(s) takes, unpadded and uncut. */
 size_t tf_term_width(const char *s);
 /* Room for a name of n bytes made safe (4 per byte at most) and 63 columns of padding. */

@@ -163,12 +163,7 @@ int tf_report_vm_warnings(const struct tf_inventory *inv, FILE *f)
 	return n;
 }
 
-/*
- * Drops of target i: for a VM tap, the drops of the VM's packets wherever
- * they happened; for other interfaces, the drops on the device itself.
- * false if drops are not traced (the field is then null).
- */
-static bool target_drops(const struct tf_collector *c, size_t i, uint64_t *out)
+bool tf_target_drops(const struct tf_collector *c, size_t i, uint64_t *out)
 {
 	const struct tf_drop_table *d = &c->drop_tab;
 
@@ -207,7 +202,7 @@ void tf_report_stats_json(struct tf_json *j, const struct tf_collector *c,
 		tf_json_num(j, "rx_bps", rate_bps(t->now.rx_bytes, t->prev.rx_bytes, dt));
 		tf_json_num(j, "tx_bps", rate_bps(t->now.tx_bytes, t->prev.tx_bytes, dt));
 		/* Not traced (no tracer on this kernel, --no-drops): null, never a made-up 0. */
-		if (target_drops(c, i, &drops))
+		if (tf_target_drops(c, i, &drops))
 			tf_json_u64(j, "drops", drops);
 		else
 			tf_json_null(j, "drops");
@@ -248,7 +243,7 @@ void tf_report_stats_table(const struct tf_collector *c, const struct timespec *
 		tf_format_bytes(t->now.tx_bytes, txb, sizeof(txb));
 		tf_format_rate(rate_bps(t->now.rx_bytes, t->prev.rx_bytes, dt), rxr, sizeof(rxr));
 		tf_format_rate(rate_bps(t->now.tx_bytes, t->prev.tx_bytes, dt), txr, sizeof(txr));
-		if (target_drops(c, i, &drops))
+		if (tf_target_drops(c, i, &drops))
 			tf_format_count(drops, drp, sizeof(drp));
 		fprintf(f, "%s %s %-7s %9s %10s %12s %9s %10s %12s %7s%s\n",
 			tf_term_str(t->has_vif ? t->vif.vm : "-", 16, 0, vm, sizeof(vm)),
@@ -859,11 +854,7 @@ static void hms(uint64_t ns, int64_t off, char *out, size_t outlen)
 #define FLOW_COL_DROPS 13
 #define FLOW_COL_NAT 14
 
-/*
- * "10.99.0.1:40000" translated, "routed" forwarded as is, "never left"
- * forwarded but all of it dropped on the way, "-" not forwarded.
- */
-static void nat_cells(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
+void tf_flow_row_nat(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
 {
 	const struct tf_nat_link *l = &row->nat;
 	char ip[INET6_ADDRSTRLEN];
@@ -913,7 +904,7 @@ static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row 
 		tf_format_count(row->drops, cells[13], sizeof(cells[0]));
 	else
 		snprintf(cells[13], sizeof(cells[0]), "-");
-	nat_cells(row, cells[14], cells[15], sizeof(cells[0]));
+	tf_flow_row_nat(row, cells[14], cells[15], sizeof(cells[0]));
 }
 
 /* Per VM: its forwarded flows and what got lost on the way, one line each. */

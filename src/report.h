@@ -105,4 +105,18 @@ void tf_report_json_ktime(struct tf_json *j, const char *key, uint64_t ns, int64
 /* Table cells of a row: "udp", "10.0.0.1:53", "[fe80::1]:53", "icmp echo id 7". */
 void tf_flow_row_proto(const struct tf_flow_row *row, char *out, size_t outlen);
 
+/*
+ * NAT cells of a row: nat "10.99.0.1:40000" translated, "routed" forwarded
+ * as is, "never left" forwarded but all of it dropped on the way, "-" not
+ * forwarded; lost "tx/rx" lost in forwarding, "-" not forwarded.
+ */
+void tf_flow_row_nat(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen);
+
+/*
+ * Drops of target i: for a VM tap, the drops of the VM's packets wherever
+ * they happened; for other interfaces, the drops on the device itself.
+ * false if drops are not traced (the field is then null).
+ */
+bool tf_target_drops(const struct tf_collector *c, size_t i, uint64_t *out);
+
 #endif /* TF_REPORT_H */

@@ -5,7 +5,7 @@
  * controls, line separators, no bytes that are not UTF-8, only ASCII for a
  * terminal that is not UTF-8), the width is what wcwidth says of the output,
  * cuts and padding keep to their columns, and making it safe twice changes
- * nothing.
+ * nothing. tf_term_fit, the cut with a marker, keeps to its columns too.
  *
  * Input: byte 0 picks UTF-8 or not, bytes 1 and 2 the min and max columns,
  * the rest is the name.
@@ -88,6 +88,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(strlen(small) < k);
 		check_safe(small, utf8);
 		CHECK(!strncmp(small, whole, strlen(small)));
+	}
+	/* Fit to max with a marker, at the end or in the middle: safe, never wider. */
+	for (int middle = 0; middle <= 1; middle++) {
+		tf_term_fit(name, max, middle, again, room + 40);
+		width = check_safe(again, utf8);
+		CHECK(width <= (size_t)max);
+		CHECK(tf_term_width(name) > (size_t)max || !strcmp(again, whole));
 	}
 	free(whole);
 	free(cut);

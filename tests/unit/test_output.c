@@ -212,6 +212,63 @@ static void test_term_small_buffer(void **state)
 	tf_term_str("x", 0, 0, out, 0);		/* no room at all: untouched, no crash */
 }
 
+static const char *fit(const char *s, int cols, bool middle)
+{
+	static char out[TF_TERM_SIZE(64)];
+
+	return tf_term_fit(s, cols, middle, out, sizeof(out));
+}
+
+#define ELL "\xe2\x80\xa6"	/* U+2026, one column */
+
+/* Cut to a column with a marker, never wider, never inside a character. */
+static void test_term_fit(void **state)
+{
+	(void)state;
+	if (!utf8_locale())
+		skip();
+	/* what fits is as tf_term_str makes it, unpadded */
+	assert_string_equal(fit("web-01", 6, false), "web-01");
+	assert_string_equal(fit("web-01", 20, true), "web-01");
+	assert_string_equal(fit("vm\x1b", 6, false), "vm\\x1b");
+	/* names lose their end, addresses their middle (the port stays) */
+	assert_string_equal(fit("web-frontend-01", 8, false), "web-fro" ELL);
+	assert_string_equal(fit("[2001:db8::1234:5678]:443", 11, true), "[2001" ELL "]:443");
+	assert_string_equal(fit("[2001:db8::1234:5678]:443", 12, true), "[2001" ELL "8]:443");
+	assert_int_equal(tf_term_width(fit("[2001:db8::1234:5678]:443", 12, true)), 12);
+	/* an escape is cut whole: "ab\x1b" needs 6 columns */
+	assert_string_equal(fit("ab\x1b" "cd", 5, false), "ab" ELL);
+	assert_string_equal(fit("ab\x1b" "cd", 7, true), "ab" ELL "cd");
+	/* a wide character that would cross the cut is left out: narrower, never wider */
+	assert_string_equal(fit("\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97", 5, false),
+			    "\xe4\xb8\xad\xe6\x96\x87" ELL);
+	assert_string_equal(fit("\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97", 4, false),
+			    "\xe4\xb8\xad" ELL);
+	assert_int_equal(tf_term_width(fit("\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97", 4, true)), 3);
+	/* the narrowest */
+	assert_string_equal(fit("abc", 1, false), ELL);
+	assert_string_equal(fit("abc", 1, true), ELL);
+	assert_string_equal(fit("abc", 0, false), "");
+	assert_string_equal(fit("", 0, false), "");
+	/* no room for the marker in the buffer: the cut part alone */
+	{
+		char out[4];
+
+		assert_string_equal(tf_term_fit("abcdef", 4, false, out, sizeof(out)), "abc");
+	}
+}
+
+/* Without UTF-8 the marker is ASCII: a terminal in another charset shows it too. */
+static void test_term_fit_not_utf8(void **state)
+{
+	(void)state;
+	tf_term_set_utf8(false);
+	assert_string_equal(fit("web-frontend-01", 8, false), "web-fro~");
+	assert_string_equal(fit("10.77.0.2:40000", 9, true), "10.7~0000");
+	assert_string_equal(fit("vm-\xc3\xa9", 9, false), "vm-\\xc3~");
+	tf_term_set_utf8(true);
+}
+
 /* A terminal that is not UTF-8 (LANG=C, Latin-1): every byte beyond ASCII escaped. */
 static void test_term_not_utf8(void **state)
 {
@@ -364,6 +421,8 @@ int main(void)
 		cmocka_unit_test(test_term_columns),
 		cmocka_unit_test(test_term_small_buffer),
 		cmocka_unit_test(test_term_not_utf8),
+		cmocka_unit_test(test_term_fit),
+		cmocka_unit_test(test_term_fit_not_utf8),
 		cmocka_unit_test(test_term_setup_from_locale),
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_timestamp),
