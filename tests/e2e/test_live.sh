@@ -110,7 +110,9 @@ for vm in $TF_LAB_VMS; do B[$vm]=$(tf_lab_ifstat "$vm"); done
 "${TF[@]}" --json -i 1 flows >"$FLOWS" 2>"$ERR" &
 RUN=$!
 tf_on_exit "kill -9 $RUN"
-"${TF[@]}" --json -i 1 stats >"$OUT" 2>"$TMP/stats.err" &
+# The plain build: its RSS is measured below (AddressSanitizer's quarantine holds what is freed).
+PLAIN=${TAPFLOW_PLAIN:-$(cd "$HERE/../.." && pwd)/.output/tapflow}
+"$PLAIN" "${TF[@]:1}" --json -i 1 stats >"$OUT" 2>"$TMP/stats.err" &
 STATS=$!
 tf_on_exit "kill -9 $STATS"
 tf_wait_record "$FLOWS" flow && tf_wait_record "$OUT" stats ||
@@ -162,6 +164,46 @@ tf_lab_virsh net-create "$TMP/net.xml" >/dev/null && tf_lab_virsh create "$TMP/b
 wait_note "$NET started again: its bridge traced again" "^tapflow: tracing $NETBR \(bridge\), back in the run"
 tf_lab_virsh destroy $BLANK >/dev/null
 tf_lab_virsh net-destroy $NET >/dev/null
+
+# --- a VM started and destroyed again and again -------------------------------------------------
+# resources PID: open fds, BPF link fds, RSS (KiB).
+resources() {
+	echo "$(ls /proc/$1/fd | wc -l) $(grep -l '^link_id:' /proc/$1/fdinfo/* 2>/dev/null | wc -l)" \
+		"$(awk '/^VmRSS/ { print $2 }' /proc/$1/status)"
+}
+CYC=tfe2e-cycle
+tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $CYC"
+sed -e "s|<name>$BLANK</name>|<name>$CYC</name><uuid>8d1f7a52-6c2e-4a47-9d7e-5f0e7c2b1a90</uuid>|" \
+	-e "s|<source network='$NET'/>|<source network='$TF_LAB_ALPHA_NET'/>|" "$TMP/blank.xml" >"$TMP/cycle.xml"
+# cycle N: a blank VM's Nth start is traced, its destroy noted.
+cycle() {
+	tf_lab_virsh create "$TMP/cycle.xml" >/dev/null &&
+	wait_for_lines "^tapflow: VM $CYC: tracing" "$1" &&
+	tf_lab_virsh destroy $CYC >/dev/null &&
+	wait_for_lines "^tapflow: VM $CYC: .* is gone" "$1"
+}
+wait_for_lines() {
+	local i
+	for ((i = 0; i < 200; i++)); do notes "$1" "$2" && return 0; sleep 0.05; done
+	return 1
+}
+CYCLES=${TF_LIVE_CYCLES:-30}
+for n in 1 2 3 4 5; do cycle $n || break; done
+R0=$(resources $STATS)
+for ((n = 6; n < CYCLES + 6; n++)); do cycle $n || { tf_diag "cycle $n failed"; break; }; done
+sleep 1.5
+R1=$(resources $STATS)
+read -r fd0 ln0 rss0 <<<"$R0"
+read -r fd1 ln1 rss1 <<<"$R1"
+tf_diag "stats after 5 lifetimes of $CYC: $fd0 fds, $ln0 BPF links, RSS $rss0 KiB;" \
+	"after $CYCLES more: $fd1 fds, $ln1 BPF links, RSS $rss1 KiB"
+tf_eq "$CYCLES lifetimes of a VM: one record, restarts $((CYCLES + 4))" "1 $((CYCLES + 4))" \
+	"$(jq -s --arg vm $CYC '[.[] | select(.type == "stats" and .vm == $vm and
+		.uuid == "8d1f7a52-6c2e-4a47-9d7e-5f0e7c2b1a90")] | last as $l |
+		"\([.[] | select(.ts == $l.ts)] | length) \($l.restarts)"' -r "$OUT")"
+tf_eq "$CYCLES lifetimes of a VM: stats' open fds and BPF links where they were" "$fd0 $ln0" "$fd1 $ln1"
+tf_check "$CYCLES lifetimes of a VM: stats' RSS within 512 KiB ($rss0 -> $rss1 KiB)" \
+	test $((rss1 - rss0)) -le 512
 
 # --- the end ------------------------------------------------------------------------------------
 for ((i = 0; i < 1800 && $(readies) <= READY0; i++)); do sleep 0.1; done
