@@ -82,8 +82,12 @@ struct tf_collector;
 /* One note per target gone since the last call (its totals stay in the report). */
 void tf_warn_vanished(struct tf_collector *c);
 
-/* Load the inventory, check and apply --vm (unknown VM: error). 0 or -1. */
-int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv);
+/*
+ * Load the inventory, check and apply --vm (unknown VM: error; a VM that is
+ * defined but not running too, unless wait_stopped: then a note). 0 or -1.
+ */
+int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv,
+			       bool wait_stopped);
 
 /* True if vm_name was selected with --vm (or no --vm was given). */
 bool tf_cli_vm_selected(const struct tf_cli *cli, const char *vm_name, const char *uuid);

@@ -22,7 +22,8 @@ bool tf_cli_vm_selected(const struct tf_cli *cli, const char *vm_name, const cha
 }
 
 /* Load the inventory and apply --vm; shared by every libvirt command. */
-int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv)
+int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *inv,
+			       bool wait_stopped)
 {
 	char err[512];
 	size_t kept = 0;
@@ -38,6 +39,11 @@ int tf_load_selected_inventory(const struct tf_cli *cli, struct tf_inventory *in
 			struct tf_cli one = { .vms = &cli->vms[i], .n_vms = 1 };
 
 			found = tf_cli_vm_selected(&one, inv->vifs[k].vm, inv->vifs[k].uuid);
+		}
+		if (!found && wait_stopped &&
+		    tf_inventory_vm_defined(cli->uri, cli->verbose, cli->vms[i]) == 1) {
+			tf_note("VM %s is not running: traced when it starts", cli->vms[i]);
+			continue;
 		}
 		if (!found) {
 			tf_err("no running VM named '%s' at %s (see tapflow list)", cli->vms[i],
@@ -60,7 +66,7 @@ int tf_cmd_list(const struct tf_cli *cli)
 	struct timespec now;
 	enum tf_attach_state *attached;
 
-	if (tf_load_selected_inventory(cli, &inv))
+	if (tf_load_selected_inventory(cli, &inv, false))
 		return TF_EXIT_RUNTIME;
 	attached = calloc(inv.n_vifs + 1, sizeof(*attached));
 	if (!attached) {

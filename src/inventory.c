@@ -477,6 +477,24 @@ cleanup:
 	return ret;
 }
 
+int tf_inventory_vm_defined(const char *uri, bool verbose, const char *vm)
+{
+	virConnectPtr conn;
+	virDomainPtr dom;
+
+	virSetErrorFunc(NULL, verbose ? NULL : quiet_error);
+	conn = virConnectOpenReadOnly(uri ? uri : DEFAULT_URI);
+	if (!conn)
+		return -1;
+	dom = virDomainLookupByName(conn, vm);
+	if (!dom)
+		dom = virDomainLookupByUUIDString(conn, vm);
+	if (dom)
+		virDomainFree(dom);
+	virConnectClose(conn);
+	return dom != NULL;
+}
+
 void tf_inventory_free(struct tf_inventory *inv)
 {
 	if (!inv)

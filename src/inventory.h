@@ -112,6 +112,8 @@ struct tf_inventory {
 int tf_inventory_load(const char *uri, bool verbose, struct tf_inventory *inv,
 		      char *err, size_t errlen);
 void tf_inventory_free(struct tf_inventory *inv);
+/* Is vm (a name or a UUID) a domain libvirt knows, running or not? 1, 0, or -1 (unreachable). */
+int tf_inventory_vm_defined(const char *uri, bool verbose, const char *vm);
 
 /* Fill vif->fdb/fdb_port/tap_mac_ok from the kernel (netlink AF_BRIDGE). */
 int tf_inventory_check_fdb(struct tf_inventory *inv);

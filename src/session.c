@@ -153,8 +153,8 @@ static int add_targets(struct tf_session *s)
 			goto fail;
 		}
 	}
-	/* A pattern may match nothing yet: the run waits for its interfaces. */
-	if (!c->n_targets && !patterns) {
+	/* A pattern, or a VM that is not running yet, may be there later: the run waits. */
+	if (!c->n_targets && !patterns && !(s->live && cli->n_vms)) {
 		tf_err("nothing to trace: no running VM with a tap%s",
 		       cli->n_vms ? " among the selected VMs" : "");
 		return -1;
@@ -288,7 +288,8 @@ int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
 				"taps only", err);
 		else
 			s->vms_on = true;
-		if (tf_load_selected_inventory(cli, &s->inv))
+		/* Followed: a selected VM that is not running yet is traced when it starts. */
+		if (tf_load_selected_inventory(cli, &s->inv, s->links.fd >= 0))
 			return -1;
 		s->events_down = s->vms_on && !tf_vmwatch_connected(&s->vms);
 		if (s->events_down)

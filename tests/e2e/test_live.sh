@@ -172,12 +172,13 @@ resources() {
 		"$(awk '/^VmRSS/ { print $2 }' /proc/$1/status)"
 }
 CYC=tfe2e-cycle
+tf_on_exit "virsh -q -c '$TF_LAB_URI' undefine $CYC"
 tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $CYC"
 sed -e "s|<name>$BLANK</name>|<name>$CYC</name><uuid>8d1f7a52-6c2e-4a47-9d7e-5f0e7c2b1a90</uuid>|" \
 	-e "s|<source network='$NET'/>|<source network='$TF_LAB_ALPHA_NET'/>|" "$TMP/blank.xml" >"$TMP/cycle.xml"
 # cycle N: a blank VM's Nth start is traced, its destroy noted.
 cycle() {
-	tf_lab_virsh create "$TMP/cycle.xml" >/dev/null &&
+	tf_lab_virsh start $CYC >/dev/null &&
 	wait_for_lines "^tapflow: VM $CYC: tracing" "$1" &&
 	tf_lab_virsh destroy $CYC >/dev/null &&
 	wait_for_lines "^tapflow: VM $CYC: .* is gone" "$1"
@@ -187,8 +188,26 @@ wait_for_lines() {
 	for ((i = 0; i < 200; i++)); do notes "$1" "$2" && return 0; sleep 0.05; done
 	return 1
 }
+tf_lab_virsh define "$TMP/cycle.xml" >/dev/null || tf_fail "$CYC defined" "virsh define failed"
+# capture --vm of a VM that is not running yet: it waits, and writes an
+# interface block for each of the VM's taps as it starts.
+"${TF[@]}" capture --vm $CYC -w "$TMP/cyc.pcapng" >"$TMP/cap.out" 2>"$TMP/cap.err" &
+CAP=$!
+tf_on_exit "kill -9 $CAP"
+for ((i = 0; i < 100; i++)); do grep -q "VM $CYC is not running" "$TMP/cap.err" && break; sleep 0.1; done
+tf_eq "capture --vm $CYC (not running): waits for it" \
+	"tapflow: VM $CYC is not running: traced when it starts" "$(cat "$TMP/cap.err")"
 CYCLES=${TF_LIVE_CYCLES:-30}
-for n in 1 2 3 4 5; do cycle $n || break; done
+for n in 1 2; do cycle $n || break; done
+sleep 0.5
+kill -INT $CAP
+wait $CAP
+tf_eq "capture: exit code 0" 0 $?
+tf_eq "capture: one interface block per start of $CYC, named by its tap" \
+	"2 VM $CYC (52:54:00:7f:00:f2)" \
+	"$(python3 "$(dirname "$TF_LAB_TFNET")/tfcap.py" pcapng "$TMP/cyc.pcapng" |
+		jq -r '[.ifaces[] | select(.name | startswith("vnet"))] | "\(length) \(.[0].desc)"')"
+for n in 3 4 5; do cycle $n || break; done
 R0=$(resources $STATS)
 for ((n = 6; n < CYCLES + 6; n++)); do cycle $n || { tf_diag "cycle $n failed"; break; }; done
 sleep 1.5
