@@ -73,7 +73,9 @@ for suite in "${suites[@]}"; do
 		# end (also on Ctrl-C), and "down leaves nothing" is a test too.
 		trap 'tests/e2e/lab-suite.sh end >/dev/null 2>&1; exit 130' INT TERM
 		tests/e2e/lab-suite.sh begin
-		for t in tests/$suite/test_*.sh; do
+		# test_live.sh last: it restarts libvirtd and a guest, and the
+		# others measure the lab as it came up.
+		for t in $(ls tests/$suite/test_*.sh | grep -v '/test_live\.sh$') tests/$suite/test_live.sh; do
 			[ -x "$t" ] && run_one "$suite" "$t"
 		done
 		run_one "$suite" tests/e2e/lab-suite.sh end
