@@ -283,9 +283,10 @@ static __always_inline int add_to_entry(const struct tf_drop_key *k, __u64 packe
  * drops.sh; 103-116 ns with the cache). So each CPU keeps the latest keys in TF_DROP_CACHE_SLOTS
  * direct-mapped slots of its own and counts a repeat there with plain
  * adds; a slot's drops go to `drops` when another key takes the slot, and
- * every poll, when userspace runs tf_drop_flush on each CPU
- * (BPF_F_TEST_RUN_ON_CPU) before it reads the map. So no drop waits in a
- * slot for longer than a poll, and none is lost or counted twice.
+ * every poll: userspace reads every CPU's slots and runs tf_drop_flush
+ * (BPF_F_TEST_RUN_ON_CPU) on the CPUs that have drops pending before it
+ * reads the map (src/oncpu.h). So no drop waits in a slot for longer than
+ * a poll, and none is lost or counted twice.
  *
  * Only the slot's own CPU touches it, but tf_drop_flush runs in an IPI,
  * which can interrupt tf_kfree_skb between two instructions, and a drop
@@ -300,17 +301,6 @@ static __always_inline int add_to_entry(const struct tf_drop_key *k, __u64 packe
  * (a tick would then be a clock reading per drop: nothing to save) and
  * where tf_drop_flush cannot run (userspace leaves tf_drop_cache_on 0).
  */
-#define TF_DROP_CACHE_SLOTS 16	/* a power of 2 */
-
-struct tf_drop_slot {
-	struct tf_drop_key key;		/* all zero: never used (no drop has ifindex 0) */
-	__u64 packets, bytes;		/* not in `drops` yet */
-	__u64 first_ticks;		/* the first of those drops */
-	__u64 last_ticks;		/* the latest */
-	__u32 busy;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TF_DROP_CACHE_SLOTS);
@@ -393,7 +383,7 @@ static long flush_index(__u32 i, void *ctx __attribute__((unused)))
 	return 0;
 }
 
-/* Run by userspace on each CPU every poll, and at the end: empty its slots. */
+/* Userspace runs this every poll, and at the end, on each CPU with drops pending. */
 SEC("raw_tp")
 int tf_drop_flush(void *ctx __attribute__((unused)))
 {

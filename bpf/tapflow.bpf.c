@@ -822,8 +822,10 @@ static __always_inline bool same_vm_side(const struct tf_nat_vm *nat, __u64 nfct
  * slots of a per-CPU array, whose lookup the verifier inlines, and counts
  * a packet of a cached flow there with plain adds ("pending"). A slot's
  * pending counts go to the flow's entry when another flow takes the slot,
- * and every poll: userspace runs tf_uplink_flush on each CPU before it
- * reads `flows` (as tf_drop_flush for the drop cache, drops.bpf.c).
+ * and every poll: userspace reads every CPU's slots and runs
+ * tf_uplink_flush on the CPUs that have packets pending before it reads
+ * `flows` (as tf_drop_flush for the drop cache, drops.bpf.c; src/oncpu.h
+ * says why that loses nothing).
  *
  * What a hit must still check per packet: egress, that the packet's
  * conntrack entry is the one the flow's translation was read from (ct_id)
@@ -831,11 +833,14 @@ static __always_inline bool same_vm_side(const struct tf_nat_vm *nat, __u64 nfct
  * that no flow changed since the slot was filled in a way that moves its
  * packets elsewhere: a translation change (nat_update) or the host taking
  * the tuple (host_egress) makes every CPU's slots stale at once, by
- * moving tf_uplink_gen; so does userspace after it deleted flows (expiry;
- * an active timeout deletes busy ones, whose slots would otherwise go on
- * counting for an entry no packet makes again). Pending counts keep the conntrack entry they were
- * counted under: if the flow's changed meanwhile, they go where its old
- * counts went (nat_retired), as if counted at once.
+ * moving tf_uplink_gen; so does userspace every poll before it reads the
+ * slots, and after it deleted flows: a slot must not go on counting for a
+ * flow deleted since (expired idle, or busy at an active timeout), whose
+ * entry no packet of the slot makes again, and the flush cannot retire
+ * idle slots, as it runs only where packets are pending. Pending counts keep
+ * the conntrack entry they were counted under: if the flow's changed
+ * meanwhile, they go where its old counts went (nat_retired), as if
+ * counted at once.
  *
  * Nesting on one CPU: tf_uplink_flush runs in an IPI (or, on the calling
  * CPU, in a section a softirq can interrupt), so a slot has a `busy` flag
@@ -843,20 +848,6 @@ static __always_inline bool same_vm_side(const struct tf_nat_vm *nat, __u64 nfct
  * the slot alone and takes the map path. Off (tf_uplink_cache_on 0, set
  * by userspace once tf_uplink_flush ran) every packet takes the map path.
  */
-#define TF_UPLINK_CACHE_SLOTS 16	/* a power of 2 */
-
-struct tf_uplink_slot {
-	struct tf_flow_key key;
-	struct tf_dir_counters pending[2];	/* [0] rx (uplink ingress), [1] tx */
-	__u64 ct_id;			/* the flow's when the slot was filled */
-	struct tf_nat_vm nat;		/* the flow's VM side then (same_vm_side) */
-	__u32 tcp_flags[2];		/* pending flags, as pending[] */
-	__u32 gen;			/* tf_uplink_gen then */
-	__u8 valid;
-	__u8 busy;
-	__u8 pad[2];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TF_UPLINK_CACHE_SLOTS);
@@ -1006,23 +997,16 @@ static long flush_index(__u32 i, void *ctx __attribute__((unused)))
 		return 0;
 	s->busy = 1;
 	barrier();
-	/*
-	 * No packet counted here since the last flush: let the slot go, so
-	 * that a flow which userspace may now expire (delete) is never
-	 * counted here after.
-	 */
-	if (!s->pending[0].packets && !s->pending[1].packets)
-		s->valid = 0;
-	else
-		slot_flush(s);
+	slot_flush(s);
 	barrier();
 	s->busy = 0;
 	return 0;
 }
 
 /*
- * Userspace runs this on every CPU (BPF_PROG_TEST_RUN, BPF_F_TEST_RUN_ON_CPU)
- * before it reads `flows`: every packet counted so far is then in the map.
+ * Userspace runs this (BPF_PROG_TEST_RUN, BPF_F_TEST_RUN_ON_CPU) on each
+ * CPU whose slots it read with packets pending, before it reads `flows`:
+ * every packet counted before that read is then in the map.
  */
 SEC("raw_tp")
 int tf_uplink_flush(void *ctx __attribute__((unused)))

@@ -88,4 +88,27 @@ struct tf_drop_event {
 /* Monitored ifindexes below this are a bitmap in .bss; above, a hash map. */
 #define TF_DROP_IF_BITS 65536
 
+/*
+ * A slot of the drop tracer's per-CPU cache (map drop_cache, a
+ * PERCPU_ARRAY of TF_DROP_CACHE_SLOTS; bpf/drops.bpf.c says how it works).
+ * Userspace reads every CPU's slots to run tf_drop_flush only on the CPUs
+ * that have drops pending (tf_drop_slot_pending).
+ */
+#define TF_DROP_CACHE_SLOTS 16	/* a power of 2 */
+
+struct tf_drop_slot {
+	struct tf_drop_key key;		/* all zero: never used (no drop has ifindex 0) */
+	__u64 packets, bytes;		/* not in `drops` yet */
+	__u64 first_ticks;		/* the first of those drops */
+	__u64 last_ticks;		/* the latest */
+	__u32 busy;
+	__u32 pad;
+};
+
+/* Drops not in `drops` yet, or its CPU changing it: tf_drop_flush's to move. */
+static inline int tf_drop_slot_pending(const struct tf_drop_slot *s)
+{
+	return s->busy || s->packets;
+}
+
 #endif /* TF_DROPKEY_H */

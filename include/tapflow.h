@@ -252,6 +252,36 @@ struct tf_nat_retired_key {
 
 #define TF_NAT_RETIRED_MAX 4096
 
+/*
+ * A slot of the NAT join's per-CPU cache of uplink flows (map uplink_cache,
+ * a PERCPU_ARRAY of TF_UPLINK_CACHE_SLOTS; bpf/tapflow.bpf.c says how it
+ * works). Userspace reads every CPU's slots to run tf_uplink_flush only on
+ * the CPUs that have packets pending (tf_uplink_slot_pending).
+ */
+#define TF_UPLINK_CACHE_SLOTS 16	/* a power of 2 */
+
+struct tf_uplink_slot {
+	struct tf_flow_key key;
+	struct tf_dir_counters pending[2];	/* [0] rx (uplink ingress), [1] tx */
+	__u64 ct_id;			/* the flow's when the slot was filled */
+	struct tf_nat_vm nat;		/* the flow's VM side then (same_vm_side) */
+	__u32 tcp_flags[2];		/* pending flags, as pending[] */
+	__u32 gen;			/* tf_uplink_gen then */
+	__u8 valid;
+	__u8 busy;
+	__u8 pad[2];
+};
+
+/*
+ * Has the slot packets not in `flows` yet, or is its CPU changing it (a
+ * packet may be on its way in)? Either way only tf_uplink_flush on that
+ * CPU moves them.
+ */
+static inline int tf_uplink_slot_pending(const struct tf_uplink_slot *s)
+{
+	return s->busy || s->pending[0].packets || s->pending[1].packets;
+}
+
 /* Capture: its record and filter types, for the skeleton's users too. */
 #include "capture.h"
 

@@ -713,11 +713,47 @@ static int read_target(struct tf_collector *c, struct tf_target *t)
 	return 0;
 }
 
+static int uplink_slot_pending(const void *slot)
+{
+	return tf_uplink_slot_pending(slot);
+}
+
+void tf_uplink_cache_of(const struct tapflow_bpf *skel, int ncpus, struct tf_percpu_cache *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->map_fd = bpf_map__fd(skel->maps.uplink_cache);
+	pc->flush_fd = bpf_program__fd(skel->progs.tf_uplink_flush);
+	pc->ncpus = ncpus;
+	pc->nslots = TF_UPLINK_CACHE_SLOTS;
+	pc->slot_size = sizeof(struct tf_uplink_slot);
+	pc->pending = uplink_slot_pending;
+}
+
+int tf_uplink_cache_flush(struct tapflow_bpf *skel, int ncpus)
+{
+	struct tf_percpu_cache pc;
+
+	/*
+	 * Every slot stale first: a CPU this poll does not run on keeps its
+	 * idle slots, and a slot still current would count the next packet
+	 * of a flow that the expiry after this read deletes, for an entry
+	 * none of its packets makes again (lost at its flush). Stale, the
+	 * packet takes the map path, which makes the entry; that costs each
+	 * busy flow a map lookup per CPU and poll.
+	 */
+	__atomic_add_fetch(&skel->bss->tf_uplink_gen, 1, __ATOMIC_SEQ_CST);
+	tf_uplink_cache_of(skel, ncpus, &pc);
+	return tf_cache_flush(&pc);
+}
+
 int tf_collector_flush_flows(struct tf_collector *c)
 {
+	int ret;
+
 	if (!c->skel || !c->skel->bss->tf_uplink_cache_on)
 		return 0;
-	return tf_run_on_each_cpu(bpf_program__fd(c->skel->progs.tf_uplink_flush), c->ncpus);
+	ret = tf_uplink_cache_flush(c->skel, c->ncpus);
+	return ret < 0 ? ret : 0;
 }
 
 int tf_collector_poll(struct tf_collector *c)

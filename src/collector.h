@@ -26,6 +26,8 @@
 #include "ifcounters.h"
 #include "inventory.h"
 
+struct tapflow_bpf;
+
 enum tf_role {
 	TF_ROLE_TAP,	/* a VM's tap: ingress = sent by the VM */
 	TF_ROLE_BRIDGE,	/* a bridge the taps sit on */
@@ -188,10 +190,18 @@ int tf_collector_attach_added(struct tf_collector *c);
  */
 int tf_collector_reap(struct tf_collector *c);
 /*
- * Move what the NAT join's per-CPU cache holds into the flow map, on every
- * CPU: before each read of the flow map. 0, or -errno.
+ * Move what the NAT join's per-CPU cache holds into the flow map, on the
+ * CPUs that have packets pending (oncpu.h): before each read of the flow
+ * map. 0, or -errno.
  */
 int tf_collector_flush_flows(struct tf_collector *c);
+/* The NAT join's per-CPU cache of a loaded tapflow object. */
+void tf_uplink_cache_of(const struct tapflow_bpf *skel, int ncpus, struct tf_percpu_cache *pc);
+/*
+ * What tf_collector_flush_flows does with it: make every cached uplink
+ * flow stale (tf_uplink_gen), then tf_cache_flush. CPUs run on, or -errno.
+ */
+int tf_uplink_cache_flush(struct tapflow_bpf *skel, int ncpus);
 /*
  * Read the kernel counters into every target (now <- kernel, prev <- now)
  * and reap vanished interfaces. Returns how many vanished since last poll.

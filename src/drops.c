@@ -101,12 +101,36 @@ static int flush_cpu(struct tf_drop_tracer *t, int cpu)
 	return tf_run_on_cpu(bpf_program__fd(t->skel->progs.tf_drop_flush), cpu);
 }
 
-/* Empty every CPU's cache slots, so that the map holds every drop counted so far. */
+static int slot_pending(const void *slot)
+{
+	return tf_drop_slot_pending(slot);
+}
+
+void tf_drop_tracer_cache(const struct tf_drop_tracer *t, struct tf_percpu_cache *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->map_fd = bpf_map__fd(t->skel->maps.drop_cache);
+	pc->flush_fd = bpf_program__fd(t->skel->progs.tf_drop_flush);
+	pc->ncpus = t->nr_cpus;
+	pc->nslots = TF_DROP_CACHE_SLOTS;
+	pc->slot_size = sizeof(struct tf_drop_slot);
+	pc->pending = slot_pending;
+}
+
+/*
+ * Empty the cache slots of every CPU that has drops in them, so that the
+ * map holds every drop counted before the slots were read (oncpu.h).
+ */
 static int flush_cache(struct tf_drop_tracer *t)
 {
+	struct tf_percpu_cache pc;
+	int ret;
+
 	if (!t->skel->bss->tf_drop_cache_on)
 		return 0;
-	return tf_run_on_each_cpu(bpf_program__fd(t->skel->progs.tf_drop_flush), t->nr_cpus);
+	tf_drop_tracer_cache(t, &pc);
+	ret = tf_cache_flush(&pc);
+	return ret < 0 ? ret : 0;
 }
 
 void tf_drop_tracer_watch(struct tf_drop_tracer *t, int ifindex, bool on)

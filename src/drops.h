@@ -25,6 +25,7 @@
 #include "tapflow.h"
 #include "dropkey.h"
 #include "ksyms.h"
+#include "oncpu.h"
 
 struct tf_collector;
 struct tf_flows;
@@ -95,6 +96,8 @@ void tf_drop_tracer_watch(struct tf_drop_tracer *t, int ifindex, bool on);
 typedef void (*tf_drop_entry_fn)(const struct tf_drop_key *k, const struct tf_drop_counts *v,
 				 void *ctx);
 int tf_drop_tracer_harvest(struct tf_drop_tracer *t, tf_drop_entry_fn fn, void *ctx);
+/* The tracer's per-CPU cache, as harvest empties it (oncpu.h); the tracer is loaded. */
+void tf_drop_tracer_cache(const struct tf_drop_tracer *t, struct tf_percpu_cache *pc);
 /*
  * What entry v gained since it read as last (false: nothing), its times
  * made ns with ticks of tick_ns (pure).

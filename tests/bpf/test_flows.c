@@ -49,6 +49,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "collector.h"
 #include "ifcounters.h"
 #include "oncpu.h"
 #include "tapflow.h"
@@ -1981,10 +1982,39 @@ static void run_uplink(const struct fixture *f, bool egress, const struct pkt *p
 	assert_int_equal(retval, (__u32)TC_ACT_UNSPEC);
 }
 
-static void flush_uplinks(const struct fixture *f)
+/* A poll's flush, as the collector's: how many CPUs it ran on. */
+static int flush_uplinks(const struct fixture *f)
 {
-	assert_int_equal(tf_run_on_each_cpu(bpf_program__fd(f->skel->progs.tf_uplink_flush),
-					    ncpus), 0);
+	int n = tf_uplink_cache_flush(f->skel, ncpus);
+
+	assert_true(n >= 0);
+	return n;
+}
+
+/* The calling thread on cpu only (test runs of TC programs run where it runs). */
+static void pin(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* The CPUs whose uplink cache slots have packets pending, one bit each. */
+static uint64_t pending_cpus(const struct fixture *f)
+{
+	struct tf_percpu_cache pc;
+	bool *cpus = calloc((size_t)ncpus, sizeof(*cpus));
+	uint64_t bits = 0;
+
+	assert_non_null(cpus);
+	tf_uplink_cache_of(f->skel, ncpus, &pc);
+	assert_int_equal(tf_cache_pending_cpus(&pc, cpus), 0);
+	for (int cpu = 0; cpu < ncpus && cpu < 64; cpu++)
+		bits |= (uint64_t)cpus[cpu] << cpu;
+	free(cpus);
+	return bits;
 }
 
 /*
@@ -2072,9 +2102,11 @@ static void test_uplink_cache_many_flows(void **state)
 }
 
 /*
- * Expiry: a slot unused for a whole poll is let go at the flush, so that
- * after userspace deleted the idle flow nothing is counted in its slot; a
- * flow deleted while its slot still held packets loses them, counted.
+ * Expiry: every poll makes the cached flows stale before it reads the
+ * slots, so that after userspace deleted an idle flow nothing is counted
+ * in its slot, although that poll ran no flush on its CPU (nothing was
+ * pending there); a flow deleted while its slot still held packets loses
+ * them, counted.
  */
 static void test_uplink_cache_expired(void **state)
 {
@@ -2087,8 +2119,8 @@ static void test_uplink_cache_expired(void **state)
 	udp4(&out, TX, 40002, 7, 30);
 	udp4(&in, RX, 40002, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 3);
-	flush_uplinks(f);	/* used since the last one: kept */
-	flush_uplinks(f);	/* idle for a poll: let go */
+	assert_int_equal(flush_uplinks(f), 1);	/* one pending packet: run on CPU 0 */
+	assert_int_equal(flush_uplinks(f), 0);	/* idle: run nowhere */
 	assert_int_equal(bpf_map_delete_elem(f->flows_fd, &k), 0);
 	run_uplink(f, false, &in, 0, 4);	/* no flow: not counted, not lost */
 	flush_uplinks(f);
@@ -2161,6 +2193,81 @@ static void test_uplink_cache_host_takeover(void **state)
 	assert_dir_eq(v.rx, 3, 3 * in.len, 3);
 }
 
+/*
+ * A poll runs the flush only where packets are pending: on no CPU while
+ * none are, then on each CPU that counted some, alone, and every count is
+ * then in the entry.
+ */
+static void test_uplink_cache_only_pending_cpus(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40005, 7);
+	int cpus[2] = { 0, ncpus - 1 };
+	struct tf_flow_value v;
+	struct pkt out;
+
+	NEED_ENV();
+	udp4(&out, TX, 40005, 7, 30);
+	assert_int_equal(pending_cpus(f), 0);
+	assert_int_equal(flush_uplinks(f), 0);
+	for (int i = 0; i < (ncpus > 1 ? 2 : 1); i++) {
+		pin(cpus[i]);
+		/* The entry made or counted, the slot filled, then pending. */
+		run_uplink(f, true, &out, (__u32)if_a, 4);
+		assert_int_equal(pending_cpus(f), 1ULL << cpus[i]);
+		assert_int_equal(flush_uplinks(f), 1);
+		assert_int_equal(pending_cpus(f), 0);
+		v = flow_of(f, &k);
+		assert_dir_eq(v.tx, 4 * (i + 1), 4 * (i + 1) * out.len, 4 * (i + 1));
+		assert_int_equal(flush_uplinks(f), 0);
+	}
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
+}
+
+/*
+ * Packets that land between the read of the slots and the flush: on a CPU
+ * read with packets pending, the flush takes them along; on a CPU read
+ * idle, they wait in its slot for the next poll's read. Every packet
+ * counted before the read is in the entry after the flush, and each one
+ * is counted once.
+ */
+static void test_uplink_cache_between_read_and_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct tf_flow_key k = key_ip(if_b, 4, 17, 40006, 7);
+	int last = ncpus - 1;
+	struct tf_percpu_cache pc;
+	struct tf_flow_value v;
+	bool *cpus;
+	struct pkt out;
+
+	NEED_ENV();
+	if (ncpus < 2)
+		skip();
+	cpus = calloc((size_t)ncpus, sizeof(*cpus));
+	assert_non_null(cpus);
+	udp4(&out, TX, 40006, 7, 30);
+	run_uplink(f, true, &out, (__u32)if_a, 4);	/* CPU 0: 1 + 1 in the entry, 2 pending */
+	tf_uplink_cache_of(f->skel, ncpus, &pc);
+	assert_int_equal(tf_cache_pending_cpus(&pc, cpus), 0);
+	assert_true(cpus[0]);
+	assert_false(cpus[last]);
+	run_uplink(f, true, &out, (__u32)if_a, 3);	/* CPU 0 after the read: pending */
+	pin(last);
+	run_uplink(f, true, &out, (__u32)if_a, 3);	/* 1 in the entry (map path), 2 pending */
+	assert_int_equal(tf_run_on_cpus(pc.flush_fd, cpus, ncpus), 1);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 4 + 3 + 1, 8 * out.len, 8);
+	assert_int_equal(pending_cpus(f), 1ULL << last);
+	/* The next poll. */
+	assert_int_equal(flush_uplinks(f), 1);
+	v = flow_of(f, &k);
+	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
+	assert_int_equal(pending_cpus(f), 0);
+	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
+	free(cpus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2198,6 +2305,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_uplink_cache_harvested_busy, setup_uplink,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_only_pending_cpus, setup_uplink,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_cache_between_read_and_flush,
+						setup_uplink, teardown),
 	};
 	int failed;
 

@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "collector.h"
 #include "counters.h"
 #include "ctkey.h"
 #include "drops.h"
@@ -1200,7 +1202,7 @@ static void check_batch(struct fz_run *r, bool expire)
 
 	/* As the collector before it reads: the uplink cache into the map. */
 	if (r->cfg->cache)
-		assert_int_equal(tf_run_on_each_cpu(r->flush_fd, ncpus), 0);
+		assert_true(tf_uplink_cache_flush(r->skel, ncpus) >= 0);
 	check_counters(r);
 	check_aggr(r);
 	check_globals(r);
@@ -1543,6 +1545,96 @@ static void test_drop_path(void **state)
 	assert_int_equal(kept_not_host(f), 1);
 }
 
+/* The calling thread on cpu only: a test run's skb is freed where it runs. */
+static void pin(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* The packets of the only entry in the tracer's map, as it is now (no flush). */
+static uint64_t drops_in_map(struct drop_fixture *f)
+{
+	int fd = bpf_map__fd(f->tracer.skel->maps.drops);
+	struct tf_drop_key k;
+	struct tf_drop_value v;
+
+	if (bpf_map_get_next_key(fd, NULL, &k))
+		return 0;
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	assert_int_not_equal(bpf_map_get_next_key(fd, &k, &k), 0);
+	return v.packets;
+}
+
+/*
+ * The drop cache is flushed only on CPUs with drops pending, and a drop
+ * that lands between the read of the slots and the flush is counted once:
+ * on a CPU read with drops pending the flush takes it along, on a CPU read
+ * idle it waits in its slot for the next harvest.
+ */
+static void test_drop_cache_pending_cpus(void **state)
+{
+	struct drop_fixture *f = *state;
+	struct tf_percpu_cache pc;
+	static struct fz_frame fr;
+	struct fz_rng g = { seed };
+	struct tf_drop_key k;
+	struct drop_counts c;
+	int fd, last = ncpus - 1;
+	bool *cpus;
+
+	NEED_ENV();
+	if (!f->tracer.skel->bss->tf_drop_cache_on) {
+		print_message("# SKIP: the drop tracer has no per-CPU cache here\n");
+		skip();
+	}
+	cpus = calloc((size_t)ncpus, sizeof(*cpus));
+	assert_non_null(cpus);
+	fd = bpf_program__fd(f->skel->progs.tf_ingress);
+	do
+		fz_structured(&g, &fr, 200);
+	while (!test_run_takes(fr.b, fr.len));
+	memcpy(fr.b, dev_mac[D_DROP], 6);	/* for the host: a drop */
+	tf_drop_tracer_cache(&f->tracer, &pc);
+	pin(0);
+	assert_int_equal(tf_cache_flush(&pc), 0);	/* nothing pending anywhere */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(test_run(fd, fr.b, fr.len, (uint32_t)dev_if[D_DROP], 0, 0, 1), 0);
+	assert_int_equal(tf_cache_pending_cpus(&pc, cpus), 0);
+	assert_true(cpus[0]);
+	for (int cpu = 1; cpu < ncpus; cpu++)
+		assert_false(cpus[cpu]);
+	/* Between the read and the flush: one on CPU 0, two on the last CPU (read idle). */
+	assert_int_equal(test_run(fd, fr.b, fr.len, (uint32_t)dev_if[D_DROP], 0, 0, 1), 0);
+	if (last > 0) {
+		pin(last);
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(test_run(fd, fr.b, fr.len, (uint32_t)dev_if[D_DROP], 0, 0,
+						  1), 0);
+		pin(0);
+	}
+	assert_int_equal(tf_run_on_cpus(pc.flush_fd, cpus, ncpus), 1);
+	assert_int_equal(drops_in_map(f), 4);
+	memset(cpus, 0, (size_t)ncpus * sizeof(*cpus));
+	assert_int_equal(tf_cache_pending_cpus(&pc, cpus), 0);
+	assert_false(cpus[0]);
+	if (last > 0)
+		assert_true(cpus[last]);
+	/* The next harvest: the last CPU's two as well, each drop once. */
+	harvest_drops(f);
+	c = only_drop(f, &k);
+	assert_int_equal(c.packets, last > 0 ? 6 : 4);
+	assert_int_equal(c.bytes, c.packets * fr.len);
+	assert_int_equal(tf_cache_flush(&pc), 0);
+	harvest_drops(f);
+	c = only_drop(f, &k);
+	assert_int_equal(c.packets, last > 0 ? 6 : 4);
+	free(cpus);
+}
+
 /*
  * Where a drop fuzz frame runs: its device, and its input device if the
  * test run sets it (not when it refuses the frame: the skb is freed before
@@ -1754,6 +1846,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fuzz_round4, setup_round4, fz_teardown),
 		cmocka_unit_test_setup_teardown(test_fuzz_round5, setup_round5, fz_teardown),
 		cmocka_unit_test_setup_teardown(test_drop_path, setup_drops, teardown_drops),
+		cmocka_unit_test_setup_teardown(test_drop_cache_pending_cpus, setup_drops,
+						teardown_drops),
 		cmocka_unit_test_setup_teardown(test_fuzz_drops, setup_drops, teardown_drops),
 	};
 	struct timespec ts;
