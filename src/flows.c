@@ -190,6 +190,9 @@ void tf_flows_free(struct tf_flows *fl)
 	free(fl->values);
 	free(fl->evicted);
 	free(fl->retired);
+	free(fl->ix.flows);
+	free(fl->ix.groups);
+	free(fl->ix.slots);
 	memset(fl, 0, sizeof(*fl));
 }
 
@@ -217,6 +220,8 @@ static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
+	/* The index no longer holds every flow: walks until it is rebuilt. */
+	fl->ix.valid = false;
 	f->key = *key;
 	h = tf_flow_key_hash(key) & (fl->nbuckets - 1);
 	f->hnext = fl->buckets[h];
@@ -462,6 +467,8 @@ static void unlink_flow(struct tf_flows *fl, struct tf_flow *f)
 		if (*pp == f) {
 			*pp = f->hnext;
 			fl->n--;
+			/* The index would point at a freed flow. */
+			fl->ix.valid = false;
 			return;
 		}
 	}
@@ -513,6 +520,7 @@ int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
 
 	fl->gen++;
 	fl->now_ns = now_ns;
+	fl->ix.valid = false;
 	err = read_map(fl);
 	if (err)
 		return err;
@@ -535,14 +543,154 @@ int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
 			f->prev_tx_packets = t.tx.packets;
 		}
 	}
+	/* Out of memory: no index, the reports walk the table instead. */
+	tf_flows_index(fl);
 	return 0;
+}
+
+/* ---- the index by interface ------------------------------------------------ */
+
+/*
+ * The slot of ifindex's group, or the free slot where it would go.
+ * Fibonacci hashing: the top bits of the product depend on every bit of
+ * ifindex, so that neither dense ifindexes nor ones a power of 2 apart
+ * pile up in one run of slots.
+ */
+static size_t group_slot(const struct tf_flow_index *ix, uint32_t ifindex)
+{
+	unsigned int bits = (unsigned int)__builtin_ctzl(ix->n_slots);
+	size_t mask = ix->n_slots - 1;
+	size_t s = (size_t)((uint32_t)(ifindex * 2654435761u) >> (32 - bits)) & mask;
+
+	/* At most half the slots are used: the probe always ends. */
+	while (ix->slots[s] && ix->groups[ix->slots[s] - 1].ifindex != ifindex)
+		s = (s + 1) & mask;
+	return s;
+}
+
+static int grow_slots(struct tf_flow_index *ix)
+{
+	size_t n = ix->n_slots ? ix->n_slots * 2 : 64;
+	uint32_t *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	free(ix->slots);
+	ix->slots = slots;
+	ix->n_slots = n;
+	for (size_t g = 0; g < ix->n_groups; g++)
+		ix->slots[group_slot(ix, ix->groups[g].ifindex)] = (uint32_t)g + 1;
+	return 0;
+}
+
+/* The group of ifindex, made (empty) if it has none yet; NULL: out of memory. */
+static struct tf_flow_group *group_get(struct tf_flow_index *ix, uint32_t ifindex)
+{
+	struct tf_flow_group *g;
+	size_t s = group_slot(ix, ifindex);
+
+	if (ix->slots[s])
+		return &ix->groups[ix->slots[s] - 1];
+	if (2 * (ix->n_groups + 1) > ix->n_slots) {
+		if (grow_slots(ix))
+			return NULL;
+		s = group_slot(ix, ifindex);
+	}
+	if (ix->n_groups == ix->cap_groups) {
+		size_t cap = ix->cap_groups ? ix->cap_groups * 2 : 64;
+
+		g = realloc(ix->groups, cap * sizeof(*g));
+		if (!g)
+			return NULL;
+		ix->groups = g;
+		ix->cap_groups = cap;
+	}
+	g = &ix->groups[ix->n_groups++];
+	memset(g, 0, sizeof(*g));
+	g->ifindex = ifindex;
+	ix->slots[s] = (uint32_t)ix->n_groups;
+	return g;
+}
+
+int tf_flows_index(struct tf_flows *fl)
+{
+	struct tf_flow_index *ix = &fl->ix;
+	size_t at = 0;
+
+	ix->valid = false;
+	ix->n_groups = 0;
+	if (!ix->n_slots && grow_slots(ix))
+		return -ENOMEM;
+	memset(ix->slots, 0, ix->n_slots * sizeof(*ix->slots));
+	if (fl->n > ix->cap_flows) {
+		struct tf_flow **v = realloc(ix->flows, fl->n * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ix->flows = v;
+		ix->cap_flows = fl->n;
+	}
+	/* Two passes, no sort: count each interface's flows, then place them. */
+	for (size_t i = 0; i < fl->nbuckets; i++) {
+		for (struct tf_flow *f = fl->buckets[i]; f; f = f->hnext) {
+			struct tf_flow_group *g = group_get(ix, f->key.ifindex);
+
+			if (!g)
+				return -ENOMEM;
+			f->group = (uint32_t)(g - ix->groups);
+			g->n++;
+		}
+	}
+	for (size_t g = 0; g < ix->n_groups; g++) {
+		ix->groups[g].first = at;
+		at += ix->groups[g].n;
+		ix->groups[g].n = 0;
+	}
+	for (size_t i = 0; i < fl->nbuckets; i++) {
+		for (struct tf_flow *f = fl->buckets[i]; f; f = f->hnext) {
+			struct tf_flow_group *g = &ix->groups[f->group];
+
+			ix->flows[g->first + g->n++] = f;
+		}
+	}
+	ix->valid = true;
+	return 0;
+}
+
+long tf_flows_of(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow *const **out)
+{
+	const struct tf_flow_index *ix = &fl->ix;
+	const struct tf_flow_group *g;
+	size_t s;
+
+	*out = NULL;
+	if (!ix->valid)
+		return -1;
+	s = group_slot(ix, ifindex);
+	if (!ix->slots[s])
+		return 0;
+	g = &ix->groups[ix->slots[s] - 1];
+	*out = ix->flows + g->first;
+	return (long)g->n;
 }
 
 long tf_flows_collect(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow ***out)
 {
-	struct tf_flow **v = malloc((fl->n ? fl->n : 1) * sizeof(*v));
-	long n = 0;
+	struct tf_flow *const *mine;
+	long n = ifindex ? tf_flows_of(fl, ifindex, &mine) : -1;
+	struct tf_flow **v;
 
+	if (n >= 0) {
+		v = malloc((n ? (size_t)n : 1) * sizeof(*v));
+		*out = v;
+		if (!v)
+			return -1;
+		if (n)
+			memcpy(v, mine, (size_t)n * sizeof(*v));
+		return n;
+	}
+	n = 0;
+	v = malloc((fl->n ? fl->n : 1) * sizeof(*v));
 	*out = v;
 	if (!v)
 		return -1;

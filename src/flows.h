@@ -63,7 +63,30 @@ struct tf_flow {
 	bool in_kernel;			/* has a kernel entry (as of the last poll) */
 	bool expired;			/* idle for the idle timeout: ended (for now) */
 	uint32_t gen;			/* poll that last saw the kernel entry */
+	uint32_t group;			/* its group in the index (tf_flow_index) */
 	struct tf_flow *hnext;
+};
+
+/*
+ * The flows grouped by interface, rebuilt at the end of every poll (the
+ * only time flows come and go), so that one interface's flows cost what
+ * they are, not a walk of the whole table: a report over every interface
+ * then costs time in proportion to the flows, whatever the interfaces.
+ */
+struct tf_flow_group {
+	uint32_t ifindex;
+	uint32_t n;			/* its flows: flows[first .. first + n) */
+	size_t first;
+};
+
+struct tf_flow_index {
+	struct tf_flow **flows;		/* every flow, grouped by ifindex */
+	size_t cap_flows;
+	struct tf_flow_group *groups;	/* in order of first appearance */
+	size_t n_groups, cap_groups;
+	uint32_t *slots;		/* open addressing: group + 1 by ifindex; 0 free */
+	size_t n_slots;			/* a power of 2, at least twice n_groups */
+	bool valid;			/* matches the table (else: walk the table) */
 };
 
 /* What ended flows dropped from memory left behind, per interface. */
@@ -107,6 +130,7 @@ struct tf_flows {
 	size_t n_evicted;
 	struct tf_flow_retired *retired;
 	size_t n_retired, cap_retired;
+	struct tf_flow_index ix;
 	/* Batch buffers. */
 	uint32_t batch_cap;
 	struct tf_flow_key *keys;
@@ -126,9 +150,19 @@ int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt);
 struct tf_flow *tf_flows_find(const struct tf_flows *fl, const struct tf_flow_key *key);
 /*
  * The flows of one interface (ifindex; 0: all), in *out (malloc'ed, caller
- * frees). Returns how many, or -1 on out of memory.
+ * frees). Returns how many, or -1 on out of memory. Costs the interface's
+ * flows, through the index (a walk of the whole table if it could not be
+ * built).
  */
 long tf_flows_collect(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow ***out);
+/*
+ * The flows of ifindex as the index holds them, without a copy: *out
+ * points into the index and stays valid until the next poll. Returns how
+ * many, or -1 if there is no index (then use tf_flows_collect).
+ */
+long tf_flows_of(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow *const **out);
+/* (Re)build the index from the table: 0 or -ENOMEM (then it is not valid). */
+int tf_flows_index(struct tf_flows *fl);
 /*
  * Keep an uplink flow segment whose VM side was replaced (from the
  * kernel's nat_retired, or found by ingest). At most max_ended of them are

@@ -542,6 +542,181 @@ static void test_table_evicts_ended(void **state)
 	free(f);
 }
 
+/* ---- the index by interface ------------------------------------------------------ */
+
+/* How many flows of the table are on ifindex: the walk the index replaces. */
+static long walk_count(const struct tf_flows *fl, uint32_t ifindex)
+{
+	long n = 0;
+
+	for (size_t i = 0; i < fl->nbuckets; i++)
+		for (const struct tf_flow *f = fl->buckets[i]; f; f = f->hnext)
+			n += f->key.ifindex == ifindex;
+	return n;
+}
+
+/*
+ * Every flow of ifindex is in its group once, and nothing else is; the
+ * copy tf_flows_collect makes holds the same flows.
+ */
+static void check_group(const struct tf_flows *fl, uint32_t ifindex)
+{
+	struct tf_flow *const *mine;
+	struct tf_flow **copy;
+	long n = tf_flows_of(fl, ifindex, &mine), c;
+
+	assert_int_equal(n, walk_count(fl, ifindex));
+	for (long i = 0; i < n; i++) {
+		assert_int_equal(mine[i]->key.ifindex, ifindex);
+		assert_ptr_equal(tf_flows_find(fl, &mine[i]->key), mine[i]);
+		for (long j = 0; j < i; j++)
+			assert_ptr_not_equal(mine[i], mine[j]);
+	}
+	c = tf_flows_collect(fl, ifindex, &copy);
+	assert_int_equal(c, n);
+	if (n)
+		assert_memory_equal(copy, mine, (size_t)n * sizeof(*copy));
+	free(copy);
+}
+
+/* Flows of n interfaces, ifindex first + i * step, spread round robin. */
+static void spread_flows(struct fixture *f, int nflows, int nif, uint32_t first, uint32_t step,
+			 uint64_t now)
+{
+	for (int i = 0; i < nflows; i++) {
+		struct tf_flow_key k = key4(IPPROTO_UDP, "10.0.0.1", 2000 + i, "10.0.0.2", 53);
+
+		k.ifindex = first + (uint32_t)(i % nif) * step;
+		fake_packet(&f->m, &k, 0, i & 1, 100, now);
+	}
+}
+
+static void test_index_groups(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint64_t now = 100 * SEC;
+	struct tf_flow *const *mine;
+	long total = 0;
+
+	(void)state;
+	setup_table(f, 1, 30 * SEC, 0, 0);
+	/* No poll yet: no index, and nothing to find either way. */
+	assert_int_equal(tf_flows_of(&f->fl, 3, &mine), -1);
+	/* 40 interfaces, more than the first slot table takes at half load. */
+	spread_flows(f, FAKE_MAX, 40, 3, 1, now);
+	assert_int_equal(tf_flows_poll(&f->fl, now + SEC, 1.0), 0);
+	assert_true(f->fl.ix.valid);
+	assert_int_equal(f->fl.ix.n_groups, 40);
+	assert_true(f->fl.ix.n_slots >= 2 * f->fl.ix.n_groups);
+	for (uint32_t ifx = 3; ifx < 3 + 40; ifx++) {
+		check_group(&f->fl, ifx);
+		total += tf_flows_of(&f->fl, ifx, &mine);
+	}
+	assert_int_equal(total, f->fl.n);
+	/* An interface without flows: an empty group, not an error. */
+	assert_int_equal(tf_flows_of(&f->fl, 2, &mine), 0);
+	assert_int_equal(tf_flows_of(&f->fl, 1000, &mine), 0);
+	tf_flows_free(&f->fl);
+	free(f);
+}
+
+static void test_index_colliding_ifindexes(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint64_t now = 100 * SEC;
+
+	(void)state;
+	setup_table(f, 1, 30 * SEC, 0, 0);
+	/* ifindexes 1024 apart (the low bits alike) and one near the top of the range. */
+	spread_flows(f, FAKE_MAX - 1, 33, 1024, 1024, now);
+	{
+		struct tf_flow_key k = key4(IPPROTO_TCP, "10.0.0.1", 1, "10.0.0.2", 2);
+
+		k.ifindex = 0xfffffff0u;
+		fake_packet(&f->m, &k, 0, true, 100, now);
+	}
+	assert_int_equal(tf_flows_poll(&f->fl, now + SEC, 1.0), 0);
+	assert_int_equal(f->fl.ix.n_groups, 34);
+	for (uint32_t i = 1; i <= 33; i++)
+		check_group(&f->fl, i * 1024);
+	check_group(&f->fl, 0xfffffff0u);
+	check_group(&f->fl, 512);
+	tf_flows_free(&f->fl);
+	free(f);
+}
+
+/* Flows come and go only in a poll: the index after each one is the table's. */
+static void test_index_follows_the_table(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint64_t now = 100 * SEC;
+
+	(void)state;
+	/* Ended flows: at most 8 kept one by one, the rest evicted (freed). */
+	setup_table(f, 1, 5 * SEC, 0, 8);
+	spread_flows(f, 30, 3, 10, 1, now);
+	assert_int_equal(tf_flows_poll(&f->fl, now + SEC, 1.0), 0);
+	for (uint32_t ifx = 10; ifx < 13; ifx++)
+		check_group(&f->fl, ifx);
+	/* All 30 go idle: 22 are folded into the aggregates and freed. */
+	now += 10 * SEC;
+	assert_int_equal(tf_flows_poll(&f->fl, now, 9.0), 0);
+	assert_true(f->fl.counts.evicted > 0);
+	assert_int_equal(f->fl.n, f->fl.n_expired);
+	for (uint32_t ifx = 10; ifx < 13; ifx++)
+		check_group(&f->fl, ifx);
+	/* New flows on a new interface: in its group from the next poll on. */
+	{
+		struct tf_flow_key k = key4(IPPROTO_UDP, "10.0.0.9", 9, "10.0.0.2", 53);
+
+		k.ifindex = 77;
+		fake_packet(&f->m, &k, 0, true, 100, now);
+	}
+	assert_int_equal(tf_flows_poll(&f->fl, now + SEC, 1.0), 0);
+	check_group(&f->fl, 77);
+	assert_int_equal(walk_count(&f->fl, 77), 1);
+	tf_flows_free(&f->fl);
+	free(f);
+}
+
+static int failing_batch(void *ctx, void *in, void *out, void *keys, void *values,
+			 uint32_t *count)
+{
+	(void)ctx, (void)in, (void)out, (void)keys, (void)values;
+	*count = 0;
+	return -EIO;
+}
+
+/* A poll that fails half-way: no index, and every reader walks the table. */
+static void test_index_after_failed_poll(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tf_flow_map_ops failing = fake_ops;
+	struct tf_flow *const *mine;
+	struct tf_flow **copy;
+	uint64_t now = 100 * SEC;
+
+	(void)state;
+	setup_table(f, 1, 30 * SEC, 0, 0);
+	spread_flows(f, 20, 4, 5, 1, now);
+	assert_int_equal(tf_flows_poll(&f->fl, now + SEC, 1.0), 0);
+	check_group(&f->fl, 5);
+	failing.lookup_batch = failing_batch;
+	f->fl.map.ops = &failing;
+	assert_int_equal(tf_flows_poll(&f->fl, now + 2 * SEC, 1.0), -EIO);
+	assert_int_equal(tf_flows_of(&f->fl, 5, &mine), -1);
+	assert_int_equal(tf_flows_collect(&f->fl, 5, &copy), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(copy[i]->key.ifindex, 5);
+	free(copy);
+	/* The next good poll builds it again. */
+	f->fl.map.ops = &fake_ops;
+	assert_int_equal(tf_flows_poll(&f->fl, now + 3 * SEC, 1.0), 0);
+	check_group(&f->fl, 5);
+	tf_flows_free(&f->fl);
+	free(f);
+}
+
 static void test_time(void **state)
 {
 	struct timespec ts;
@@ -570,6 +745,10 @@ int main(void)
 		cmocka_unit_test(test_table_active_timeout),
 		cmocka_unit_test(test_table_fallbacks),
 		cmocka_unit_test(test_table_evicts_ended),
+		cmocka_unit_test(test_index_groups),
+		cmocka_unit_test(test_index_colliding_ifindexes),
+		cmocka_unit_test(test_index_follows_the_table),
+		cmocka_unit_test(test_index_after_failed_poll),
 		cmocka_unit_test(test_time),
 	};
 
