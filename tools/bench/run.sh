@@ -15,15 +15,19 @@
 # --no-drops` and `tapflow stats` attached, and tf_kfree_skb's ns per run
 # in situ) and capture.sh (iperf3 across veth + bridge with nothing,
 # `tapflow capture --sample 100 --snaplen 128` and `tcpdump -i br0 -s 128`:
-# throughput, the capturing process's CPU time, frames written), then a
-# summary block for the README. About eleven minutes.
+# throughput, the capturing process's CPU time, frames written) and
+# scale.sh (512 interfaces: attach, first report and exit times, TCX and
+# clsact; one poll and report of 1 000 000 flows on 1 and 512 interfaces,
+# with the index by interface and without), then a summary block for the
+# README. About eleven minutes, and scale.sh's few.
 #
 #   tools/bench/run.sh [--json] [--skip-nat] [--skip-drops] [--skip-capture]
-#                      [throughput.sh options...]
+#                      [--skip-scale] [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
 #
 # NAT_OPTS="..." passes options to nat.sh (e.g. NAT_OPTS="-r 6"),
-# DROPS_OPTS="..." to drops.sh, CAPTURE_OPTS="..." to capture.sh.
+# DROPS_OPTS="..." to drops.sh, CAPTURE_OPTS="..." to capture.sh,
+# SCALE_OPTS="..." to scale.sh.
 # Build first: make && make -C tools/bench (or make -C tools/bench run).
 # The summary and the raw JSON are kept in .output/bench/last.{md,json}.
 set -uo pipefail
@@ -43,6 +47,7 @@ REPORT_ONLY=0
 NAT=1
 DROPS=1
 CAPTURE=1
+SCALE=1
 TP_ARGS=()
 # shellcheck disable=SC2206 # options, split as the shell would
 NAT_ARGS=(${NAT_OPTS:-})
@@ -50,6 +55,8 @@ NAT_ARGS=(${NAT_OPTS:-})
 DROPS_ARGS=(${DROPS_OPTS:-})
 # shellcheck disable=SC2206
 CAPTURE_ARGS=(${CAPTURE_OPTS:-})
+# shellcheck disable=SC2206
+SCALE_ARGS=(${SCALE_OPTS:-})
 for a in "$@"; do
 	case $a in
 	--json) JSON=1 ;;
@@ -57,6 +64,7 @@ for a in "$@"; do
 	--skip-nat) NAT=0 ;;
 	--skip-drops) DROPS=0 ;;
 	--skip-capture) CAPTURE=0 ;;
+	--skip-scale) SCALE=0 ;;
 	-h|--help) sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) TP_ARGS+=("$a") ;;
 	esac
@@ -128,6 +136,13 @@ measure() {
 	else
 		echo null >"$OUT/capture.json"
 	fi
+	if [ "$SCALE" -eq 1 ]; then
+		echo "# scale.sh ${SCALE_ARGS[*]}" >&2
+		run_child "$OUT/scale.json" "$HERE/scale.sh" --json "${SCALE_ARGS[@]}" ||
+			die "scale.sh failed"
+	else
+		echo null >"$OUT/scale.json"
+	fi
 
 	cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
@@ -138,10 +153,11 @@ measure() {
 		--slurpfile pc "$OUT/prog_cost.json" --slurpfile tp "$OUT/throughput.json" \
 		--slurpfile fc "$OUT/flow_cost.json" --slurpfile nat "$OUT/nat.json" \
 		--slurpfile drops "$OUT/drops.json" --slurpfile capture "$OUT/capture.json" \
+		--slurpfile scale "$OUT/scale.json" \
 		'{type: "bench", date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu,
 		  tapflow: $rev, loadavg: $loadavg, elapsed_s: $elapsed,
 		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0], nat: $nat[0],
-		  drops: $drops[0], capture: $capture[0]}' \
+		  drops: $drops[0], capture: $capture[0], scale: $scale[0]}' \
 		>"$OUT/last.json" ||
 		die "cannot combine the results"
 }
@@ -411,6 +427,46 @@ summary() {
 		"\($c.capturing.capture.written_equals_sampled); tcpdump: \($c.capturing.tcpdump.received_by_filter) " +
 		"received by the filter, \($c.capturing.tcpdump.captured) captured (the rest: its last ring " +
 		"block, unread at SIGINT), \($c.capturing.tcpdump.dropped_by_kernel) dropped by the kernel."
+	 else empty end),
+	(if .scale then .scale as $s |
+		"",
+		"Scale (`scale.sh`): \($s.interfaces) veth pairs in a namespace; `tapflow --json flows " +
+		"-i 0.01 --max-flows \($s.flows) --iface ...` on 1 and on all of them, median of " +
+		"\($s.rounds) runs: exec to the first record (loading, attaching, a poll, a report) and " +
+		"SIGTERM to exit (final report, detaching); no clsact qdisc left after any run:",
+		"",
+		(if $s.attach then
+			"| attach mode | 1 interface: first record, s | \($s.interfaces): first record, s | " +
+			"difference | 1: exit, s | \($s.interfaces): exit, s | difference |",
+			"|---|---:|---:|---:|---:|---:|---:|",
+			($s.attach | group_by(.mode)[] | (.[] | select(.interfaces == 1)) as $one |
+				(.[] | select(.interfaces != 1)) as $many |
+				"| \($one.mode) | \($one.first_median_s | f(2)) | \($many.first_median_s | f(2)) | " +
+				"\($many.first_median_s - $one.first_median_s | sf(2)) | " +
+				"\($one.exit_median_s | f(2)) | \($many.exit_median_s | f(2)) | " +
+				"\($many.exit_median_s - $one.exit_median_s | sf(2)) |"),
+			""
+		 else empty end),
+		(if $s.report then $s.report as $r |
+			"One poll and one report of \($r.flows) flows (report_cost: tapflow\u0027s flow table " +
+			"and reports on a fake map, medians of \($r.rounds) rounds; walk: every interface " +
+			"walks the whole table, as before the index, \($r.walk_rounds) round):",
+			"",
+			"| \($r.flows) flows | poll, ms | `flows` table, ms | `--json`, ms | top rows, ms | " +
+			"table, walk, ms | `--json`, walk, ms | top rows, walk, ms |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|",
+			($r.results[] |
+				"| \(.interfaces) interface(s) | \(.poll_ms | f(0)) | \(.table_ms | f(0)) | " +
+				"\(.json_ms | f(0)) | \(.top_ms | f(0)) | \(.table_walk_ms | f(0)) | " +
+				"\(.json_walk_ms | f(0)) | \(.top_walk_ms | f(0)) |"),
+			($r.results as $x | "| ratio \($x[-1].interfaces)/\($x[0].interfaces) | " +
+				"\($x[-1].poll_ms / $x[0].poll_ms | f(2)) | " +
+				"\($x[-1].table_ms / $x[0].table_ms | f(2)) | " +
+				"\($x[-1].json_ms / $x[0].json_ms | f(2)) | \($x[-1].top_ms / $x[0].top_ms | f(2)) | " +
+				"\($x[-1].table_walk_ms / $x[0].table_walk_ms | f(2)) | " +
+				"\($x[-1].json_walk_ms / $x[0].json_walk_ms | f(2)) | " +
+				"\($x[-1].top_walk_ms / $x[0].top_walk_ms | f(2)) |")
+		 else empty end)
 	 else empty end),
 	(if .flow_cost then .flow_cost as $fc |
 		($fc.variants | map({(.map): .}) | add) as $v |
