@@ -264,6 +264,7 @@ int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
 		     const struct tf_collector_opts *opts)
 {
 	char err[512];
+	double t0, t1, t2;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
@@ -296,18 +297,24 @@ int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
 			retry_later(s, tf_now_mono());
 	}
 	s->live = s->links.fd >= 0;
+	t0 = tf_now_mono();
 	if (tf_collector_open(&s->c, opts, err, sizeof(err))) {
 		tf_err("%s", err);
 		return -1;
 	}
+	t1 = tf_now_mono();
 	if (add_targets(s))
 		return -1;
 	/* Signals first: a SIGTERM right after attach must still detach. */
 	tf_signals_install();
+	t2 = tf_now_mono();
 	if (tf_collector_attach(&s->c, err, sizeof(err))) {
 		tf_err("%s", err);
 		return -1;
 	}
+	/* What a start costs, and where (tools/bench/scale.sh reads this line). */
+	tf_debug("start: %.3f s to load, %.3f s to find %zu interfaces, %.3f s to attach",
+		 t1 - t0, t2 - t1, s->c.n_targets, tf_now_mono() - t2);
 	return 0;
 }
 

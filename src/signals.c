@@ -37,6 +37,13 @@ void tf_signals_install(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	/*
+	 * A report being written when the signal comes (a pipe full, its
+	 * reader slow) goes on: without SA_RESTART its write() fails with
+	 * EINTR and the run ends as if stdout had failed. The waits the loops
+	 * wake from (poll, epoll_wait, nanosleep) return EINTR all the same.
+	 */
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(terminating) / sizeof(terminating[0]); i++)
 		sigaction(terminating[i], &sa, NULL);
