@@ -583,41 +583,70 @@ void tf_vm_addrs_free(struct tf_vm_addrs *va)
 	memset(va, 0, sizeof(*va));
 }
 
+/* By address, then by tap: the first of an address is its lowest tap. */
+static int cmp_vm_addr(const void *a, const void *b)
+{
+	const struct tf_vm_addr *x = a, *y = b;
+	int d = memcmp(x->ip, y->ip, sizeof(x->ip));
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (d)
+		return d;
+	return x->tap < y->tap ? -1 : x->tap > y->tap;
+}
+
 int tf_vm_addrs_build(struct tf_vm_addrs *va, const struct tf_collector *c,
 		      const struct tf_flows *fl)
 {
-	struct tf_flow **all;
-	long n;
+	size_t kept = 0;
 
 	tf_vm_addrs_free(va);
-	n = tf_flows_collect(fl, 0, &all);
-	if (n < 0)
+	va->a = calloc(fl->n ? fl->n : 1, sizeof(*va->a));
+	if (!va->a)
 		return -ENOMEM;
-	va->a = calloc(n ? (size_t)n : 1, sizeof(*va->a));
-	if (!va->a) {
-		free(all);
-		return -ENOMEM;
-	}
-	for (long i = 0; i < n; i++) {
-		const struct tf_flow_key *k = &all[i]->key;
-		int tap = target_index(c, k->ifindex);
-		size_t j;
+	/*
+	 * A tap's own side: only IP flows of VM taps (not --iface, not
+	 * uplinks), each tap's flows through the index (not the whole table
+	 * per tap).
+	 */
+	for (size_t t = 0; t < c->n_targets; t++) {
+		struct tf_flow **mine;
+		size_t first = va->n;
+		long n;
 
-		/* A tap's own side: only IP flows of VM taps (not --iface, not uplinks). */
-		if (tap < 0 || c->targets[tap].role != TF_ROLE_TAP ||
-		    (k->family != TF_FAM_IPV4 && k->family != TF_FAM_IPV6))
+		if (c->targets[t].role != TF_ROLE_TAP || c->targets[t].ifindex <= 0)
 			continue;
-		for (j = 0; j < va->n; j++)
-			if (va->a[j].family == k->family && !memcmp(va->a[j].ip, k->local_ip, 16))
-				break;
-		if (j < va->n)
-			continue;
-		va->a[va->n].family = k->family;
-		memcpy(va->a[va->n].ip, k->local_ip, 16);
-		va->a[va->n].tap = tap;
-		va->n++;
+		n = tf_flows_collect(fl, (uint32_t)c->targets[t].ifindex, &mine);
+		if (n < 0) {
+			tf_vm_addrs_free(va);
+			return -ENOMEM;
+		}
+		for (long i = 0; i < n; i++) {
+			const struct tf_flow_key *k = &mine[i]->key;
+			struct tf_vm_addr *last = va->n > first ? &va->a[va->n - 1] : NULL;
+
+			if (k->family != TF_FAM_IPV4 && k->family != TF_FAM_IPV6)
+				continue;
+			/* Most of a VM's flows share its address: the sort gets the rest. */
+			if (last && last->family == k->family && !memcmp(last->ip, k->local_ip, 16))
+				continue;
+			va->a[va->n].family = k->family;
+			memcpy(va->a[va->n].ip, k->local_ip, 16);
+			va->a[va->n].tap = (int)t;
+			va->n++;
+		}
+		free(mine);
 	}
-	free(all);
+	/* One entry per address. */
+	qsort(va->a, va->n, sizeof(*va->a), cmp_vm_addr);
+	for (size_t i = 0; i < va->n; i++) {
+		if (kept && va->a[kept - 1].family == va->a[i].family &&
+		    !memcmp(va->a[kept - 1].ip, va->a[i].ip, 16))
+			continue;
+		va->a[kept++] = va->a[i];
+	}
+	va->n = kept;
 	return 0;
 }
 
@@ -630,6 +659,7 @@ void tf_drop_table_free(struct tf_drop_table *t)
 	free(t->tap_packets);
 	free(t->dev_packets);
 	free(t->fd);
+	free(t->fd_slots);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -662,17 +692,60 @@ static struct tf_drop_group *group_of(struct tf_drop_table *t, int tap, uint32_t
 	return g;
 }
 
+/*
+ * The slot of flow in the per-flow drops' hash (its entry + 1), or the
+ * free slot where it would go: a report asks for every flow it shows.
+ */
+static size_t fd_slot(const struct tf_drop_table *t, const struct tf_flow_key *flow)
+{
+	size_t mask = t->n_fd_slots - 1, s = tf_flow_key_hash(flow) & mask;
+
+	/* At most half the slots are used: the probe always ends. */
+	while (t->fd_slots[s] && memcmp(&t->fd[t->fd_slots[s] - 1].flow, flow, sizeof(*flow)))
+		s = (s + 1) & mask;
+	return s;
+}
+
+static struct tf_flow_drops *flow_drops_find(const struct tf_drop_table *t,
+					     const struct tf_flow_key *flow)
+{
+	size_t s;
+
+	if (!t->n_fd_slots)
+		return NULL;
+	s = fd_slot(t, flow);
+	return t->fd_slots[s] ? &t->fd[t->fd_slots[s] - 1] : NULL;
+}
+
+static int fd_slots_grow(struct tf_drop_table *t)
+{
+	size_t n = t->n_fd_slots ? t->n_fd_slots * 2 : 64;
+	uint32_t *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	free(t->fd_slots);
+	t->fd_slots = slots;
+	t->n_fd_slots = n;
+	for (size_t i = 0; i < t->n_fd; i++)
+		t->fd_slots[fd_slot(t, &t->fd[i].flow)] = (uint32_t)i + 1;
+	return 0;
+}
+
 static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n,
 			 uint32_t fwd_ifindex)
 {
-	for (size_t i = 0; i < t->n_fd; i++) {
-		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow))) {
-			t->fd[i].packets += n;
-			if (fwd_ifindex)
-				t->fd[i].fwd_ifindex = fwd_ifindex;
-			return 0;
-		}
+	struct tf_flow_drops *d = flow_drops_find(t, flow);
+	size_t s;
+
+	if (d) {
+		d->packets += n;
+		if (fwd_ifindex)
+			d->fwd_ifindex = fwd_ifindex;
+		return 0;
 	}
+	if (2 * (t->n_fd + 1) > t->n_fd_slots && fd_slots_grow(t))
+		return -ENOMEM;
 	if (t->n_fd == t->cap_fd) {
 		size_t cap = t->cap_fd ? t->cap_fd * 2 : 16;
 		struct tf_flow_drops *fd = realloc(t->fd, cap * sizeof(*fd));
@@ -682,26 +755,26 @@ static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow
 		t->fd = fd;
 		t->cap_fd = cap;
 	}
+	s = fd_slot(t, flow);
 	t->fd[t->n_fd].flow = *flow;
 	t->fd[t->n_fd].fwd_ifindex = fwd_ifindex;
-	t->fd[t->n_fd++].packets = n;
+	t->fd[t->n_fd].packets = n;
+	t->fd_slots[s] = (uint32_t)++t->n_fd;
 	return 0;
 }
 
 uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_key *flow)
 {
-	for (size_t i = 0; i < t->n_fd; i++)
-		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow)))
-			return t->fd[i].packets;
-	return 0;
+	const struct tf_flow_drops *d = flow_drops_find(t, flow);
+
+	return d ? d->packets : 0;
 }
 
 uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow)
 {
-	for (size_t i = 0; i < t->n_fd; i++)
-		if (!memcmp(&t->fd[i].flow, flow, sizeof(*flow)))
-			return t->fd[i].fwd_ifindex;
-	return 0;
+	const struct tf_flow_drops *d = flow_drops_find(t, flow);
+
+	return d ? d->fwd_ifindex : 0;
 }
 
 int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,

@@ -193,6 +193,8 @@ struct tf_drop_table {
 	size_t n_taps;
 	struct tf_flow_drops *fd;	/* per VM flow (flows' drops column) */
 	size_t n_fd, cap_fd;
+	uint32_t *fd_slots;		/* fd by flow key: entry + 1, 0 free */
+	size_t n_fd_slots;		/* a power of 2, at least twice n_fd */
 	uint64_t host_packets;
 };
 

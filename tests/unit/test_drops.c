@@ -1037,6 +1037,74 @@ static void test_table(void **state)
 	host_free(h);
 }
 
+/* Many flows with drops: each keeps its own count (the per-flow lookup is hashed). */
+static void test_table_many_flows(void **state)
+{
+	struct host *h = host_new();
+	struct tf_drop_table t = { 0 };
+	struct tf_drop_pkt p = pkt4(IPPROTO_UDP, "192.168.122.10", 40000, "10.99.0.2", 53);
+	struct tf_drop_key k = dkey(&p, BRIDGE, BRIDGE, NULL, NULL);
+	struct tf_drop_counts v = { .bytes = 100, .first_ns = SEC, .last_ns = SEC };
+	struct tf_drop_attr a;
+	struct tf_flow_key other;
+
+	(void)state;
+	tf_drop_attribute(&h->c, &h->fl, &h->va, &k, &a);
+	assert_true(a.has_flow);
+	/* 300 flows, each twice: more than the first slot table takes. */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 300; i++) {
+			a.flow = key4(TAP0, IPPROTO_UDP, "192.168.122.10", 1000 + i, "10.99.0.2", 53);
+			v.packets = (uint64_t)i + 1;
+			assert_int_equal(tf_drop_table_add(&t, &h->c, &k, &v, &a), 0);
+		}
+	}
+	assert_int_equal(t.n_fd, 300);
+	assert_true(t.n_fd_slots >= 2 * t.n_fd);
+	for (int i = 0; i < 300; i++) {
+		other = key4(TAP0, IPPROTO_UDP, "192.168.122.10", 1000 + i, "10.99.0.2", 53);
+		assert_int_equal(tf_drop_table_flow(&t, &other), 2 * (i + 1));
+		/* The same flow on the other tap is another flow. */
+		other.ifindex = TAP1;
+		assert_int_equal(tf_drop_table_flow(&t, &other), 0);
+	}
+	other = key4(TAP0, IPPROTO_UDP, "192.168.122.10", 999, "10.99.0.2", 53);
+	assert_int_equal(tf_drop_table_flow(&t, &other), 0);
+	assert_int_equal(tf_drop_table_fwd_out(&t, &other), 0);
+	tf_drop_table_free(&t);
+	host_free(h);
+}
+
+/* An address two VMs' flows use: one entry, the first tap's. */
+static void test_vm_addrs_shared(void **state)
+{
+	struct host *h = host_new();
+	struct tf_flow_value v = tap_val();
+	struct tf_flow_key k;
+	int n10 = 0;
+
+	(void)state;
+	/* beta uses alpha's address too, in two flows. */
+	k = key4(TAP1, IPPROTO_UDP, "192.168.122.10", 5000, "10.99.0.2", 53);
+	put(h, &k, &v);
+	k = key4(TAP1, IPPROTO_UDP, "192.168.122.10", 5001, "10.99.0.2", 53);
+	put(h, &k, &v);
+	assert_int_equal(tf_flows_poll(&h->fl, 4 * SEC, 1.0), 0);
+	assert_int_equal(tf_vm_addrs_build(&h->va, &h->c, &h->fl), 0);
+	assert_int_equal(h->va.n, 3);
+	for (size_t i = 0; i < h->va.n; i++) {
+		uint8_t ip[16] = {};
+
+		assert_int_equal(inet_pton(AF_INET, "192.168.122.10", ip), 1);
+		if (h->va.a[i].family == TF_FAM_IPV4 && !memcmp(h->va.a[i].ip, ip, 16)) {
+			n10++;
+			assert_int_equal(h->va.a[i].tap, 0);
+		}
+	}
+	assert_int_equal(n10, 1);
+	host_free(h);
+}
+
 /*
  * Where a flow's dropped packets were being forwarded (the key's
  * out_ifindex): only the VM's own packets say, the latest wins, and a drop
@@ -1101,6 +1169,8 @@ int main(void)
 		cmocka_unit_test(test_counts_since),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_table_fwd_out),
+		cmocka_unit_test(test_table_many_flows),
+		cmocka_unit_test(test_vm_addrs_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
