@@ -430,21 +430,19 @@ summary() {
 	 else empty end),
 	(if .scale then .scale as $s |
 		"",
-		"Scale (`scale.sh`): \($s.interfaces) veth pairs in a namespace; `tapflow --json flows " +
+		"Scale (`scale.sh`): \($s.interfaces) veth pairs in a namespace; `tapflow -v --json flows " +
 		"-i 0.01 --max-flows \($s.flows) --iface ...` on 1 and on all of them, median of " +
-		"\($s.rounds) runs: exec to the first record (loading, attaching, a poll, a report) and " +
-		"SIGTERM to exit (final report, detaching); no clsact qdisc left after any run:",
+		"\($s.rounds) runs: loading, attaching (with the drop tracer\u0027s start) and detaching " +
+		"as tapflow times them (-v), exec to the first record and SIGTERM to exit; no clsact " +
+		"qdisc left after any run:",
 		"",
 		(if $s.attach then
-			"| attach mode | 1 interface: first record, s | \($s.interfaces): first record, s | " +
-			"difference | 1: exit, s | \($s.interfaces): exit, s | difference |",
+			"| attach mode | interfaces | load, s | attach, s | first record, s | detach, s | " +
+			"exit after SIGTERM, s |",
 			"|---|---:|---:|---:|---:|---:|---:|",
-			($s.attach | group_by(.mode)[] | (.[] | select(.interfaces == 1)) as $one |
-				(.[] | select(.interfaces != 1)) as $many |
-				"| \($one.mode) | \($one.first_median_s | f(2)) | \($many.first_median_s | f(2)) | " +
-				"\($many.first_median_s - $one.first_median_s | sf(2)) | " +
-				"\($one.exit_median_s | f(2)) | \($many.exit_median_s | f(2)) | " +
-				"\($many.exit_median_s - $one.exit_median_s | sf(2)) |"),
+			($s.attach[] | "| \(.mode) | \(.interfaces) | \(.load_median_s | f(2)) | " +
+				"\(.attach_median_s | f(2)) | \(.first_median_s | f(2)) | " +
+				"\(.detach_median_s | f(2)) | \(.exit_median_s | f(2)) |"),
 			""
 		 else empty end),
 		(if $s.report then $s.report as $r |

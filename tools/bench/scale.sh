@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # scale.sh: tapflow with many interfaces and a big flow table.
 #
-#   attach   512 veth pairs in a namespace of their own; `tapflow --json flows
-#            -i 0.01 --max-flows 1000000 --iface ...` on 1 and on all 512 of
-#            them, TCX and clsact: the time from exec to the first record
-#            (loading, attaching, one poll and report) and from SIGTERM to
-#            exit (the final poll and report, detaching, closing), median of
-#            R rounds; 512 minus 1 is what the other 511 interfaces cost.
-#            After each run no clsact qdisc is left on any of them.
+#   attach   512 veth pairs in a namespace of their own; `tapflow -v --json
+#            flows -i 0.01 --max-flows 1000000 --iface ...` on 1 and on all
+#            512 of them, TCX and clsact: attaching and detaching as tapflow
+#            times them (its -v lines "start: ..." and "detached ..."), the
+#            time from exec to the first record (loading, attaching, one
+#            poll and report) and from SIGTERM to exit (the final poll and
+#            report, detaching, closing), median of R rounds. After each
+#            run no clsact qdisc is left on any of them.
 #   report   report_cost: one poll and one report of 1 000 000 flows on 1
 #            and on 512 interfaces, with the index by interface and with
 #            every interface walking the whole table (the code before it).
@@ -55,24 +56,35 @@ command -v python3 >/dev/null || die "python3 not found"
 
 bench_init tfsc
 
-# timed_run NS ARGS...: tapflow ARGS in NS; prints "first_s exit_s rc":
-# exec to the first record on stdout, SIGTERM to exit, the exit status.
+# timed_run NS ARGS...: tapflow ARGS in NS; prints "first_s exit_s rc load_s
+# attach_s detach_s": exec to the first record on stdout, SIGTERM to exit,
+# the exit status, and from its -v lines on stderr ($WORK/tapflow.err) the
+# loading, attaching and detaching times (-1: no such line).
 timed_run() {
 	local ns=$1
 	shift
-	python3 - "$ns" "$TAPFLOW" "$@" <<'EOF'
-import os, signal, subprocess, sys, time
-ns, tapflow, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+	python3 - "$ns" "$TAPFLOW" "$WORK/tapflow.err" "$@" <<'EOF'
+import os, re, signal, subprocess, sys, time
+ns, tapflow, err, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 t0 = time.monotonic()
 p = subprocess.Popen(["ip", "netns", "exec", ns, tapflow] + args,
-                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                     stdout=subprocess.PIPE, stderr=open(err, "w"))
 line = p.stdout.readline()
 t1 = time.monotonic()
 p.send_signal(signal.SIGTERM)
 p.stdout.read()
 rc = p.wait()
 t2 = time.monotonic()
-print("%.4f %.4f %d" % (t1 - t0 if line else -1, t2 - t1, rc))
+times = {"load": -1, "attach": -1, "detach": -1}
+for l in open(err):
+    m = re.search(r"start: ([\d.]+) s to load, .* ([\d.]+) s to attach", l)
+    if m:
+        times["load"], times["attach"] = float(m.group(1)), float(m.group(2))
+    m = re.search(r"detached from \d+ interfaces in ([\d.]+) s", l)
+    if m:
+        times["detach"] = float(m.group(1))
+print("%.4f %.4f %d %.4f %.4f %.4f" % (t1 - t0 if line else -1, t2 - t1, rc, times["load"],
+                                       times["attach"], times["detach"]))
 EOF
 }
 
@@ -82,7 +94,8 @@ hooks_left() {
 }
 
 attach_part() {
-	local ns=${ID}n i mode n r first exit rc args firsts exits left=0
+	local ns=${ID}n i mode n r first exit rc load attach detach args left=0
+	local firsts exits loads attaches detaches
 	local results=()
 
 	need_tools ip python3
@@ -96,25 +109,38 @@ attach_part() {
 	ip -n "$ns" -batch "$WORK/links" || die "cannot create the veth pairs"
 	for mode in tcx clsact; do
 		for n in 1 "$NIF"; do
-			args=(--no-libvirt --json flows -i 0.01 --max-flows "$FLOWS" --attach "$mode")
+			args=(-v --no-libvirt --json flows -i 0.01 --max-flows "$FLOWS" --attach "$mode")
 			for ((i = 0; i < n; i++)); do args+=(--iface "sa$i"); done
 			firsts=()
 			exits=()
+			loads=()
+			attaches=()
+			detaches=()
 			for ((r = 0; r < ROUNDS; r++)); do
-				read -r first exit rc < <(timed_run "$ns" "${args[@]}")
-				[ "$rc" = 0 ] && [ "$first" != "-1" ] ||
-					die "tapflow --attach $mode on $n interfaces failed (exit $rc)"
+				read -r first exit rc load attach detach < <(timed_run "$ns" "${args[@]}")
+				[ "$rc" = 0 ] && [ "$first" != "-1" ] && [ "$attach" != "-1" ] &&
+					[ "$detach" != "-1" ] ||
+					die "tapflow --attach $mode on $n interfaces failed (exit $rc):" \
+						"$(head -3 "$WORK/tapflow.err")"
 				left=$(hooks_left "$ns")
 				[ "$left" = 0 ] || die "$left hooks left after tapflow --attach $mode"
 				firsts+=("$first")
 				exits+=("$exit")
-				log "$mode, $n interface(s): first record after $first s, exit $exit s after SIGTERM"
+				loads+=("$load")
+				attaches+=("$attach")
+				detaches+=("$detach")
+				log "$mode, $n interface(s): load $load s, attach $attach s," \
+					"first record after $first s; detach $detach s, exit $exit s after SIGTERM"
 			done
 			results+=("$(jq -n --arg mode "$mode" --argjson n "$n" \
 				--argjson f "$(jarr "${firsts[@]}")" --argjson e "$(jarr "${exits[@]}")" \
-				'{mode: $mode, interfaces: $n, first_s: $f, exit_s: $e,
-				  first_median_s: ($f | sort | .[length / 2 | floor]),
-				  exit_median_s: ($e | sort | .[length / 2 | floor])}')")
+				--argjson l "$(jarr "${loads[@]}")" --argjson a "$(jarr "${attaches[@]}")" \
+				--argjson d "$(jarr "${detaches[@]}")" \
+				'def med: sort | .[length / 2 | floor];
+				{mode: $mode, interfaces: $n, first_s: $f, exit_s: $e, load_s: $l,
+				 attach_s: $a, detach_s: $d, first_median_s: ($f | med),
+				 exit_median_s: ($e | med), load_median_s: ($l | med),
+				 attach_median_s: ($a | med), detach_median_s: ($d | med)}')")
 		done
 	done
 	jarr "${results[@]}" >"$WORK/attach.json"
@@ -142,15 +168,12 @@ jq -r '
 	def f2: . * 100 | round / 100 | tostring;
 	def f1: . * 10 | round / 10 | tostring;
 	(if .attach then .interfaces as $n |
-		"| attach mode | 1 interface: first record, s | \($n): first record, s | " +
-		"\($n) − 1 | 1: exit after SIGTERM, s | \($n): exit, s | \($n) − 1 |",
+		"| attach mode | interfaces | load, s | attach, s | first record, s | detach, s | " +
+		"exit after SIGTERM, s |",
 		"|---|---:|---:|---:|---:|---:|---:|",
-		(.attach | group_by(.mode)[] | (.[] | select(.interfaces == 1)) as $one |
-			(.[] | select(.interfaces != 1)) as $many |
-			"| \($one.mode) | \($one.first_median_s | f2) | \($many.first_median_s | f2) | " +
-			"\($many.first_median_s - $one.first_median_s | f2) | " +
-			"\($one.exit_median_s | f2) | \($many.exit_median_s | f2) | " +
-			"\($many.exit_median_s - $one.exit_median_s | f2) |"),
+		(.attach[] | "| \(.mode) | \(.interfaces) | \(.load_median_s | f2) | " +
+			"\(.attach_median_s | f2) | \(.first_median_s | f2) | \(.detach_median_s | f2) | " +
+			"\(.exit_median_s | f2) |"),
 		""
 	 else empty end),
 	(if .report then .flows as $fl |
