@@ -78,6 +78,8 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 	}
 	if (tf_collector_attribute_drops(r->c, &r->fl))
 		tf_debug("cannot attribute drops: out of memory");
+	/* Out of memory: the rows find their targets by a walk. */
+	tf_flow_report_index(&r->rep);
 	if (err && !r->read_failed) {
 		/* Say it once: the table keeps what it had, the next poll retries. */
 		tf_warn("cannot read the flow map: %s", strerror(-err));
@@ -88,6 +90,7 @@ void tf_flows_run_poll(struct tf_flows_run *r)
 void tf_flows_run_free(struct tf_flows_run *r)
 {
 	tf_flows_free(&r->fl);
+	tf_flow_report_free(&r->rep);
 	tf_nat_index_free(&r->nat);
 	tf_json_free(&r->j);
 }

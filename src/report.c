@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -485,6 +486,64 @@ static bool forwarded(const struct tf_nat_link *l)
 	return l->n_up || l->never_left;
 }
 
+static size_t tslot_of(uint32_t ifindex, size_t n_slots)
+{
+	/* Fibonacci hashing, as the flow index: the top bits of the product. */
+	return (size_t)((uint32_t)(ifindex * 2654435761u) >>
+			(32 - (unsigned int)__builtin_ctzl(n_slots))) & (n_slots - 1);
+}
+
+int tf_flow_report_index(struct tf_flow_report *r)
+{
+	size_t n = 64;
+
+	while (n < 2 * r->c->n_targets)
+		n *= 2;
+	if (n != r->n_tslots) {
+		uint32_t *slots = calloc(n, sizeof(*slots));
+
+		if (!slots) {
+			tf_flow_report_free(r);
+			return -ENOMEM;
+		}
+		free(r->tslots);
+		r->tslots = slots;
+		r->n_tslots = n;
+	} else {
+		memset(r->tslots, 0, n * sizeof(*r->tslots));
+	}
+	for (size_t i = 0; i < r->c->n_targets; i++) {
+		size_t s = tslot_of((uint32_t)r->c->targets[i].ifindex, n);
+
+		while (r->tslots[s])
+			s = (s + 1) & (n - 1);
+		r->tslots[s] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+void tf_flow_report_free(struct tf_flow_report *r)
+{
+	free(r->tslots);
+	r->tslots = NULL;
+	r->n_tslots = 0;
+}
+
+/* The target of ifindex: through the index, checked; else by a walk. */
+static const struct tf_target *report_target(const struct tf_flow_report *r, uint32_t ifindex)
+{
+	size_t mask = r->n_tslots - 1;
+
+	for (size_t s = r->n_tslots ? tslot_of(ifindex, r->n_tslots) : 0;
+	     r->n_tslots && r->tslots[s]; s = (s + 1) & mask) {
+		size_t pos = r->tslots[s] - 1;
+
+		if (pos < r->c->n_targets && (uint32_t)r->c->targets[pos].ifindex == ifindex)
+			return &r->c->targets[pos];
+	}
+	return tf_collector_target(r->c, (int)ifindex);
+}
+
 /*
  * A flow without an uplink flow whose own packets the host dropped while
  * it forwarded them to an uplink (a FORWARD rule, TTL, a full queue: the
@@ -495,7 +554,7 @@ static void join_never_left(const struct tf_flow_report *r, const struct tf_flow
 			    const struct tf_flow_value *tot, struct tf_nat_link *out)
 {
 	uint32_t up = r->c->drops_on ? tf_drop_table_fwd_out(&r->c->drop_tab, &f->key) : 0;
-	const struct tf_target *u = up ? tf_collector_target(r->c, (int)up) : NULL;
+	const struct tf_target *u = up ? report_target(r, up) : NULL;
 
 	if (!u || u->role != TF_ROLE_UPLINK)
 		return;
@@ -655,7 +714,7 @@ void tf_report_json_ktime(struct tf_json *j, const char *key, uint64_t ns, int64
 
 static const char *ifname_of(const struct tf_flow_report *r, uint32_t ifindex)
 {
-	const struct tf_target *t = tf_collector_target(r->c, (int)ifindex);
+	const struct tf_target *t = report_target(r, ifindex);
 
 	return t ? t->ifname : NULL;
 }

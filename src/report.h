@@ -56,7 +56,18 @@ struct tf_flow_report {
 	size_t top_n;			/* 0: every flow */
 	bool final;
 	const struct tf_nat_index *nat;	/* the NAT join's index; NULL: join off */
+	/*
+	 * The collector's targets by ifindex (position + 1, 0: free), for the
+	 * lookups of every row; rebuilt every poll, checked on use, so that a
+	 * target list changed since costs a walk, never a wrong answer.
+	 */
+	uint32_t *tslots;
+	size_t n_tslots;		/* a power of 2, at least twice the targets */
 };
+
+/* (Re)build r's targets by ifindex: 0, or -ENOMEM (lookups then walk). */
+int tf_flow_report_index(struct tf_flow_report *r);
+void tf_flow_report_free(struct tf_flow_report *r);
 
 /* One row as reported: a flow, or an aggregate of the interface. */
 struct tf_flow_row {

@@ -230,6 +230,8 @@ static int measure(uint32_t nflows, uint32_t nif, unsigned int rounds, unsigned 
 	res->nif = nif;
 	r.c = &c;
 	r.fl = &fl;
+	if (tf_flow_report_index(&r))
+		goto free_fl;
 	/* The first poll makes the table; the ones timed find every flow there. */
 	fill_map(&m, nflows, nif, 0);
 	if (tf_flows_poll(&fl, NOW_NS, 1.0))
@@ -276,6 +278,7 @@ static int measure(uint32_t nflows, uint32_t nif, unsigned int rounds, unsigned 
 	}
 	ret = 0;
 free_fl:
+	tf_flow_report_free(&r);
 	tf_flows_free(&fl);
 out:
 	free(c.targets);
