@@ -19,7 +19,7 @@
 # scale.sh (512 interfaces: attach, first report and exit times, TCX and
 # clsact; one poll and report of 1 000 000 flows on 1 and 512 interfaces,
 # with the index by interface and without), then a summary block for the
-# README. About eleven minutes, and scale.sh's few.
+# README. About twenty minutes, and scale.sh's seven.
 #
 #   tools/bench/run.sh [--json] [--skip-nat] [--skip-drops] [--skip-capture]
 #                      [--skip-scale] [throughput.sh options...]

@@ -118,10 +118,11 @@ attach_part() {
 			detaches=()
 			for ((r = 0; r < ROUNDS; r++)); do
 				read -r first exit rc load attach detach < <(timed_run "$ns" "${args[@]}")
-				[ "$rc" = 0 ] && [ "$first" != "-1" ] && [ "$attach" != "-1" ] &&
-					[ "$detach" != "-1" ] ||
+				if [ "$rc" != 0 ] || [ "$first" = "-1" ] || [ "$attach" = "-1" ] ||
+					[ "$detach" = "-1" ]; then
 					die "tapflow --attach $mode on $n interfaces failed (exit $rc):" \
 						"$(head -3 "$WORK/tapflow.err")"
+				fi
 				left=$(hooks_left "$ns")
 				[ "$left" = 0 ] || die "$left hooks left after tapflow --attach $mode"
 				firsts+=("$first")
