@@ -579,11 +579,59 @@ static bool join_flow(const struct tf_flow_report *r, const struct tf_target *t,
 	return true;
 }
 
+/*
+ * A target's flows: those of its ifindex and, if it came back on a new one
+ * (a VM started again), those its earlier ifindexes still have. -1: no memory.
+ */
+static long target_flows(const struct tf_flows *fl, const struct tf_target *t,
+			 struct tf_flow ***out)
+{
+	long n = tf_flows_collect(fl, (uint32_t)t->ifindex, out);
+
+	for (int k = 0; n >= 0 && k < TF_OLD_IFINDEXES && t->old_ifindex[k] > 0; k++) {
+		struct tf_flow **more, **v;
+		long m = tf_flows_collect(fl, (uint32_t)t->old_ifindex[k], &more);
+
+		v = m < 0 ? NULL : realloc(*out, ((size_t)(n + m) + 1) * sizeof(*v));
+		if (!v) {
+			free(m < 0 ? NULL : more);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		if (m)
+			memcpy(v + n, more, (size_t)m * sizeof(*v));
+		free(more);
+		*out = v;
+		n += m;
+	}
+	return n;
+}
+
+/* The flows a target's ifindexes (see target_flows) saw expire, summed. */
+static void target_evicted(const struct tf_flows *fl, const struct tf_target *t,
+			   struct tf_flow_evicted *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int k = -1; k < TF_OLD_IFINDEXES; k++) {
+		int ifindex = k < 0 ? t->ifindex : t->old_ifindex[k];
+		const struct tf_flow_evicted *ev;
+
+		if (ifindex <= 0)
+			continue;
+		ev = tf_flows_evicted(fl, (uint32_t)ifindex);
+		if (!ev)
+			continue;
+		out->flows += ev->flows;
+		tf_flow_value_add(&out->v, &ev->v);
+	}
+}
+
 void tf_flow_target_fwd(const struct tf_flow_report *r, const struct tf_target *t,
 			struct tf_nat_link *out)
 {
 	struct tf_flow **flows;
-	long n = tf_flows_collect(r->fl, (uint32_t)t->ifindex, &flows);
+	long n = target_flows(r->fl, t, &flows);
 
 	memset(out, 0, sizeof(*out));
 	for (long i = 0; i < n; i++) {
@@ -631,12 +679,14 @@ static bool unaccounted_row(const struct tf_target *t, const struct tf_flow_row 
 long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 		  enum tf_flow_sort by, bool with_zero_aggr, struct tf_flow_row **rows)
 {
-	const struct tf_flow_evicted *ev = tf_flows_evicted(r->fl, (uint32_t)t->ifindex);
+	struct tf_flow_evicted evicted, *ev = &evicted;
 	bool m = tf_target_mirrored(t);
 	struct tf_flow **flows;
 	struct tf_flow_row *out, others, row;
-	long n = tf_flows_collect(r->fl, (uint32_t)t->ifindex, &flows);
+	long n = target_flows(r->fl, t, &flows);
 	size_t shown, k = 0;
+
+	target_evicted(r->fl, t, &evicted);
 
 	*rows = NULL;
 	if (n < 0)
@@ -679,7 +729,7 @@ long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 	free(flows);
 	if (!row_empty(&others))
 		out[k++] = others;
-	if (ev && ev->flows) {
+	if (ev->flows) {
 		aggr_row(&row, t, "expired");
 		row.flows = ev->flows;
 		row.v.rx = m ? ev->v.tx : ev->v.rx;
