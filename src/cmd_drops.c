@@ -12,7 +12,6 @@
 #include <bpf/btf.h>
 
 #include "cli.h"
-#include "cmd_flows.h"
 #include "collector.h"
 #include "ksyms.h"
 #include "log.h"
@@ -22,7 +21,8 @@
 #include "session.h"
 
 struct drops_run {
-	struct tf_flows_run fr;
+	struct tf_session *s;
+	struct tf_flows_run *fr;	/* the session's */
 	struct tf_drop_report rep;
 	struct tf_ksyms ksyms;
 	struct tf_drop_reasons reasons;
@@ -85,8 +85,8 @@ static void report(struct drops_run *d, bool final)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	d->rep.final = final;
-	if (d->fr.cli->json)
-		tf_report_drops_json(&d->fr.j, &d->rep, &now, stdout);
+	if (d->fr->cli->json)
+		tf_report_drops_json(&d->fr->j, &d->rep, &now, stdout);
 	else
 		tf_report_drops_table(&d->rep, &now, stdout);
 }
@@ -114,9 +114,9 @@ static void flush_events(struct drops_run *d)
 {
 	if (!d->n_pending)
 		return;
-	d->rep.va = tf_vm_addrs_build(&d->va, d->fr.c, &d->fr.fl) ? NULL : &d->va;
+	d->rep.va = tf_vm_addrs_build(&d->va, d->fr->c, &d->fr->fl) ? NULL : &d->va;
 	for (size_t i = 0; i < d->n_pending; i++)
-		tf_report_drop_event(&d->ej, &d->rep, &d->pending[i], d->fr.cli->json, stdout);
+		tf_report_drop_event(&d->ej, &d->rep, &d->pending[i], d->fr->cli->json, stdout);
 	d->n_pending = 0;
 }
 
@@ -124,19 +124,18 @@ static void drops_idle(void *arg)
 {
 	struct drops_run *d = arg;
 
-	tf_drop_tracer_poll_events(&d->fr.c->drop_tracer);
+	tf_drop_tracer_poll_events(&d->fr->c->drop_tracer);
 }
 
 static void drops_tick(void *arg)
 {
 	struct drops_run *d = arg;
 
-	tf_drop_tracer_poll_events(&d->fr.c->drop_tracer);
-	tf_flows_run_poll(&d->fr);
+	tf_drop_tracer_poll_events(&d->fr->c->drop_tracer);
+	tf_session_poll(d->s);
 	flush_events(d);
-	tf_warn_vanished(d->fr.c);
 	/* With --events the events are the live output; the table comes at the end. */
-	if (!d->fr.cli->drop_events)
+	if (!d->fr->cli->drop_events)
 		report(d, false);
 }
 
@@ -165,28 +164,30 @@ int tf_cmd_drops(const struct tf_cli *cli)
 		tf_err("cannot trace drops: %s", c->drops_off);
 		goto out;
 	}
-	if (tf_flows_run_init(&d.fr, cli, c))
+	if (tf_session_follow_flows(&s))
 		goto out;
-	d.fr.rep.top_n = 0;
+	d.s = &s;
+	d.fr = &s.fr;
+	d.fr->rep.top_n = 0;
 	d.rep.c = c;
-	d.rep.fl = &d.fr.fl;
+	d.rep.fl = &d.fr->fl;
 	d.rep.ksyms = &d.ksyms;
 	d.rep.reasons = &d.reasons;
 	d.rep.clock_offset = tf_mono_to_real_offset();
 	tf_session_run(&s, drops_tick, cli->drop_events ? drops_idle : NULL, &d);
+	/* The last events before the last poll: their flows are in it. */
 	tf_collector_detach(c);
 	tf_drop_tracer_poll_events(&c->drop_tracer);
-	tf_flows_run_poll(&d.fr);
+	tf_session_poll(&s);
 	flush_events(&d);
 	if (d.pending_lost)
 		tf_warn("%llu drop events not shown: out of memory",
 			(unsigned long long)d.pending_lost);
-	tf_warn_vanished(c);
 	report(&d, true);
 	tf_summary_fill(&sum, c);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (cli->json)
-		tf_report_summary_json(&d.fr.j, c, &sum, &now, stdout);
+		tf_report_summary_json(&d.fr->j, c, &sum, &now, stdout);
 	else
 		tf_report_summary_table(c, &sum, stdout);
 	ret = TF_EXIT_OK;
@@ -194,7 +195,6 @@ int tf_cmd_drops(const struct tf_cli *cli)
 		ret = TF_EXIT_RUNTIME;
 out:
 	tf_session_end(&s);
-	tf_flows_run_free(&d.fr);
 	tf_json_free(&d.ej);
 	free(d.pending);
 	tf_vm_addrs_free(&d.va);

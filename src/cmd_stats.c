@@ -11,6 +11,7 @@
 
 struct stats_run {
 	const struct tf_cli *cli;
+	struct tf_session *s;
 	struct tf_collector *c;
 	struct tf_json j;
 };
@@ -30,9 +31,7 @@ static void stats_tick(void *arg)
 {
 	struct stats_run *r = arg;
 
-	tf_collector_poll(r->c);
-	tf_collector_poll_drops(r->c, NULL);
-	tf_warn_vanished(r->c);
+	tf_session_poll(r->s);
 	report(r, false);
 }
 
@@ -42,7 +41,7 @@ int tf_cmd_stats(const struct tf_cli *cli)
 		.attach_mode = cli->attach_mode, .drops = !cli->no_drops,
 	};
 	struct tf_session s;
-	struct stats_run r = { .cli = cli, .c = &s.c };
+	struct stats_run r = { .cli = cli, .s = &s, .c = &s.c };
 	struct tf_summary sum;
 	int ret = TF_EXIT_RUNTIME;
 	struct timespec now;
@@ -50,9 +49,7 @@ int tf_cmd_stats(const struct tf_cli *cli)
 	if (tf_session_begin(&s, cli, &opts))
 		goto out;
 	tf_session_run(&s, stats_tick, NULL, &r);
-	tf_collector_poll(&s.c);
-	tf_collector_poll_drops(&s.c, NULL);
-	tf_warn_vanished(&s.c);
+	tf_session_finish(&s);
 	report(&r, true);
 	tf_summary_fill(&sum, &s.c);
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd_flows.h"
 #include "collector.h"
 #include "flows.h"
 #include "log.h"
@@ -483,7 +482,7 @@ static void loop(struct top *tp)
 		if (now >= next) {
 			while (next <= now)
 				next += tp->cli->interval;
-			tf_flows_run_poll(tp->run);
+			tf_session_poll(tp->s);
 			polled = true;
 		}
 		if (ch != ERR || polled)
@@ -499,8 +498,7 @@ int tf_cmd_top(const struct tf_cli *cli)
 	};
 	struct tf_session s;
 	struct tf_collector *c = &s.c;
-	struct tf_flows_run run = {};
-	struct top tp = { .cli = cli, .s = &s, .c = c, .run = &run };
+	struct top tp = { .cli = cli, .s = &s, .c = c, .run = &s.fr };
 	struct tf_summary sum;
 	struct sigaction winch;
 	int ret = TF_EXIT_RUNTIME;
@@ -512,7 +510,7 @@ int tf_cmd_top(const struct tf_cli *cli)
 	}
 	if (tf_session_begin(&s, cli, &opts))
 		goto out;
-	if (tf_flows_run_init(&run, cli, c))
+	if (tf_session_follow_flows(&s))
 		goto out;
 	/* What the session notes (a VM started or gone) goes to the status line. */
 	tf_log_note_to(note_to_status, &tp);
@@ -546,11 +544,9 @@ int tf_cmd_top(const struct tf_cli *cli)
 	loop(&tp);
 	curses_off();
 	tf_log_note_to(NULL, NULL);
-	tf_collector_detach(c);
-	tf_flows_run_poll(&run);
-	tf_warn_vanished(c);
+	tf_session_finish(&s);
 	tf_summary_fill(&sum, c);
-	tf_report_flows_summary_table(&run.rep, &sum, stdout);
+	tf_report_flows_summary_table(&s.fr.rep, &sum, stdout);
 	ret = TF_EXIT_OK;
 	if (tf_out_finish(stdout, "the report to stdout"))
 		ret = TF_EXIT_RUNTIME;
@@ -558,7 +554,6 @@ out:
 	curses_off();
 	tf_log_note_to(NULL, NULL);
 	tf_session_end(&s);
-	tf_flows_run_free(&run);
 	free(tp.line);
 	free(tp.line2);
 	return ret;

@@ -402,9 +402,121 @@ void tf_warn_vanished(struct tf_collector *c)
 	}
 }
 
+/* ---- flows ------------------------------------------------------------- */
+
+static int flows_run_init(struct tf_flows_run *r, const struct tf_cli *cli, struct tf_collector *c)
+{
+	struct tf_flow_map map;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->cli = cli;
+	r->c = c;
+	tf_flow_map_bpf(&map, c->flows_fd, c->flows_percpu ? c->ncpus : 1);
+	/* Ended flows are kept one by one up to the size of the kernel map. */
+	err = tf_flows_init(&r->fl, &map, (uint64_t)(cli->idle_timeout * 1e9),
+			    (uint64_t)(cli->active_timeout * 1e9), c->max_flows);
+	if (err) {
+		tf_err("out of memory");
+		return -1;
+	}
+	r->rep.c = c;
+	r->rep.fl = &r->fl;
+	r->rep.clock_offset = tf_mono_to_real_offset();
+	r->last_poll = c->attach_t;
+	return 0;
+}
+
+static void flows_run_poll(struct tf_flows_run *r)
+{
+	double now = tf_now_mono();
+	uint64_t harvests = r->fl.counts.expired + r->fl.counts.active;
+	int err;
+
+	tf_collector_poll(r->c);
+	/*
+	 * The drops before the flows: a packet's flow entry is made at the tap
+	 * before the packet can be dropped further on, so every drop taken out
+	 * now finds its flow in the table read below (taken after, a drop could
+	 * be of a flow newer than the table, and lose its flow for good).
+	 */
+	if (tf_collector_harvest_drops(r->c))
+		tf_debug("cannot read the drop tracer's map");
+	/* Uplink flows' packets still in a CPU's cache into the map first. */
+	err = tf_collector_flush_flows(r->c);
+	if (err)
+		tf_debug("cannot flush the NAT join's per-CPU cache: %s", strerror(-err));
+	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
+	r->last_poll = now;
+	if (r->fl.counts.expired + r->fl.counts.active != harvests)
+		tf_collector_flows_freed(r->c);
+	if (r->c->nat) {
+		/* Before the index: a retired segment must be in it, not lost for a poll. */
+		if (tf_nat_harvest_retired(r->c->nat_retired_fd, &r->fl))
+			tf_debug("cannot read the retired uplink flows");
+		/* Out of memory: no join this interval (nat null), counts unaffected. */
+		r->rep.nat = tf_nat_index_build(&r->nat, &r->fl) ? NULL : &r->nat;
+		/*
+		 * Ports of ended mappings out: a bit the kernel set since the read
+		 * above is set again at the next poll (until then, a host reusing
+		 * that brand-new mapping's tuple would go unnoticed).
+		 */
+		tf_nat_ports_bitmap(&r->fl, r->natports);
+		tf_collector_set_natports(r->c, r->natports);
+	}
+	if (tf_collector_attribute_drops(r->c, &r->fl))
+		tf_debug("cannot attribute drops: out of memory");
+	/* Out of memory: the rows find their targets by a walk. */
+	tf_flow_report_index(&r->rep);
+	if (err && !r->read_failed) {
+		/* Say it once: the table keeps what it had, the next poll retries. */
+		tf_warn("cannot read the flow map: %s", strerror(-err));
+		r->read_failed = true;
+	}
+}
+
+static void flows_run_free(struct tf_flows_run *r)
+{
+	tf_flows_free(&r->fl);
+	tf_flow_report_free(&r->rep);
+	tf_nat_index_free(&r->nat);
+	tf_json_free(&r->j);
+}
+
+int tf_session_follow_flows(struct tf_session *s)
+{
+	if (flows_run_init(&s->fr, s->cli, &s->c))
+		return -1;
+	s->flows_on = true;
+	return 0;
+}
+
+void tf_session_poll(struct tf_session *s)
+{
+	if (s->flows_on) {
+		flows_run_poll(&s->fr);
+	} else {
+		tf_collector_poll(&s->c);
+		tf_collector_poll_drops(&s->c, NULL);
+	}
+	tf_warn_vanished(&s->c);
+}
+
+void tf_session_finish(struct tf_session *s)
+{
+	double t = tf_now_mono();
+
+	tf_collector_detach(&s->c);
+	tf_debug("detached from %zu interfaces in %.3f s", s->c.n_targets, tf_now_mono() - t);
+	tf_session_poll(s);
+}
+
 void tf_session_end(struct tf_session *s)
 {
 	tf_collector_close(&s->c);
+	if (s->flows_on)
+		flows_run_free(&s->fr);
+	s->flows_on = false;
 	if (s->vms_on)
 		tf_vmwatch_close(&s->vms);
 	s->vms_on = false;

@@ -15,9 +15,26 @@
 
 #include "cli.h"
 #include "collector.h"
+#include "flows.h"
 #include "inventory.h"
 #include "linkwatch.h"
+#include "nat.h"
+#include "output.h"
+#include "report.h"
 #include "vmwatch.h"
+
+/* What a session that follows flows (flows, top, drops) keeps between polls. */
+struct tf_flows_run {
+	const struct tf_cli *cli;
+	struct tf_collector *c;
+	struct tf_flows fl;
+	struct tf_flow_report rep;
+	struct tf_nat_index nat;	/* rebuilt at every poll (NAT join on) */
+	uint64_t natports[TF_NATPORT_BITS / 64];
+	struct tf_json j;
+	double last_poll;		/* CLOCK_MONOTONIC (s) */
+	bool read_failed;		/* warned about it */
+};
 
 struct tf_session {
 	const struct tf_cli *cli;
@@ -32,6 +49,8 @@ struct tf_session {
 	double retry_t;			/* when to try libvirt again (stale, events_down) */
 	double retry_s;			/* and the backoff after that */
 	unsigned int syncs;		/* times the host was looked at again */
+	bool flows_on;			/* tf_session_follow_flows: fr is in use */
+	struct tf_flows_run fr;
 };
 
 /*
@@ -41,6 +60,26 @@ struct tf_session {
  */
 int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
 		     const struct tf_collector_opts *opts);
+/*
+ * Follow the flows too (after tf_session_begin with opts.flows): the flow
+ * table, its expiry, the NAT join's index. 0, or -1 (message printed).
+ */
+int tf_session_follow_flows(struct tf_session *s);
+/*
+ * Look at the kernel's counters once, in the one order that keeps reports
+ * exact: interface counters; the drops taken out (before the flows: a
+ * dropped packet's flow entry is older than its drop); the NAT join's
+ * per-CPU cache flushed into the flow map; the flows read and expired; the
+ * NAT join's retired segments, then its index and ports; the drops
+ * attributed against the flows just read. Then a note per target gone.
+ */
+void tf_session_poll(struct tf_session *s);
+/*
+ * The end of the run: detach every hook, then poll once more, so that no
+ * packet changes a counter between the interface totals and the flows and
+ * the final report adds up exactly.
+ */
+void tf_session_finish(struct tf_session *s);
 /*
  * Wait up to sec seconds (less on a signal), following the host meanwhile:
  * a change the watchers report is applied before it returns. true if the
@@ -56,7 +95,7 @@ bool tf_session_wait(struct tf_session *s, double sec);
  */
 void tf_session_run(struct tf_session *s, void (*tick)(void *arg), void (*idle)(void *arg),
 		    void *arg);
-/* Detach, stop the watchers, free. Safe after a failed begin. */
+/* Detach, stop the watchers, free (the flows too). Safe after a failed begin. */
 void tf_session_end(struct tf_session *s);
 
 
