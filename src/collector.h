@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "attach.h"
+#include "drop_attr.h"
 #include "drops.h"
 #include "ifcounters.h"
 #include "inventory.h"
