@@ -235,7 +235,6 @@ static bool sync_host(struct tf_session *s, bool links, bool vms)
 	int gone = tf_collector_reap(c), added = 0;
 	bool *was_pending;
 
-	s->syncs++;
 	if (!cli->no_libvirt && (links || vms || s->stale || s->events_down) && !reread_vms(s))
 		for (size_t i = 0; i < s->inv.n_vifs; i++)
 			add_vif(c, &s->inv.vifs[i]);

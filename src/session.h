@@ -48,7 +48,6 @@ struct tf_session {
 	bool events_down;		/* libvirt's events do not come */
 	double retry_t;			/* when to try libvirt again (stale, events_down) */
 	double retry_s;			/* and the backoff after that */
-	unsigned int syncs;		/* times the host was looked at again */
 	bool flows_on;			/* tf_session_follow_flows: fr is in use */
 	struct tf_flows_run fr;
 };
