@@ -106,6 +106,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	aggr = bpf_object__find_map_by_name(c->skel->obj, "tap_aggr");
 	c->flows = opts && opts->flows;
 	c->nat = c->flows && opts->nat && up_in && up_eg;
+	c->nat_loaded = c->nat;
 	if (!c->nat) {
 		/* Unused without the join: as small as the kernel allows. */
 		ret = bpf_map__set_max_entries(c->skel->maps.nat_retired, 1);
@@ -472,7 +473,7 @@ static void prepare_target(struct tf_collector *c, struct tf_target *t)
 	struct tf_link link;
 
 	t->flows = wants_flows(c, t);
-	t->nat = c->nat && t->role == TF_ROLE_UPLINK;
+	t->nat = c->nat_loaded && t->role == TF_ROLE_UPLINK;
 	if ((t->role == TF_ROLE_TAP || t->role == TF_ROLE_IFACE) && !tf_link_get(t->ifindex, &link))
 		t->bridge_ifindex = link.master;
 }
@@ -592,15 +593,9 @@ int tf_collector_attach_added(struct tf_collector *c)
 
 		if (t->gone || t->hook.attached)
 			continue;
-		/* The uplink programs' ordering needs every uplink from the start. */
-		if (t->role == TF_ROLE_UPLINK && c->nat) {
-			tf_warn("uplink %s appeared during the run: traced from the next run on",
-				t->ifname);
-			t->gone = t->gone_warned = true;
-			clock_gettime(CLOCK_REALTIME, &t->gone_at);
-			continue;
-		}
 		prepare_target(c, t);
+		/* The first uplink of the run starts the join (its ingress is armed below). */
+		c->nat |= t->nat;
 		if ((c->nat && set_bridges(c, err, sizeof(err))) ||
 		    (c->capture && set_captured_one(c, t, err, sizeof(err))) ||
 		    attach_target(c, t, zero, err, sizeof(err))) {
@@ -618,7 +613,37 @@ int tf_collector_attach_added(struct tf_collector *c)
 		}
 		n++;
 	}
+	/*
+	 * As at the start: an uplink's ingress counts into uplink flows only
+	 * once its egress does, so that a packet is never counted only where
+	 * it enters (which would read as lost in forwarding).
+	 */
+	if (c->nat)
+		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 1, __ATOMIC_SEQ_CST);
 	free(zero);
+	return n;
+}
+
+int tf_collector_refresh_bridges(struct tf_collector *c)
+{
+	char err[256];
+	int n = 0;
+
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+		struct tf_link link;
+
+		if (t->gone || !t->hook.attached ||
+		    (t->role != TF_ROLE_TAP && t->role != TF_ROLE_IFACE) ||
+		    tf_link_get(t->ifindex, &link) || link.master == t->bridge_ifindex)
+			continue;
+		t->bridge_ifindex = link.master;
+		if (c->drops_on)
+			tf_drop_tracer_watch(&c->drop_tracer, t->bridge_ifindex, true);
+		n++;
+	}
+	if (n && c->nat && set_bridges(c, err, sizeof(err)))
+		tf_warn("%s", err);
 	return n;
 }
 

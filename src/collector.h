@@ -133,7 +133,8 @@ struct tf_collector {
 	struct tf_progs progs_uplink;	/* tf_uplink_ingress/tf_uplink_egress */
 	struct tf_ifc ifc;		/* where each interface is counted */
 	bool flows;			/* opts.flows, and the object has them */
-	bool nat;			/* opts.nat, flows, and the object has the join */
+	bool nat;			/* the join runs: its programs are on an uplink */
+	bool nat_loaded;		/* opts.nat, flows, and the object has the join */
 	bool nat_ct;			/* the kernel lets TC programs read conntrack */
 	int nat_retired_fd;		/* the NAT join's retired uplink segments */
 	bool capture, capture_taps_only;
@@ -185,6 +186,12 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen);
  * warned about and marked gone. Returns how many were attached.
  */
 int tf_collector_attach_added(struct tf_collector *c);
+/*
+ * Taps and --iface interfaces that changed bridges (a network destroyed and
+ * started again, a port moved): follow them (the NAT join's bridges, the
+ * drop tracer's interfaces). Returns how many changed.
+ */
+int tf_collector_refresh_bridges(struct tf_collector *c);
 /*
  * Mark gone and release every target whose interface vanished (its last
  * counters read first). Returns how many.

@@ -235,10 +235,17 @@ static bool sync_host(struct tf_session *s, bool links, bool vms)
 	int gone = tf_collector_reap(c), added = 0;
 	bool *was_pending;
 
-	if (!cli->no_libvirt && (links || vms || s->stale || s->events_down) && !reread_vms(s))
+	if (!cli->no_libvirt && (links || vms || s->stale || s->events_down) && !reread_vms(s)) {
+		char err[256];
+
 		for (size_t i = 0; i < s->inv.n_vifs; i++)
 			add_vif(c, &s->inv.vifs[i]);
+		/* A NAT or routed network started: its traffic leaves by the uplink. */
+		if (!cli->no_uplink && !cli->n_uplinks && has_forwarding_mode(&s->inv))
+			add_uplinks(c, err, sizeof(err));
+	}
 	if (links) {
+		tf_collector_refresh_bridges(c);
 		for (size_t i = 0; i < cli->n_ifaces; i++)
 			add_matching(c, cli->ifaces[i], TF_ROLE_IFACE);
 		for (size_t i = 0; i < cli->n_bridges; i++)

@@ -142,9 +142,17 @@ tf_lab_virsh start delta >/dev/null || tf_fail "delta started again" "virsh star
 wait_note "delta started again: traced, back in the run" "^tapflow: VM delta: tracing .*back in the run"
 
 # --- a NIC hot-plugged into gamma, then unplugged -----------------------------------------
+# gamma alone is on a bridge of the host (no uplink to trace) until its NAT NIC comes.
+"${TF[@]}" --vm gamma --json -i 1 stats >"$TMP/gamma.json" 2>"$TMP/gamma.err" &
+GAMMA=$!
+tf_on_exit "kill -9 $GAMMA"
+tf_wait_record "$TMP/gamma.json" stats || tf_fail "stats --vm gamma started" "$(cat "$TMP/gamma.err")"
 tf_lab_virsh attach-interface gamma network "$TF_LAB_ALPHA_NET" --model virtio --mac $HOTMAC \
 	--live >/dev/null || tf_fail "hot-plug" "virsh attach-interface failed"
 wait_note "hot-plugged NIC traced" "^tapflow: VM gamma: tracing .* \(NIC $HOTMAC\)"
+for ((i = 0; i < 100; i++)); do grep -q "^tapflow: tracing uplink0 (uplink)" "$TMP/gamma.err" && break; sleep 0.1; done
+tf_check "stats --vm gamma: its new NAT NIC brings the uplink in" \
+	grep -q "^tapflow: tracing uplink0 (uplink)" "$TMP/gamma.err"
 HTAP=$(tf_lab_virsh domiflist gamma | awk -v m=$HOTMAC '$5 == m { print $1 }')
 sleep 1.5
 H1=$(ifstat_of gamma "$HTAP")
@@ -268,7 +276,11 @@ tf_check "delta booted again (its guest is ready)" test "$(readies)" -gt "$READY
 sleep 1
 declare -A E
 for vm in $TF_LAB_VMS; do E[$vm]=$(tf_lab_ifstat "$vm"); done
-kill -INT $RUN $STATS
+kill -INT $RUN $STATS $GAMMA
+wait $GAMMA
+GRC=$?
+tf_eq "stats --vm gamma: exit code 0, the uplink in its final report" "0 uplink" \
+	"$GRC $(jq -r 'select(.type == "stats" and .final and .ifname == "uplink0") | .role' "$TMP/gamma.json")"
 wait $RUN
 tf_eq "flows: exit code 0" 0 $?
 wait $STATS
