@@ -361,7 +361,8 @@ static const struct option_spec options[] = {
 	{ "duration", 'd', required_argument, "SEC", CMD_TRACING, false, PARSE(opt_duration),
 	  "run for SEC seconds (default: until a terminating signal)" },
 	{ "iface", 0, required_argument, "NAME", CMD_TRACING, true, PARSE(opt_iface),
-	  "also trace interface NAME (no VM needed); repeatable" },
+	  "also trace interface NAME (no VM needed); a shell pattern\n"
+	  "('veth*') traces every interface it names, as they come; repeatable" },
 	{ "bridge", 0, required_argument, "NAME", CMD_TRACING, true, PARSE(opt_bridge),
 	  "NAME is a bridge the --iface ports sit on: counters\n"
 	  "only, as a libvirt network's bridge; repeatable" },
