@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # tapflow's userspace under valgrind (memcheck), once per tracing command,
+# and once through interfaces that come and go during the run,
 # on the VM-host topology of tests/netns/topo.sh with scripted traffic:
 # zero errors and zero definite or possible leaks, with only the documented
 # false positives of tests/valgrind.supp suppressed. The plain build runs
@@ -81,6 +82,23 @@ vg capture "${IFACES[@]}" capture -w "$OUT/cap.pcapng" --sample 2 -d 3
 traffic
 vg_check capture 0
 tf_check "capture: frames written" test -s "$OUT/cap.pcapng"
+
+# A live session: interfaces matching a pattern come, go and come back
+# (targets attached, released and revived at run time).
+vg live -v --iface 'tfvg*' --json flows -i 0.3
+# -v: its "start: ..." line says it is attached (to nothing yet) and watching.
+wait_for 90 grep -q '^tapflow: start: ' "$OUT/live.err" || tf_diag "live: did not start"
+for i in 1 2 3; do
+	ip -n "$NSH" link add tfvg0 type veth peer name tfvg1 && ip -n "$NSH" link set tfvg0 up &&
+		ip -n "$NSH" link set tfvg1 up
+	wait_for 30 sh -c "[ \$(grep -c '^tapflow: tracing tfvg1 ' '$OUT/live.err') -ge $i ]"
+	ip -n "$NSH" link del tfvg0
+	wait_for 30 sh -c "[ \$(grep -c '^tapflow: interface tfvg1 is gone' '$OUT/live.err') -ge $i ]"
+done
+kill -INT "$VG_PID"
+vg_check live 0
+tf_eq "live: tfvg0 and tfvg1 traced 3 times each" "3 3" \
+	"$(grep -c '^tapflow: tracing tfvg0 ' "$OUT/live.err") $(grep -c '^tapflow: tracing tfvg1 ' "$OUT/live.err")"
 
 # A runtime error: an early way out frees what it took.
 vg runtime --iface nope0 stats -d 1
