@@ -434,8 +434,11 @@ static int attach_target(struct tf_collector *c, struct tf_target *t, const void
 			 strerror(errno));
 		return -1;
 	}
-	return tf_hook_attach(&c->attacher, &t->hook, target_progs(c, t), t->ifindex, t->ifname,
-			      err, errlen);
+	if (tf_hook_attach(&c->attacher, &t->hook, target_progs(c, t), t->ifindex, t->ifname,
+			   err, errlen))
+		return -1;
+	t->traced = true;
+	return 0;
 }
 
 /*

@@ -54,6 +54,7 @@ struct tf_target {
 	bool has_vif;
 	struct tf_vif vif;		/* valid if has_vif */
 	struct tf_hook hook;
+	bool traced;			/* its hooks were on at some time of the run */
 	/*
 	 * Gone during the run (the VM stopped, its NIC was detached, the
 	 * interface was deleted): its hooks and its place in the maps are

@@ -192,7 +192,7 @@ void tf_report_stats_json(struct tf_json *j, const struct tf_collector *c,
 
 		tf_json_begin(j, "stats", now);
 		vif_identity(j, t->has_vif ? &t->vif : NULL, t->ifindex, t->ifname,
-			     t->hook.attached || t->gone);
+			     t->traced);
 		tf_json_str(j, "role", tf_role_name(t->role));
 		tf_json_u64(j, "rx_packets", t->now.rx_packets);
 		tf_json_u64(j, "rx_bytes", t->now.rx_bytes);
