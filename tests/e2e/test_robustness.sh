@@ -140,6 +140,6 @@ gone_before() {
 			sort | tr '\n' ' ')"
 	tf_lab_no_hook_left "$out.json"
 }
-gone_before "gone before the targets" tf_collector_add_targets
+gone_before "gone before the targets" tf_collector_open
 gone_before "gone before the attach" tf_collector_attach
 tf_finish
