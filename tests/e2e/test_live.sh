@@ -87,25 +87,7 @@ cat >"$TMP/net.xml" <<EOF
   <ip address='192.168.177.1' netmask='255.255.255.0'/>
 </network>
 EOF
-cat >"$TMP/blank.xml" <<EOF
-<domain type='qemu'>
-  <name>$BLANK</name>
-  <memory unit='MiB'>32</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <interface type='network'>
-      <source network='$NET'/>
-      <mac address='52:54:00:7f:00:f2'/>
-      <model type='virtio'/>
-      <rom enabled='no'/>
-    </interface>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-EOF
+tf_lab_blank_xml $BLANK $NET 52:54:00:7f:00:f2 >"$TMP/blank.xml"
 tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $BLANK"
 tf_on_exit "virsh -q -c '$TF_LAB_URI' net-destroy $NET"
 tf_on_exit "virsh -q -c '$TF_LAB_URI' start delta"
@@ -199,8 +181,7 @@ for _ in range(int(sys.argv[2])):
 CYC=tfe2e-cycle CYCUUID=8d1f7a52-6c2e-4a47-9d7e-5f0e7c2b1a90 CYCMAC=52:54:00:7f:00:f2
 tf_on_exit "virsh -q -c '$TF_LAB_URI' undefine $CYC"
 tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $CYC"
-sed -e "s|<name>$BLANK</name>|<name>$CYC</name><uuid>$CYCUUID</uuid>|" \
-	-e "s|<source network='$NET'/>|<source network='$TF_LAB_ALPHA_NET'/>|" "$TMP/blank.xml" >"$TMP/cycle.xml"
+tf_lab_blank_xml $CYC "$TF_LAB_ALPHA_NET" $CYCMAC $CYCUUID >"$TMP/cycle.xml"
 wait_for_lines() {
 	local i
 	for ((i = 0; i < 200; i++)); do notes "$1" "$2" && return 0; sleep 0.05; done

@@ -89,32 +89,13 @@ else
 fi
 
 # --- a VM destroyed between the inventory and the attach ----------------------------
-# A domain that boots nothing (no disk, no kernel, no option ROM: SeaBIOS
-# finds nothing to boot and sends nothing) has its tap within a second.
+# A domain that boots nothing (tf_lab_blank_xml) has its tap within a second.
 if ! command -v gdb >/dev/null; then
 	tf_skip "VM gone before attach" "needs gdb"
 	tf_finish
 fi
 BLANK=tfe2e-blank
-cat >"$TMP/blank.xml" <<EOF
-<domain type='qemu'>
-  <name>$BLANK</name>
-  <memory unit='MiB'>32</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <interface type='network'>
-      <source network='$TF_LAB_ALPHA_NET'/>
-      <mac address='52:54:00:7f:00:f1'/>
-      <model type='virtio'/>
-      <rom enabled='no'/>
-    </interface>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-EOF
+tf_lab_blank_xml $BLANK "$TF_LAB_ALPHA_NET" 52:54:00:7f:00:f1 >"$TMP/blank.xml"
 tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $BLANK"
 
 # gone_before NAME FUNCTION: start the blank VM, run tapflow under gdb
