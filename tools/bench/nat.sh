@@ -142,27 +142,7 @@ fi
 # ---- topology ----
 
 setup() {
-	local ns
-	for ns in "$NS_VM" "$NS_RT" "$NS_NET"; do ns_add "$ns"; done
-	ip -n "$NS_RT" link add br0 type bridge &&
-		ip -n "$NS_VM" link add eth0 type veth peer name vport netns "$NS_RT" &&
-		ip -n "$NS_RT" link add up0 type veth peer name eth0 netns "$NS_NET" ||
-		die "cannot create the bridge and veths"
-	ip -n "$NS_RT" link set vport master br0 &&
-		ip -n "$NS_RT" addr add "$GW_IP/24" dev br0 &&
-		ip -n "$NS_RT" addr add "$UP_IP/24" dev up0 &&
-		ip -n "$NS_RT" link set br0 up && ip -n "$NS_RT" link set vport up &&
-		ip -n "$NS_RT" link set up0 up || die "cannot set up the router"
-	ip -n "$NS_VM" addr add "$VM_IP/24" dev eth0 && ip -n "$NS_VM" link set eth0 up &&
-		ip -n "$NS_VM" route add default via "$GW_IP" &&
-		ip -n "$NS_NET" addr add "$NET_IP/24" dev eth0 && ip -n "$NS_NET" link set eth0 up ||
-		die "cannot address the VM and the internet"
-	# What libvirt's NAT network does: forward, and MASQUERADE what leaves
-	# the uplink from the VMs' network.
-	ip netns exec "$NS_RT" sysctl -qw net.ipv4.ip_forward=1 >/dev/null &&
-		ip netns exec "$NS_RT" iptables -t nat -A POSTROUTING -s "$VM_NET" -o up0 \
-			-j MASQUERADE || die "cannot set up forwarding and NAT in $NS_RT"
-	wait_ports_up "$NS_RT" 1
+	nat_router_up
 	iperf_server "$NS_NET" "$NET_IP"
 }
 
