@@ -481,11 +481,15 @@ static void prepare_target(struct tf_collector *c, struct tf_target *t)
 		t->bridge_ifindex = link.master;
 }
 
+/* Room for a tap_aggr value of every CPU, zeroed: new entries start from it, reads land in it. */
+static void *aggr_buf(const struct tf_collector *c)
+{
+	return calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
+}
+
 int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 {
-	size_t vsz = sizeof(struct tf_if_counters);
-	size_t zsz = vsz > sizeof(struct tf_tap_aggr) ? vsz : sizeof(struct tf_tap_aggr);
-	void *zero = calloc((size_t)c->ncpus, zsz);
+	void *zero = aggr_buf(c);
 	bool any_nat = false;
 
 	if (!zero) {
@@ -582,9 +586,7 @@ static void release_target(struct tf_collector *c, struct tf_target *t)
 
 int tf_collector_attach_added(struct tf_collector *c)
 {
-	size_t vsz = sizeof(struct tf_if_counters);
-	size_t zsz = vsz > sizeof(struct tf_tap_aggr) ? vsz : sizeof(struct tf_tap_aggr);
-	void *zero = calloc((size_t)c->ncpus, zsz);
+	void *zero = aggr_buf(c);
 	double now = tf_now_mono();
 	char err[512];
 	int n = 0;
@@ -650,9 +652,9 @@ int tf_collector_refresh_bridges(struct tf_collector *c)
 	return n;
 }
 
-int tf_collector_reap(struct tf_collector *c)
+/* tf_collector_reap with buf, room for one tap_aggr value of every CPU (NULL: none). */
+static int reap(struct tf_collector *c, void *buf)
 {
-	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
 	int n = 0;
 
 	for (size_t i = 0; i < c->n_targets; i++) {
@@ -667,6 +669,14 @@ int tf_collector_reap(struct tf_collector *c)
 		release_target(c, t);
 		n++;
 	}
+	return n;
+}
+
+int tf_collector_reap(struct tf_collector *c)
+{
+	void *buf = aggr_buf(c);
+	int n = reap(c, buf);
+
 	free(buf);
 	return n;
 }
@@ -786,8 +796,9 @@ int tf_collector_flush_flows(struct tf_collector *c)
 
 int tf_collector_poll(struct tf_collector *c)
 {
-	void *buf = calloc((size_t)c->ncpus, sizeof(struct tf_tap_aggr));
+	void *buf = aggr_buf(c);
 	double now = tf_now_mono();
+	int gone;
 
 	if (!buf)
 		return 0;
@@ -806,8 +817,9 @@ int tf_collector_poll(struct tf_collector *c)
 		if (t->flows)
 			read_aggr(c, t, buf);
 	}
+	gone = reap(c, buf);
 	free(buf);
-	return tf_collector_reap(c);
+	return gone;
 }
 
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
