@@ -11,6 +11,8 @@
 
 struct tf_inventory;
 
+#define TAPFLOW_VERSION "0.1.0"
+
 /* Exit codes: the contract in the design notes. */
 #define TF_EXIT_OK 0
 #define TF_EXIT_RUNTIME 1
@@ -46,6 +48,12 @@ struct tf_cli {
 	double idle_timeout;		/* --idle-timeout (s) */
 	double active_timeout;		/* --active-timeout (s); 0: never */
 	long top_n;			/* --top; < 0: the default of the output */
+	bool interval_given;		/* -i was on the command line */
+	const char *prometheus;		/* agent --prometheus ADDR:PORT; NULL: default */
+	const char *config;		/* agent --config FILE */
+	long flow_metrics;		/* agent --flow-metrics; < 0: default */
+	/* A run with nothing to trace yet waits for it (the agent on an empty host). */
+	bool keep_waiting;
 	const char *command;
 };
 
@@ -71,6 +79,11 @@ int tf_cmd_flows(const struct tf_cli *cli);
 int tf_cmd_top(const struct tf_cli *cli);
 int tf_cmd_drops(const struct tf_cli *cli);
 int tf_cmd_capture(const struct tf_cli *cli);
+int tf_cmd_agent(const struct tf_cli *cli);
+
+/* agent: where /metrics is served, and the flow series per interface. */
+#define TF_PROMETHEUS_DEFAULT "127.0.0.1:9560"
+#define TF_FLOW_METRICS_DEFAULT 10
 
 /* capture: the ring buffer without --buffer (KiB). */
 #define TF_CAP_BUFFER_DEFAULT_KIB 4096

@@ -39,45 +39,6 @@ struct drops_run {
 	struct tf_vm_addrs va;
 };
 
-/* Kernel names: reasons from BTF (needed), symbols from kallsyms (nice to have). */
-static int load_names(struct drops_run *d)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	bool hidden = false;
-	FILE *f;
-	int err;
-
-	if (!btf) {
-		tf_err("cannot read the kernel's BTF: %s", strerror(errno));
-		return -1;
-	}
-	err = tf_drop_reasons_load(&d->reasons, btf);
-	btf__free(btf);
-	if (err) {
-		tf_err("this kernel does not name drop reasons (no enum skb_drop_reason; "
-		       "Linux 5.17+)");
-		return -1;
-	}
-	f = fopen("/proc/kallsyms", "r");
-	if (!f) {
-		err = -errno;
-	} else {
-		err = tf_ksyms_load(&d->ksyms, f);
-		fclose(f);
-		/* Read, but no symbol had an address: the kernel hid them from us. */
-		hidden = err == -ENOENT;
-	}
-	if (err) {
-		char why[256];
-
-		if (hidden)
-			tf_kallsyms_hidden_why(why, sizeof(why));
-		else
-			snprintf(why, sizeof(why), "cannot read /proc/kallsyms: %s", strerror(-err));
-		tf_warn("drop locations are shown as addresses: %s", why);
-	}
-	return 0;
-}
 
 static void report(struct drops_run *d, bool final)
 {
@@ -155,7 +116,7 @@ int tf_cmd_drops(const struct tf_cli *cli)
 
 	memset(&d, 0, sizeof(d));
 	memset(&s, 0, sizeof(s));
-	if (tf_preflight() || load_names(&d))
+	if (tf_preflight() || tf_drop_names_load(&d.reasons, &d.ksyms))
 		goto out;
 	if (tf_session_begin(&s, cli, &opts))
 		goto out;

@@ -672,6 +672,21 @@ static int reap(struct tf_collector *c, void *buf)
 	return n;
 }
 
+void tf_collector_release(struct tf_collector *c, size_t i)
+{
+	struct tf_target *t = &c->targets[i];
+	void *buf;
+
+	if (t->gone)
+		return;
+	buf = aggr_buf(c);
+	read_target(c, t);
+	if (t->flows && buf)
+		read_aggr(c, t, buf);
+	free(buf);
+	release_target(c, t);
+}
+
 int tf_collector_reap(struct tf_collector *c)
 {
 	void *buf = aggr_buf(c);

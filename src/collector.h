@@ -199,6 +199,12 @@ int tf_collector_refresh_bridges(struct tf_collector *c);
  */
 int tf_collector_reap(struct tf_collector *c);
 /*
+ * Stop tracing target i though its interface is still there (its VM is
+ * no longer selected): its last counters read, its place given back, and
+ * it is gone as if its interface had vanished.
+ */
+void tf_collector_release(struct tf_collector *c, size_t i);
+/*
  * Move what the NAT join's per-CPU cache holds into the flow map, on the
  * CPUs that have packets pending (oncpu.h): before each read of the flow
  * map. 0, or -errno.

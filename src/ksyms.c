@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/btf.h>
+#include <stdio.h>
 
 #include "ksyms.h"
+#include "log.h"
+#include "preflight.h"
 
 static int by_addr(const void *a, const void *b)
 {
@@ -177,4 +180,43 @@ void tf_drop_reason_name(const struct tf_drop_reasons *r, uint32_t reason, char 
 	} else {
 		snprintf(out, outlen, "%u", reason);
 	}
+}
+
+int tf_drop_names_load(struct tf_drop_reasons *reasons, struct tf_ksyms *ksyms)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool hidden = false;
+	FILE *f;
+	int err;
+
+	if (!btf) {
+		tf_err("cannot read the kernel's BTF: %s", strerror(errno));
+		return -1;
+	}
+	err = tf_drop_reasons_load(reasons, btf);
+	btf__free(btf);
+	if (err) {
+		tf_err("this kernel does not name drop reasons (no enum skb_drop_reason; "
+		       "Linux 5.17+)");
+		return -1;
+	}
+	f = fopen("/proc/kallsyms", "r");
+	if (!f) {
+		err = -errno;
+	} else {
+		err = tf_ksyms_load(ksyms, f);
+		fclose(f);
+		/* Read, but no symbol had an address: the kernel hid them from us. */
+		hidden = err == -ENOENT;
+	}
+	if (err) {
+		char why[256];
+
+		if (hidden)
+			tf_kallsyms_hidden_why(why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "cannot read /proc/kallsyms: %s", strerror(-err));
+		tf_warn("drop locations are shown as addresses: %s", why);
+	}
+	return 0;
 }

@@ -58,4 +58,11 @@ void tf_drop_reasons_free(struct tf_drop_reasons *r);
 void tf_drop_reason_name(const struct tf_drop_reasons *r, uint32_t reason, char *out,
 			 size_t outlen);
 
+/*
+ * The names drops are reported with: reasons from BTF (needed: -1, said
+ * why), symbols from kallsyms (nice to have: without them, a warning, and
+ * locations print as addresses). 0 or -1.
+ */
+int tf_drop_names_load(struct tf_drop_reasons *reasons, struct tf_ksyms *ksyms);
+
 #endif /* TF_KSYMS_H */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,12 +21,11 @@
 #include <linux/types.h>
 
 #include "cli.h"
+#include "http.h"
 #include "log.h"
 #include "output.h"
 #include "preflight.h"
 #include "tapflow.h"
-
-#define TAPFLOW_VERSION "0.1.0"
 
 /* Commands, as bits: which of them take an option. */
 enum {
@@ -35,11 +35,12 @@ enum {
 	CMD_DROPS = 1 << 3,
 	CMD_CAPTURE = 1 << 4,
 	CMD_TOP = 1 << 5,
+	CMD_AGENT = 1 << 6,
 };
-#define CMD_TRACING (CMD_STATS | CMD_FLOWS | CMD_DROPS | CMD_CAPTURE | CMD_TOP)
+#define CMD_TRACING (CMD_STATS | CMD_FLOWS | CMD_DROPS | CMD_CAPTURE | CMD_TOP | CMD_AGENT)
 #define CMD_ALL (CMD_LIST | CMD_TRACING)
-#define CMD_REPORTING (CMD_STATS | CMD_FLOWS | CMD_DROPS | CMD_TOP)
-#define CMD_FLOW_TABLE (CMD_FLOWS | CMD_DROPS | CMD_TOP)
+#define CMD_REPORTING (CMD_STATS | CMD_FLOWS | CMD_DROPS | CMD_TOP | CMD_AGENT)
+#define CMD_FLOW_TABLE (CMD_FLOWS | CMD_DROPS | CMD_TOP | CMD_AGENT)
 
 struct command {
 	const char *name;
@@ -70,6 +71,9 @@ static const struct command commands[] = {
 	  "sampled frames to pcapng (-w - for stdout)" },
 	{ "top", CMD_TOP, tf_cmd_top, PRIVS_FLOWS, "[--vm NAME]...",
 	  "live full-screen view of VMs and their top flows" },
+	{ "agent", CMD_AGENT, tf_cmd_agent, PRIVS_FLOWS,
+	  "[--prometheus ADDR:PORT] [--config FILE] [--flow-metrics N]",
+	  "run as a service: follow the host, serve Prometheus metrics" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -218,6 +222,7 @@ static int opt_duration(struct parse_state *ps, const char *a)
 
 static int opt_interval(struct parse_state *ps, const char *a)
 {
+	ps->cli->interval_given = true;
 	return parse_secs(a, "interval", TF_SECONDS_MIN, TF_SECONDS_MAX, false,
 			  &ps->cli->interval);
 }
@@ -336,6 +341,30 @@ static int opt_buffer(struct parse_state *ps, const char *a)
 	return 0;
 }
 
+static int opt_prometheus(struct parse_state *ps, const char *a)
+{
+	struct sockaddr_in6 sa;
+	unsigned int len;
+	char err[256];
+
+	if (tf_http_parse_addr(a, &sa, &len, err, sizeof(err))) {
+		tf_err("%s", err);
+		return -1;
+	}
+	ps->cli->prometheus = a;
+	return 0;
+}
+
+static int opt_config(struct parse_state *ps, const char *a)
+{
+	return parse_name(a, "--config", &ps->cli->config);
+}
+
+static int opt_flow_metrics(struct parse_state *ps, const char *a)
+{
+	return parse_count(a, "--flow-metrics", 0, 100000, &ps->cli->flow_metrics);
+}
+
 /* A row's parser: a function, or a flag of struct tf_cli set to true. */
 #define PARSE(fn) fn, 0
 #define FLAG(field) NULL, offsetof(struct tf_cli, field)
@@ -411,6 +440,15 @@ static const struct option_spec options[] = {
 	  "e.g. \"udp 192.168.122.10:40000 10.99.0.2:7\", \"tcp *:80\"" },
 	{ "buffer", 0, required_argument, "KIB", CMD_CAPTURE, false, PARSE(opt_buffer),
 	  "ring buffer size (default 4096, rounded up to a power of 2)" },
+
+	{ "prometheus", 0, required_argument, "ADDR:PORT", CMD_AGENT, false, PARSE(opt_prometheus),
+	  "serve /metrics there (default 127.0.0.1:9560;\n"
+	  ":PORT listens on every address)" },
+	{ "config", 0, required_argument, "FILE", CMD_AGENT, false, PARSE(opt_config),
+	  "settings file, read again on SIGHUP (README, Agent)" },
+	{ "flow-metrics", 0, required_argument, "N", CMD_AGENT, false, PARSE(opt_flow_metrics),
+	  "flow series per interface: the top N by bytes since\n"
+	  "the previous scrape, the rest as one (default 10; 0: none)" },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -723,6 +761,7 @@ int main(int argc, char **argv)
 		.cap_buffer = TF_CAP_BUFFER_DEFAULT_KIB * 1024,
 		.idle_timeout = TF_IDLE_TIMEOUT_DEFAULT,
 		.active_timeout = TF_ACTIVE_TIMEOUT_DEFAULT,
+		.flow_metrics = -1,
 	};
 	const struct command *cmd = NULL;
 	char err[512];

@@ -96,7 +96,7 @@ static void puts_(struct tf_json *j, const char *s)
  * decode. The NUL that ends s is no continuation byte, so a sequence cut
  * short by the end of s is such a subpart.
  */
-static int utf8_next(const unsigned char *s, uint32_t *cp)
+int tf_utf8_next(const unsigned char *s, uint32_t *cp)
 {
 	unsigned char lo = 0x80, hi = 0xbf;
 	int len, i;
@@ -166,7 +166,7 @@ void tf_json_escape(const char *s, char *out, size_t outlen)
 	while (*p) {
 		char tmp[8];
 		uint32_t cp;
-		int n = utf8_next(p, &cp);
+		int n = tf_utf8_next(p, &cp);
 		size_t m = json_char(p, n, cp, tmp);
 
 		/* A character or escape goes whole or not at all: still valid JSON. */
@@ -217,7 +217,7 @@ static bool term_unsafe(uint32_t cp)
 static size_t term_char(const unsigned char *p, char tmp[16], size_t *len, int *cols)
 {
 	uint32_t cp;
-	int n = utf8_next(p, &cp), w = 1;
+	int n = tf_utf8_next(p, &cp), w = 1;
 
 	/* Not UTF-8, or a terminal that is not: it could take them for C1 controls. */
 	if (n < 0 || (!term_utf8 && p[0] >= 0x80)) {

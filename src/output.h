@@ -67,6 +67,13 @@ int tf_out_finish(FILE *f, const char *what);
 void tf_json_escape(const char *s, char *out, size_t outlen);
 
 /*
+ * One character of s: its length in bytes and its code point; where s is
+ * not well-formed UTF-8, minus the length of the bytes one U+FFFD replaces
+ * (the maximal ill-formed subpart, as browsers and Python decode).
+ */
+int tf_utf8_next(const unsigned char *s, uint32_t *cp);
+
+/*
  * Names from libvirt and the kernel (VM, network, interface, notes) in human
  * output. A name can hold anything: control characters, ESC sequences that
  * recolor or retitle the terminal, newlines, bidi overrides, bytes that are

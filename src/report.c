@@ -714,7 +714,7 @@ long tf_flow_rows(const struct tf_flow_report *r, const struct tf_target *t,
 			others.flows++;
 			continue;
 		}
-		row = (struct tf_flow_row){ .t = t };
+		row = (struct tf_flow_row){ .t = t, .flow = flows[i] };
 		tf_flow_view(&flows[i]->key, &tot, m, &row.v);
 		row.expired = flows[i]->expired;
 		row.rx_bps = m ? flows[i]->tx_bps : flows[i]->rx_bps;

@@ -73,6 +73,7 @@ void tf_flow_report_free(struct tf_flow_report *r);
 struct tf_flow_row {
 	const struct tf_target *t;
 	const char *aggregate;		/* NULL for a flow, else its kind */
+	const struct tf_flow *flow;	/* a flow's entry in the table; NULL: aggregate */
 	uint64_t flows;			/* others/expired: how many flows */
 	struct tf_flow_view v;
 	bool expired;

@@ -154,7 +154,7 @@ static int add_targets(struct tf_session *s)
 		}
 	}
 	/* A pattern, or a VM that is not running yet, may be there later: the run waits. */
-	if (!c->n_targets && !patterns && !(s->live && cli->n_vms)) {
+	if (!c->n_targets && !patterns && !(s->live && (cli->n_vms || cli->keep_waiting))) {
 		tf_err("nothing to trace: no running VM with a tap%s",
 		       cli->n_vms ? " among the selected VMs" : "");
 		return -1;
@@ -276,6 +276,7 @@ int tf_session_begin(struct tf_session *s, const struct tf_cli *cli,
 	memset(s, 0, sizeof(*s));
 	s->cli = cli;
 	s->links.fd = -1;
+	s->wake_fd = -1;
 	s->vms.pipe[0] = s->vms.pipe[1] = -1;
 	s->retry_s = 1;
 	if (tf_preflight())
@@ -331,21 +332,22 @@ bool tf_session_wait(struct tf_session *s, double sec)
 
 	/* Once at least: sec 0 looks at what the watchers have queued, without waiting. */
 	do {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = s->links.fd, .events = POLLIN },
 			{ .fd = s->vms_on ? tf_vmwatch_fd(&s->vms) : -1, .events = POLLIN },
+			{ .fd = s->wake_fd, .events = POLLIN },
 		};
 		double now = tf_now_mono(), left = end > now ? end - now : 0;
 		int links = 0, vms = 0;
 
 		if ((s->stale || s->events_down) && s->retry_t - now < left)
 			left = s->retry_t > now ? s->retry_t - now : 0;
-		if (!s->live) {
+		if (!s->live && s->wake_fd < 0) {
 			tf_sleep(left);
 			break;
 		}
 		/* poll() returns at a signal whatever SA_RESTART says. */
-		if (poll(fds, 2, left > 0 ? (int)(left * 1000) + 1 : 0) < 0 && errno != EINTR)
+		if (poll(fds, 3, left > 0 ? (int)(left * 1000) + 1 : 0) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents)
 			links = tf_linkwatch_drain(&s->links);
@@ -354,6 +356,8 @@ bool tf_session_wait(struct tf_session *s, double sec)
 		if (links > 0 || vms > 0 ||
 		    ((s->stale || s->events_down) && tf_now_mono() >= s->retry_t))
 			changed |= sync_host(s, links > 0, vms > 0);
+		if (fds[2].revents)
+			break;	/* the caller has something to do now */
 	} while (!tf_exiting && tf_now_mono() < end);
 	return changed;
 }
@@ -390,6 +394,37 @@ void tf_session_run(struct tf_session *s, void (*tick)(void *arg), void (*idle)(
 		tick(arg);
 		tf_out_check(stdout);
 	}
+}
+
+static bool iface_selected(const struct tf_cli *cli, const char *ifname)
+{
+	for (size_t i = 0; i < cli->n_ifaces; i++)
+		if (!fnmatch(cli->ifaces[i], ifname, 0))
+			return true;
+	return false;
+}
+
+void tf_session_reselect(struct tf_session *s)
+{
+	struct tf_collector *c = &s->c;
+
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct tf_target *t = &c->targets[i];
+		bool vm_out = t->has_vif && !tf_cli_vm_selected(s->cli, t->vif.vm, t->vif.uuid);
+		bool iface_out = t->role == TF_ROLE_IFACE && !iface_selected(s->cli, t->ifname);
+
+		if (t->gone || !(vm_out || iface_out))
+			continue;
+		tf_collector_release(c, i);
+		t->gone_warned = true;
+		if (t->has_vif)
+			tf_note("VM %s: %s no longer selected; its totals stay in the report",
+				t->vif.vm, t->ifname);
+		else
+			tf_note("interface %s no longer selected; its totals stay in the report",
+				t->ifname);
+	}
+	sync_host(s, true, true);
 }
 
 void tf_warn_vanished(struct tf_collector *c)

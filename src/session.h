@@ -49,6 +49,7 @@ struct tf_session {
 	double retry_t;			/* when to try libvirt again (stale, events_down) */
 	double retry_s;			/* and the backoff after that */
 	bool flows_on;			/* tf_session_follow_flows: fr is in use */
+	int wake_fd;			/* readable: tf_session_wait returns (-1: none) */
 	struct tf_flows_run fr;
 };
 
@@ -94,6 +95,12 @@ bool tf_session_wait(struct tf_session *s, double sec);
  */
 void tf_session_run(struct tf_session *s, void (*tick)(void *arg), void (*idle)(void *arg),
 		    void *arg);
+/*
+ * The selection changed (cli's --vm and --iface lists, which the caller
+ * replaced): stop tracing what is no longer selected (its totals stay,
+ * gone) and pick up what now is.
+ */
+void tf_session_reselect(struct tf_session *s);
 /* Detach, stop the watchers, free (the flows too). Safe after a failed begin. */
 void tf_session_end(struct tf_session *s);
 

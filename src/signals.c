@@ -7,7 +7,9 @@
 #include "signals.h"
 
 volatile sig_atomic_t tf_exiting;
+volatile sig_atomic_t tf_reload;
 static void (*volatile abort_fn)(void);
+static volatile sig_atomic_t hup_reloads;
 
 /*
  * Signals whose default action ends the process and that someone else
@@ -23,6 +25,10 @@ static const int terminating[] = {
 
 static void on_signal(int sig)
 {
+	if (sig == SIGHUP && hup_reloads) {
+		tf_reload = 1;
+		return;
+	}
 	if (tf_exiting) {
 		if (abort_fn)
 			abort_fn();
@@ -50,6 +56,11 @@ void tf_signals_install(void)
 	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
 		sigaction(sig, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+void tf_signals_hup_reloads(void)
+{
+	hup_reloads = 1;
 }
 
 void tf_signals_on_abort(void (*fn)(void))

@@ -13,6 +13,12 @@
  */
 extern volatile sig_atomic_t tf_exiting;
 
+/* Set by SIGHUP after tf_signals_hup_reloads(): reload the config. */
+extern volatile sig_atomic_t tf_reload;
+
+/* SIGHUP reloads (the agent) instead of ending the run; before or after install. */
+void tf_signals_hup_reloads(void);
+
 /*
  * Install the handlers. A second terminating signal exits at once (TCX
  * links go with the process; clsact filters are removed by the next
