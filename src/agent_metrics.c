@@ -75,7 +75,9 @@ int tf_flow_series_step(struct tf_flow_series **series, size_t *n_series,
 		return -ENOMEM;
 	for (size_t i = 0; i < n_gain; i++) {
 		const struct tf_flow_series *old =
-			bsearch(&gain[i], *series, *n_series, sizeof(**series), label_cmp);
+			*n_series ? bsearch(&gain[i], *series, *n_series, sizeof(**series),
+					    label_cmp)
+				  : NULL;
 
 		/* A label idle since its series went has nothing to show. */
 		if (!old && !bytes_of(&gain[i]) && !gain[i].v[TF_FS_RX_PACKETS] &&
@@ -188,7 +190,8 @@ static int flows_step(struct tf_series_target *st, const struct tf_flow_report *
 		mk = &marks[n_marks++];
 		mk->key = row->flow->key;
 		row_totals(row, mk->tot);
-		prev = bsearch(mk, st->marks, st->n_marks, sizeof(*mk), mark_cmp);
+		prev = st->n_marks ? bsearch(mk, st->marks, st->n_marks, sizeof(*mk), mark_cmp)
+				   : NULL;
 		g = &gain[n_gain++];
 		row_label(row, &g->l);
 		/* Counts only grow while a flow lives: a lower one is a flow that began again. */

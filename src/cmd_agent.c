@@ -135,10 +135,10 @@ static void reload(struct agent *a)
 	/* was's lists are a->vms and a->ifaces, which merge frees: compare copies. */
 	was_vms = calloc(was.n_vms + 1, sizeof(*was_vms));
 	was_ifaces = calloc(was.n_ifaces + 1, sizeof(*was_ifaces));
-	if (was_vms && was_ifaces) {
-		memcpy(was_vms, was.vms, was.n_vms * sizeof(*was_vms));
-		memcpy(was_ifaces, was.ifaces, was.n_ifaces * sizeof(*was_ifaces));
-	}
+	for (size_t i = 0; was_vms && i < was.n_vms; i++)
+		was_vms[i] = was.vms[i];
+	for (size_t i = 0; was_ifaces && i < was.n_ifaces; i++)
+		was_ifaces[i] = was.ifaces[i];
 	if (!was_vms || !was_ifaces || merge(a, &conf)) {
 		snprintf(err, sizeof(err), "out of memory");
 		tf_agent_conf_free(&conf);
@@ -269,6 +269,11 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	}
 	if (a->cli.no_libvirt && a->cli.n_vms) {
 		tf_err("vm needs libvirt; it cannot be used with --no-libvirt");
+		goto out;
+	}
+	if (a->cli.no_libvirt && !a->cli.n_ifaces && !a->cli.n_bridges && !a->cli.n_uplinks) {
+		tf_err("--no-libvirt needs at least one iface (--iface or in %s)",
+		       cmdline->config);
 		goto out;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);

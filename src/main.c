@@ -639,7 +639,9 @@ static int check_options(const struct command *cmd, const struct tf_cli *cli,
 		tf_err("--vm needs libvirt; it cannot be used with --no-libvirt");
 		return -1;
 	}
-	if (cli->no_libvirt && !cli->n_ifaces && !cli->n_bridges && !cli->n_uplinks) {
+	/* The agent's --config may name them: it checks after reading it. */
+	if (cli->no_libvirt && !cli->n_ifaces && !cli->n_bridges && !cli->n_uplinks &&
+	    !(cmd->bit == CMD_AGENT && cli->config)) {
 		tf_err("--no-libvirt needs at least one --iface, --bridge or --uplink");
 		return -1;
 	}

@@ -1,0 +1,166 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# tapflow agent without libvirt, scraped over HTTP as Prometheus would.
+#
+#   $NSH: tfl1, tfl2 (veth) ---- $NSP: tfp1, tfp2; 10.81.N.1 -> 10.81.N.2
+#   No IPv6, static neighbours, the peer drops the UDP: the only frames are
+#   the test's own, so every count is exact.
+#
+#   1. Exposition: promtool check metrics finds nothing; gzip on request;
+#      404/405 elsewhere.
+#   2. Interface series == the kernel's own counters of tfl1 (deltas).
+#   3. Flow series, --flow-metrics 2: the two biggest flows of the interval,
+#      the rest in "other"; series + other == the interface, every
+#      interval; a flow that becomes big gets a series from its gain.
+#   4. No counter goes down between scrapes.
+#   5. SIGHUP: a changed config applies (tfl2 traced, flow series 1), a
+#      broken one is refused and the old one stays.
+#   6. A port in use, a bad --prometheus: one line, exit 1 / 2.
+#   7. SIGTERM: exit 0, no hook left.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/topo.sh"
+
+netns_test_begin "agent" agent jq bpftool curl promtool
+tf_netns NSH host && tf_netns NSP peer || { tf_fail "setup" "cannot create namespaces"; tf_finish; }
+for ns in $NSH $NSP; do
+	nsq $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+done
+for n in 1 2; do
+	ip -n $NSH link add tfl$n address 02:81:00:00:0$n:01 type veth peer name tfp$n netns $NSP \
+		address 02:81:00:00:0$n:02 &&
+	ip -n $NSH addr add 10.81.$n.1/24 dev tfl$n && ip -n $NSP addr add 10.81.$n.2/24 dev tfp$n &&
+	ip -n $NSH neigh add 10.81.$n.2 lladdr 02:81:00:00:0$n:02 dev tfl$n nud permanent &&
+	ip -n $NSH link set tfl$n up && ip -n $NSP link set tfp$n up ||
+		{ tf_fail "setup" "cannot create tfl$n"; tf_finish; }
+done
+nsq $NSP iptables -A INPUT -p udp -j DROP
+PORT=$((20000 + TF_ID % 20000))
+URL=http://127.0.0.1:$PORT/metrics
+scrape() { nsq $NSH curl -sf "$@" "$URL"; }
+# metric FILE NAME LABEL-MATCH: the value of the one series of NAME whose labels contain it.
+metric() { grep -E "^$2\{[^}]*$3" "$1" | awk '{ print $2 }' | head -n1; }
+# udp N DPORT [IF]: N datagrams of 200 bytes from 10.81.IF.1 to 10.81.IF.2:DPORT.
+udp() {
+	nsq $NSH python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[1])):
+    s.sendto(b'x' * 200, ('10.81.' + sys.argv[3] + '.2', int(sys.argv[2])))" "$1" "$2" "${3:-1}"
+}
+wait_for() { local i; for i in $(seq 50); do "$@" && return 0; sleep 0.1; done; return 1; }
+
+cat >"$OUT/agent.conf" <<CONF
+# the test's agent
+iface = tfl1
+flow-metrics = 2
+CONF
+K0=$(kstats $NSH tfl1)
+"$TAPFLOW" --netns "$NSH" agent --no-libvirt --config "$OUT/agent.conf" \
+	--prometheus 127.0.0.1:$PORT >"$OUT/agent.out" 2>"$OUT/agent.err" &
+AGENT=$!
+tf_on_exit "kill_job $AGENT"
+if wait_for scrape -o /dev/null; then
+	tf_ok "the agent serves $URL"
+else
+	tf_fail "the agent serves $URL" "$(cat "$OUT/agent.err")"
+	tf_finish
+fi
+grep -q "^tapflow: agent .*: tracing 1 interfaces, metrics on http://127.0.0.1:$PORT/metrics" \
+	"$OUT/agent.err" && tf_ok "one line says what it traces and where" ||
+	tf_fail "one line says what it traces and where" "$(cat "$OUT/agent.err")"
+
+# ---- 1. the exposition ------------------------------------------------------
+scrape >"$OUT/m0.txt"
+if promtool check metrics <"$OUT/m0.txt" >"$OUT/promtool.txt" 2>&1 && [ ! -s "$OUT/promtool.txt" ]; then
+	tf_ok "promtool check metrics: nothing to say"
+else
+	tf_fail "promtool check metrics: nothing to say" "$(head -5 "$OUT/promtool.txt")"
+fi
+hdr=$(nsq $NSH curl -s -D - -o "$OUT/gz.bin" -H 'Accept-Encoding: gzip' "$URL")
+if grep -qi '^content-encoding: gzip' <<<"$hdr" && gunzip -c "$OUT/gz.bin" | grep -q '^tapflow_up 1$'; then
+	tf_ok "gzip when the scraper accepts it"
+else
+	tf_fail "gzip when the scraper accepts it" "$hdr"
+fi
+grep -qi '^content-type: text/plain; version=0.0.4' <<<"$hdr" && tf_ok "content type 0.0.4" ||
+	tf_fail "content type 0.0.4" "$hdr"
+tf_eq "404 elsewhere" 404 "$(nsq $NSH curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/nope)"
+tf_eq "405 for POST" 405 "$(nsq $NSH curl -s -o /dev/null -w '%{http_code}' -X POST "$URL")"
+
+# ---- 2. interface counters == the kernel's -----------------------------------
+udp 50 7001; udp 30 7002; udp 10 7003
+scrape >"$OUT/m1.txt"
+read -r rxp rxb txp txb <<<"$(kdelta "$K0" "$(kstats $NSH tfl1)")"
+tf_eq "tx packets == kernel" "$txp" "$(metric "$OUT/m1.txt" tapflow_interface_transmit_packets_total 'interface="tfl1"')"
+tf_eq "tx bytes == kernel" "$txb" "$(metric "$OUT/m1.txt" tapflow_interface_transmit_bytes_total 'interface="tfl1"')"
+tf_eq "rx packets == kernel" "$rxp" "$(metric "$OUT/m1.txt" tapflow_interface_receive_packets_total 'interface="tfl1"')"
+tf_eq "the scripted traffic only" 90 "$txp"
+tf_eq "role iface" 1 "$(grep -c '^tapflow_interface_transmit_packets_total{.*interface="tfl1".*role="iface"' "$OUT/m1.txt")"
+
+# ---- 3. flow series ---------------------------------------------------------
+# flowsum FILE FIELD DIR: the sum of tfl1's flow series of FIELD (bytes, packets) and direction.
+flowsum() { grep -E "^tapflow_flow_$2_total\{.*interface=\"tfl1\".*direction=\"$3\"" "$1" | awk '{ s += $2 } END { print s + 0 }'; }
+flow() { metric "$1" tapflow_flow_packets_total "interface=\"tfl1\",proto=\"$2\",local=\"10.81.1.1\",remote=\"10.81.1.2\",remote_port=\"$3\",nat=\"\",direction=\"transmit\""; }
+tf_eq "flow 7001: its 50 packets" 50 "$(flow "$OUT/m1.txt" udp 7001)"
+tf_eq "flow 7002: its 30 packets" 30 "$(flow "$OUT/m1.txt" udp 7002)"
+tf_eq "flow 7003 has no series (top 2)" "" "$(flow "$OUT/m1.txt" udp 7003)"
+tf_eq "other: the rest, 10 packets" 10 "$(metric "$OUT/m1.txt" tapflow_flow_packets_total 'interface="tfl1",proto="other".*direction="transmit"')"
+tf_eq "flow series add up to the interface (bytes)" "$txb" "$(flowsum "$OUT/m1.txt" bytes transmit)"
+udp 100 7003
+scrape >"$OUT/m2.txt"
+read -r rxp rxb txp txb <<<"$(kdelta "$K0" "$(kstats $NSH tfl1)")"
+tf_eq "7003, the interval's biggest, starts from its gain" 100 "$(flow "$OUT/m2.txt" udp 7003)"
+tf_eq "two flow series at most" 2 "$(grep -E '^tapflow_flow_packets_total\{.*interface="tfl1".*direction="transmit"' "$OUT/m2.txt" | grep -vc 'proto="other"')"
+tf_eq "flow series add up to the interface, next interval (packets)" "$txp" "$(flowsum "$OUT/m2.txt" packets transmit)"
+tf_eq "... (bytes)" "$txb" "$(flowsum "$OUT/m2.txt" bytes transmit)"
+
+# ---- 4. counters only grow --------------------------------------------------
+down=$(join <(grep '_total{' "$OUT/m1.txt" | sort) <(grep '_total{' "$OUT/m2.txt" | sort) |
+	awk '$3 < $2 { print }' | grep -v '^process_' | head -3)
+tf_eq "no counter went down between scrapes" "" "$down"
+
+# ---- 5. SIGHUP ---------------------------------------------------------------
+cat >"$OUT/agent.conf" <<CONF
+iface = tfl*
+flow-metrics = 1
+CONF
+kill -HUP $AGENT
+traced2() { scrape | grep -q '^tapflow_interface_traced{.*interface="tfl2".*} 1$'; }
+wait_for traced2 && tf_ok "SIGHUP: tfl2 traced after the reload" ||
+	tf_fail "SIGHUP: tfl2 traced after the reload" "$(tail -3 "$OUT/agent.err")"
+udp 5 7004
+scrape >"$OUT/m3.txt"
+tf_eq "SIGHUP: flow-metrics 1 applies" 1 "$(grep -E '^tapflow_flow_packets_total\{.*interface="tfl1".*direction="transmit"' "$OUT/m3.txt" | grep -vc 'proto="other"')"
+read -r rxp rxb txp txb <<<"$(kdelta "$K0" "$(kstats $NSH tfl1)")"
+tf_eq "SIGHUP: no count lost on tfl1" "$txp" "$(metric "$OUT/m3.txt" tapflow_interface_transmit_packets_total 'interface="tfl1"')"
+tf_eq "SIGHUP: the reload counted" 1 "$(grep '^tapflow_config_reloads_total ' "$OUT/m3.txt" | awk '{print $2}')"
+echo "flow-metrics = many" >"$OUT/agent.conf"
+kill -HUP $AGENT
+wait_for grep -q "config not reloaded: .*agent.conf:1: flow-metrics 'many'" "$OUT/agent.err" &&
+	tf_ok "a broken config is refused, in one line" ||
+	tf_fail "a broken config is refused, in one line" "$(tail -3 "$OUT/agent.err")"
+scrape >"$OUT/m4.txt"
+tf_eq "... and the running one stays (tfl2 still traced)" 1 "$(metric "$OUT/m4.txt" tapflow_interface_traced 'interface="tfl2"')"
+tf_eq "... counted as a reload error" 1 "$(grep '^tapflow_config_reload_errors_total ' "$OUT/m4.txt" | awk '{print $2}')"
+
+# ---- 6. bad starts ---------------------------------------------------------
+"$TAPFLOW" --netns "$NSH" agent --no-libvirt --iface tfl1 --prometheus 127.0.0.1:$PORT \
+	>/dev/null 2>"$OUT/busy.err"
+rc=$?
+tf_eq "port in use: exit 1" 1 "$rc"
+tf_eq "port in use: one line" 1 "$(wc -l <"$OUT/busy.err")"
+grep -q "cannot listen on 127.0.0.1:$PORT for Prometheus" "$OUT/busy.err" &&
+	tf_ok "port in use: says so" || tf_fail "port in use: says so" "$(cat "$OUT/busy.err")"
+"$TAPFLOW" agent --no-libvirt --iface tfl1 --prometheus localhost >/dev/null 2>"$OUT/bad.err"
+tf_eq "--prometheus without a port: exit 2" 2 "$?"
+
+# ---- 7. SIGTERM ------------------------------------------------------------
+ifx=$(ip -n $NSH -j link show tfl1 | jq '.[0].ifindex')
+tf_stop $AGENT TERM
+tf_eq "SIGTERM: exit 0" 0 "$RC"
+left=$(bpftool -j link show 2>/dev/null | jq --argjson i "$ifx" --arg ns "$NSH" \
+	'[.[] | select(.ifindex == $i and .prog_type == "sched_cls")] | length')
+tf_eq "SIGTERM: no TCX link left on tfl1" 0 "${left:-0}"
+grep -q "^tapflow: agent stopping: signal" "$OUT/agent.err" && tf_ok "SIGTERM: said in one line" ||
+	tf_fail "SIGTERM: said in one line" "$(tail -3 "$OUT/agent.err")"
+tf_finish
