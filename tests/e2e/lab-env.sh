@@ -104,6 +104,23 @@ tf_lab_run() {
 	"$TF_LAB_SH" release -s "${2:-all}" "$1" && "$TF_LAB_SH" wait-done "$1" "${3:-120}"
 }
 
+# tf_lab_agree NAME WANT GOT: GOT's 4 counters within 0.5 % or 5 packets (bytes: 0.5 % or 5 x 1514) of WANT's.
+tf_lab_agree() {
+	local name=$1 k slack min d
+	local -a w g
+	read -ra w <<<"$2"; read -ra g <<<"$3"
+	for k in 0 1 2 3; do
+		slack=$(( w[k] / 200 )) min=$(( k % 2 ? 5 * 1514 : 5 ))
+		[ $slack -lt $min ] && slack=$min
+		d=$(( g[k] - w[k] ))
+		if [ ${d#-} -gt $slack ]; then
+			tf_fail "$name" "domifstat $2, tapflow $3"
+			return
+		fi
+	done
+	tf_ok "$name ($3 vs $2)"
+}
+
 # tf_lab_pids: every pid the lab recorded (daemons, servers, qemu, dnsmasq).
 # (libvirt's pid files end without a newline: read them one by one.)
 tf_lab_pids() {

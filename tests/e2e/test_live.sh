@@ -63,23 +63,6 @@ add() {
 	read -ra a <<<"$1"; read -ra b <<<"$2"
 	echo $((a[0] + b[0])) $((a[1] + b[1])) $((a[2] + b[2])) $((a[3] + b[3]))
 }
-# agree NAME WANT GOT: GOT's 4 counters within 0.5 % or 5 packets (bytes: 0.5 % or 5 x 1514) of WANT's.
-agree() {
-	local name=$1 k slack min d
-	local -a w g
-	read -ra w <<<"$2"; read -ra g <<<"$3"
-	for k in 0 1 2 3; do
-		slack=$(( w[k] / 200 )) min=$(( k % 2 ? 5 * 1514 : 5 ))
-		[ $slack -lt $min ] && slack=$min
-		d=$(( g[k] - w[k] ))
-		if [ ${d#-} -gt $slack ]; then
-			tf_fail "$name" "domifstat $2, tapflow $3"
-			return
-		fi
-	done
-	tf_ok "$name ($3 vs $2)"
-}
-
 cat >"$TMP/net.xml" <<EOF
 <network>
   <name>$NET</name>
@@ -268,20 +251,20 @@ wait $STATS
 tf_eq "stats: exit code 0" 0 $?
 for vm in alpha beta gamma; do
 	mac=$(tf_lab_virsh domiflist $vm | awk 'NR == 1 { print $5 }')
-	agree "$vm: totals = domifstat delta" "$(tf_lab_delta "${B[$vm]}" "${E[$vm]}")" \
+	tf_lab_agree "$vm: totals = domifstat delta" "$(tf_lab_delta "${B[$vm]}" "${E[$vm]}")" \
 		"$(final $vm $mac | cut -d' ' -f1-4)"
 	tf_eq "$vm: its flow records add up to its totals" "$(final $vm $mac | cut -d' ' -f1-4)" \
 		"$(flowsum $vm "$(tf_lab_tap $vm)")"
 done
 read -r _ _ _ _ R G <<<"$(final delta)"
 tf_eq "delta: one record, restarts 1, not gone" "1 false" "$R $G"
-agree "delta: totals = domifstat deltas of both lifetimes" "$(add "$D1" "${E[delta]}")" \
+tf_lab_agree "delta: totals = domifstat deltas of both lifetimes" "$(add "$D1" "${E[delta]}")" \
 	"$(final delta | cut -d' ' -f1-4)"
 tf_eq "delta: its flow records of both lifetimes add up to its totals" \
 	"$(final delta | cut -d' ' -f1-4)" "$(flowsum delta "$(tf_lab_tap delta)")"
 read -r _ _ _ _ R G <<<"$(final gamma $HOTMAC)"
 tf_eq "gamma's hot-plugged NIC: gone at the end" "0 true" "$R $G"
-agree "gamma's hot-plugged NIC: totals = its domifstat before the unplug" "$H1" \
+tf_lab_agree "gamma's hot-plugged NIC: totals = its domifstat before the unplug" "$H1" \
 	"$(final gamma $HOTMAC | cut -d' ' -f1-4)"
 tf_lab_no_hook_left "$OUT"
 tf_eq "flows: nothing on stderr but the run's notes" "" \

@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# tapflow agent in the real libvirt lab, scraped every second by a real
+# Prometheus (Debian's, started here with its own config and data dir, on
+# a private port inside the lab's namespace).
+#
+#   - Every VM's increase of bytes and packets over the scripted traffic,
+#     asked of Prometheus in PromQL (x @ end - x @ start, summed by domain),
+#     equals its `virsh domifstat` deltas (0.5 % / 5 packets); increase()
+#     itself agrees within its extrapolation to the window's edges.
+#   - A VM started during the run appears (traced 1); destroyed, it is
+#     traced 0 and its series stop growing.
+#   - promtool check metrics on what Prometheus scraped; the agent's own
+#     up/health series; SIGTERM: exit 0, no hook left.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+. "$HERE/lab-env.sh"
+
+tf_lab_begin e2e-agent
+tf_need_tools e2e-agent prometheus promtool curl jq
+APORT=$((21000 + TF_ID % 10000)) PPORT=$((31000 + TF_ID % 10000))
+BLANK=tfagent-blank$TF_ID BLANKMAC=52:54:00:7f:00:f5
+lab() { ip netns exec "$TF_LAB_NS" "$@"; }
+
+# pq TIME QUERY: Prometheus' answer at TIME, one "domain<TAB>value" line per series.
+pq() {
+	lab curl -sf "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$2" \
+		--data-urlencode "time=$1" |
+		jq -r '.data.result[] | "\(.metric.domain // "")\t\(.value[1])"'
+}
+# vm_of LINES VM: the value of VM in pq's lines.
+vm_of() { awk -F'\t' -v d="$2" '$1 == d { print $2 }' <<<"$1"; }
+now() { date +%s.%N; }
+wait_for() { local i; for ((i = 0; i < ${2:-100}; i++)); do eval "$1" && return 0; sleep 0.2; done; return 1; }
+
+"${TF[@]}" agent --prometheus 127.0.0.1:$APORT >"$TMP/agent.out" 2>"$TMP/agent.err" &
+AGENT=$!
+tf_on_exit "kill -9 $AGENT"
+cat >"$TMP/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: tapflow
+    static_configs:
+      - targets: ['127.0.0.1:$APORT']
+EOF
+lab prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
+	--web.listen-address=127.0.0.1:$PPORT --log.level=warn >"$TMP/prom.log" 2>&1 &
+PROM=$!
+tf_on_exit "kill -9 $PROM"
+if wait_for '[ "$(pq "$(now)" tapflow_up | cut -f2)" = 1 ]' 150; then
+	tf_ok "Prometheus scrapes the agent (tapflow_up 1)"
+else
+	tf_fail "Prometheus scrapes the agent (tapflow_up 1)" "$(tail -n3 "$TMP/agent.err" "$TMP/prom.log")"
+	tf_finish
+fi
+
+# ---- the scripted traffic, through Prometheus -------------------------------
+declare -A B E
+for vm in $TF_LAB_VMS; do B[$vm]=$(tf_lab_ifstat "$vm"); done
+sleep 2.5	# a scrape after the snapshot, before the traffic
+T0=$(now)
+"$TF_LAB_SH" release $TF_LAB_VMS && "$TF_LAB_SH" wait-done $TF_LAB_VMS 180 >"$TMP/done.txt"
+tf_eq "guest scripts done" 0 $?
+sleep 1
+for vm in $TF_LAB_VMS; do E[$vm]=$(tf_lab_ifstat "$vm"); done
+sleep 2.5	# a scrape after the snapshot
+T1=$(now)
+W=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%d", b - a + 1 }')
+declare -A GOT INC
+for m in receive_packets receive_bytes transmit_packets transmit_bytes; do
+	sel="tapflow_interface_${m}_total{role=\"tap\"}"
+	GOT[$m]=$(pq "$T1" "sum by (domain) ($sel @ $T1 - $sel @ $T0)")
+	INC[$m]=$(pq "$T1" "sum by (domain) (increase(${sel}[${W}s]))")
+done
+for vm in $TF_LAB_VMS; do
+	got="$(vm_of "${GOT[receive_packets]}" $vm) $(vm_of "${GOT[receive_bytes]}" $vm)"
+	got+=" $(vm_of "${GOT[transmit_packets]}" $vm) $(vm_of "${GOT[transmit_bytes]}" $vm)"
+	want=$(tf_lab_delta "${B[$vm]}" "${E[$vm]}")
+	tf_lab_agree "$vm: Prometheus increase = domifstat delta" "$want" "$got"
+	# increase() extrapolates to the window's edges: a few % at most over a window this short.
+	read -r _ wrxb _ <<<"$want"
+	inc=$(vm_of "${INC[receive_bytes]}" $vm)
+	if awk -v w="$wrxb" -v g="${inc:-0}" 'BEGIN { exit !(g >= w * 0.999 && g <= w * 1.1 + 1000) }'; then
+		tf_ok "$vm: increase() within its extrapolation ($inc vs $wrxb)"
+	else
+		tf_fail "$vm: increase() within its extrapolation" "increase $inc, domifstat $wrxb"
+	fi
+done
+rxb=$(vm_of "${GOT[receive_bytes]}" alpha)
+tf_check "alpha: the HTTP download went through (${rxb:-0} bytes)" awk -v b="${rxb:-0}" 'BEGIN { exit !(b >= 1048576) }'
+
+# ---- a VM started during the run, then destroyed ------------------------------
+tf_lab_blank_xml $BLANK "$TF_LAB_ALPHA_NET" $BLANKMAC >"$TMP/blank.xml"
+tf_on_exit "virsh -q -c '$TF_LAB_URI' destroy $BLANK"
+tf_lab_virsh create "$TMP/blank.xml" >/dev/null || tf_fail "blank VM" "virsh create failed"
+traced() { [ "$(vm_of "$(pq "$(now)" "tapflow_interface_traced{domain=\"$BLANK\"}")" $BLANK)" = "$1" ]; }
+wait_for "traced 1" && tf_ok "a VM started during the run appears in Prometheus" ||
+	tf_fail "a VM started during the run appears in Prometheus" "$(tail -n3 "$TMP/agent.err")"
+tf_lab_virsh destroy $BLANK >/dev/null
+wait_for "traced 0" && tf_ok "destroyed: traced 0" ||
+	tf_fail "destroyed: traced 0" "$(tail -n3 "$TMP/agent.err")"
+sel="tapflow_interface_receive_packets_total{domain=\"$BLANK\"}"
+a=$(vm_of "$(pq "$(now)" "$sel")" $BLANK)
+sleep 3
+b=$(vm_of "$(pq "$(now)" "$sel")" $BLANK)
+tf_check "destroyed: its series is still there and stopped growing ($a, $b)" test -n "$a" -a "$a" = "$b"
+
+# ---- what Prometheus scraped, and the end -----------------------------------
+lab curl -sf http://127.0.0.1:$APORT/metrics >"$TMP/metrics.txt"
+promtool check metrics <"$TMP/metrics.txt" >"$TMP/promtool.txt" 2>&1
+tf_eq "promtool check metrics: nothing to say" "0 0" "$? $(wc -c <"$TMP/promtool.txt")"
+tf_eq "every VM NIC has its series" "$(wc -w <<<"$TF_LAB_VMS")" \
+	"$(grep '^tapflow_interface_receive_bytes_total{.*role="tap"' "$TMP/metrics.txt" | grep -vc "$BLANK")"
+tf_eq "the uplink is there" 1 "$(grep -c "^tapflow_interface_receive_bytes_total{.*interface=\"$TF_LAB_UPLINK\".*role=\"uplink\"" "$TMP/metrics.txt")"
+kill -TERM $AGENT
+wait $AGENT
+tf_eq "SIGTERM: exit 0" 0 $?
+for vm in $TF_LAB_VMS; do
+	tap=$(tf_lab_tap "$vm")
+	left=$( (lab tc filter show dev "$tap" ingress; lab tc filter show dev "$tap" egress
+		lab python3 "$TF_LAB_TFNET" tcx "$tap") 2>/dev/null | grep -c ' tf_')
+	tf_eq "no hook left on $tap" 0 "$left"
+done
+tf_finish
