@@ -14,6 +14,7 @@
 
 #include "agent_conf.h"
 #include "agent_metrics.h"
+#include "caps.h"
 #include "cli.h"
 #include "http.h"
 #include "log.h"
@@ -295,6 +296,9 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	a->s.fr.rep.top_n = 0;	/* every flow: the top ones are picked per scrape */
 	a->s.wake_fd = a->http.wake_fd;
 	load_drop_names(a);
+	/* Set up: from here on, only what following the host takes. */
+	if (tf_caps_keep_only(tf_caps_agent_keeps(), err, sizeof(err)))
+		tf_warn("%s; the agent keeps the capabilities it was started with", err);
 	tf_note("agent %s: tracing %zu interfaces, metrics on http://%s/metrics", TAPFLOW_VERSION,
 		attached(&a->s.c), a->http.where);
 	sd_notify(0, "READY=1");

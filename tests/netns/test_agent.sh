@@ -69,6 +69,14 @@ grep -q "^tapflow: agent .*: tracing 1 interfaces, metrics on http://127.0.0.1:$
 	"$OUT/agent.err" && tf_ok "one line says what it traces and where" ||
 	tf_fail "one line says what it traces and where" "$(cat "$OUT/agent.err")"
 
+# ---- 0. capabilities: only what following the host takes --------------------
+capeff=$(awk '/^CapEff/ { print $2 }' /proc/$AGENT/status)
+capbnd=$(awk '/^CapBnd/ { print $2 }' /proc/$AGENT/status)
+# CAP_NET_ADMIN (12) and CAP_BPF (39).
+tf_eq "attached: effective capabilities CAP_NET_ADMIN and CAP_BPF only" 0000008000001000 "$capeff"
+tf_eq "attached: the bounding set as small" 0000008000001000 "$capbnd"
+tf_eq "attached: no_new_privs" 1 "$(awk '/^NoNewPrivs/ { print $2 }' /proc/$AGENT/status)"
+
 # ---- 1. the exposition ------------------------------------------------------
 scrape >"$OUT/m0.txt"
 if promtool check metrics <"$OUT/m0.txt" >"$OUT/promtool.txt" 2>&1 && [ ! -s "$OUT/promtool.txt" ]; then
@@ -87,6 +95,18 @@ grep -qi '^content-type: text/plain; version=0.0.4' <<<"$hdr" && tf_ok "content 
 tf_eq "404 elsewhere" 404 "$(nsq $NSH curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/nope)"
 tf_eq "405 for POST" 405 "$(nsq $NSH curl -s -o /dev/null -w '%{http_code}' -X POST "$URL")"
 
+# The programs' run time, where the kernel keeps it (a machine-wide switch: put back after).
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+tf_on_exit "sysctl -qw kernel.bpf_stats_enabled=$stats_was"
+sysctl -qw kernel.bpf_stats_enabled=1
+udp 1 7000
+# Sent by the host: tfl1's TC egress.
+runs=$(scrape | awk '/^tapflow_bpf_runs_total\{program="tf_tap_egress"\}/ { print $2 }')
+tf_check "bpf_stats_enabled: tf_tap_egress's runs are counted (${runs:-none})" test "${runs:-0}" -ge 1
+sysctl -qw kernel.bpf_stats_enabled=0
+tf_eq "bpf_stats_enabled 0: no run time series" 0 "$(scrape | grep -c '^tapflow_bpf_run')"
+sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+
 # ---- 2. interface counters == the kernel's -----------------------------------
 udp 50 7001; udp 30 7002; udp 10 7003
 scrape >"$OUT/m1.txt"
@@ -94,7 +114,7 @@ read -r rxp rxb txp txb <<<"$(kdelta "$K0" "$(kstats $NSH tfl1)")"
 tf_eq "tx packets == kernel" "$txp" "$(metric "$OUT/m1.txt" tapflow_interface_transmit_packets_total 'interface="tfl1"')"
 tf_eq "tx bytes == kernel" "$txb" "$(metric "$OUT/m1.txt" tapflow_interface_transmit_bytes_total 'interface="tfl1"')"
 tf_eq "rx packets == kernel" "$rxp" "$(metric "$OUT/m1.txt" tapflow_interface_receive_packets_total 'interface="tfl1"')"
-tf_eq "the scripted traffic only" 90 "$txp"
+tf_eq "the scripted traffic only" 91 "$txp"
 tf_eq "role iface" 1 "$(grep -c '^tapflow_interface_transmit_packets_total{.*interface="tfl1".*role="iface"' "$OUT/m1.txt")"
 
 # ---- 3. flow series ---------------------------------------------------------
@@ -104,7 +124,7 @@ flow() { metric "$1" tapflow_flow_packets_total "interface=\"tfl1\",proto=\"$2\"
 tf_eq "flow 7001: its 50 packets" 50 "$(flow "$OUT/m1.txt" udp 7001)"
 tf_eq "flow 7002: its 30 packets" 30 "$(flow "$OUT/m1.txt" udp 7002)"
 tf_eq "flow 7003 has no series (top 2)" "" "$(flow "$OUT/m1.txt" udp 7003)"
-tf_eq "other: the rest, 10 packets" 10 "$(metric "$OUT/m1.txt" tapflow_flow_packets_total 'interface="tfl1",proto="other".*direction="transmit"')"
+tf_eq "other: the rest, 10 + 1 packets" 11 "$(metric "$OUT/m1.txt" tapflow_flow_packets_total 'interface="tfl1",proto="other".*direction="transmit"')"
 tf_eq "flow series add up to the interface (bytes)" "$txb" "$(flowsum "$OUT/m1.txt" bytes transmit)"
 udp 100 7003
 scrape >"$OUT/m2.txt"
