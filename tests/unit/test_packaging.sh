@@ -178,6 +178,14 @@ if have vmalert; then
 else
 	tf_skip "vmalert -dryRun" "needs vmalert (package victoria-metrics)"
 fi
+if have vmagent; then
+	# vmagent reads the scrape part of the same file; the rest is Prometheus'.
+	tf_run "vmagent reads prometheus.yml's scrape config" \
+		vmagent -promscrape.config="$DOC/prometheus.yml" -promscrape.config.strictParse=false \
+		-promscrape.config.dryRun -loggerLevel=ERROR
+else
+	tf_skip "vmagent -promscrape.config.dryRun" "needs vmagent (package victoria-metrics)"
+fi
 
 # ---- the Grafana dashboard -------------------------------------------------------
 
