@@ -64,7 +64,7 @@ tf_eq "unit: nothing of the default PREFIX left" "" "$(grep -n '/usr/local' "$UN
 for line in Type=notify 'ExecReload=kill -HUP $MAINPID' Restart=on-failure \
 	'CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYSLOG' \
 	'AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYSLOG' \
-	NoNewPrivileges=yes ProtectSystem=strict ReadWritePaths=/sys/fs/bpf/tapflow \
+	NoNewPrivileges=yes ProtectSystem=strict ReadWritePaths=-/sys/fs/bpf/tapflow \
 	ProtectHome=yes PrivateTmp=yes \
 	'RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6' \
 	'SystemCallFilter=@system-service bpf' SystemCallArchitectures=native; do
