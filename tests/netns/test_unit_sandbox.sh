@@ -97,9 +97,8 @@ LEADER=
 # SIGTERM powers the container off; SIGKILL if its init is still there
 # after 10 s.
 stop_container() {
-	local n
 	kill $NSPAWN
-	for n in $(seq 50); do
+	for _ in $(seq 50); do
 		[ -n "$LEADER" ] && [ -d "/proc/$LEADER" ] || break
 		sleep 0.2
 	done

@@ -216,7 +216,7 @@ tf_eq "dashboard-queries.sh --expand: no variable left" "" \
 	echo "  - name: dashboard"
 	echo "    rules:"
 	n=0
-	"$REPO/tools/dashboard-queries.sh" --expand "$DASH" | while IFS=$'\t' read -r title expr; do
+	"$REPO/tools/dashboard-queries.sh" --expand "$DASH" | while IFS=$'\t' read -r _ expr; do
 		n=$((n + 1))
 		printf '      - record: dashboard:query_%d\n        expr: %s\n' "$n" \
 			"$(jq -Rn --arg e "$expr" '$e')"
