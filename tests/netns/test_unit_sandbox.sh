@@ -8,12 +8,15 @@
 # /run/tapflow, read kernel addresses and reach a socket under /run/libvirt,
 # with exactly its four capabilities; and it must not write anywhere else,
 # read /proc/kcore or /proc/kmsg, open a packet socket or a namespace.
+# Then, where tapflow's agent has --pin, the agent itself under the unit:
+# ready (Type=notify), scraped, reloaded, stopped and started again without
+# losing a packet, and unpinned.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 NAME="unit sandbox"
 tf_need_root "$NAME"
-tf_need_tools "$NAME" systemd-nspawn nsenter socat bpftool python3 make tc
+tf_need_tools "$NAME" systemd-nspawn nsenter socat bpftool python3 make tc jq
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d "/tmp/tft$TF_ID-unit.XXXXXX")
@@ -28,7 +31,7 @@ UNIT=$TMP/root/usr/local/lib/systemd/system/tapflow-agent.service
 
 # A bpffs of the test's own as the container's /sys/fs/bpf: the unit's
 # mkdir and the probes' pins never touch the host's.
-mkdir -p "$TMP/bpffs" "$TMP/libvirt" "$TMP/probe" "$TMP/dropin"
+mkdir -p "$TMP/bpffs" "$TMP/libvirt" "$TMP/probe" "$TMP/dropin" "$TMP/etc"
 mount -t bpf bpf "$TMP/bpffs" || { tf_fail "$NAME: bpffs" "cannot mount one"; tf_finish; }
 tf_on_exit "umount -l $TMP/bpffs"
 # Something listening where libvirt's socket is.
@@ -79,6 +82,7 @@ rm -f "$out"
 exit $fails
 EOF
 chmod 0755 "$TMP/probe/probe.sh"
+printf 'prometheus = 127.0.0.1:9560\nflow-metrics = 2\n' >"$TMP/etc/agent.conf"
 
 # nspawn's own seccomp filter refuses bpf(2) in containers, which systemd
 # as the host's PID 1 does not: allowed, so that only the unit's filter
@@ -90,6 +94,7 @@ systemd-nspawn -q -D / --volatile=yes --register=no --keep-unit --machine="tft$T
 	--bind-ro="$TMP/root/usr/local:/opt/tapflow" --bind-ro="$TMP/probe:/opt/tapflow-probe" \
 	--bind-ro="$UNIT:/etc/systemd/system/tapflow-agent.service" \
 	--bind-ro="$TMP/dropin:/etc/systemd/system/tapflow-agent.service.d" \
+	--bind-ro="$TMP/etc:/etc/tapflow" \
 	-b systemd.unit=sysinit.target systemd.firstboot=off \
 	>"$TMP/nspawn.log" 2>&1 </dev/null &
 NSPAWN=$!
@@ -143,7 +148,104 @@ else
 		"$probes of 20 probes; $(grep -v -E '^(ok|not ok) - |^# ' "$TMP/journal" | tail -5 | tr '\n' ' ')"
 fi
 tf_check "$NAME: the pin directory was made" test -d "$TMP/bpffs/tapflow"
-tf_eq "$NAME: no hook left on lo" "" \
-	"$(ip netns exec "$NS" tc filter show dev lo ingress; ip netns exec "$NS" bpftool net show dev lo | grep tf_)"
+
+# ---- the agent itself ----------------------------------------------------------
+
+BIN=$TMP/root/usr/local/sbin/tapflow
+# metric NAME [TEXT]: the value of the first series of NAME whose line has
+# TEXT, scraped in the namespace; empty if there is none.
+metric() {
+	ip netns exec "$NS" python3 - "$1" "${2:-}" <<'EOF' 2>/dev/null
+import sys, urllib.request
+name, text = sys.argv[1], sys.argv[2]
+page = urllib.request.urlopen("http://127.0.0.1:9560/metrics", timeout=5).read().decode()
+for line in page.splitlines():
+    if line.split("{")[0].split(" ")[0] == name and text in line:
+        print(int(float(line.rsplit(" ", 1)[1])))
+        break
+EOF
+}
+lo_rx() { metric tapflow_interface_receive_packets_total 'interface="lo"'; }
+# 20 UDP datagrams through lo.
+udp_burst() {
+	ip netns exec "$NS" python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(20): s.sendto(b"x", ("127.0.0.1", 9))'
+}
+# until_eq WANT CMD...: CMD's output, once it is WANT or after 5 s.
+until_eq() {
+	local want=$1 got _
+	shift
+	for _ in $(seq 25); do
+		got=$("$@")
+		[ "$got" = "$want" ] && break
+		sleep 0.2
+	done
+	echo "$got"
+}
+# The ids of the BPF links pinned in the pin directory (its hooks); this
+# bpftool's net show does not list TCX links.
+pinned_links() {
+	local f
+	find "$TMP/bpffs/tapflow" -type f | while read -r f; do
+		bpftool -j link show pinned "$f" 2>/dev/null | jq -r '.id // empty'
+	done
+}
+# How many of these link ids still exist.
+links_alive() {
+	local id n=0
+	for id in "$@"; do
+		bpftool link show id "$id" >/dev/null 2>&1 && n=$((n + 1))
+	done
+	echo $n
+}
+unpin() { ip netns exec "$NS" "$BIN" agent --unpin "$TMP/bpffs/tapflow" >"$TMP/unpin.out" 2>&1; }
+
+# Not a pipe into grep -q: tapflow would see it close (pipefail).
+if ! grep -q -- '--pin DIR' <<<"$("$BIN" --help 2>/dev/null)"; then
+	tf_skip "agent under the unit" "this tapflow's agent has no --pin"
+else
+	# The unit's own command line, with the binary where the container has
+	# it; no libvirt there: lo instead.
+	rm -f "$TMP/dropin/probe.conf"
+	cat >"$TMP/dropin/agent.conf" <<'EOF'
+[Service]
+ExecStart=
+ExecStart=/opt/tapflow/sbin/tapflow agent --pin /sys/fs/bpf/tapflow --config /etc/tapflow/agent.conf --no-libvirt --iface lo
+EOF
+	in_ct systemctl daemon-reload
+	in_ct systemctl start --job-mode=ignore-dependencies tapflow-agent >/dev/null 2>&1
+	tf_eq "agent: active once it said READY=1 (Type=notify)" active \
+		"$(in_ct systemctl is-active tapflow-agent)"
+	tf_eq "agent: scraped in its sandbox" 1 "$(metric tapflow_up)"
+	tf_eq "agent: the drop tracer up in its sandbox" 1 "$(metric tapflow_drop_tracer_up)"
+	links=$(pinned_links)
+	tf_check "agent: pinned its hooks" test -n "$links"
+	in_ct systemctl reload tapflow-agent
+	tf_eq "agent: systemctl reload re-reads the config" 1 \
+		"$(until_eq 1 metric tapflow_config_reloads_total)"
+	tf_eq "agent: still active after the reload" active "$(in_ct systemctl is-active tapflow-agent)"
+	a=$(lo_rx)
+	in_ct systemctl stop tapflow-agent
+	tf_eq "agent: systemctl stop is a clean exit" success \
+		"$(in_ct systemctl show -P Result tapflow-agent)"
+	# shellcheck disable=SC2086
+	tf_eq "agent: its hooks stay while it is stopped" "$(wc -w <<<"$links")" "$(links_alive $links)"
+	udp_burst
+	in_ct systemctl start --job-mode=ignore-dependencies tapflow-agent >/dev/null 2>&1
+	b=$(lo_rx)
+	tf_check "agent: counted while stopped, counts carried over (lo rx ${a:-?} -> ${b:-?})" \
+		test "${b:-0}" -ge $((${a:-0} + 20)) -a "${a:-0}" -gt 0
+	in_ct systemctl stop tapflow-agent
+	if unpin; then tf_ok "agent --unpin"; else tf_fail "agent --unpin" "$(cat "$TMP/unpin.out")"; fi
+	tf_eq "agent --unpin: nothing left pinned" "" "$(ls -A "$TMP/bpffs/tapflow")"
+	# shellcheck disable=SC2086
+	tf_eq "agent --unpin: its hooks detached" 0 "$(links_alive $links)"
+	if [ "$TF_FAILED" = 1 ]; then
+		in_ct journalctl -u tapflow-agent -o cat --no-pager | tail -15 | sed 's/^/# /'
+	fi
+fi
+tf_eq "$NAME: no clsact filter left on lo" "" \
+	"$(ip netns exec "$NS" tc filter show dev lo ingress; ip netns exec "$NS" tc filter show dev lo egress)"
 
 tf_finish
