@@ -6,6 +6,8 @@
 #   make demo       install missing deps, build, start the lab, live per-VM stats
 #   make bench      ns/packet and throughput ratios, tapflow on vs off
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel
+#   make install    binary, agent unit, man page, example config (PREFIX, DESTDIR)
+#   make uninstall  what make install put there (a changed agent.conf stays)
 
 OUTPUT    := .output
 CLANG     ?= clang
@@ -27,6 +29,21 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	      -Iinclude -Ibpf -I$(dir $(VMLINUX))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	     -fno-sanitize-recover=undefined
+
+# make install: the usual PREFIX and DESTDIR. The unit lands where systemd
+# looks for it under PREFIX (/usr/local/lib/systemd/system is searched too);
+# its config stays in /etc, which is what a unit under /usr/local reads.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/tapflow
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+# The doc directory gets the config example and what goes with the agent.
+DOC_FILES  := contrib/agent.conf contrib/prometheus/prometheus.yml \
+	      contrib/prometheus/tapflow.rules.yml contrib/prometheus/tapflow.rules.test.yml \
+	      contrib/grafana/tapflow.json
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -71,7 +88,7 @@ endif
 .DELETE_ON_ERROR:
 # Keep the BPF objects: the bench and BPF tests load them directly.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all bench clean check demo deps fuzz tests vmlinux
+.PHONY: all bench clean check demo deps fuzz install tests uninstall vmlinux
 
 all: $(OUTPUT)/tapflow $(OUTPUT)/tapflow-asan
 
@@ -155,6 +172,33 @@ demo: deps
 # about 20 minutes; see tools/bench/README.md.
 bench: deps
 	$(Q)$(MAKE) --no-print-directory -C tools/bench run
+
+# The unit names the binary and the config by path: rewritten to these.
+# It reads the config, so one is put there too, but never over an old one.
+install: $(OUTPUT)/tapflow
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/tapflow
+	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/tapflow $(DESTDIR)$(SBINDIR)/tapflow
+	$(Q)sed -e 's|/usr/local/sbin/tapflow|$(SBINDIR)/tapflow|' \
+		-e 's|/etc/tapflow/agent.conf|$(SYSCONFDIR)/tapflow/agent.conf|' \
+		contrib/systemd/tapflow-agent.service > $(OUTPUT)/tapflow-agent.service
+	$(Q)$(INSTALL) -m 0644 $(OUTPUT)/tapflow-agent.service $(DESTDIR)$(UNITDIR)/tapflow-agent.service
+	$(Q)$(INSTALL) -m 0644 man/tapflow.8 $(DESTDIR)$(MANDIR)/man8/tapflow.8
+	$(Q)$(INSTALL) -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	$(Q)[ -e $(DESTDIR)$(SYSCONFDIR)/tapflow/agent.conf ] || \
+		$(INSTALL) -m 0644 contrib/agent.conf $(DESTDIR)$(SYSCONFDIR)/tapflow/agent.conf
+
+# agent.conf goes only if it is still the example; its directory if empty.
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/tapflow $(DESTDIR)$(UNITDIR)/tapflow-agent.service \
+		$(DESTDIR)$(MANDIR)/man8/tapflow.8 \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOC_FILES)))
+	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	$(Q)! cmp -s contrib/agent.conf $(DESTDIR)$(SYSCONFDIR)/tapflow/agent.conf || \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/tapflow/agent.conf
+	$(Q)rmdir $(DESTDIR)$(SYSCONFDIR)/tapflow 2>/dev/null || true
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -57,7 +57,8 @@ run_one() {
 for suite in "${suites[@]}"; do
 	case $suite in
 	unit|bpf)
-		for t in .output/tests/$suite/test_*; do
+		# cmocka binaries, and shell tests of what is no C (packaging).
+		for t in .output/tests/$suite/test_* tests/$suite/test_*.sh; do
 			[ -x "$t" ] && run_one "$suite" "$t"
 		done ;;
 	fuzz)

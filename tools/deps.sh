@@ -15,6 +15,13 @@ PKGS=(
 	libclang-rt-dev
 	# bench: tcpdump, the reference of capture.sh
 	tcpdump
+	# agent: its HTTP server and sd_notify; the packaging test checks the unit
+	# (systemd-analyze), the man page (groff, man) and the Prometheus rules
+	# and Grafana queries (promtool, vmalert) with the tools that read them
+	libmicrohttpd-dev libsystemd-dev systemd groff-base man-db
+	prometheus victoria-metrics
+	# and starts the unit, sandbox and all, under a systemd in a container
+	systemd-container
 	# lab: real libvirtd + qemu (TCG), Debian's kernel for direct boot, busybox initramfs
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-config-network
 	libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
