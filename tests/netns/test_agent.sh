@@ -175,12 +175,11 @@ grep -q "cannot listen on 127.0.0.1:$PORT for Prometheus" "$OUT/busy.err" &&
 tf_eq "--prometheus without a port: exit 2" 2 "$?"
 
 # ---- 7. SIGTERM ------------------------------------------------------------
-ifx=$(ip -n $NSH -j link show tfl1 | jq '.[0].ifindex')
+tcx_progs() { nsq $NSH python3 "$TFNET" tcx tfl1 2>/dev/null | grep -c ' tf_'; }
+tf_check "attached: tapflow's TCX programs on tfl1 ($(tcx_progs))" test "$(tcx_progs)" -ge 1
 tf_stop $AGENT TERM
 tf_eq "SIGTERM: exit 0" 0 "$RC"
-left=$(bpftool -j link show 2>/dev/null | jq --argjson i "$ifx" --arg ns "$NSH" \
-	'[.[] | select(.ifindex == $i and .prog_type == "sched_cls")] | length')
-tf_eq "SIGTERM: no TCX link left on tfl1" 0 "${left:-0}"
+tf_eq "SIGTERM: no TCX program left on tfl1" 0 "$(tcx_progs)"
 grep -q "^tapflow: agent stopping: signal" "$OUT/agent.err" && tf_ok "SIGTERM: said in one line" ||
 	tf_fail "SIGTERM: said in one line" "$(tail -3 "$OUT/agent.err")"
 tf_finish
