@@ -56,7 +56,7 @@ int tf_attach_mode_parse(const char *name)
 	return -1;
 }
 
-static unsigned long netns_inode(void)
+unsigned long tf_netns_inode(void)
 {
 	struct stat st;
 
@@ -90,6 +90,7 @@ void tf_progs_init(struct tf_progs *p, int ingress_fd, int egress_fd)
  *   tapflow-state 2                    (the first line)
  *   + <netns inode> <ifindex> <mode> <dir> <handle> <priority> <prog id>
  *   - <netns inode> <ifindex>          (that hook was detached)
+ *   p <netns inode> <ifindex>          (a pin set holds it: not stale when we die)
  * A file without the first line is an older tapflow's, which took no lock
  * and rewrote "<netns inode> <ifindex> ..." lines: its owner lives as long
  * as its pid does, so that an upgrade never takes a running old tapflow's
@@ -192,7 +193,7 @@ static void state_add(const struct tf_hook *h)
 	state_open(h->mode);
 	for (int d = 0; d < 2; d++)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "+ %lu %d %s %s %u %u %u\n",
-			      netns_inode(), h->ifindex, tf_attach_mode_name(h->mode),
+			      tf_netns_inode(), h->ifindex, tf_attach_mode_name(h->mode),
 			      dir_name[d], h->handle[d], h->priority[d], h->progs.id[d]);
 	state_append(buf, (size_t)n);
 }
@@ -202,7 +203,17 @@ static void state_remove(const struct tf_hook *h)
 	char buf[64];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "- %lu %d\n", netns_inode(), h->ifindex);
+	n = snprintf(buf, sizeof(buf), "- %lu %d\n", tf_netns_inode(), h->ifindex);
+	state_append(buf, (size_t)n);
+}
+
+/* A pin set holds the hook: its "+" records are not the stale cleanup's. */
+static void state_pinned(const struct tf_hook *h)
+{
+	char buf[64];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "p %lu %d\n", tf_netns_inode(), h->ifindex);
 	state_append(buf, (size_t)n);
 }
 
@@ -300,7 +311,7 @@ static int clsact_filter_count(int ifindex)
 /* A clsact qdisc that some tapflow created: the last one to leave removes it. */
 static void qdisc_marker(int ifindex, char *path, size_t len)
 {
-	snprintf(path, len, STATE_DIR "/clsact.%lu.%d", netns_inode(), ifindex);
+	snprintf(path, len, STATE_DIR "/clsact.%lu.%d", tf_netns_inode(), ifindex);
 }
 
 static void remove_qdisc_if_ours_and_empty(int ifindex, bool created)
@@ -406,6 +417,80 @@ attached:
 	return 0;
 }
 
+/* TCX: the pinned links' programs swapped; a direction without one gets a new link. */
+static int tcx_adopt(struct tf_hook *h, const struct tf_hook_adopt *from)
+{
+	static const int type[2] = { TF_BPF_TCX_INGRESS, TF_BPF_TCX_EGRESS };
+	int made[2] = { -1, -1 };
+
+	for (int d = 0; d < 2; d++) {
+		int err;
+
+		if (from->link_fd[d] >= 0) {
+			if (!bpf_link_update(from->link_fd[d], h->progs.fd[d], NULL))
+				continue;
+		} else {
+			made[d] = bpf_link_create(h->progs.fd[d], h->ifindex, type[d], NULL);
+			if (made[d] >= 0)
+				continue;
+		}
+		err = -errno;
+		if (made[0] >= 0)
+			close(made[0]);
+		return err;
+	}
+	for (int d = 0; d < 2; d++)
+		h->link_fd[d] = from->link_fd[d] >= 0 ? from->link_fd[d] : made[d];
+	return 0;
+}
+
+/* clsact: the same filters (handle, priority) with the new programs, replaced in place. */
+static int clsact_adopt(struct tf_hook *h, const struct tf_hook_adopt *from)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex);
+
+	for (int d = 0; d < 2; d++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = h->progs.fd[d],
+				    .handle = from->handle[d], .priority = from->priority[d],
+				    .flags = BPF_TC_F_REPLACE);
+		int err;
+
+		hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+		err = bpf_tc_attach(&hook, &opts);
+		if (err)
+			return err;
+		h->handle[d] = opts.handle;
+		h->priority[d] = opts.priority;
+	}
+	return 0;
+}
+
+int tf_hook_adopt(struct tf_attacher *a, struct tf_hook *h, const struct tf_progs *progs,
+		  int ifindex, const char *ifname, const struct tf_hook_adopt *from, char *err,
+		  size_t errlen)
+{
+	int ret;
+
+	(void)a;
+	memset(h, 0, sizeof(*h));
+	h->progs = *progs;
+	h->ifindex = ifindex;
+	h->link_fd[0] = h->link_fd[1] = -1;
+	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
+	h->mode = from->clsact ? TF_ATTACH_CLSACT : TF_ATTACH_TCX;
+	ret = from->clsact ? clsact_adopt(h, from) : tcx_adopt(h, from);
+	if (ret) {
+		snprintf(err, errlen, "cannot take over the %s hooks of %s: %s",
+			 tf_attach_mode_name(h->mode), ifname, strerror(-ret));
+		return ret;
+	}
+	h->attached = true;
+	state_add(h);
+	tf_debug("took over the %s hooks of %s (ifindex %d)", tf_attach_mode_name(h->mode),
+		 ifname, ifindex);
+	return 0;
+}
+
 static void clsact_detach(const struct tf_hook *h)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex);
@@ -440,12 +525,60 @@ void tf_hook_detach(struct tf_hook *h)
 	state_remove(h);
 }
 
+void tf_hook_set_pinned(struct tf_hook *h)
+{
+	if (!h->attached || h->pinned)
+		return;
+	h->pinned = true;
+	state_pinned(h);
+}
+
+void tf_hook_release(struct tf_hook *h)
+{
+	if (!h->attached)
+		return;
+	/* Closed, not detached: a pinned link lives on in its pin. */
+	for (int d = 0; d < 2; d++) {
+		if (h->link_fd[d] >= 0)
+			close(h->link_fd[d]);
+		h->link_fd[d] = -1;
+	}
+	h->attached = false;
+}
+
+uint32_t tf_clsact_prog_id(int ifindex, int dir, uint32_t handle, uint32_t priority)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = dir ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = handle, .priority = priority);
+
+	return bpf_tc_query(&hook, &q) ? 0 : q.prog_id;
+}
+
+int tf_clsact_remove(int ifindex, int dir, uint32_t handle, uint32_t priority, uint32_t prog_id)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = dir ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, del, .handle = handle, .priority = priority);
+
+	/* Only if that slot still holds the program it was given: nobody else's. */
+	if (!prog_id || tf_clsact_prog_id(ifindex, dir, handle, priority) != prog_id)
+		return -ENOENT;
+	if (bpf_tc_detach(&hook, &del))
+		return -ENOENT;
+	remove_qdisc_if_ours_and_empty(ifindex, false);
+	return 0;
+}
+
 void tf_attacher_fini(struct tf_attacher *a)
 {
 	if (!a->shares_state)
 		return;
 	a->shares_state = false;
-	/* The last attacher of the process: every hook it recorded is detached. */
+	/*
+	 * The last attacher of the process: every hook it recorded is
+	 * detached, or held by a pin set that outlives it.
+	 */
 	if (--state.users > 0 || state.fd < 0)
 		return;
 	unlink(state.path);
@@ -459,12 +592,14 @@ struct record {
 	int ifindex;
 	char mode[16], dir[16];
 	unsigned int handle, prio, prog_id;
+	bool pinned;			/* a "p" record followed: a pin set holds it */
 };
 
 /*
  * The hooks a state file says are attached: "+" records not followed by a
- * "-" for their netns and ifindex. An incomplete last line (a kill in the
- * middle of a write) is skipped. Returns how many, *out to free; -1: ENOMEM.
+ * "-" for their netns and ifindex ("p": a pin set holds them). An
+ * incomplete last line (a kill in the middle of a write) is skipped.
+ * Returns how many, *out to free; -1: ENOMEM.
  */
 static int read_records(FILE *f, struct record **out)
 {
@@ -484,11 +619,17 @@ static int read_records(FILE *f, struct record **out)
 			n = kept;
 			continue;
 		}
+		if (sscanf(line, "p %lu %d", &one.ns, &one.ifindex) == 2) {
+			for (size_t i = 0; i < n; i++)
+				r[i].pinned |= r[i].ns == one.ns && r[i].ifindex == one.ifindex;
+			continue;
+		}
 		/* An older tapflow's lines are records of attached hooks without the "+". */
 		if (sscanf(line + (line[0] == '+'), " %lu %d %15s %15s %u %u %u", &one.ns,
 			   &one.ifindex, one.mode, one.dir, &one.handle, &one.prio,
 			   &one.prog_id) != 7)
 			continue;
+		one.pinned = false;
 		if (n == cap) {
 			struct record *nr = realloc(r, (cap ? cap * 2 : 16) * sizeof(*r));
 
@@ -569,9 +710,10 @@ static int clean_records(const struct record *r, int n, int pid, bool verbose, i
 	int removed = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (strcmp(r[i].mode, "clsact"))
+		/* A pinned filter counts on for the next agent of its pin set. */
+		if (strcmp(r[i].mode, "clsact") || r[i].pinned)
 			continue;
-		if (r[i].ns != netns_inode()) {
+		if (r[i].ns != tf_netns_inode()) {
 			(*other_ns)++;
 			continue;
 		}
@@ -669,12 +811,12 @@ static void state_of_file(const char *name, struct state_file *sf, void *arg)
 
 	(void)name;
 	for (int i = 0; i < n; i++) {
-		if (r[i].ns != netns_inode() || r[i].ifindex != ctx->ifindex)
+		if (r[i].ns != tf_netns_inode() || r[i].ifindex != ctx->ifindex)
 			continue;
 		if (sf->alive) {
 			ctx->state = TF_ATTACH_STATE_LIVE;
 		} else if (ctx->state != TF_ATTACH_STATE_LIVE && !strcmp(r[i].mode, "clsact") &&
-			   record_still_attached(&r[i])) {
+			   !r[i].pinned && record_still_attached(&r[i])) {
 			ctx->state = TF_ATTACH_STATE_ORPHANED;
 			ctx->orphan_pid = sf->pid;
 		}
