@@ -38,6 +38,19 @@ int tf_ifc_add(const struct tf_ifc *m, __u32 ifindex)
 	return err;
 }
 
+bool tf_ifc_placed(const struct tf_ifc *m, __u32 ifindex)
+{
+	struct tf_if_counters *v;
+	bool in_spill;
+
+	if (ifindex && owns_slot(m, ifindex))
+		return true;
+	v = calloc((size_t)m->ncpus, sizeof(*v));
+	in_spill = v && !bpf_map_lookup_elem(m->spill_fd, &ifindex, v);
+	free(v);
+	return in_spill;
+}
+
 int tf_ifc_read(const struct tf_ifc *m, __u32 ifindex, struct tf_if_counters *sum)
 {
 	struct tf_if_counters *v = calloc((size_t)m->ncpus, sizeof(*v));

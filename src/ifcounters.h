@@ -9,6 +9,7 @@
 #ifndef TF_IFCOUNTERS_H
 #define TF_IFCOUNTERS_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include <bpf/libbpf.h>
 
@@ -45,6 +46,12 @@ static inline __u32 tf_ifc_slot(__u32 ifindex)
  * 0, or -errno.
  */
 int tf_ifc_add(const struct tf_ifc *m, __u32 ifindex);
+
+/*
+ * Has ifindex a place (its slot, or an if_spill entry)? An earlier agent's
+ * interface does, with its counts so far (agent --pin).
+ */
+bool tf_ifc_placed(const struct tf_ifc *m, __u32 ifindex);
 
 /*
  * The counters of ifindex summed over the CPUs into *sum. 0, or -errno
