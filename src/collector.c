@@ -79,6 +79,200 @@ static void set_autoload(struct tf_collector *c, struct bpf_program *tap_in,
 	autoload(c->skel->progs.tf_uplink_flush, c->nat);
 }
 
+
+static int read_target(struct tf_collector *c, struct tf_target *t);
+static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf);
+static void *aggr_buf(const struct tf_collector *c);
+
+/* ---- carried over from an earlier agent (--pin) ------------------------------ */
+
+_Static_assert(sizeof(struct tf_totals) == TF_PIN_TOTALS * sizeof(__u64),
+	       "a pin record's totals are struct tf_totals");
+_Static_assert(TF_PIN_OLD == TF_OLD_IFINDEXES, "a pin record keeps every old ifindex");
+
+/* Who t is for the next agent: the same VM NIC, or the same name in the same role. */
+static void pin_key_of(const struct tf_target *t, struct tf_pin_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->role = (__u8)t->role;
+	k->vif = t->has_vif;
+	if (t->has_vif)
+		snprintf(k->id, sizeof(k->id), "%s %s", t->vif.uuid, t->vif.mac);
+	else
+		snprintf(k->id, sizeof(k->id), "%s", t->ifname);
+}
+
+/* Write what the next agent needs of t: it changes at attach, restart and when t goes. */
+static void pin_save(struct tf_collector *c, const struct tf_target *t)
+{
+	struct tf_pin_record r = { .ifindex = (__u32)t->ifindex, .live = !t->gone,
+				   .restarts = t->restarts };
+	struct tf_pin_key k;
+	int ret;
+
+	if (!c->pin)
+		return;
+	pin_key_of(t, &k);
+	memcpy(r.old_ifindex, t->old_ifindex, sizeof(r.old_ifindex));
+	snprintf(r.ifname, sizeof(r.ifname), "%s", t->ifname);
+	snprintf(r.label, sizeof(r.label), "%s", t->first_ifname);
+	/* Gone: its counters' place is given back, its totals are final. */
+	if (t->gone) {
+		r.gone_at = (__u64)t->gone_at.tv_sec;
+		memcpy(r.base[0], &t->now, sizeof(t->now));
+		memcpy(r.base[1], &t->overflow, sizeof(t->overflow));
+		memcpy(r.base[2], &t->unparsed, sizeof(t->unparsed));
+	} else {
+		memcpy(r.base[0], &t->base, sizeof(t->base));
+		memcpy(r.base[1], &t->base_overflow, sizeof(t->base_overflow));
+		memcpy(r.base[2], &t->base_unparsed, sizeof(t->base_unparsed));
+	}
+	ret = tf_pin_record_put(c->pin, &k, &r);
+	if (ret)
+		tf_debug("pins: cannot keep the state of %s: %s", t->ifname, strerror(-ret));
+}
+
+/*
+ * A record whose counts are in the maps at its ifindex, whose interface
+ * is not traced any more: its totals made final (its base), its places in
+ * the maps given back.
+ */
+static void pin_fold(struct tf_collector *c, const struct tf_pin_key *k, struct tf_pin_record r)
+{
+	struct tf_target t = { .ifindex = (int)r.ifindex, .role = (enum tf_role)k->role };
+	__u32 key = r.ifindex;
+	void *buf = aggr_buf(c);
+	struct timespec now;
+
+	memcpy(&t.base, r.base[0], sizeof(t.base));
+	memcpy(&t.base_overflow, r.base[1], sizeof(t.base_overflow));
+	memcpy(&t.base_unparsed, r.base[2], sizeof(t.base_unparsed));
+	t.now = t.base;
+	t.overflow = t.base_overflow;
+	t.unparsed = t.base_unparsed;
+	read_target(c, &t);
+	if (buf && c->tap_aggr_fd >= 0 && !read_aggr(c, &t, buf))
+		bpf_map_delete_elem(c->tap_aggr_fd, &key);
+	free(buf);
+	tf_ifc_del(&c->ifc, key);
+	memcpy(r.base[0], &t.now, sizeof(t.now));
+	memcpy(r.base[1], &t.overflow, sizeof(t.overflow));
+	memcpy(r.base[2], &t.unparsed, sizeof(t.unparsed));
+	clock_gettime(CLOCK_REALTIME, &now);
+	r.live = 0;
+	r.gone_at = (__u64)now.tv_sec;
+	if (tf_pin_record_put(c->pin, k, &r))
+		tf_debug("pins: cannot keep the totals of %s", r.ifname);
+}
+
+/*
+ * Just loaded: an interface traced by the earlier agent whose hooks are
+ * not there any more went (or was renamed) while no agent ran. Its totals
+ * are made final; if it comes back it is a restart, as within a run.
+ */
+static void settle(struct tf_collector *c)
+{
+	for (size_t i = 0; i < c->pin->n_recs; i++) {
+		struct tf_pin_key k = c->pin->keys[i];
+		struct tf_pin_record r = c->pin->recs[i];
+
+		if (!r.live || tf_pin_hook_find(c->pin, (int)r.ifindex))
+			continue;
+		r.ifname[sizeof(r.ifname) - 1] = '\0';
+		pin_fold(c, &k, r);
+		tf_note("pins in %s: %s (ifindex %u) went while no agent ran: its hooks are "
+			"removed, its totals kept", c->pin->dir, r.ifname, r.ifindex);
+	}
+}
+
+/*
+ * The first attach of t in this process: what an earlier agent knew of
+ * it (restarts, base totals, earlier ifindexes, its first name) is t's.
+ * Returns the hooks it left on t's interface to take over (NULL: none);
+ * *counts: the maps hold t's counts already and must not be zeroed.
+ */
+static struct tf_pin_hook *pin_carry_in(struct tf_collector *c, struct tf_target *t, bool *counts)
+{
+	struct tf_pin_hook *ph = tf_pin_hook_find(c->pin, t->ifindex);
+	const struct tf_pin_record *r;
+	const struct tf_pin_key *ok;
+	struct tf_pin_key k;
+	long other;
+
+	pin_key_of(t, &k);
+	/* Counted here under another identity (its role changed): those counts are that one's. */
+	other = tf_pin_record_live_at(c->pin, t->ifindex, &ok);
+	if (other >= 0 && memcmp(ok, &k, sizeof(k))) {
+		struct tf_pin_key okey = *ok;
+
+		pin_fold(c, &okey, c->pin->recs[other]);
+	}
+	r = tf_pin_record_find(c->pin, &k);
+	/* Its earlier interface is still there, hooked, but it is here now: that lifetime ended. */
+	if (r && r->live && (int)r->ifindex != t->ifindex) {
+		pin_fold(c, &k, *r);
+		r = tf_pin_record_find(c->pin, &k);
+	}
+	*counts = ph && (!r || r->live) && tf_ifc_placed(&c->ifc, (__u32)t->ifindex);
+	if (!r)
+		return ph;
+	t->carried = true;
+	t->restarts = r->restarts;
+	memcpy(t->old_ifindex, r->old_ifindex, sizeof(t->old_ifindex));
+	memcpy(&t->base, r->base[0], sizeof(t->base));
+	memcpy(&t->base_overflow, r->base[1], sizeof(t->base_overflow));
+	memcpy(&t->base_unparsed, r->base[2], sizeof(t->base_unparsed));
+	memcpy(t->first_ifname, r->label, sizeof(r->label) < sizeof(t->first_ifname)
+					      ? sizeof(r->label) : sizeof(t->first_ifname));
+	t->first_ifname[sizeof(t->first_ifname) - 1] = '\0';
+	if (!r->live) {
+		/* It went during an earlier agent's life: this is its next lifetime. */
+		memmove(t->old_ifindex + 1, t->old_ifindex, sizeof(t->old_ifindex) - sizeof(int));
+		t->old_ifindex[0] = (int)r->ifindex;
+		t->restarts++;
+	}
+	t->now = t->prev = t->base;
+	t->overflow = t->prev_overflow = t->base_overflow;
+	t->unparsed = t->prev_unparsed = t->base_unparsed;
+	return ph;
+}
+
+/*
+ * After the first attach: hooks of the earlier agent that no target of
+ * this one took (its interface is not selected any more) are removed, and
+ * their totals made final for when it is traced again.
+ */
+static void pin_release_unclaimed(struct tf_collector *c)
+{
+	for (size_t i = 0; i < c->pin->n_hooks; i++) {
+		struct tf_pin_hook *ph = &c->pin->hooks[i];
+		const struct tf_pin_key *k;
+		long r;
+
+		if (tf_pin_hook_find(c->pin, ph->ifindex) != ph)
+			continue;
+		/* Removed first: the totals read after are final. */
+		tf_pin_hook_remove(c->pin, ph);
+		r = tf_pin_record_live_at(c->pin, ph->ifindex, &k);
+		if (r >= 0) {
+			struct tf_pin_key key = *k;
+
+			pin_fold(c, &key, c->pin->recs[r]);
+		}
+		tf_note("pins in %s: %s is not traced by this agent: its hooks are removed%s",
+			c->pin->dir, ph->ifname, r >= 0 ? ", its totals kept" : "");
+	}
+}
+
+/* Let go of a hook: a pinned one counts on for the next agent, others are detached. */
+static void let_go(struct tf_hook *h)
+{
+	if (h->pinned)
+		tf_hook_release(h);
+	else
+		tf_hook_detach(h);
+}
+
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
 		      char *err, size_t errlen)
 {
@@ -164,6 +358,10 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		}
 	}
 	set_autoload(c, tap_in, tap_eg, up_in, up_eg);
+	c->pin = opts ? opts->pin : NULL;
+	/* Sized first: the flow map's size is part of the layout a pin set must match. */
+	if (c->pin && tf_pin_maps(c->pin, c->skel->obj, err, errlen))
+		goto fail;
 	ret = tapflow_bpf__load(c->skel);
 	if (ret == -ESRCH || ret == -ENOENT) {
 		/* libbpf's answer when it cannot read or use the kernel's BTF. */
@@ -208,6 +406,11 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	}
 	if (c->capture)
 		c->cap_rb_fd = bpf_map__fd(c->skel->maps.cap_rb);
+	if (c->pin) {
+		if (tf_pin_loaded(c->pin, err, errlen))
+			goto fail;
+		settle(c);
+	}
 	return 0;
 fail:
 	tapflow_bpf__destroy(c->skel);
@@ -416,28 +619,58 @@ static bool vanished(const struct tf_target *t)
 	return strcmp(name, t->ifname) != 0;
 }
 
-/* Attach one target: its map entries first, so its first packet is counted. */
+/*
+ * Attach one target: its map entries first, so its first packet is counted.
+ * With a pin set, an earlier agent's hooks on it are taken over (their
+ * programs swapped in place), its counts so far kept, and the hooks pinned.
+ */
 static int attach_target(struct tf_collector *c, struct tf_target *t, const void *zero,
 			 char *err, size_t errlen)
 {
 	__u32 key = (__u32)t->ifindex;
-	int ret = tf_ifc_add(&c->ifc, key);
+	struct tf_pin_hook *ph = NULL;
+	bool counts = false;
+	int ret = 0;
 
+	if (c->pin && !t->traced)
+		ph = pin_carry_in(c, t, &counts);
+	if (!counts)
+		ret = tf_ifc_add(&c->ifc, key);
 	if (ret) {
 		snprintf(err, errlen, "cannot add %s to the counters map: %s", t->ifname,
 			 strerror(-ret));
 		return -1;
 	}
 	/* Uplinks too: an uplink flow that finds the map full is counted there. */
-	if ((t->flows || t->nat) && bpf_map_update_elem(c->tap_aggr_fd, &key, zero, BPF_ANY)) {
+	if ((t->flows || t->nat) &&
+	    bpf_map_update_elem(c->tap_aggr_fd, &key, zero, counts ? BPF_NOEXIST : BPF_ANY) &&
+	    !(counts && errno == EEXIST)) {
 		snprintf(err, errlen, "cannot add %s to the flow aggregates map: %s", t->ifname,
 			 strerror(errno));
 		return -1;
 	}
-	if (tf_hook_attach(&c->attacher, &t->hook, target_progs(c, t), t->ifindex, t->ifname,
-			   err, errlen))
+	if (ph && tf_hook_adopt(&c->attacher, &t->hook, target_progs(c, t), t->ifindex,
+				t->ifname, &ph->from, err, errlen)) {
+		/* Never two programs counting one packet: the old hooks go first. */
+		tf_warn("%s; attaching anew", err);
+		tf_pin_hook_remove(c->pin, ph);
+		ph = NULL;
+	} else if (ph) {
+		ph->taken = true;
+	}
+	if (!ph && tf_hook_attach(&c->attacher, &t->hook, target_progs(c, t), t->ifindex,
+				  t->ifname, err, errlen))
 		return -1;
+	if (c->pin) {
+		ret = tf_pin_hook_keep(c->pin, &t->hook);
+		if (ret)
+			tf_warn("%s: cannot pin its hooks (%s): they stop with this agent",
+				t->ifname, strerror(-ret));
+	}
 	t->traced = true;
+	if (!t->first_ifname[0])
+		snprintf(t->first_ifname, sizeof(t->first_ifname), "%s", t->ifname);
+	pin_save(c, t);
 	return 0;
 }
 
@@ -537,6 +770,8 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 	free(zero);
 	if (c->nat)
 		__atomic_store_n(&c->skel->bss->tf_uplink_rx_armed, 1, __ATOMIC_SEQ_CST);
+	if (c->pin)
+		pin_release_unclaimed(c);
 	c->attach_t = tf_now_mono();
 	for (size_t i = 0; i < c->n_targets; i++)
 		c->targets[i].now_t = c->targets[i].prev_t = c->attach_t;
@@ -546,12 +781,9 @@ int tf_collector_attach(struct tf_collector *c, char *err, size_t errlen)
 fail:
 	free(zero);
 	for (size_t i = 0; i < c->n_targets; i++)
-		tf_hook_detach(&c->targets[i].hook);
+		let_go(&c->targets[i].hook);
 	return -1;
 }
-
-static int read_target(struct tf_collector *c, struct tf_target *t);
-static int read_aggr(struct tf_collector *c, struct tf_target *t, void *buf);
 
 /*
  * Give back what a target that is gone holds: its hooks (a deleted
@@ -565,6 +797,8 @@ static void release_target(struct tf_collector *c, struct tf_target *t)
 	bool still_used = false;
 
 	tf_hook_detach(&t->hook);
+	if (c->pin)
+		tf_pin_hook_forget(c->pin, &t->hook);
 	t->gone = true;
 	clock_gettime(CLOCK_REALTIME, &t->gone_at);
 	for (size_t i = 0; i < c->n_targets; i++) {
@@ -582,6 +816,8 @@ static void release_target(struct tf_collector *c, struct tf_target *t)
 		tf_debug("cannot free the counters of %s", t->ifname);
 	if ((t->flows || t->nat) && c->tap_aggr_fd >= 0)
 		bpf_map_delete_elem(c->tap_aggr_fd, &key);
+	if (t->traced)
+		pin_save(c, t);
 }
 
 int tf_collector_attach_added(struct tf_collector *c)
@@ -906,7 +1142,7 @@ void tf_collector_detach(struct tf_collector *c)
 void tf_collector_close(struct tf_collector *c)
 {
 	for (size_t i = 0; i < c->n_targets; i++)
-		tf_hook_detach(&c->targets[i].hook);
+		let_go(&c->targets[i].hook);
 	if (c->skel) {
 		tf_attacher_fini(&c->attacher);
 		tapflow_bpf__destroy(c->skel);

@@ -26,6 +26,7 @@
 #include "drops.h"
 #include "ifcounters.h"
 #include "inventory.h"
+#include "pin.h"
 
 struct tapflow_bpf;
 
@@ -72,6 +73,14 @@ struct tf_target {
 	unsigned int restarts;
 	struct tf_totals base, base_overflow, base_unparsed;
 	int old_ifindex[TF_OLD_IFINDEXES];
+	/* The name it was first traced under (with --pin, by the first agent): its series' label. */
+	char first_ifname[IFNAMSIZ];
+	/*
+	 * With --pin: an earlier agent traced it, and its counts, restarts
+	 * and base go on from that agent's (its flows do not: see
+	 * agent_metrics.h).
+	 */
+	bool carried;
 	struct tf_totals now, prev;	/* last two snapshots */
 	double now_t, prev_t;		/* their CLOCK_MONOTONIC times (s) */
 	int bridge_ifindex;		/* taps, --iface: the bridge it is a port of, 0: none */
@@ -124,6 +133,12 @@ struct tf_collector_opts {
 	uint32_t drop_events;		/* its events per second (drops --events); 0: none */
 	tf_drop_event_fn on_drop_event;
 	void *drop_event_ctx;
+	/*
+	 * agent --pin: the maps and hooks pinned in it, an earlier agent's
+	 * taken over, and what the kernel maps do not hold of a target
+	 * (restarts, base totals, ...) kept there as it changes.
+	 */
+	struct tf_pin *pin;
 };
 
 struct tf_collector {
@@ -156,6 +171,7 @@ struct tf_collector {
 	void *drop_event_ctx;
 	int ncpus;
 	double attach_t;		/* CLOCK_MONOTONIC when attached */
+	struct tf_pin *pin;		/* opts.pin */
 };
 
 double tf_now_mono(void);
@@ -244,10 +260,14 @@ void tf_collector_flows_freed(struct tf_collector *c);
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out);
 /*
  * Detach every hook but keep the maps readable: a poll after this reads
- * counters that no packet changes any more (exact final reports).
+ * counters that no packet changes any more (exact final reports). With a
+ * pin set, not called: the pinned hooks count on for the next agent.
  */
 void tf_collector_detach(struct tf_collector *c);
-/* Detach exactly what was attached, free everything. Safe to call twice. */
+/*
+ * Detach exactly what was attached (but the pinned hooks, which go on
+ * counting), free everything. Safe to call twice.
+ */
 void tf_collector_close(struct tf_collector *c);
 
 #endif /* TF_COLLECTOR_H */

@@ -547,6 +547,9 @@ void tf_session_finish(struct tf_session *s)
 {
 	double t = tf_now_mono();
 
+	/* Pinned, the hooks count on for the next agent: no detach, no last word. */
+	if (s->c.pin)
+		return;
 	tf_collector_detach(&s->c);
 	tf_debug("detached from %zu interfaces in %.3f s", s->c.n_targets, tf_now_mono() - t);
 	tf_session_poll(s);

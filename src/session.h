@@ -77,7 +77,8 @@ void tf_session_poll(struct tf_session *s);
 /*
  * The end of the run: detach every hook, then poll once more, so that no
  * packet changes a counter between the interface totals and the flows and
- * the final report adds up exactly.
+ * the final report adds up exactly. With a pin set (agent --pin): nothing,
+ * the pinned hooks go on counting for the next agent.
  */
 void tf_session_finish(struct tf_session *s);
 /*
