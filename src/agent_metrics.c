@@ -195,13 +195,18 @@ static int flows_step(struct tf_series_target *st, const struct tf_flow_report *
 		g = &gain[n_gain++];
 		row_label(row, &g->l);
 		/* Counts only grow while a flow lives: a lower one is a flow that began again. */
-		for (int f = 0; f < TF_FS_N; f++)
+		for (int f = 0; f < TF_FS_N && !st->basing; f++)
 			g->v[f] = prev && prev->tot[f] <= mk->tot[f] ? mk->tot[f] - prev->tot[f]
 								    : mk->tot[f];
 	}
 	qsort(marks, n_marks, sizeof(*marks), mark_cmp);
 	n_gain = tf_flow_series_merge(gain, n_gain);
 	totals_of(t, iface);
+	/* Carried on: the series count what comes after this render (the marks, the base). */
+	if (st->basing)
+		memcpy(st->iface_base, iface, sizeof(iface));
+	for (int f = 0; f < TF_FS_N; f++)
+		iface[f] -= iface[f] > st->iface_base[f] ? st->iface_base[f] : iface[f];
 	err = tf_flow_series_step(&st->series, &st->n_series, gain, n_gain, top, iface,
 				  st->other);
 	if (!err) {
@@ -270,13 +275,12 @@ struct iface_labels {
 	const char *l[17];
 };
 
-static void iface_labels(const struct tf_series_target *st, const struct tf_target *t,
-			 struct iface_labels *il)
+static void iface_labels(const struct tf_target *t, struct iface_labels *il)
 {
 	bridge_of(t, il->bridge, sizeof(il->bridge));
 	const char *l[] = {
 		"domain", vm_or_empty(t), "uuid", t->has_vif ? t->vif.uuid : "",
-		"interface", st->interface, "mac", t->has_vif ? t->vif.mac : "",
+		"interface", t->first_ifname, "mac", t->has_vif ? t->vif.mac : "",
 		"bridge", il->bridge, "network", t->has_vif ? t->vif.network : "",
 		"mode", t->has_vif ? tf_mode_name(t->vif.mode) : "",
 		"role", tf_role_name(t->role), NULL,
@@ -305,8 +309,7 @@ static const struct {
 	  offsetof(struct tf_totals, tx_segs) },
 };
 
-static void render_interfaces(struct tf_agent_metrics *m, const struct tf_collector *c,
-			      struct tf_prom *p)
+static void render_interfaces(const struct tf_collector *c, struct tf_prom *p)
 {
 	struct iface_labels il;
 
@@ -317,7 +320,7 @@ static void render_interfaces(struct tf_agent_metrics *m, const struct tf_collec
 
 			if (!t->traced)
 				continue;
-			iface_labels(&m->t[i], t, &il);
+			iface_labels(t, &il);
 			tf_prom_u64(p, iface_counters[k].name, il.l,
 				    *(const uint64_t *)((const char *)&t->now + iface_counters[k].field));
 		}
@@ -330,7 +333,7 @@ static void render_interfaces(struct tf_agent_metrics *m, const struct tf_collec
 
 		if (!t->traced)
 			continue;
-		iface_labels(&m->t[i], t, &il);
+		iface_labels(t, &il);
 		tf_prom_u64(p, "tapflow_interface_traced", il.l, !t->gone);
 	}
 	tf_prom_family(p, "tapflow_interface_restarts_total", "counter",
@@ -340,7 +343,7 @@ static void render_interfaces(struct tf_agent_metrics *m, const struct tf_collec
 
 		if (!t->traced)
 			continue;
-		iface_labels(&m->t[i], t, &il);
+		iface_labels(t, &il);
 		tf_prom_u64(p, "tapflow_interface_restarts_total", il.l, t->restarts);
 	}
 }
@@ -390,8 +393,8 @@ static void render_flows(struct tf_agent_metrics *m, const struct tf_collector *
 		for (size_t i = 0; i < c->n_targets; i++) {
 			const struct tf_target *t = &c->targets[i];
 			const struct tf_series_target *st = &m->t[i];
-			const char *base[] = { "domain", vm_or_empty(t), "interface", st->interface,
-					       NULL };
+			const char *base[] = { "domain", vm_or_empty(t), "interface",
+					       t->first_ifname, NULL };
 
 			if (!t->traced || !t->flows)
 				continue;
@@ -424,14 +427,20 @@ static void render_nat(struct tf_agent_metrics *m, const struct tf_flows_run *fr
 		if (!t->traced || t->role != TF_ROLE_TAP)
 			continue;
 		tf_flow_target_fwd(&fr->rep, t, &l);
+		if (st->basing) {
+			st->lost_base_tx = l.lost_tx;
+			st->lost_base_rx = l.lost_rx;
+		}
+		l.lost_tx -= l.lost_tx > st->lost_base_tx ? st->lost_base_tx : l.lost_tx;
+		l.lost_rx -= l.lost_rx > st->lost_base_rx ? st->lost_base_rx : l.lost_rx;
 		/* A packet between the tap and the uplink at the read looks lost for a poll. */
 		if (l.lost_tx > st->lost_tx)
 			st->lost_tx = l.lost_tx;
 		if (l.lost_rx > st->lost_rx)
 			st->lost_rx = l.lost_rx;
-		const char *tx[] = { "domain", vm_or_empty(t), "interface", st->interface,
+		const char *tx[] = { "domain", vm_or_empty(t), "interface", t->first_ifname,
 				     "direction", "transmit", NULL };
-		const char *rx[] = { "domain", vm_or_empty(t), "interface", st->interface,
+		const char *rx[] = { "domain", vm_or_empty(t), "interface", t->first_ifname,
 				     "direction", "receive", NULL };
 		tf_prom_u64(p, "tapflow_nat_forwarding_lost_total", tx, st->lost_tx);
 		tf_prom_u64(p, "tapflow_nat_forwarding_lost_total", rx, st->lost_rx);
@@ -473,9 +482,10 @@ static void render_drops(struct tf_agent_metrics *m, const struct tf_collector *
 
 		if (g->tap >= 0 && (size_t)g->tap < c->n_targets) {
 			snprintf(d->domain, sizeof(d->domain), "%s", vm_or_empty(&c->targets[g->tap]));
+			const struct tf_target *t = &c->targets[g->tap];
+
 			snprintf(d->interface, sizeof(d->interface), "%s",
-				 m->t[g->tap].named ? m->t[g->tap].interface
-						    : c->targets[g->tap].ifname);
+				 t->first_ifname[0] ? t->first_ifname : t->ifname);
 		}
 		tf_drop_reason_name(m->reasons, g->reason, d->reason, sizeof(d->reason));
 		if (g->location && m->ksyms)
@@ -602,10 +612,7 @@ int tf_agent_metrics_render(struct tf_agent_metrics *m, struct tf_session *s,
 		struct tf_series_target *st = &m->t[i];
 
 		attached += t->hook.attached;
-		if (t->traced && !st->named) {
-			snprintf(st->interface, sizeof(st->interface), "%s", t->ifname);
-			st->named = true;
-		}
+		st->basing = t->traced && t->carried && !st->based;
 		if (t->traced && t->flows && s->flows_on && m->flow_top &&
 		    flows_step(st, &s->fr.rep, t, m->flow_top))
 			err = -ENOMEM;
@@ -623,12 +630,16 @@ int tf_agent_metrics_render(struct tf_agent_metrics *m, struct tf_session *s,
 	gauge(p, "tapflow_inventory_stale",
 	      "1 while libvirt cannot be read: VMs started meanwhile are not traced yet.",
 	      s->stale);
-	render_interfaces(m, c, p);
+	render_interfaces(c, p);
 	if (s->flows_on) {
 		render_flows(m, c, p);
 		render_nat(m, &s->fr, c, p);
 	}
 	render_drops(m, c, p);
+	for (size_t i = 0; i < c->n_targets; i++) {
+		m->t[i].based |= m->t[i].basing;
+		m->t[i].basing = false;
+	}
 	tf_collector_losses(c, &loss);
 	if (c->drops_on)
 		tf_drop_tracer_losses(&c->drop_tracer, &dloss);

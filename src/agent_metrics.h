@@ -8,6 +8,14 @@
  * runs. A VM NIC keeps its series across VM restarts and tap re-creation
  * (its labels are those it was first seen with), and the flow series of
  * an interface add up to its interface series at every scrape.
+ *
+ * With --pin, the interface series go on across agents too (the kernel
+ * counted on meanwhile; restarts and base totals are in the pin set). The
+ * flow series, their "other" and the NAT forwarding loss of a target
+ * carried on from an earlier agent start again at its first render, from
+ * zero: what they held is the earlier agent's (a counter reset, as for any
+ * exporter that restarts), and the flows' counts in the kernel map include
+ * traffic those series already showed.
  */
 #ifndef TF_AGENT_METRICS_H
 #define TF_AGENT_METRICS_H
@@ -44,16 +52,21 @@ struct tf_flow_mark {
 	uint64_t tot[TF_FS_N];
 };
 
-/* A collector target as its series name it, and the flow series it has. */
+/* The flow series a collector target has (its series' name: tf_target.first_ifname). */
 struct tf_series_target {
-	char interface[IFNAMSIZ];	/* the name it had when first rendered */
-	bool named;
 	struct tf_flow_series *series;	/* exported flow series, sorted by label */
 	size_t n_series;
 	struct tf_flow_mark *marks;	/* its flows at the last render, sorted by key */
 	size_t n_marks;
 	uint64_t other[TF_FS_N];	/* the "other" flow series */
 	uint64_t lost_tx, lost_rx;	/* NAT forwarding loss, the highest seen */
+	/*
+	 * A target carried on from an earlier agent: its flow series count
+	 * from its first render (based), from these values of its counters.
+	 */
+	bool based, basing;		/* basing: this render takes the base */
+	uint64_t iface_base[TF_FS_N];
+	uint64_t lost_base_tx, lost_base_rx;
 };
 
 struct tf_agent_health {
