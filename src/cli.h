@@ -52,6 +52,8 @@ struct tf_cli {
 	const char *prometheus;		/* agent --prometheus ADDR:PORT; NULL: default */
 	const char *config;		/* agent --config FILE */
 	long flow_metrics;		/* agent --flow-metrics; < 0: default */
+	const char *pin;		/* agent --pin DIR: pinned, taken over by the next agent */
+	const char *unpin;		/* agent --unpin DIR: remove what --pin DIR pinned */
 	/* A run with nothing to trace yet waits for it (the agent on an empty host). */
 	bool keep_waiting;
 	const char *command;

@@ -2,7 +2,9 @@
 /*
  * tapflow agent: the live session as a service. It traces until stopped,
  * says what changes on stderr, one line each, and serves the Prometheus
- * metrics of src/agent_metrics.h. SIGHUP reloads --config.
+ * metrics of src/agent_metrics.h. SIGHUP reloads --config. With --pin DIR
+ * its maps and hooks outlive it (src/pin.h): it ends without detaching,
+ * and the next agent with DIR takes them over.
  */
 #include <bpf/btf.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "cli.h"
 #include "http.h"
 #include "log.h"
+#include "pin.h"
 #include "session.h"
 #include "signals.h"
 
@@ -34,6 +37,8 @@ struct agent {
 	struct tf_ksyms ksyms;
 	struct tf_drop_reasons reasons;
 	bool names;			/* ksyms and reasons loaded */
+	struct tf_pin pin;		/* --pin */
+	bool pinned;			/* pin is open */
 };
 
 /* cli = the command line over conf. 0, or -1: out of memory. */
@@ -231,13 +236,26 @@ static void run(struct agent *a)
 	}
 }
 
-static size_t attached(const struct tf_collector *c)
+static size_t attached(const struct tf_collector *c, bool carried)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < c->n_targets; i++)
-		n += c->targets[i].hook.attached;
+		n += c->targets[i].hook.attached && (!carried || c->targets[i].carried);
 	return n;
+}
+
+/* --unpin DIR: everything --pin DIR pinned, detached and removed. */
+static int unpin(const char *dir)
+{
+	char msg[PATH_MAX + 256];
+
+	if (tf_pin_unpin(dir, msg, sizeof(msg))) {
+		tf_err("%s", msg);
+		return TF_EXIT_RUNTIME;
+	}
+	tf_note("%s", msg);
+	return TF_EXIT_OK;
 }
 
 int tf_cmd_agent(const struct tf_cli *cmdline)
@@ -249,6 +267,8 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	struct timespec now;
 	bool begun = false;
 
+	if (cmdline->unpin)
+		return unpin(cmdline->unpin);
 	if (!a) {
 		tf_err("out of memory");
 		return TF_EXIT_RUNTIME;
@@ -289,6 +309,14 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 		tf_err("%s", err);
 		goto out;
 	}
+	if (a->cli.pin) {
+		if (tf_pin_open(&a->pin, a->cli.pin, err, sizeof(err))) {
+			tf_err("%s", err);
+			goto out;
+		}
+		a->pinned = true;
+		opts.pin = &a->pin;
+	}
 	tf_signals_hup_reloads();
 	begun = true;
 	if (tf_session_begin(&a->s, &a->cli, &opts) || tf_session_follow_flows(&a->s))
@@ -299,18 +327,29 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	/* Set up: from here on, only what following the host takes. */
 	if (tf_caps_keep_only(tf_caps_agent_keeps(), err, sizeof(err)))
 		tf_warn("%s; the agent keeps the capabilities it was started with", err);
-	tf_note("agent %s: tracing %zu interfaces, metrics on http://%s/metrics", TAPFLOW_VERSION,
-		attached(&a->s.c), a->http.where);
+	if (a->pinned && a->pin.adopted)
+		tf_note("agent %s: tracing %zu interfaces (%zu carried on from the pins in %s), "
+			"metrics on http://%s/metrics", TAPFLOW_VERSION, attached(&a->s.c, false),
+			attached(&a->s.c, true), a->pin.dir, a->http.where);
+	else
+		tf_note("agent %s: tracing %zu interfaces, metrics on http://%s/metrics",
+			TAPFLOW_VERSION, attached(&a->s.c, false), a->http.where);
 	sd_notify(0, "READY=1");
 	run(a);
 	sd_notify(0, "STOPPING=1");
-	tf_note("agent stopping: %s", tf_exiting ? "signal" : "duration reached");
+	if (a->pinned)
+		tf_note("agent stopping: %s; the hooks pinned in %s count on",
+			tf_exiting ? "signal" : "duration reached", a->pin.dir);
+	else
+		tf_note("agent stopping: %s", tf_exiting ? "signal" : "duration reached");
 	tf_session_finish(&a->s);
 	ret = TF_EXIT_OK;
 out:
 	tf_http_stop(&a->http);
 	if (begun)
 		tf_session_end(&a->s);
+	if (a->pinned)
+		tf_pin_close(&a->pin);
 	tf_agent_metrics_free(&a->m);
 	tf_prom_free(&a->prom);
 	if (a->names) {

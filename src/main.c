@@ -72,7 +72,7 @@ static const struct command commands[] = {
 	{ "top", CMD_TOP, tf_cmd_top, PRIVS_FLOWS, "[--vm NAME]...",
 	  "live full-screen view of VMs and their top flows" },
 	{ "agent", CMD_AGENT, tf_cmd_agent, PRIVS_FLOWS,
-	  "[--prometheus ADDR:PORT] [--config FILE] [--flow-metrics N]",
+	  "[--prometheus ADDR:PORT] [--config FILE] [--flow-metrics N] [--pin DIR] | --unpin DIR",
 	  "run as a service: follow the host, serve Prometheus metrics" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -365,6 +365,16 @@ static int opt_flow_metrics(struct parse_state *ps, const char *a)
 	return parse_count(a, "--flow-metrics", 0, 100000, &ps->cli->flow_metrics);
 }
 
+static int opt_pin(struct parse_state *ps, const char *a)
+{
+	return parse_name(a, "--pin", &ps->cli->pin);
+}
+
+static int opt_unpin(struct parse_state *ps, const char *a)
+{
+	return parse_name(a, "--unpin", &ps->cli->unpin);
+}
+
 /* A row's parser: a function, or a flag of struct tf_cli set to true. */
 #define PARSE(fn) fn, 0
 #define FLAG(field) NULL, offsetof(struct tf_cli, field)
@@ -449,6 +459,11 @@ static const struct option_spec options[] = {
 	{ "flow-metrics", 0, required_argument, "N", CMD_AGENT, false, PARSE(opt_flow_metrics),
 	  "flow series per interface: the top N by bytes since\n"
 	  "the previous scrape, the rest as one (default 10; 0: none)" },
+	{ "pin", 0, required_argument, "DIR", CMD_AGENT, false, PARSE(opt_pin),
+	  "pin maps and hooks in DIR (on bpffs): they count on while\n"
+	  "no agent runs, and the next agent with DIR takes them over" },
+	{ "unpin", 0, required_argument, "DIR", CMD_AGENT, false, PARSE(opt_unpin),
+	  "detach and remove what --pin DIR pinned, and exit" },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -622,6 +637,18 @@ static int check_options(const struct command *cmd, const struct tf_cli *cli,
 			tf_err("%s given %u times: it takes one value", label, given[i]);
 			return -1;
 		}
+	}
+	if (cli->pin && cli->unpin) {
+		tf_err("--pin and --unpin contradict each other");
+		return -1;
+	}
+	for (size_t i = 0; cli->unpin && i < N_OPTIONS; i++) {
+		if (!given[i] || !strcmp(options[i].name, "unpin") ||
+		    !strcmp(options[i].name, "verbose") || !strcmp(options[i].name, "netns"))
+			continue;
+		opt_label(&options[i], label, sizeof(label));
+		tf_err("--unpin only removes pins: it takes no %s", label);
+		return -1;
 	}
 	if (cmd->bit == CMD_CAPTURE && !cli->cap_file) {
 		tf_err("'capture' needs -w FILE (or -w - for stdout)");
