@@ -260,7 +260,7 @@ static int unpin(const char *dir)
 
 int tf_cmd_agent(const struct tf_cli *cmdline)
 {
-	struct agent *a = calloc(1, sizeof(*a));
+	struct agent *a;
 	struct tf_collector_opts opts;
 	char err[512];
 	int ret = TF_EXIT_RUNTIME;
@@ -269,6 +269,7 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 
 	if (cmdline->unpin)
 		return unpin(cmdline->unpin);
+	a = calloc(1, sizeof(*a));
 	if (!a) {
 		tf_err("out of memory");
 		return TF_EXIT_RUNTIME;
@@ -304,11 +305,7 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 		.attach_mode = a->cli.attach_mode, .flows = true, .max_flows = a->cli.max_flows,
 		.nat = !a->cli.no_nat, .drops = !a->cli.no_drops,
 	};
-	/* Listen first: a port in use is said before anything is attached. */
-	if (tf_http_start(&a->http, a->cli.prometheus, err, sizeof(err))) {
-		tf_err("%s", err);
-		goto out;
-	}
+	/* The pin directory, then the port: what is wrong is said before anything is attached. */
 	if (a->cli.pin) {
 		if (tf_pin_open(&a->pin, a->cli.pin, err, sizeof(err))) {
 			tf_err("%s", err);
@@ -316,6 +313,10 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 		}
 		a->pinned = true;
 		opts.pin = &a->pin;
+	}
+	if (tf_http_start(&a->http, a->cli.prometheus, err, sizeof(err))) {
+		tf_err("%s", err);
+		goto out;
 	}
 	tf_signals_hup_reloads();
 	begun = true;
