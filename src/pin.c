@@ -170,12 +170,18 @@ uint64_t tf_pin_layout(struct bpf_object *obj)
 
 /* ---- names ------------------------------------------------------------------- */
 
-/* A map's pin name: bpffs takes no '.', so .bss (tapflow_.bss) is "bss". */
-static const char *pin_name(const struct bpf_map *m)
+/*
+ * A map's pin name: bpffs takes no '.', so an internal map is named by its
+ * section, .bss (tapflow_.bss) as "bss", .data.x as "data_x".
+ */
+static const char *pin_name(const struct bpf_map *m, char *out, size_t len)
 {
 	const char *dot = strchr(bpf_map__name(m), '.');
 
-	return dot ? dot + 1 : bpf_map__name(m);
+	snprintf(out, len, "%s", dot ? dot + 1 : bpf_map__name(m));
+	for (char *c = out; (c = strchr(c, '.')); c++)
+		*c = '_';
+	return out;
 }
 
 /* An interface name as a bpffs name: '.' and '%' as %2e and %25. */
@@ -488,13 +494,13 @@ static void remove_set(const char *dir, struct removed *r)
 /* Every map obj will pin is pinned in dir: the set can be reused whole. */
 static bool maps_all_there(const char *dir, struct bpf_object *obj)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[64];
 	struct bpf_map *m;
 
 	bpf_object__for_each_map(m, obj) {
 		if (!pinned_kind(m))
 			continue;
-		path_of(dir, "maps", pin_name(m), path, sizeof(path));
+		path_of(dir, "maps", pin_name(m, name, sizeof(name)), path, sizeof(path));
 		if (access(path, F_OK))
 			return false;
 	}
@@ -503,7 +509,7 @@ static bool maps_all_there(const char *dir, struct bpf_object *obj)
 
 int tf_pin_maps(struct tf_pin *p, struct bpf_object *obj, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[64];
 	struct bpf_map *m;
 	struct meta meta;
 	struct removed r;
@@ -549,7 +555,7 @@ int tf_pin_maps(struct tf_pin *p, struct bpf_object *obj, char *err, size_t errl
 	bpf_object__for_each_map(m, obj) {
 		if (!pinned_kind(m))
 			continue;
-		path_of(p->dir, "maps", pin_name(m), path, sizeof(path));
+		path_of(p->dir, "maps", pin_name(m, name, sizeof(name)), path, sizeof(path));
 		ret = bpf_map__set_pin_path(m, path);
 		if (ret) {
 			snprintf(err, errlen, "--pin %s: %s", p->dir, strerror(-ret));
