@@ -214,7 +214,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int tf_http_start(struct tf_http *h, const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_in6 sa;
-	unsigned int salen, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/*
+	 * epoll (or poll), never select(): an agent on a few hundred
+	 * interfaces holds over FD_SETSIZE descriptors (two TCX links each),
+	 * and select() cannot take a connection numbered above it.
+	 */
+	unsigned int salen, flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 
 	memset(h, 0, sizeof(*h));
 	h->wake_fd = -1;

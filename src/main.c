@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <linux/types.h>
 
@@ -764,6 +765,24 @@ static int std_fds_open(void)
 }
 
 /*
+ * Every interface traced with TCX holds two link descriptors, so a few
+ * hundred of them pass the soft limit of 1024 descriptors that a shell or
+ * a service usually starts with, and the attach fails. Nothing in tapflow
+ * watches descriptors with select(), which is what that limit protects,
+ * so it takes the hard limit.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		tf_debug("cannot raise the open files limit: %s", strerror(errno));
+}
+
+/*
  * Before --netns and any BPF work: what is missing, in one line. What only
  * degrades (the drop tracer of stats) is a warning, and is not tried.
  */
@@ -810,6 +829,7 @@ int main(int argc, char **argv)
 	}
 	if (ret != TF_EXIT_OK)
 		goto out;
+	raise_nofile();
 	if (check_privileges(cmd, &cli)) {
 		ret = TF_EXIT_RUNTIME;
 		goto out;

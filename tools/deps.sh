@@ -10,7 +10,7 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libvirt-dev libxml2-dev libncurses-dev
 	# tests
 	libcmocka-dev iproute2 iperf3 tmux jq tshark conntrack iptables procps
-	bridge-utils python3 socat util-linux valgrind gdb
+	bridge-utils python3 socat util-linux valgrind gdb curl
 	# fuzz suite: libFuzzer, the runtime of clang -fsanitize=fuzzer (compiler-rt)
 	libclang-rt-dev
 	# bench: tcpdump, the reference of capture.sh

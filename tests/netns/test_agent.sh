@@ -17,6 +17,10 @@
 #      broken one is refused and the old one stays.
 #   6. A port in use, a bad --prometheus: one line, exit 1 / 2.
 #   7. SIGTERM: exit 0, no hook left.
+#   8. An agent holding more than FD_SETSIZE descriptors (one on a few
+#      hundred interfaces does: two TCX links each) answers scrapes, also
+#      while another connection is open; started under a soft open files
+#      limit below what it needs, it takes the hard one.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/topo.sh"
 
@@ -182,4 +186,54 @@ tf_eq "SIGTERM: exit 0" 0 "$RC"
 tf_eq "SIGTERM: no TCX program left on tfl1" 0 "$(tcx_progs)"
 grep -q "^tapflow: agent stopping: signal" "$OUT/agent.err" && tf_ok "SIGTERM: said in one line" ||
 	tf_fail "SIGTERM: said in one line" "$(tail -3 "$OUT/agent.err")"
+
+# ---- 8. more descriptors than FD_SETSIZE -------------------------------------
+# Inherited ones stand for the links of ~550 interfaces: every connection
+# the agent accepts is then numbered above 1024, which select() cannot watch.
+# The soft limit leaves the agent fewer than its own few dozen, as the usual
+# 1024 does on ~500 interfaces.
+cat >"$OUT/manyfds.py" <<'PY'
+import os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard != resource.RLIM_INFINITY and hard < 2048:
+    sys.exit(77)
+resource.setrlimit(resource.RLIMIT_NOFILE, (1120, hard))
+for _ in range(1100):
+    os.set_inheritable(os.open("/dev/null", os.O_RDONLY), True)
+os.execv(sys.argv[1], sys.argv[1:])
+PY
+python3 "$OUT/manyfds.py" "$TAPFLOW" --netns "$NSH" agent --no-libvirt --iface tfl1 \
+	--prometheus 127.0.0.1:$PORT >"$OUT/fds.out" 2>"$OUT/fds.err" &
+FDS=$!
+tf_on_exit "kill_job $FDS"
+if ! wait_for scrape -o /dev/null; then
+	wait $FDS 2>/dev/null
+	if [ $? = 77 ]; then
+		tf_skip "over FD_SETSIZE descriptors" "hard RLIMIT_NOFILE below 2048"
+	else
+		tf_fail "over FD_SETSIZE descriptors: scraped" "$(tail -3 "$OUT/fds.err")"
+	fi
+else
+	tf_eq "over FD_SETSIZE descriptors: the agent holds them" 1 \
+		"$(($(ls /proc/$FDS/fd | wc -l) > 1100))"
+	tf_eq "soft open files limit raised to the hard one" \
+		"$(awk '/^Max open files/ { print $5 }' /proc/$FDS/limits)" \
+		"$(awk '/^Max open files/ { print $4 }' /proc/$FDS/limits)"
+	# An idle connection held open, as a keep-alive scraper's is between scrapes.
+	ip netns exec $NSH python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2], "w").write("connected")
+time.sleep(30)' $PORT "$OUT/hold" &
+	HOLD=$!
+	tf_on_exit "kill_job $HOLD"
+	wait_for test -s "$OUT/hold" || tf_diag "the idle connection is not open"
+	codes=$(for i in 1 2 3 4 5; do
+		nsq $NSH curl -s -o /dev/null -w '%{http_code} ' "$URL"; done)
+	tf_eq "over FD_SETSIZE descriptors, another connection open: 5 scrapes answered" \
+		"200 200 200 200 200 " "$codes"
+	kill $HOLD
+	wait $HOLD 2>/dev/null
+	tf_stop $FDS TERM
+	tf_eq "over FD_SETSIZE descriptors: SIGTERM, exit 0" 0 "$RC"
+fi
 tf_finish

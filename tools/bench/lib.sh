@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # lib.sh: what the bench scripts (throughput.sh, nat.sh, drops.sh,
-# capture.sh) share. Sourced, not run; the script sets PROG (its name, for
-# messages) first.
+# capture.sh, scale.sh, agent.sh, ipi.sh) share. Sourced, not run; the
+# script sets PROG (its name, for messages) first.
 #
 #   - bench_init: the work directory, and traps that remove everything the
 #     run created -- processes by pid (SIGTERM, then SIGKILL), namespaces,
@@ -190,6 +190,25 @@ wait_ports_up() {
 			jq '[.[] | select(.operstate == "UP")] | length')" = "$2" ] && return 0
 		sleep 0.1
 	done
+}
+
+# veth_pairs NS N A B [PEER_NS]: N veth pairs A0/B0 ... A<N-1>/B<N-1> in NS,
+# up, without addresses; the B ends in PEER_NS if given. One `ip -batch` per
+# namespace: hundreds of pairs one `ip` process each would take longer than
+# what is measured on them.
+veth_pairs() {
+	local ns=$1 n=$2 a=$3 b=$4 peer=${5:-} i
+	for ((i = 0; i < n; i++)); do
+		echo "link add $a$i type veth peer name $b$i${peer:+ netns $peer}"
+		echo "link set $a$i up"
+		[ -n "$peer" ] || echo "link set $b$i up"
+	done >"$WORK/links.$ns"
+	ip -n "$ns" -batch "$WORK/links.$ns" || die "cannot create the veth pairs in $ns"
+	[ -n "$peer" ] || return 0
+	for ((i = 0; i < n; i++)); do
+		echo "link set $b$i up"
+	done >"$WORK/links.$peer"
+	ip -n "$peer" -batch "$WORK/links.$peer" || die "cannot set the veth ends in $peer up"
 }
 
 # nat_router_up: the libvirt NAT network's path, in the namespaces and

@@ -18,16 +18,19 @@
 # throughput, the capturing process's CPU time, frames written) and
 # scale.sh (512 interfaces: attach, first report and exit times, TCX and
 # clsact; one poll and report of 1 000 000 flows on 1 and 512 interfaces,
-# with the index by interface and without), then a summary block for the
-# README. About twenty minutes, and scale.sh's seven.
+# with the index by interface and without) and agent.sh (`tapflow agent`
+# on 512 interfaces of 10 flow series each, and on 1: scrape time,
+# exposition size, RSS over 200 scrapes, CPU idle and under traffic next
+# to an idle `tapflow stats`), then a summary block for the README. About
+# twenty minutes, scale.sh's seven and agent.sh's eight.
 #
 #   tools/bench/run.sh [--json] [--skip-nat] [--skip-drops] [--skip-capture]
-#                      [--skip-scale] [throughput.sh options...]
+#                      [--skip-scale] [--skip-agent] [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
 #
 # NAT_OPTS="..." passes options to nat.sh (e.g. NAT_OPTS="-r 6"),
 # DROPS_OPTS="..." to drops.sh, CAPTURE_OPTS="..." to capture.sh,
-# SCALE_OPTS="..." to scale.sh.
+# SCALE_OPTS="..." to scale.sh, AGENT_OPTS="..." to agent.sh.
 # Build first: make && make -C tools/bench (or make -C tools/bench run).
 # The summary and the raw JSON are kept in .output/bench/last.{md,json}.
 set -uo pipefail
@@ -48,6 +51,7 @@ NAT=1
 DROPS=1
 CAPTURE=1
 SCALE=1
+AGENT=1
 TP_ARGS=()
 # shellcheck disable=SC2206 # options, split as the shell would
 NAT_ARGS=(${NAT_OPTS:-})
@@ -57,6 +61,8 @@ DROPS_ARGS=(${DROPS_OPTS:-})
 CAPTURE_ARGS=(${CAPTURE_OPTS:-})
 # shellcheck disable=SC2206
 SCALE_ARGS=(${SCALE_OPTS:-})
+# shellcheck disable=SC2206
+AGENT_ARGS=(${AGENT_OPTS:-})
 for a in "$@"; do
 	case $a in
 	--json) JSON=1 ;;
@@ -65,6 +71,7 @@ for a in "$@"; do
 	--skip-drops) DROPS=0 ;;
 	--skip-capture) CAPTURE=0 ;;
 	--skip-scale) SCALE=0 ;;
+	--skip-agent) AGENT=0 ;;
 	-h|--help) sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) TP_ARGS+=("$a") ;;
 	esac
@@ -143,6 +150,13 @@ measure() {
 	else
 		echo null >"$OUT/scale.json"
 	fi
+	if [ "$AGENT" -eq 1 ]; then
+		echo "# agent.sh ${AGENT_ARGS[*]}" >&2
+		run_child "$OUT/agent.json" "$HERE/agent.sh" --json "${AGENT_ARGS[@]}" ||
+			die "agent.sh failed"
+	else
+		echo null >"$OUT/agent.json"
+	fi
 
 	cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
@@ -153,11 +167,11 @@ measure() {
 		--slurpfile pc "$OUT/prog_cost.json" --slurpfile tp "$OUT/throughput.json" \
 		--slurpfile fc "$OUT/flow_cost.json" --slurpfile nat "$OUT/nat.json" \
 		--slurpfile drops "$OUT/drops.json" --slurpfile capture "$OUT/capture.json" \
-		--slurpfile scale "$OUT/scale.json" \
+		--slurpfile scale "$OUT/scale.json" --slurpfile agent "$OUT/agent.json" \
 		'{type: "bench", date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu,
 		  tapflow: $rev, loadavg: $loadavg, elapsed_s: $elapsed,
 		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0], nat: $nat[0],
-		  drops: $drops[0], capture: $capture[0], scale: $scale[0]}' \
+		  drops: $drops[0], capture: $capture[0], scale: $scale[0], agent: $agent[0]}' \
 		>"$OUT/last.json" ||
 		die "cannot combine the results"
 }
@@ -165,7 +179,7 @@ measure() {
 # The README block: one markdown table, off = without tapflow (for the
 # test-run rows: the empty program), on = with it.
 summary() {
-	jq -r '
+	jq -r -L "$HERE" 'include "agent";
 	# Fixed decimals (jq has no printf), and an explicit sign.
 	def f($d):
 		if . < 0 then "-" + (-. | f($d))
@@ -466,6 +480,7 @@ summary() {
 				"\($x[-1].top_walk_ms / $x[0].top_walk_ms | f(2)) |")
 		 else empty end)
 	 else empty end),
+	(if .agent then "", (.agent | agent_table) else empty end),
 	(if .flow_cost then .flow_cost as $fc |
 		($fc.variants | map({(.map): .}) | add) as $v |
 		def fr($l; $k; $d): "| \($l) | \($v.hash[$k] | f($d)) | " +

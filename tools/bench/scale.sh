@@ -101,12 +101,7 @@ attach_part() {
 	need_tools ip python3
 	ns_add "$ns"
 	log "creating $NIF veth pairs in $ns"
-	for ((i = 0; i < NIF; i++)); do
-		echo "link add sa$i type veth peer name sb$i"
-		echo "link set sa$i up"
-		echo "link set sb$i up"
-	done >"$WORK/links"
-	ip -n "$ns" -batch "$WORK/links" || die "cannot create the veth pairs"
+	veth_pairs "$ns" "$NIF" sa sb
 	for mode in tcx clsact; do
 		for n in 1 "$NIF"; do
 			args=(-v --no-libvirt --json flows -i 0.01 --max-flows "$FLOWS" --attach "$mode")
