@@ -505,10 +505,31 @@ static void render_drops(struct tf_agent_metrics *m, const struct tf_collector *
 	free(ds);
 }
 
+/* One family of the programs' run statistics: their run time (seconds), or their runs. */
+static void bpf_stat(const struct tf_collector *c, struct tf_prom *p, const char *name,
+		     const char *help, bool seconds)
+{
+	struct bpf_program *prog;
+
+	tf_prom_family(p, name, "counter", help);
+	bpf_object__for_each_program(prog, c->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+		const char *l[] = { "program", bpf_program__name(prog), NULL };
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		if (seconds)
+			tf_prom_num(p, name, l, (double)info.run_time_ns / 1e9);
+		else
+			tf_prom_u64(p, name, l, info.run_cnt);
+	}
+}
+
 /* BPF programs' run time, where the kernel keeps it (kernel.bpf_stats_enabled). */
 static void render_bpf_stats(const struct tf_collector *c, struct tf_prom *p)
 {
-	struct bpf_program *prog;
 	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
 	int on = 0;
 
@@ -519,30 +540,10 @@ static void render_bpf_stats(const struct tf_collector *c, struct tf_prom *p)
 	}
 	if (!on || !c->skel)
 		return;
-	tf_prom_family(p, "tapflow_bpf_run_seconds_total", "counter",
-		       "Time the kernel spent in each tapflow program (kernel.bpf_stats_enabled).");
-	bpf_object__for_each_program(prog, c->skel->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-		const char *l[] = { "program", bpf_program__name(prog), NULL };
-
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-			continue;
-		tf_prom_num(p, "tapflow_bpf_run_seconds_total", l, (double)info.run_time_ns / 1e9);
-	}
-	tf_prom_family(p, "tapflow_bpf_runs_total", "counter",
-		       "Runs of each tapflow program (kernel.bpf_stats_enabled).");
-	bpf_object__for_each_program(prog, c->skel->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-		const char *l[] = { "program", bpf_program__name(prog), NULL };
-
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-			continue;
-		tf_prom_u64(p, "tapflow_bpf_runs_total", l, info.run_cnt);
-	}
+	bpf_stat(c, p, "tapflow_bpf_run_seconds_total",
+		 "Time the kernel spent in each tapflow program (kernel.bpf_stats_enabled).", true);
+	bpf_stat(c, p, "tapflow_bpf_runs_total",
+		 "Runs of each tapflow program (kernel.bpf_stats_enabled).", false);
 }
 
 static void gauge(struct tf_prom *p, const char *name, const char *help, double v)
