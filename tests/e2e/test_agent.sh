@@ -121,14 +121,26 @@ tf_lab_virsh create "$TMP/blank.xml" >/dev/null || tf_fail "blank VM" "virsh cre
 traced() { [ "$(vm_of "$(pq "$(now)" "tapflow_interface_traced{domain=\"$BLANK\"}")" $BLANK)" = "$1" ]; }
 wait_for "traced 1" && tf_ok "a VM started during the run appears in Prometheus" ||
 	tf_fail "a VM started during the run appears in Prometheus" "$(tail -n3 "$TMP/agent2.err")"
+# It boots nothing and sends nothing: 20 frames to its MAC, flooded to its tap by the bridge.
+lab python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+dst = bytes.fromhex(sys.argv[2].replace(':', ''))
+for _ in range(20):
+    s.send(dst + bytes.fromhex('027f0000aa01') + b'\x88\xb5' + b'tapflow-e2e'.ljust(46, b'.'))
+" "$TF_LAB_ALPHA_BRIDGE" $BLANKMAC
+sel="tapflow_interface_receive_packets_total{domain=\"$BLANK\"}"
+got20() { [ "$(vm_of "$(pq "$(now)" "$sel")" $BLANK)" = 20 ]; }
+wait_for got20 && tf_ok "the started VM's frames counted (20 received)" ||
+	tf_fail "the started VM's frames counted (20 received)" "$(pq "$(now)" "$sel")"
 tf_lab_virsh destroy $BLANK >/dev/null
 wait_for "traced 0" && tf_ok "destroyed: traced 0" ||
 	tf_fail "destroyed: traced 0" "$(tail -n3 "$TMP/agent2.err")"
-sel="tapflow_interface_receive_packets_total{domain=\"$BLANK\"}"
 a=$(vm_of "$(pq "$(now)" "$sel")" $BLANK)
 sleep 3
 b=$(vm_of "$(pq "$(now)" "$sel")" $BLANK)
-tf_check "destroyed: its series is still there and stopped growing ($a, $b)" test -n "$a" -a "$a" = "$b"
+tf_check "destroyed: its series is still there and stopped growing ($a, $b)" test "$a" = 20 -a "$b" = 20
 
 # ---- what Prometheus scraped, and the end -----------------------------------
 lab curl -sf http://127.0.0.1:$APORT/metrics >"$TMP/metrics.txt"
