@@ -99,6 +99,9 @@ struct {
  * Build with -DTF_FLOWS_PERCPU for the per-CPU variant (the bench does).
  * Userspace sizes it with bpf_map__set_max_entries() before load; it reads
  * and deletes (expires) entries. Preallocated: an insert never allocates.
+ * The taps' flows only: the NAT join keeps its uplink flows in a map of
+ * their own (uplink_flows), so that a VM flow's value carries nothing of
+ * the join's.
  */
 #ifdef TF_FLOWS_PERCPU
 #define TF_FLOWS_MAP_TYPE BPF_MAP_TYPE_PERCPU_HASH
@@ -193,11 +196,35 @@ __u32 tf_uplink_rx_armed = 0;
  */
 __u64 tf_natport_bits[TF_NATPORT_BITS / 64] = {};
 
+/*
+ * The uplink flows: written by the uplink programs, the cache flush and
+ * nat_update (which moves a flow's old counts to nat_retired), read and
+ * expired by userspace as `flows` is. Userspace gives it --max-flows
+ * entries with the join on (1 otherwise): each uplink flow is a VM's
+ * forwarded flow, which has its entry in `flows` too, so a map as large
+ * never fills before that one does. Not preallocated, unlike `flows`:
+ * most VM flows never leave through an uplink, and a preallocated map
+ * would take its whole size in kernel memory on every host with the join
+ * on; an insert is made once per forwarded connection, off the per-packet
+ * path, and one into a full map fails at the element count, before any
+ * allocation, so it needs no back-off as `flows` has.
+ */
+struct {
+	__uint(type, TF_FLOWS_MAP_TYPE);
+	__uint(max_entries, TF_FLOWS_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tf_flow_key);
+	__type(value, struct tf_uplink_value);
+} uplink_flows SEC(".maps");
+
+/* VMs' forwarded packets whose new uplink flow found uplink_flows full. */
+__u64 uplink_flow_map_full = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TF_NAT_RETIRED_MAX);
 	__type(key, struct tf_nat_retired_key);
-	__type(value, struct tf_flow_value);
+	__type(value, struct tf_uplink_value);
 } nat_retired SEC(".maps");
 
 /* Uplink flows whose old counts could not be retired (nat_retired full). */
@@ -813,8 +840,8 @@ static __always_inline bool same_vm_side(const struct tf_nat_vm *nat, __u64 nfct
 }
 
 /*
- * A per-CPU write-back cache in front of `flows` for uplink flows. The join
- * costs a flow map lookup per packet on the uplink (hashing the 48-byte
+ * A per-CPU write-back cache in front of uplink_flows. The join
+ * costs a map lookup per packet on the uplink (hashing the 48-byte
  * key, a call, a key compare: ~30 of the ~40 ns the join adds in the test
  * run), and the counters-only programs it sits next to now cost ~3 ns over
  * an empty one, so that lookup was the join's whole price. Each CPU keeps
@@ -824,7 +851,7 @@ static __always_inline bool same_vm_side(const struct tf_nat_vm *nat, __u64 nfct
  * pending counts go to the flow's entry when another flow takes the slot,
  * and every poll: userspace reads every CPU's slots and runs
  * tf_uplink_flush on the CPUs that have packets pending before it reads
- * `flows` (as tf_drop_flush for the drop cache, drops.bpf.c; src/oncpu.h
+ * uplink_flows (as tf_drop_flush for the drop cache, drops.bpf.c; src/oncpu.h
  * says why that loses nothing).
  *
  * What a hit must still check per packet: egress, that the packet's
@@ -938,14 +965,14 @@ static __always_inline void add_dir(struct tf_dir_counters *to, const struct tf_
 static __noinline void slot_flush(struct tf_uplink_slot *s)
 {
 	struct tf_nat_retired_key rk = {};
-	struct tf_flow_value *v;
+	struct tf_uplink_value *v;
 	__u64 n = s->pending[0].packets + s->pending[1].packets;
 
 	if (!n)
 		return;
-	v = bpf_map_lookup_elem(&flows, &s->key);
+	v = bpf_map_lookup_elem(&uplink_flows, &s->key);
 	if (!v || v->ct_id != s->ct_id || !same_key(&v->nat.vm, &s->nat.vm)) {
-		struct tf_flow_value *r;
+		struct tf_uplink_value *r;
 
 		rk.key = s->key;
 		rk.ct_id = s->ct_id;
@@ -954,10 +981,10 @@ static __noinline void slot_flush(struct tf_uplink_slot *s)
 			v = r;
 	}
 	if (v) {
-		add_dir(&v->rx, &s->pending[0]);
-		add_dir(&v->tx, &s->pending[1]);
-		flags_or(&v->tcp_flags_rx, s->tcp_flags[0]);
-		flags_or(&v->tcp_flags_tx, s->tcp_flags[1]);
+		add_dir(&v->flow.rx, &s->pending[0]);
+		add_dir(&v->flow.tx, &s->pending[1]);
+		flags_or(&v->flow.tcp_flags_rx, s->tcp_flags[0]);
+		flags_or(&v->flow.tcp_flags_tx, s->tcp_flags[1]);
 	} else {
 		__sync_fetch_and_add(&uplink_cache_lost, n);
 	}
@@ -972,7 +999,7 @@ static __noinline void slot_flush(struct tf_uplink_slot *s)
  * must not be counted as the VM's: the map path checks each one).
  */
 static __always_inline void slot_fill(struct tf_uplink_slot *s, const struct tf_flow_key *k,
-				      const struct tf_flow_value *v)
+				      const struct tf_uplink_value *v)
 {
 	if (!s || s->busy)
 		return;
@@ -1005,7 +1032,7 @@ static long flush_index(__u32 i, void *ctx __attribute__((unused)))
 
 /*
  * Userspace runs this (BPF_PROG_TEST_RUN, BPF_F_TEST_RUN_ON_CPU) on each
- * CPU whose slots it read with packets pending, before it reads `flows`:
+ * CPU whose slots it read with packets pending, before it reads uplink_flows:
  * every packet counted before that read is then in the map.
  */
 SEC("raw_tp")
@@ -1028,14 +1055,14 @@ static __always_inline bool natport_set(__u16 port)
  */
 static __noinline void host_egress(struct __sk_buff *skb, __u32 ifindex)
 {
+	struct tf_uplink_value *v;
 	struct tf_flow_key key;
-	struct tf_flow_value *v;
 	__u32 tcp_flags;
 
 	if (flow_key(skb, ifindex, true, &key, &tcp_flags) || !natport_set(key.local_port))
 		return;
-	v = bpf_map_lookup_elem(&flows, &key);
-	if (v && (v->nat.flags & TF_NAT_UPLINK) && !(v->nat.flags & TF_NAT_HOST)) {
+	v = bpf_map_lookup_elem(&uplink_flows, &key);
+	if (v && !(v->nat.flags & TF_NAT_HOST)) {
 		v->nat.flags |= TF_NAT_HOST;
 		uplink_cache_stale();
 	}
@@ -1050,24 +1077,25 @@ static __noinline void host_egress(struct __sk_buff *skb, __u32 ifindex)
  * starts again from zero. A packet of the flow counted by another CPU at
  * that instant may land on either side.
  */
-static __noinline void nat_update(struct tf_flow_value *v, const struct tf_flow_key *key,
+static __noinline void nat_update(struct tf_uplink_value *v, const struct tf_flow_key *key,
 				  __u64 nfct, __u64 ct_id, __u32 bridge)
 {
 	struct tf_nat_vm n;
 
 	nat_vm_side(&n, key, nfct, bridge);
-	if ((v->nat.flags & TF_NAT_UPLINK) && !same_key(&n.vm, &v->nat.vm)) {
+	if (!same_key(&n.vm, &v->nat.vm)) {
 		struct tf_nat_retired_key rk = { .key = *key, .ct_id = v->ct_id };
+		struct tf_flow_value *c = &v->flow;
 
 		if (bpf_map_update_elem(&nat_retired, &rk, v, BPF_ANY)) {
 			__sync_fetch_and_add(&nat_retired_full, 1);
 		} else {
-			__builtin_memset(&v->rx, 0, sizeof(v->rx));
-			__builtin_memset(&v->tx, 0, sizeof(v->tx));
-			v->tcp_flags_rx = 0;
-			v->tcp_flags_tx = 0;
-			v->first_seen_ns = uplink_now();
-			v->last_seen_ns = v->first_seen_ns;
+			__builtin_memset(&c->rx, 0, sizeof(c->rx));
+			__builtin_memset(&c->tx, 0, sizeof(c->tx));
+			c->tcp_flags_rx = 0;
+			c->tcp_flags_tx = 0;
+			c->first_seen_ns = uplink_now();
+			c->last_seen_ns = c->first_seen_ns;
 		}
 	}
 	v->nat = n;
@@ -1084,8 +1112,33 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tf_flow_value);
+	__type(value, struct tf_uplink_value);
 } uplink_scratch SEC(".maps");
+
+/*
+ * Insert a new uplink flow (nv: its first packet). If another CPU made it
+ * since the lookup, count the packet there; if the map is full, it is
+ * counted in uplink_flow_map_full (the uplink's counters have it).
+ */
+static __always_inline void uplink_insert(const struct tf_flow_key *key,
+					  const struct tf_uplink_value *nv, __u32 len, __u32 segs,
+					  __u32 tcp_flags)
+{
+	struct tf_uplink_value *v;
+	long err;
+
+	err = bpf_map_update_elem(&uplink_flows, key, nv, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(&uplink_flows, key);
+		if (v) {
+			flow_count(&v->flow, true, len, segs, false, tcp_flags);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&uplink_flow_map_full, 1);
+}
 
 /*
  * A VM's new uplink flow (uplink_egress() found none): its first packet,
@@ -1095,22 +1148,20 @@ struct {
 static __noinline void uplink_new(struct __sk_buff *skb, const struct tf_flow_key *key,
 				  __u64 nfct, __u32 bridge, __u32 tcp_flags)
 {
-	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex, zero = 0;
-	struct tf_flow_value *nv = bpf_map_lookup_elem(&uplink_scratch, &zero);
-	__u64 now = uplink_now();
+	__u32 len = skb->len, segs = skb_segs(skb), zero = 0;
+	struct tf_uplink_value *nv = bpf_map_lookup_elem(&uplink_scratch, &zero);
 
 	if (!nv) {
 		/* Cannot happen (index 0 of a per-CPU array); counted if it does. */
-		__sync_fetch_and_add(&flow_map_full, 1);
-		count_aggr(ifindex, TF_AGGR_OVERFLOW, true, len, segs);
+		__sync_fetch_and_add(&uplink_flow_map_full, 1);
 		return;
 	}
 	__builtin_memset(nv, 0, sizeof(*nv));
-	flow_first(nv, true, len, segs, now, tcp_flags);
+	flow_first(&nv->flow, true, len, segs, uplink_now(), tcp_flags);
 	nv->ct_id = nfct & ~TF_NFCT_INFOMASK;
 	nat_vm_side(&nv->nat, key, nfct, bridge);
 	__sync_fetch_and_or(&tf_natport_bits[key->local_port / 64], 1ULL << (key->local_port % 64));
-	flow_insert(key, nv, ifindex, true, len, segs, now, tcp_flags);
+	uplink_insert(key, nv, len, segs, tcp_flags);
 }
 
 /*
@@ -1123,9 +1174,9 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 					  __u32 segs)
 {
 	__u32 bridge = skb->ingress_ifindex, tcp_flags = 0;
+	struct tf_uplink_value *v;
 	struct tf_uplink_slot *s;
 	struct tf_flow_key key;
-	struct tf_flow_value *v;
 	__u64 nfct, ct_id;
 
 	if (!bridge) {
@@ -1143,7 +1194,7 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 		slot_count(s, 1, len, segs, tcp_flags);
 		return;
 	}
-	v = bpf_map_lookup_elem(&flows, &key);
+	v = bpf_map_lookup_elem(&uplink_flows, &key);
 	if (!v) {
 		uplink_new(skb, &key, nfct, bridge, tcp_flags);
 		return;	/* cached from its next packet on */
@@ -1151,7 +1202,7 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	/* Before counting: this packet is the new VM side's. */
 	if (v->ct_id != ct_id || !same_vm_side(&v->nat, nfct))
 		nat_update(v, &key, nfct, ct_id, bridge);
-	flow_count(v, true, len, segs, false, tcp_flags);
+	flow_count(&v->flow, true, len, segs, false, tcp_flags);
 	slot_fill(s, &key, v);
 }
 
@@ -1164,9 +1215,9 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex, __u32 len,
 					   __u32 segs)
 {
+	struct tf_uplink_value *v;
 	struct tf_uplink_slot *s;
 	struct tf_flow_key key;
-	struct tf_flow_value *v;
 	__u32 tcp_flags = 0;
 
 	if (!tf_uplink_rx_armed)
@@ -1178,9 +1229,9 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 		slot_count(s, 0, len, segs, tcp_flags);
 		return;
 	}
-	v = bpf_map_lookup_elem(&flows, &key);
+	v = bpf_map_lookup_elem(&uplink_flows, &key);
 	if (v && !(v->nat.flags & TF_NAT_HOST)) {
-		flow_count(v, false, len, segs, false, tcp_flags);
+		flow_count(&v->flow, false, len, segs, false, tcp_flags);
 		slot_fill(s, &key, v);
 	}
 }

@@ -9,18 +9,26 @@
  *   if_counters exactly like tf_ingress/tf_egress, plus the flow path);
  *   tf_ingress / tf_egress stay counters-only (bridges, uplinks, --iface).
  *   All return TC_ACT_UNSPEC and never modify the packet.
- * - Maps: `flows` (struct tf_flow_key -> struct tf_flow_value), a shared
- *   BPF_MAP_TYPE_HASH (one value per flow, not per CPU; why: comment at the
- *   map), max_entries TF_FLOWS_DEFAULT, set with bpf_map__set_max_entries()
- *   before load, preallocated. `tap_aggr` (__u32 ifindex -> struct
- *   tf_tap_aggr), BPF_MAP_TYPE_PERCPU_HASH, TF_MAX_IFACES entries: create a
- *   zeroed entry per tap before attaching (the programs create a missing
- *   one). The interface counters (if_counters, if_spill) unchanged.
+ * - Maps: `flows` (struct tf_flow_key -> struct tf_flow_value), the VM
+ *   taps' flows only, a shared BPF_MAP_TYPE_HASH (one value per flow, not
+ *   per CPU; why: comment at the map), max_entries TF_FLOWS_DEFAULT, set
+ *   with bpf_map__set_max_entries() before load, preallocated.
+ *   `uplink_flows` (struct tf_flow_key -> struct tf_uplink_value), the NAT
+ *   join's uplink flows, written by the uplink programs alone (see "NAT
+ *   join" below): the same map type, not preallocated; userspace sizes it
+ *   like `flows` when the join is on, to 1 entry otherwise. `tap_aggr`
+ *   (__u32 ifindex -> struct tf_tap_aggr), BPF_MAP_TYPE_PERCPU_HASH,
+ *   TF_MAX_IFACES entries: create a zeroed entry per tap before attaching
+ *   (the programs create a missing one). The interface counters
+ *   (if_counters, if_spill) unchanged.
  * - .bss: map_full (packets not counted at all: no counters entry, or
  *   no tap_aggr entry when one was needed, and none could be created),
  *   flow_map_full (packets of new flows that found `flows` full: they are
  *   in tap_aggr overflow_rx/tx), parse_errors (truncated/malformed frames:
- *   in tap_aggr unparsed_rx/tx, never in a flow).
+ *   in tap_aggr unparsed_rx/tx, never in a flow), uplink_flow_map_full
+ *   (VMs' forwarded packets that found `uplink_flows` full when their
+ *   uplink flow was to be made: in the uplink's interface counters only,
+ *   joined with no VM flow).
  * - .bss tf_flows_full_ns: when an insert last found `flows` full; new
  *   flows skip the insert (straight to overflow) for 10 ms after it.
  *   Userspace sets it to 0 after it deleted entries (expiry).
@@ -49,8 +57,8 @@
  *   so that the shared map can OR them atomically (BPF atomics are 32/64
  *   bit). Only the low 8 bits are used (TCP header byte 13: CWR ECE URG ACK
  *   PSH RST SYN FIN = 0x80 .. 0x01). Offsets of the fields before them unchanged.
- * - struct tf_flow_value: ct_id and nat at the end (136 bytes), for the NAT join;
- *   they are zero on tap flows.
+ * - struct tf_flow_value: 80 bytes; the NAT join's fields (ct_id, nat) are
+ *   in struct tf_uplink_value, the value of the uplink flows' own map.
  * - ARP frames (ethertype 0x0806, Ethernet/IPv4 ARP) carry the ARP
  *   protocol addresses in local_ip/remote_ip (IPv4 layout), family stays
  *   TF_FAM_OTHER; see the key comment.
@@ -150,7 +158,7 @@ struct tf_flow_key {
 /*
  * NAT join. With the join on, the uplink gets tf_uplink_ingress /
  * tf_uplink_egress: the counters of tf_ingress/tf_egress, plus uplink flows
- * in the shared `flows` map, keyed like tap flows with ifindex = the uplink
+ * in their own map `uplink_flows`, keyed like tap flows with ifindex = the uplink
  * and local = the host's side as the outside sees it (after SNAT: the
  * address and port the VM leaves as), tx = left the host (TC egress),
  * rx = arrived (TC ingress). Only forwarded packets of VMs make an uplink
@@ -159,17 +167,17 @@ struct tf_flow_key {
  * attaching); ingress packets only count into an existing uplink flow, so
  * the host's own traffic never enters the map.
  *
- * An uplink flow's value says which VM-side tuple it is (struct
- * tf_nat_vm), read from the packet's conntrack entry when the flow is
- * created or its entry changes (tf_flow_value.ct_id). Kept in the flow's
- * own value, so it lives and dies with it: expiry needs nothing else.
+ * An uplink flow's value (struct tf_uplink_value) says which VM-side tuple
+ * it is (struct tf_nat_vm), read from the packet's conntrack entry when the
+ * flow is created or its entry changes (ct_id). Kept in the flow's own
+ * value, so it lives and dies with it: expiry needs nothing else.
  */
 #define TF_MAX_BRIDGES 64
 /* Bits of .bss tf_natport_bits: the local ports of live uplink flows. */
 #define TF_NATPORT_BITS 65536
 
 enum tf_nat_flags {
-	TF_NAT_UPLINK = 8,	/* set on every uplink flow (a tap flow's nat is all 0) */
+	TF_NAT_UPLINK = 8,	/* set on every uplink flow's VM side */
 	TF_NAT_CT = 1,		/* read from a conntrack entry (else none: tuple unchanged) */
 	TF_NAT_INBOUND = 2,	/* the VM answers: the entry was opened from outside */
 	TF_NAT_RELATED = 4,	/* an ICMP error of another entry: VM side unknown */
@@ -191,7 +199,7 @@ struct tf_nat_vm {
 	__u32 ct_status;	/* the entry's IPS_* bits (low 32) */
 	__u16 zone;		/* conntrack zone id (0: default) */
 	__u8 zone_dir;		/* zone direction bits (NF_CT_ZONE_DIR_ORIG 1, _REPL 2) */
-	__u8 flags;		/* enum tf_nat_flags; 0: not an uplink flow */
+	__u8 flags;		/* enum tf_nat_flags; 0: none recorded */
 };
 
 struct tf_flow_value {
@@ -208,18 +216,27 @@ struct tf_flow_value {
 	__u32 tcp_flags_rx;		/* OR of the TCP flags seen each way */
 	__u32 tcp_flags_tx;		/* (low 8 bits: header byte 13) */
 	/*
-	 * Uplink flows: the conntrack entry (its kernel address, an
-	 * identity only) that `nat` was read from; the egress program reads
-	 * the entry again when it changes. 0 on taps.
-	 */
-	__u64 ct_id;
-	struct tf_nat_vm nat;		/* uplink flows: the VM side; zero on taps */
-	/*
 	 * Jiffies when the entry was made (taps): a packet's last_seen_ns is
 	 * first_seen_ns + the ticks since (true to the tick, 1-10 ms), no
 	 * clock reading per packet; see flow_now() in bpf/tapflow.bpf.c.
 	 */
 	__u64 first_jiffies;
+};
+
+/*
+ * Value of `uplink_flows`: an uplink flow's counters, kept as a tap flow's
+ * are (rx = arrived on the uplink, tx = left it; first_jiffies is not read),
+ * and its VM side.
+ */
+struct tf_uplink_value {
+	struct tf_flow_value flow;
+	/*
+	 * The conntrack entry (its kernel address, an identity only) that
+	 * `nat` was read from; the egress program reads the entry again when
+	 * it changes.
+	 */
+	__u64 ct_id;
+	struct tf_nat_vm nat;		/* the VM side */
 };
 
 /*
@@ -242,7 +259,7 @@ struct tf_tap_aggr {
 /*
  * An uplink flow's counts up to the moment its outside tuple went to
  * another VM side (another VM, or another connection of the same VM):
- * map nat_retired (key -> the flow's struct tf_flow_value as it was), which
+ * map nat_retired (key -> the flow's struct tf_uplink_value as it was), which
  * userspace empties every poll; the live flow starts again from zero.
  */
 struct tf_nat_retired_key {
@@ -273,7 +290,7 @@ struct tf_uplink_slot {
 };
 
 /*
- * Has the slot packets not in `flows` yet, or is its CPU changing it (a
+ * Has the slot packets not in `uplink_flows` yet, or is its CPU changing it (a
  * packet may be on its way in)? Either way only tf_uplink_flush on that
  * CPU moves them.
  */

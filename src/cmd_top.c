@@ -318,7 +318,7 @@ static void draw_title(struct top *tp)
 	localtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
 	tf_collector_losses(tp->c, &l);
-	snprintf(part[0], sizeof(part[0]), "flows: %zu", tp->run->fl.n - tp->run->fl.n_expired);
+	snprintf(part[0], sizeof(part[0]), "flows: %zu", tf_flows_n_live(&tp->run->fl));
 	snprintf(part[1], sizeof(part[1]), "map_full: %llu", (unsigned long long)l.flow_map_full);
 	snprintf(part[2], sizeof(part[2]), "parse_errors: %llu",
 		 (unsigned long long)l.parse_errors);

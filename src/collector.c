@@ -277,11 +277,11 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		      char *err, size_t errlen)
 {
 	struct bpf_program *tap_in, *tap_eg, *up_in, *up_eg;
-	struct bpf_map *flows, *aggr;
+	struct bpf_map *flows, *uplink_flows, *aggr;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	c->flows_fd = c->tap_aggr_fd = -1;
+	c->flows_fd = c->uplink_flows_fd = c->tap_aggr_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		snprintf(err, errlen, "cannot count possible CPUs");
@@ -297,15 +297,18 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	up_in = bpf_object__find_program_by_name(c->skel->obj, "tf_uplink_ingress");
 	up_eg = bpf_object__find_program_by_name(c->skel->obj, "tf_uplink_egress");
 	flows = bpf_object__find_map_by_name(c->skel->obj, "flows");
+	uplink_flows = bpf_object__find_map_by_name(c->skel->obj, "uplink_flows");
 	aggr = bpf_object__find_map_by_name(c->skel->obj, "tap_aggr");
 	c->flows = opts && opts->flows;
-	c->nat = c->flows && opts->nat && up_in && up_eg;
+	c->nat = c->flows && opts->nat && up_in && up_eg && uplink_flows;
 	c->nat_loaded = c->nat;
 	if (!c->nat) {
 		/* Unused without the join: as small as the kernel allows. */
 		ret = bpf_map__set_max_entries(c->skel->maps.nat_retired, 1);
+		if (!ret && uplink_flows)
+			ret = bpf_map__set_max_entries(uplink_flows, 1);
 		if (ret) {
-			snprintf(err, errlen, "cannot size the NAT map: %s", strerror(-ret));
+			snprintf(err, errlen, "cannot size the NAT maps: %s", strerror(-ret));
 			goto fail;
 		}
 	}
@@ -352,6 +355,9 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		c->max_flows = !c->flows ? 1 : opts->max_flows ? opts->max_flows
 							      : TF_FLOWS_DEFAULT;
 		ret = bpf_map__set_max_entries(flows, c->max_flows);
+		/* As many uplink flows as VM flows: bpf/tapflow.bpf.c says why. */
+		if (!ret && c->nat)
+			ret = bpf_map__set_max_entries(uplink_flows, c->max_flows);
 		if (ret) {
 			snprintf(err, errlen, "cannot size the flow map: %s", strerror(-ret));
 			goto fail;
@@ -396,6 +402,8 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	}
 	if (c->nat) {
 		tf_progs_init(&c->progs_uplink, bpf_program__fd(up_in), bpf_program__fd(up_eg));
+		c->uplink_flows_fd = bpf_map__fd(uplink_flows);
+		c->uplink_flows_percpu = map_is_percpu(uplink_flows);
 		c->nat_retired_fd = bpf_map__fd(c->skel->maps.nat_retired);
 		/* The uplink flows' per-CPU cache only where it can be emptied every poll. */
 		ret = tf_run_on_cpu(bpf_program__fd(c->skel->progs.tf_uplink_flush), -1);
@@ -641,8 +649,7 @@ static int attach_target(struct tf_collector *c, struct tf_target *t, const void
 			 strerror(-ret));
 		return -1;
 	}
-	/* Uplinks too: an uplink flow that finds the map full is counted there. */
-	if ((t->flows || t->nat) &&
+	if (t->flows &&
 	    bpf_map_update_elem(c->tap_aggr_fd, &key, zero, counts ? BPF_NOEXIST : BPF_ANY) &&
 	    !(counts && errno == EEXIST)) {
 		snprintf(err, errlen, "cannot add %s to the flow aggregates map: %s", t->ifname,
@@ -814,7 +821,7 @@ static void release_target(struct tf_collector *c, struct tf_target *t)
 				   __ATOMIC_RELAXED);
 	if (tf_ifc_del(&c->ifc, key))
 		tf_debug("cannot free the counters of %s", t->ifname);
-	if ((t->flows || t->nat) && c->tap_aggr_fd >= 0)
+	if (t->flows && c->tap_aggr_fd >= 0)
 		bpf_map_delete_elem(c->tap_aggr_fd, &key);
 	if (t->traced)
 		pin_save(c, t);
@@ -1082,6 +1089,7 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	out->map_full = c->skel->bss->map_full;
 	out->parse_errors = c->skel->bss->parse_errors;
 	out->flow_map_full = c->skel->bss->flow_map_full;
+	out->uplink_flow_map_full = c->skel->bss->uplink_flow_map_full;
 	out->nat_retired_full = c->skel->bss->nat_retired_full;
 	out->uplink_cache_lost = c->skel->bss->uplink_cache_lost;
 }
@@ -1090,7 +1098,7 @@ void tf_collector_flows_freed(struct tf_collector *c)
 {
 	if (!c->skel || !c->skel->bss)
 		return;
-	/* The map has room again: new flows may try an insert at once. */
+	/* The VM flow map may have room again: new flows may try an insert at once. */
 	__atomic_store_n(&c->skel->bss->tf_flows_full_ns, 0, __ATOMIC_RELAXED);
 	/*
 	 * The NAT join's cached uplink flows are stale: one of them may be

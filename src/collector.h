@@ -110,6 +110,7 @@ struct tf_losses {
 	uint64_t ringbuf_lost;		/* capture samples the ring buffer could not take */
 	uint64_t parse_errors;		/* frames the parser rejected */
 	uint64_t flow_map_full;		/* packets that found the flow map full */
+	uint64_t uplink_flow_map_full;	/* VMs' forwarded packets that found the uplink flow map full */
 	uint64_t nat_retired_full;	/* uplink flows whose old VM side's counts stayed */
 	uint64_t uplink_cache_lost;	/* uplink packets cached per CPU whose flow expired */
 };
@@ -156,8 +157,9 @@ struct tf_collector {
 	bool capture, capture_taps_only;
 	int cap_rb_fd;			/* the capture ring buffer; -1: no capture */
 	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
+	int uplink_flows_fd;		/* the NAT join's uplink flows; -1: join not loaded */
 
-	bool flows_percpu, tap_aggr_percpu;
+	bool flows_percpu, tap_aggr_percpu, uplink_flows_percpu;
 	uint32_t max_flows;
 	struct tf_target *targets;
 	size_t n_targets;
@@ -180,7 +182,8 @@ struct tf_target *tf_collector_target(const struct tf_collector *c, int ifindex)
 
 /*
  * Load the programs (needs BTF, CAP_BPF). The flow map gets opts->max_flows
- * entries. 0, or -1 with a reason in err.
+ * entries, and so does the uplink flow map with the NAT join. 0, or -1
+ * with a reason in err.
  */
 int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *opts,
 		      char *err, size_t errlen);
@@ -253,8 +256,9 @@ int tf_collector_attribute_drops(struct tf_collector *c, const struct tf_flows *
 /* The NAT join: the live uplink flows' local ports (see tf_nat_ports_bitmap). */
 void tf_collector_set_natports(struct tf_collector *c, const uint64_t *bits);
 /*
- * Entries of the flow map were deleted (expiry): tell the programs it has
- * room, and that their cached uplink flows are stale.
+ * Entries of the flow maps (VM or uplink flows) were deleted (expiry):
+ * tell the programs the VM flow map has room, and that their cached
+ * uplink flows are stale.
  */
 void tf_collector_flows_freed(struct tf_collector *c);
 void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out);

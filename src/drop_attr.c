@@ -101,6 +101,8 @@ static bool vm_side_flow(const struct tf_collector *c, const struct tf_flows *fl
 static bool by_nat(const struct tf_collector *c, const struct tf_flows *fl,
 		   const struct tf_drop_pkt *p, struct tf_drop_attr *a)
 {
+	if (!fl->uplinks)
+		return false;
 	for (size_t i = 0; i < c->n_targets; i++) {
 		const struct tf_target *t = &c->targets[i];
 
@@ -109,13 +111,13 @@ static bool by_nat(const struct tf_collector *c, const struct tf_flows *fl,
 		for (int tx = 1; tx >= 0; tx--) {
 			struct tf_flow_key k;
 			const struct tf_flow *up;
-			struct tf_flow_value tot;
+			struct tf_uplink_total tot;
 
 			tf_drop_flow_key(p, (uint32_t)t->ifindex, tx, &k);
-			up = tf_flows_find(fl, &k);
+			up = tf_flows_find(fl->uplinks, &k);
 			if (!up)
 				continue;
-			tf_flow_total(up, &tot);
+			tf_uplink_total(up, &tot);
 			if ((tot.nat.flags & TF_NAT_UPLINK) && !(tot.nat.flags & TF_NAT_RELATED) &&
 			    vm_side_flow(c, fl, &tot.nat.vm, a, tx))
 				return true;

@@ -93,11 +93,24 @@ void tf_flow_value_add(struct tf_flow_value *dst, const struct tf_flow_value *sr
 		dst->last_seen_ns = src->last_seen_ns;
 	dst->tcp_flags_rx |= src->tcp_flags_rx;
 	dst->tcp_flags_tx |= src->tcp_flags_tx;
-	/* An uplink flow's translation: the most recent one wins. */
-	if (src->nat.flags && (!dst->nat.flags || src->last_seen_ns >= dst->last_seen_ns)) {
-		dst->nat = src->nat;
-		dst->ct_id = src->ct_id;
-	}
+}
+
+/*
+ * dv += sv for an uplink flow's parts, with their VM sides dn and sn: the
+ * translation of the most recent part wins.
+ */
+static void uplink_add(struct tf_flow_value *dv, struct tf_nat_vm *dn,
+		       const struct tf_flow_value *sv, const struct tf_nat_vm *sn)
+{
+	bool newer;
+
+	if (value_empty(sv))
+		return;
+	newer = value_empty(dv) ||
+		(sn->flags && (!dn->flags || sv->last_seen_ns >= dv->last_seen_ns));
+	tf_flow_value_add(dv, sv);
+	if (newer)
+		*dn = *sn;
 }
 
 void tf_flow_value_sum(const struct tf_flow_value *values, int n, struct tf_flow_value *out)
@@ -113,7 +126,41 @@ void tf_flow_total(const struct tf_flow *f, struct tf_flow_value *out)
 	tf_flow_value_add(out, &f->cur);
 }
 
+void tf_uplink_total(const struct tf_flow *f, struct tf_uplink_total *out)
+{
+	const struct tf_uplink_flow *u = tf_uplink_flow_of(f);
+
+	out->v = f->base;
+	out->nat = u->base_nat;
+	uplink_add(&out->v, &out->nat, &f->cur, &u->cur_nat);
+}
+
+/* Bytes of one kernel value (one CPU's) of the table's map. */
+static size_t value_size(const struct tf_flows *fl)
+{
+	return fl->is_uplink ? sizeof(struct tf_uplink_value) : sizeof(struct tf_flow_value);
+}
+
+/* The nvalues (per-CPU) kernel values of one entry, summed into v (and nat: uplinks). */
+static void sum_values(const struct tf_flows *fl, const void *values, struct tf_flow_value *v,
+		       struct tf_nat_vm *nat)
+{
+	const struct tf_uplink_value *u = values;
+
+	if (!fl->is_uplink) {
+		tf_flow_value_sum(values, fl->map.nvalues, v);
+		return;
+	}
+	memset(v, 0, sizeof(*v));
+	memset(nat, 0, sizeof(*nat));
+	for (int i = 0; i < fl->map.nvalues; i++)
+		uplink_add(v, nat, &u[i].flow, &u[i].nat);
+}
+
 /* ---- the table ---------------------------------------------------------- */
+
+_Static_assert(offsetof(struct tf_uplink_flow, f) == 0,
+	       "an uplink flow is allocated and freed through its struct tf_flow");
 
 uint64_t tf_fnv1a(const void *p, size_t n)
 {
@@ -156,18 +203,18 @@ static int grow(struct tf_flows *fl)
 	return 0;
 }
 
-int tf_flows_init(struct tf_flows *fl, const struct tf_flow_map *map, uint64_t idle_ns,
-		  uint64_t active_ns, size_t max_ended)
+static int init_table(struct tf_flows *fl, const struct tf_flow_map *map, uint64_t idle_ns,
+		      uint64_t active_ns, size_t max_ended, bool is_uplink)
 {
 	memset(fl, 0, sizeof(*fl));
 	fl->map = *map;
+	fl->is_uplink = is_uplink;
 	fl->idle_ns = idle_ns;
 	fl->active_ns = active_ns;
 	fl->max_ended = max_ended;
 	fl->batch_cap = 1024;
 	fl->keys = calloc(fl->batch_cap, sizeof(*fl->keys));
-	fl->values = calloc((size_t)fl->batch_cap * (size_t)fl->map.nvalues,
-			    sizeof(struct tf_flow_value));
+	fl->values = calloc((size_t)fl->batch_cap * (size_t)fl->map.nvalues, value_size(fl));
 	if (!fl->keys || !fl->values || grow(fl)) {
 		tf_flows_free(fl);
 		return -ENOMEM;
@@ -175,8 +222,30 @@ int tf_flows_init(struct tf_flows *fl, const struct tf_flow_map *map, uint64_t i
 	return 0;
 }
 
+int tf_flows_init(struct tf_flows *fl, const struct tf_flow_map *map, uint64_t idle_ns,
+		  uint64_t active_ns, size_t max_ended)
+{
+	return init_table(fl, map, idle_ns, active_ns, max_ended, false);
+}
+
+int tf_flows_init_uplinks(struct tf_flows *fl, const struct tf_flow_map *map)
+{
+	struct tf_flows *up = malloc(sizeof(*up));
+
+	if (!up || init_table(up, map, fl->idle_ns, fl->active_ns, fl->max_ended, true)) {
+		free(up);
+		return -ENOMEM;
+	}
+	fl->uplinks = up;
+	return 0;
+}
+
 void tf_flows_free(struct tf_flows *fl)
 {
+	if (fl->uplinks) {
+		tf_flows_free(fl->uplinks);
+		free(fl->uplinks);
+	}
 	for (size_t i = 0; i < fl->nbuckets; i++) {
 		struct tf_flow *f = fl->buckets[i], *next;
 
@@ -217,7 +286,8 @@ static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key
 		return f;
 	if (fl->n >= fl->nbuckets && grow(fl))
 		return NULL;
-	f = calloc(1, sizeof(*f));
+	/* An uplink flow: its struct tf_flow first, so that free(f) frees it whole. */
+	f = calloc(1, fl->is_uplink ? sizeof(struct tf_uplink_flow) : sizeof(*f));
 	if (!f)
 		return NULL;
 	/* The index no longer holds every flow: walks until it is rebuilt. */
@@ -240,7 +310,7 @@ static struct tf_flow *find_or_add(struct tf_flows *fl, const struct tf_flow_key
 static void uplink_last_seen(const struct tf_flows *fl, const struct tf_flow_value *before,
 			     bool was_in_kernel, struct tf_flow_value *now)
 {
-	if (!(now->nat.flags & TF_NAT_UPLINK))
+	if (!fl->is_uplink)
 		return;
 	if (!was_in_kernel || now->rx.packets != before->rx.packets ||
 	    now->tx.packets != before->tx.packets) {
@@ -252,26 +322,30 @@ static void uplink_last_seen(const struct tf_flows *fl, const struct tf_flow_val
 }
 
 /* A kernel entry as read: the flow's live part. */
-static int ingest(struct tf_flows *fl, const struct tf_flow_key *key,
-		  const struct tf_flow_value *values)
+static int ingest(struct tf_flows *fl, const struct tf_flow_key *key, const void *values)
 {
 	struct tf_flow *f = find_or_add(fl, key);
+	struct tf_uplink_flow *u;
 	struct tf_flow_value before;
 
 	if (!f)
 		return -ENOMEM;
+	u = fl->is_uplink ? tf_uplink_flow_of(f) : NULL;
 	before = f->cur;
-	tf_flow_value_sum(values, fl->map.nvalues, &f->cur);
+	sum_values(fl, values, &f->cur, u ? &u->cur_nat : NULL);
 	uplink_last_seen(fl, &before, f->in_kernel, &f->cur);
 	/*
 	 * An uplink flow back after its kernel entry was taken out, now with
 	 * another VM side: what was taken out is the previous VM side's.
 	 */
-	if ((f->base.nat.flags & TF_NAT_UPLINK) && (f->cur.nat.flags & TF_NAT_UPLINK) &&
-	    memcmp(&f->base.nat.vm, &f->cur.nat.vm, sizeof(f->base.nat.vm))) {
-		if (tf_flows_retire(fl, key, &f->base))
+	if (u && (u->base_nat.flags & TF_NAT_UPLINK) && (u->cur_nat.flags & TF_NAT_UPLINK) &&
+	    memcmp(&u->base_nat.vm, &u->cur_nat.vm, sizeof(u->base_nat.vm))) {
+		struct tf_uplink_total old = { .v = f->base, .nat = u->base_nat };
+
+		if (tf_flows_retire(fl, key, &old))
 			return -ENOMEM;
 		memset(&f->base, 0, sizeof(f->base));
+		memset(&u->base_nat, 0, sizeof(u->base_nat));
 	}
 	if (f->expired) {
 		/* Back after expiry: the same flow goes on, its totals too. */
@@ -288,7 +362,7 @@ static int read_batched(struct tf_flows *fl)
 	const struct tf_flow_map_ops *ops = fl->map.ops;
 	/* The batch position is the kernel's business (a bucket for hash maps). */
 	uint64_t in_batch[8] = {}, out_batch[8] = {};
-	size_t vsz = sizeof(struct tf_flow_value) * (size_t)fl->map.nvalues;
+	size_t vsz = value_size(fl) * (size_t)fl->map.nvalues;
 	bool first = true;
 
 	for (;;) {
@@ -318,8 +392,7 @@ static int read_batched(struct tf_flows *fl)
 			return err;
 		}
 		for (uint32_t i = 0; i < count; i++)
-			if (ingest(fl, &fl->keys[i],
-				   (const struct tf_flow_value *)((char *)fl->values + i * vsz)))
+			if (ingest(fl, &fl->keys[i], (const char *)fl->values + i * vsz))
 				return -ENOMEM;
 		if (err == -ENOENT)
 			return 0;	/* that was the last batch */
@@ -360,6 +433,31 @@ static int read_map(struct tf_flows *fl)
 }
 
 /*
+ * The flow's live part v (nat: its VM side, uplink tables) goes to its
+ * base: the flow has no kernel entry now.
+ */
+static void fold_into_base(const struct tf_flows *fl, struct tf_flow *f,
+			   const struct tf_flow_value *v, const struct tf_nat_vm *nat)
+{
+	if (fl->is_uplink) {
+		struct tf_uplink_flow *u = tf_uplink_flow_of(f);
+
+		uplink_add(&f->base, &u->base_nat, v, nat);
+		memset(&u->cur_nat, 0, sizeof(u->cur_nat));
+	} else {
+		tf_flow_value_add(&f->base, v);
+	}
+	memset(&f->cur, 0, sizeof(f->cur));
+	f->in_kernel = false;
+}
+
+/* The VM side of the flow's live part (uplink tables; else NULL). */
+static const struct tf_nat_vm *cur_nat(const struct tf_flows *fl, const struct tf_flow *f)
+{
+	return fl->is_uplink ? &tf_uplink_flow_of(f)->cur_nat : NULL;
+}
+
+/*
  * Take the flow's kernel entry out, atomically where the kernel can (no
  * packet counted between the read and the delete is lost), and keep its
  * counts in the flow. 0, or -errno (the entry stays for the next poll).
@@ -368,6 +466,7 @@ static int harvest(struct tf_flows *fl, struct tf_flow *f)
 {
 	const struct tf_flow_map_ops *ops = fl->map.ops;
 	struct tf_flow_value v;
+	struct tf_nat_vm nat = {};
 	int err = -EOPNOTSUPP;
 
 	if (!fl->map.no_lookup_and_delete) {
@@ -387,16 +486,17 @@ static int harvest(struct tf_flows *fl, struct tf_flow *f)
 		}
 	}
 	if (err == -ENOENT) {
-		v = f->cur;	/* gone already: what we read last is all we know */
+		/* Gone already: what we read last is all we know. */
+		v = f->cur;
+		if (fl->is_uplink)
+			nat = *cur_nat(fl, f);
 	} else if (err) {
 		return err;
 	} else {
-		tf_flow_value_sum(fl->values, fl->map.nvalues, &v);
+		sum_values(fl, fl->values, &v, &nat);
 		uplink_last_seen(fl, &f->cur, true, &v);
 	}
-	tf_flow_value_add(&f->base, &v);
-	memset(&f->cur, 0, sizeof(f->cur));
-	f->in_kernel = false;
+	fold_into_base(fl, f, &v, &nat);
 	return 0;
 }
 
@@ -413,9 +513,7 @@ static void expire(struct tf_flows *fl, struct tf_flow *f, uint64_t now_ns)
 {
 	if (f->in_kernel && f->gen != fl->gen) {
 		/* Not deleted by us: keep what was read, the rest is unknown. */
-		tf_flow_value_add(&f->base, &f->cur);
-		memset(&f->cur, 0, sizeof(f->cur));
-		f->in_kernel = false;
+		fold_into_base(fl, f, &f->cur, cur_nat(fl, f));
 		fl->counts.vanished++;
 	}
 	if (f->in_kernel) {
@@ -514,7 +612,7 @@ static double per_s(uint64_t now, uint64_t prev, double dt)
 	return dt > 0 && now >= prev ? (double)(now - prev) / dt : 0;
 }
 
-int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
+static int poll_table(struct tf_flows *fl, uint64_t now_ns, double dt)
 {
 	int err;
 
@@ -546,6 +644,45 @@ int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
 	/* Out of memory: no index, the reports walk the table instead. */
 	tf_flows_index(fl);
 	return 0;
+}
+
+int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt)
+{
+	int err = poll_table(fl, now_ns, dt), err_up = 0;
+
+	/* Each table keeps what it had if its own map cannot be read. */
+	if (fl->uplinks)
+		err_up = poll_table(fl->uplinks, now_ns, dt);
+	return err ? err : err_up;
+}
+
+static void counts_add(struct tf_flow_counts *a, const struct tf_flow_counts *b)
+{
+	a->seen += b->seen;
+	a->expired += b->expired;
+	a->active += b->active;
+	a->races += b->races;
+	a->evicted += b->evicted;
+	a->vanished += b->vanished;
+	a->retired += b->retired;
+	a->retired_dropped += b->retired_dropped;
+}
+
+void tf_flows_counts(const struct tf_flows *fl, struct tf_flow_counts *out)
+{
+	*out = fl->counts;
+	if (fl->uplinks)
+		counts_add(out, &fl->uplinks->counts);
+}
+
+size_t tf_flows_n(const struct tf_flows *fl)
+{
+	return fl->n + (fl->uplinks ? fl->uplinks->n : 0);
+}
+
+size_t tf_flows_n_live(const struct tf_flows *fl)
+{
+	return fl->n - fl->n_expired + (fl->uplinks ? fl->uplinks->n - fl->uplinks->n_expired : 0);
 }
 
 /* ---- the index by interface ------------------------------------------------ */
@@ -702,7 +839,7 @@ long tf_flows_collect(const struct tf_flows *fl, uint32_t ifindex, struct tf_flo
 }
 
 int tf_flows_retire(struct tf_flows *fl, const struct tf_flow_key *key,
-		    const struct tf_flow_value *v)
+		    const struct tf_uplink_total *t)
 {
 	if (fl->max_ended && fl->n_retired >= fl->max_ended) {
 		/* Full: the oldest segment goes (they are kept in arrival order). */
@@ -720,7 +857,7 @@ int tf_flows_retire(struct tf_flows *fl, const struct tf_flow_key *key,
 		fl->cap_retired = cap;
 	}
 	fl->retired[fl->n_retired].key = *key;
-	fl->retired[fl->n_retired++].v = *v;
+	fl->retired[fl->n_retired++].t = *t;
 	fl->counts.retired++;
 	return 0;
 }

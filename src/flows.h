@@ -11,6 +11,11 @@
  *
  * The kernel map is reached through a small ops table, so that the table
  * logic is unit-tested against a fake map.
+ *
+ * The VM flows' table can own a second one, of the NAT join's uplink flows
+ * (their own kernel map, include/tapflow.h), polled and expired with it by
+ * the same rules; an uplink flow also keeps the VM side (struct
+ * tf_nat_vm) of what it counted, which a VM flow has no room for.
  */
 #ifndef TF_FLOWS_H
 #define TF_FLOWS_H
@@ -68,6 +73,28 @@ struct tf_flow {
 };
 
 /*
+ * A flow of an uplink table: its counts in f, as any flow's, and the VM
+ * side each part of them was last counted under (zero: none yet).
+ */
+struct tf_uplink_flow {
+	struct tf_flow f;
+	struct tf_nat_vm base_nat;	/* of f.base: kernel entries taken out */
+	struct tf_nat_vm cur_nat;	/* of f.cur: the live kernel entry */
+};
+
+/* The uplink flow whose counts f holds (f from an uplink table only). */
+static inline struct tf_uplink_flow *tf_uplink_flow_of(const struct tf_flow *f)
+{
+	return (struct tf_uplink_flow *)((char *)f - offsetof(struct tf_uplink_flow, f));
+}
+
+/* An uplink flow's totals: its counts, and the VM side of the latest of them. */
+struct tf_uplink_total {
+	struct tf_flow_value v;
+	struct tf_nat_vm nat;
+};
+
+/*
  * The flows grouped by interface, rebuilt at the end of every poll (the
  * only time flows come and go), so that one interface's flows cost what
  * they are, not a walk of the whole table: a report over every interface
@@ -103,7 +130,7 @@ struct tf_flow_evicted {
  */
 struct tf_flow_retired {
 	struct tf_flow_key key;		/* the uplink flow */
-	struct tf_flow_value v;		/* its counts then, with that VM side */
+	struct tf_uplink_total t;	/* its counts then, with that VM side */
 };
 
 struct tf_flow_counts {
@@ -119,6 +146,8 @@ struct tf_flow_counts {
 
 struct tf_flows {
 	struct tf_flow_map map;
+	bool is_uplink;			/* uplink flows: struct tf_uplink_flow, tf_uplink_value */
+	struct tf_flows *uplinks;	/* the uplink table polled with this one; NULL: none */
 	uint64_t idle_ns, active_ns;	/* 0: never */
 	size_t max_ended;		/* ended flows kept one by one; 0: no limit */
 	struct tf_flow **buckets;
@@ -128,6 +157,7 @@ struct tf_flows {
 	struct tf_flow_counts counts;
 	struct tf_flow_evicted *evicted;
 	size_t n_evicted;
+	/* Uplink tables: segments of flows whose VM side changed, oldest first. */
 	struct tf_flow_retired *retired;
 	size_t n_retired, cap_retired;
 	struct tf_flow_index ix;
@@ -137,15 +167,28 @@ struct tf_flows {
 	void *values;
 };
 
+/* A table of VM flows (kernel values: struct tf_flow_value). 0 or -ENOMEM. */
 int tf_flows_init(struct tf_flows *fl, const struct tf_flow_map *map, uint64_t idle_ns,
 		  uint64_t active_ns, size_t max_ended);
+/*
+ * Give fl an uplink table (fl->uplinks) over map (kernel values: struct
+ * tf_uplink_value), with fl's timeouts and limit. 0 or -ENOMEM.
+ */
+int tf_flows_init_uplinks(struct tf_flows *fl, const struct tf_flow_map *map);
+/* Free the table, its uplink table too. */
 void tf_flows_free(struct tf_flows *fl);
 /*
  * Read the kernel map into the table, expire and harvest, update rates over
- * dt seconds. now_ns is CLOCK_MONOTONIC (what bpf_ktime_get_ns() counts).
- * 0, or -errno if the map could not be read (the table stays as it was).
+ * dt seconds; then the same for its uplink table. now_ns is CLOCK_MONOTONIC
+ * (what bpf_ktime_get_ns() counts). 0, or -errno if a map could not be read
+ * (its table stays as it was).
  */
 int tf_flows_poll(struct tf_flows *fl, uint64_t now_ns, double dt);
+/* The counts of the table and its uplink table, added up. */
+void tf_flows_counts(const struct tf_flows *fl, struct tf_flow_counts *out);
+/* Flows of the table and its uplink table: all of them, and those not ended. */
+size_t tf_flows_n(const struct tf_flows *fl);
+size_t tf_flows_n_live(const struct tf_flows *fl);
 /* The flow of key, or NULL. */
 struct tf_flow *tf_flows_find(const struct tf_flows *fl, const struct tf_flow_key *key);
 /*
@@ -164,12 +207,13 @@ long tf_flows_of(const struct tf_flows *fl, uint32_t ifindex, struct tf_flow *co
 /* (Re)build the index from the table: 0 or -ENOMEM (then it is not valid). */
 int tf_flows_index(struct tf_flows *fl);
 /*
- * Keep an uplink flow segment whose VM side was replaced (from the
- * kernel's nat_retired, or found by ingest). At most max_ended of them are
- * kept (0: no limit): the oldest go first (counted). 0 or -ENOMEM.
+ * Keep, in uplink table fl, an uplink flow segment whose VM side was
+ * replaced (from the kernel's nat_retired, or found by ingest). At most
+ * max_ended of them are kept (0: no limit): the oldest go first (counted).
+ * 0 or -ENOMEM.
  */
 int tf_flows_retire(struct tf_flows *fl, const struct tf_flow_key *key,
-		    const struct tf_flow_value *v);
+		    const struct tf_uplink_total *t);
 /* The evicted aggregate of ifindex, or NULL. */
 const struct tf_flow_evicted *tf_flows_evicted(const struct tf_flows *fl, uint32_t ifindex);
 
@@ -185,6 +229,8 @@ void tf_flow_value_add(struct tf_flow_value *dst, const struct tf_flow_value *sr
 void tf_flow_value_sum(const struct tf_flow_value *values, int n, struct tf_flow_value *out);
 /* base + cur: the flow's totals since attach. */
 void tf_flow_total(const struct tf_flow *f, struct tf_flow_value *out);
+/* The same for a flow of an uplink table, with the VM side of the latest part. */
+void tf_uplink_total(const struct tf_flow *f, struct tf_uplink_total *out);
 
 enum tf_flow_sort {
 	TF_SORT_BYTES = 0,		/* rx + tx bytes */

@@ -31,7 +31,7 @@ void tf_nat_index_free(struct tf_nat_index *ix)
 
 /* Add one uplink flow (or retired segment) to the index, if its VM side is known. */
 static void index_add(struct tf_nat_index *ix, const struct tf_flow_key *up,
-		      const struct tf_flow_value *total)
+		      const struct tf_uplink_total *total)
 {
 	struct tf_nat_ref *r = &ix->refs[ix->n];
 	size_t h;
@@ -49,14 +49,15 @@ static void index_add(struct tf_nat_index *ix, const struct tf_flow_key *up,
 
 int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl)
 {
-	struct tf_flow **all;
-	long n = tf_flows_collect(fl, 0, &all);
+	const struct tf_flows *up = fl->uplinks;
+	struct tf_flow **all = NULL;
+	long n = up ? tf_flows_collect(up, 0, &all) : 0;
 	size_t nb = 64, nrefs;
 
 	tf_nat_index_free(ix);
 	if (n < 0)
 		return -ENOMEM;
-	nrefs = (size_t)n + fl->n_retired;
+	nrefs = (size_t)n + (up ? up->n_retired : 0);
 	while (nb < nrefs)
 		nb *= 2;
 	ix->buckets = calloc(nb, sizeof(*ix->buckets));
@@ -68,13 +69,13 @@ int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl)
 	}
 	ix->nbuckets = nb;
 	for (long i = 0; i < n; i++) {
-		struct tf_flow_value total;
+		struct tf_uplink_total total;
 
-		tf_flow_total(all[i], &total);
+		tf_uplink_total(all[i], &total);
 		index_add(ix, &all[i]->key, &total);
 	}
-	for (size_t i = 0; i < fl->n_retired; i++)
-		index_add(ix, &fl->retired[i].key, &fl->retired[i].v);
+	for (size_t i = 0; up && i < up->n_retired; i++)
+		index_add(ix, &up->retired[i].key, &up->retired[i].t);
 	free(all);
 	return 0;
 }
@@ -82,8 +83,11 @@ int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl)
 int tf_nat_harvest_retired(int fd, struct tf_flows *fl)
 {
 	struct tf_nat_retired_key k;
-	struct tf_flow_value v;
+	struct tf_uplink_total t;
+	struct tf_uplink_value v;
 
+	if (!fl->uplinks)
+		return -EINVAL;
 	/* Always the first key: the one before was taken out. Bounded. */
 	for (int guard = 0; guard < 2 * TF_NAT_RETIRED_MAX; guard++) {
 		if (bpf_map_get_next_key(fd, NULL, &k))
@@ -93,7 +97,9 @@ int tf_nat_harvest_retired(int fd, struct tf_flows *fl)
 			if (bpf_map_lookup_elem(fd, &k, &v) || bpf_map_delete_elem(fd, &k))
 				continue;
 		}
-		if (tf_flows_retire(fl, &k.key, &v))
+		t.v = v.flow;
+		t.nat = v.nat;
+		if (tf_flows_retire(fl->uplinks, &k.key, &t))
 			return -ENOMEM;
 	}
 	return 0;
@@ -101,12 +107,14 @@ int tf_nat_harvest_retired(int fd, struct tf_flows *fl)
 
 void tf_nat_ports_bitmap(const struct tf_flows *fl, uint64_t bits[TF_NATPORT_BITS / 64])
 {
+	const struct tf_flows *up = fl->uplinks;
+
 	memset(bits, 0, TF_NATPORT_BITS / 8);
-	for (size_t i = 0; i < fl->nbuckets; i++) {
-		for (const struct tf_flow *f = fl->buckets[i]; f; f = f->hnext) {
+	for (size_t i = 0; up && i < up->nbuckets; i++) {
+		for (const struct tf_flow *f = up->buckets[i]; f; f = f->hnext) {
 			uint16_t p = f->key.local_port;
 
-			if (f->in_kernel && (f->cur.nat.flags & TF_NAT_UPLINK))
+			if (f->in_kernel && (tf_uplink_flow_of(f)->cur_nat.flags & TF_NAT_UPLINK))
 				bits[p / 64] |= 1ULL << (p % 64);
 		}
 	}
@@ -128,12 +136,12 @@ void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_ke
 			continue;
 		out->n_up++;
 		/* The uplink's tx is what left the host: the VM's tx. */
-		tf_dir_add(&out->up_tx, &r->total.tx);
-		tf_dir_add(&out->up_rx, &r->total.rx);
+		tf_dir_add(&out->up_tx, &r->total.v.tx);
+		tf_dir_add(&out->up_rx, &r->total.v.rx);
 		/* The most recently active; of those as recent, the newest entry. */
-		if (!latest || r->total.last_seen_ns > latest->total.last_seen_ns ||
-		    (r->total.last_seen_ns == latest->total.last_seen_ns &&
-		     r->total.first_seen_ns > latest->total.first_seen_ns))
+		if (!latest || r->total.v.last_seen_ns > latest->total.v.last_seen_ns ||
+		    (r->total.v.last_seen_ns == latest->total.v.last_seen_ns &&
+		     r->total.v.first_seen_ns > latest->total.v.first_seen_ns))
 			latest = r;
 	}
 	if (!latest)

@@ -2,11 +2,12 @@
 /*
  * The NAT join: which uplink flow is which VM flow.
  *
- * The uplink programs keep uplink flows in the flow map (include/tapflow.h):
- * keyed as the outside sees them (local = the address and port the VM
- * leaves as), each carrying its VM side (struct tf_nat_vm), keyed as the
- * VM's tap flow is but with the bridge's ifindex. The flows table reads
- * them with the tap flows; this module indexes the uplink flows by their
+ * The uplink programs keep uplink flows in a map of their own
+ * (uplink_flows, include/tapflow.h): keyed as the outside sees them (local
+ * = the address and port the VM leaves as), each carrying its VM side
+ * (struct tf_nat_vm), keyed as the VM's tap flow is but with the bridge's
+ * ifindex. The flow table reads them into its uplink table
+ * (tf_flows_init_uplinks); this module indexes the uplink flows by their
  * VM side and answers, for a tap flow, the uplink flows that carried it:
  * the translation, the uplink's counters, and the forwarding loss between
  * the two ends.
@@ -29,7 +30,7 @@
 struct tf_nat_ref {
 	struct tf_flow_key vm;		/* the index key (tf_nat_vm_key form) */
 	struct tf_flow_key up;		/* the uplink flow (live or retired) */
-	struct tf_flow_value total;	/* its totals, with its tf_nat_vm */
+	struct tf_uplink_total total;	/* its totals, with its tf_nat_vm */
 	struct tf_nat_ref *next;
 };
 
@@ -40,9 +41,9 @@ struct tf_nat_index {
 };
 
 /*
- * Index the uplink flows of fl (values with TF_NAT_UPLINK) and its retired
- * uplink segments by their VM side. Rebuild after every poll. 0 or -ENOMEM
- * (the index is then empty).
+ * Index the uplink flows of fl's uplink table (fl->uplinks; none: an empty
+ * index) and its retired uplink segments by their VM side. Rebuild after
+ * every poll. 0 or -ENOMEM (the index is then empty).
  */
 int tf_nat_index_build(struct tf_nat_index *ix, const struct tf_flows *fl);
 void tf_nat_index_free(struct tf_nat_index *ix);
@@ -75,15 +76,15 @@ void tf_nat_join(const struct tf_nat_index *ix, const struct tf_flow_key *tap_ke
 		 int bridge_ifindex, const struct tf_flow_value *tap, struct tf_nat_link *out);
 
 /*
- * The local ports of the uplink flows that have a kernel entry, as the
- * bitmap the uplink programs check the host's own packets against
- * (TF_NATPORT_BITS bits).
+ * The local ports of the uplink flows (fl->uplinks) that have a kernel
+ * entry, as the bitmap the uplink programs check the host's own packets
+ * against (TF_NATPORT_BITS bits).
  */
 void tf_nat_ports_bitmap(const struct tf_flows *fl, uint64_t bits[TF_NATPORT_BITS / 64]);
 
 /*
  * Take the kernel's retired uplink segments (map nat_retired, fd) into
- * fl's retired list. 0 or -errno.
+ * the retired list of fl's uplink table. 0 or -errno.
  */
 int tf_nat_harvest_retired(int fd, struct tf_flows *fl);
 

@@ -1114,8 +1114,9 @@ out:
 static void flows_loss_fields(struct tf_json *j, const struct tf_flow_report *r,
 			      const struct tf_summary *s)
 {
-	const struct tf_flow_counts *fc = &r->fl->counts;
+	struct tf_flow_counts counts, *fc = &counts;
 
+	tf_flows_counts(r->fl, &counts);
 	tf_json_u64(j, "map_full", s->losses.flow_map_full);
 	tf_json_u64(j, "if_map_full", s->losses.map_full);
 	tf_json_u64(j, "ringbuf_lost", s->losses.ringbuf_lost);
@@ -1125,7 +1126,7 @@ static void flows_loss_fields(struct tf_json *j, const struct tf_flow_report *r,
 	tf_json_u64(j, "flows_seen", fc->seen);
 	tf_json_u64(j, "flows_expired", fc->expired);
 	tf_json_u64(j, "flows_evicted", fc->evicted);
-	/* The NAT join: uplink flows are in the flow map (and flows_seen) too. */
+	/* The NAT join: its uplink flows are counted in flows_seen too. */
 	tf_json_bool(j, "nat_join", r->nat != NULL);
 	tf_json_u64(j, "uplink_flows", r->nat ? r->nat->n : 0);
 	tf_json_u64(j, "uplink_retired", fc->retired);
@@ -1145,12 +1146,13 @@ void tf_report_flows_summary_json(struct tf_json *j, const struct tf_flow_report
 void tf_report_flows_summary_table(const struct tf_flow_report *r, const struct tf_summary *s,
 				   FILE *f)
 {
-	const struct tf_flow_counts *fc = &r->fl->counts;
+	struct tf_flow_counts counts, *fc = &counts;
 
+	tf_flows_counts(r->fl, &counts);
 	summary_table_head(r->c, s, f);
 	fprintf(f, "flows: %llu seen, %llu expired (idle), %llu in the table",
 		(unsigned long long)fc->seen, (unsigned long long)fc->expired,
-		(unsigned long long)r->fl->n);
+		(unsigned long long)tf_flows_n(r->fl));
 	if (r->nat)
 		fprintf(f, " (%zu of them uplink flows of the NAT join)", r->nat->n);
 	fprintf(f, "; flow map %u entries\n", r->c->max_flows);

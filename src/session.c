@@ -457,6 +457,10 @@ static int flows_run_init(struct tf_flows_run *r, const struct tf_cli *cli, stru
 	/* Ended flows are kept one by one up to the size of the kernel map. */
 	err = tf_flows_init(&r->fl, &map, (uint64_t)(cli->idle_timeout * 1e9),
 			    (uint64_t)(cli->active_timeout * 1e9), c->max_flows);
+	if (!err && c->nat_loaded) {
+		tf_flow_map_bpf(&map, c->uplink_flows_fd, c->uplink_flows_percpu ? c->ncpus : 1);
+		err = tf_flows_init_uplinks(&r->fl, &map);
+	}
 	if (err) {
 		tf_err("out of memory");
 		return -1;
@@ -471,8 +475,12 @@ static int flows_run_init(struct tf_flows_run *r, const struct tf_cli *cli, stru
 static void flows_run_poll(struct tf_flows_run *r)
 {
 	double now = tf_now_mono();
-	uint64_t harvests = r->fl.counts.expired + r->fl.counts.active;
+	struct tf_flow_counts fc;
+	uint64_t harvests;
 	int err;
+
+	tf_flows_counts(&r->fl, &fc);
+	harvests = fc.expired + fc.active;
 
 	tf_collector_poll(r->c);
 	/*
@@ -489,7 +497,8 @@ static void flows_run_poll(struct tf_flows_run *r)
 		tf_debug("cannot flush the NAT join's per-CPU cache: %s", strerror(-err));
 	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
 	r->last_poll = now;
-	if (r->fl.counts.expired + r->fl.counts.active != harvests)
+	tf_flows_counts(&r->fl, &fc);
+	if (fc.expired + fc.active != harvests)
 		tf_collector_flows_freed(r->c);
 	if (r->c->nat) {
 		/* Before the index: a retired segment must be in it, not lost for a poll. */

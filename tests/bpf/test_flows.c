@@ -72,8 +72,8 @@ static bool copy_headers;	/* this group: tf_test_copy_headers */
 struct fixture {
 	struct tapflow_bpf *skel;
 	struct tf_ifc ifc;		/* the interface counters */
-	int aggr_fd, flows_fd;
-	bool flows_percpu;
+	int aggr_fd, flows_fd, uplink_fd;
+	bool flows_percpu;		/* and so is uplink_flows (the same map type) */
 	int tap_fd[2];		/* [tx], i.e. [0] = egress (rx), [1] = ingress (tx) */
 };
 
@@ -318,6 +318,21 @@ static void add_dir(struct tf_dir_counters *to, const struct tf_dir_counters *d)
 	to->segs += d->segs;
 }
 
+/* One CPU's value of a flow into the sum out. */
+static void add_cpu_value(struct tf_flow_value *out, const struct tf_flow_value *v)
+{
+	if (!v->first_seen_ns)
+		return;
+	add_dir(&out->rx, &v->rx);
+	add_dir(&out->tx, &v->tx);
+	if (!out->first_seen_ns || v->first_seen_ns < out->first_seen_ns)
+		out->first_seen_ns = v->first_seen_ns;
+	if (v->last_seen_ns > out->last_seen_ns)
+		out->last_seen_ns = v->last_seen_ns;
+	out->tcp_flags_rx |= v->tcp_flags_rx;
+	out->tcp_flags_tx |= v->tcp_flags_tx;
+}
+
 /* The value of a flow (summed over CPUs for a per-CPU map); -errno. */
 static int get_flow(const struct fixture *f, const struct tf_flow_key *key,
 		    struct tf_flow_value *out)
@@ -332,21 +347,42 @@ static int get_flow(const struct fixture *f, const struct tf_flow_key *key,
 		err = -errno;
 		goto out;
 	}
-	for (int i = 0; i < n; i++) {
-		if (!v[i].first_seen_ns)
-			continue;
-		add_dir(&out->rx, &v[i].rx);
-		add_dir(&out->tx, &v[i].tx);
-		if (!out->first_seen_ns || v[i].first_seen_ns < out->first_seen_ns)
-			out->first_seen_ns = v[i].first_seen_ns;
-		if (v[i].last_seen_ns > out->last_seen_ns)
-			out->last_seen_ns = v[i].last_seen_ns;
-		out->tcp_flags_rx |= v[i].tcp_flags_rx;
-		out->tcp_flags_tx |= v[i].tcp_flags_tx;
-	}
+	for (int i = 0; i < n; i++)
+		add_cpu_value(out, &v[i]);
 out:
 	free(v);
 	return err;
+}
+
+/* The counts of an uplink flow (map uplink_flows), as get_flow(); -errno. */
+static int get_uplink(const struct fixture *f, const struct tf_flow_key *key,
+		      struct tf_flow_value *out)
+{
+	int n = f->flows_percpu ? ncpus : 1;
+	struct tf_uplink_value *v = calloc((size_t)n, sizeof(*v));
+	int err = 0;
+
+	assert_non_null(v);
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(f->uplink_fd, key, v))
+		err = -errno;
+	for (int i = 0; !err && i < n; i++)
+		add_cpu_value(out, &v[i].flow);
+	free(v);
+	return err;
+}
+
+/* Which flow a lookup did not find (what: "flow", "uplink flow"). */
+static void print_missing(const char *what, const struct tf_flow_key *key)
+{
+	char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+	int af = key->family == 6 ? AF_INET6 : AF_INET;
+
+	inet_ntop(af, key->local_ip, l, sizeof(l));
+	inet_ntop(af, key->remote_ip, r, sizeof(r));
+	print_message("# no %s if %u vlan %u/%u type 0x%04x fam %u proto %u %s:%u %s:%u\n", what,
+		      key->ifindex, key->vlan, key->vlan_inner, key->ethertype, key->family,
+		      key->proto, l, key->local_port, r, key->remote_port);
 }
 
 static struct tf_flow_value flow_of(const struct fixture *f, const struct tf_flow_key *key)
@@ -354,16 +390,19 @@ static struct tf_flow_value flow_of(const struct fixture *f, const struct tf_flo
 	struct tf_flow_value v;
 	int err = get_flow(f, key, &v);
 
-	if (err) {
-		char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
-		int af = key->family == 6 ? AF_INET6 : AF_INET;
+	if (err)
+		print_missing("flow", key);
+	assert_int_equal(err, 0);
+	return v;
+}
 
-		inet_ntop(af, key->local_ip, l, sizeof(l));
-		inet_ntop(af, key->remote_ip, r, sizeof(r));
-		print_message("# no flow if %u vlan %u/%u type 0x%04x fam %u proto %u %s:%u %s:%u\n",
-			      key->ifindex, key->vlan, key->vlan_inner, key->ethertype,
-			      key->family, key->proto, l, key->local_port, r, key->remote_port);
-	}
+static struct tf_flow_value uplink_of(const struct fixture *f, const struct tf_flow_key *key)
+{
+	struct tf_flow_value v;
+	int err = get_uplink(f, key, &v);
+
+	if (err)
+		print_missing("uplink flow", key);
 	assert_int_equal(err, 0);
 	return v;
 }
@@ -561,6 +600,7 @@ static int setup_opts(void **state, __u32 flows_max, bool entries)
 	f->ifc = TF_IFC_OF(f->skel, ncpus);
 	f->aggr_fd = bpf_map__fd(f->skel->maps.tap_aggr);
 	f->flows_fd = bpf_map__fd(f->skel->maps.flows);
+	f->uplink_fd = bpf_map__fd(f->skel->maps.uplink_flows);
 	f->flows_percpu = bpf_map__type(f->skel->maps.flows) == BPF_MAP_TYPE_PERCPU_HASH;
 	f->tap_fd[TX] = bpf_program__fd(f->skel->progs.tf_tap_ingress);
 	f->tap_fd[RX] = bpf_program__fd(f->skel->progs.tf_tap_egress);
@@ -2034,16 +2074,16 @@ static void test_uplink_cache_flush(void **state)
 	udp4(&in, RX, 40000, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 10);
 	run_uplink(f, false, &in, 0, 6);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 2, 2 * out.len, 2);
 	assert_dir_eq(v.rx, 0, 0, 0);
 	flush_uplinks(f);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
 	assert_dir_eq(v.rx, 6, 6 * in.len, 6);
 	/* A second flush moves nothing twice. */
 	flush_uplinks(f);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
 	assert_dir_eq(v.rx, 6, 6 * in.len, 6);
 	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
@@ -2063,7 +2103,7 @@ static void test_uplink_cache_off(void **state)
 	udp4(&in, RX, 40001, 7, 50);
 	run_uplink(f, true, &out, (__u32)if_a, 10);
 	run_uplink(f, false, &in, 0, 6);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
 	assert_dir_eq(v.rx, 6, 6 * in.len, 6);
 }
@@ -2090,7 +2130,7 @@ static void test_uplink_cache_many_flows(void **state)
 	flush_uplinks(f);
 	for (int i = 0; i < FLOWS; i++) {
 		struct tf_flow_key k = key_ip(if_b, 4, 17, (uint16_t)(41000 + i), 7);
-		struct tf_flow_value v = flow_of(f, &k);
+		struct tf_flow_value v = uplink_of(f, &k);
 		uint64_t nout = ROUNDS * (1 + i % 3), nin = ROUNDS * (1 + i % 2);
 
 		udp4(&out, TX, (uint16_t)(41000 + i), 7, (size_t)i);
@@ -2121,15 +2161,15 @@ static void test_uplink_cache_expired(void **state)
 	run_uplink(f, true, &out, (__u32)if_a, 3);
 	assert_int_equal(flush_uplinks(f), 1);	/* one pending packet: run on CPU 0 */
 	assert_int_equal(flush_uplinks(f), 0);	/* idle: run nowhere */
-	assert_int_equal(bpf_map_delete_elem(f->flows_fd, &k), 0);
+	assert_int_equal(bpf_map_delete_elem(f->uplink_fd, &k), 0);
 	run_uplink(f, false, &in, 0, 4);	/* no flow: not counted, not lost */
 	flush_uplinks(f);
 	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
-	assert_int_equal(get_flow(f, &k, &v), -ENOENT);
+	assert_int_equal(get_uplink(f, &k, &v), -ENOENT);
 	/* Deleted under pending packets (expired between a flush and a hit). */
 	run_uplink(f, true, &out, (__u32)if_a, 2);	/* made again, then cached */
 	run_uplink(f, true, &out, (__u32)if_a, 3);	/* pending */
-	assert_int_equal(bpf_map_delete_elem(f->flows_fd, &k), 0);
+	assert_int_equal(bpf_map_delete_elem(f->uplink_fd, &k), 0);
 	flush_uplinks(f);
 	assert_int_equal(f->skel->bss->uplink_cache_lost, 3);
 }
@@ -2145,6 +2185,7 @@ static void test_uplink_cache_harvested_busy(void **state)
 {
 	struct fixture *f = *state;
 	struct tf_flow_key k = key_ip(if_b, 4, 17, 40004, 7);
+	struct tf_uplink_value u;
 	struct tf_flow_value v;
 	struct pkt out;
 
@@ -2152,12 +2193,13 @@ static void test_uplink_cache_harvested_busy(void **state)
 	udp4(&out, TX, 40004, 7, 30);
 	run_uplink(f, true, &out, (__u32)if_a, 5);	/* made, cached, 3 pending */
 	flush_uplinks(f);
-	assert_int_equal(bpf_map_lookup_and_delete_elem(f->flows_fd, &k, &v), 0);
-	assert_dir_eq(v.tx, 5, 5 * out.len, 5);
+	assert_false(f->flows_percpu);
+	assert_int_equal(bpf_map_lookup_and_delete_elem(f->uplink_fd, &k, &u), 0);
+	assert_dir_eq(u.flow.tx, 5, 5 * out.len, 5);
 	f->skel->bss->tf_uplink_gen++;	/* tf_collector_flows_freed() */
 	run_uplink(f, true, &out, (__u32)if_a, 4);
 	flush_uplinks(f);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 4, 4 * out.len, 4);
 	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);
 }
@@ -2171,6 +2213,7 @@ static void test_uplink_cache_host_takeover(void **state)
 {
 	struct fixture *f = *state;
 	struct tf_flow_key k = key_ip(if_b, 4, 17, 40003, 7);
+	struct tf_uplink_value u;
 	struct tf_flow_value v;
 	struct pkt out, in;
 	__u32 gen;
@@ -2184,11 +2227,11 @@ static void test_uplink_cache_host_takeover(void **state)
 	run_uplink(f, true, &out, 0, 1);	/* the host's own packet */
 	assert_int_not_equal(f->skel->bss->tf_uplink_gen, gen);
 	assert_false(f->flows_percpu);
-	assert_int_equal(bpf_map_lookup_elem(f->flows_fd, &k, &v), 0);
-	assert_true(v.nat.flags & TF_NAT_HOST);
+	assert_int_equal(bpf_map_lookup_elem(f->uplink_fd, &k, &u), 0);
+	assert_true(u.nat.flags & TF_NAT_HOST);
 	run_uplink(f, false, &in, 0, 5);	/* the host's replies */
 	flush_uplinks(f);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 2, 2 * out.len, 2);
 	assert_dir_eq(v.rx, 3, 3 * in.len, 3);
 }
@@ -2217,7 +2260,7 @@ static void test_uplink_cache_only_pending_cpus(void **state)
 		assert_int_equal(pending_cpus(f), 1ULL << cpus[i]);
 		assert_int_equal(flush_uplinks(f), 1);
 		assert_int_equal(pending_cpus(f), 0);
-		v = flow_of(f, &k);
+		v = uplink_of(f, &k);
 		assert_dir_eq(v.tx, 4 * (i + 1), 4 * (i + 1) * out.len, 4 * (i + 1));
 		assert_int_equal(flush_uplinks(f), 0);
 	}
@@ -2256,12 +2299,12 @@ static void test_uplink_cache_between_read_and_flush(void **state)
 	pin(last);
 	run_uplink(f, true, &out, (__u32)if_a, 3);	/* 1 in the entry (map path), 2 pending */
 	assert_int_equal(tf_run_on_cpus(pc.flush_fd, cpus, ncpus), 1);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 4 + 3 + 1, 8 * out.len, 8);
 	assert_int_equal(pending_cpus(f), 1ULL << last);
 	/* The next poll. */
 	assert_int_equal(flush_uplinks(f), 1);
-	v = flow_of(f, &k);
+	v = uplink_of(f, &k);
 	assert_dir_eq(v.tx, 10, 10 * out.len, 10);
 	assert_int_equal(pending_cpus(f), 0);
 	assert_int_equal(f->skel->bss->uplink_cache_lost, 0);

@@ -452,14 +452,15 @@ struct mflow {
 };
 
 struct model {
-	struct tab flows;		/* struct tf_flow_key -> struct mflow */
-	uint32_t max_flows;
+	struct tab flows;		/* struct tf_flow_key -> struct mflow: the taps' */
+	struct tab uplinks;		/* ... the uplink's (map uplink_flows) */
+	uint32_t max_flows;		/* of each map */
 	struct tf_dir_counters ctr[NDEV][TF_HOOK_DIRS];
 	struct tf_tap_aggr aggr[NDEV];
 	uint64_t cap_samples[NDEV][TF_HOOK_DIRS];
-	/* Uplink frames in no flow: unparsed, the host's, no flow to join. */
+	/* Uplink frames in no flow: unparsed, the host's, no flow to join, map full. */
 	struct tf_dir_counters not_joined[TF_HOOK_DIRS];
-	uint64_t parse_errors, flow_map_full;
+	uint64_t parse_errors, flow_map_full, uplink_flow_map_full;
 	uint64_t joined_rx, host_taken;	/* coverage of the join, for the diagnostics */
 	uint64_t natport[TF_NATPORT_BITS / 64];
 	bool armed;			/* tf_uplink_rx_armed */
@@ -489,6 +490,17 @@ static struct mflow *model_new_flow(struct model *m, const struct tf_flow_key *k
 		return tab_get(&m->flows, k, true);
 	m->flow_map_full++;
 	dir_add(tx ? &m->aggr[dev].overflow_tx : &m->aggr[dev].overflow_rx, len, segs);
+	return NULL;
+}
+
+/* A new uplink flow: an entry while uplink_flows has room, else joined with nothing. */
+static struct mflow *model_new_uplink(struct model *m, const struct tf_flow_key *k,
+				      uint32_t len, uint32_t segs)
+{
+	if (m->uplinks.n < m->max_flows)
+		return tab_get(&m->uplinks, k, true);
+	m->uplink_flow_map_full++;
+	dir_add(&m->not_joined[TF_HOOK_EGRESS], len, segs);
 	return NULL;
 }
 
@@ -532,8 +544,8 @@ static void model_uplink_egress(struct model *m, const uint8_t *p, uint32_t len,
 
 	if (!parsed || iif != BRIDGE_IIF) {
 		if (parsed && !iif && natport_set(m, k.local_port)) {
-			v = tab_get(&m->flows, &k, false);
-			if (v && (v->nat & TF_NAT_UPLINK) && !(v->nat & TF_NAT_HOST)) {
+			v = tab_get(&m->uplinks, &k, false);
+			if (v && !(v->nat & TF_NAT_HOST)) {
 				v->nat |= TF_NAT_HOST;
 				m->host_taken++;
 			}
@@ -541,11 +553,11 @@ static void model_uplink_egress(struct model *m, const uint8_t *p, uint32_t len,
 		dir_add(&m->not_joined[TF_HOOK_EGRESS], len, segs);
 		return;
 	}
-	v = tab_get(&m->flows, &k, false);
+	v = tab_get(&m->uplinks, &k, false);
 	if (!v) {
-		/* The port bit is set before the insert, which may overflow. */
+		/* The port bit is set before the insert, which may find the map full. */
 		m->natport[k.local_port / 64] |= 1ULL << (k.local_port % 64);
-		v = model_new_flow(m, &k, D_UPLINK, true, len, segs);
+		v = model_new_uplink(m, &k, len, segs);
 		if (!v)
 			return;
 		v->nat = TF_NAT_UPLINK;
@@ -561,7 +573,7 @@ static void model_uplink_ingress(struct model *m, const uint8_t *p, uint32_t len
 	uint32_t flags;
 
 	if (m->armed && !ref_key(p, len, (uint32_t)dev_if[D_UPLINK], false, &k, &flags))
-		v = tab_get(&m->flows, &k, false);
+		v = tab_get(&m->uplinks, &k, false);
 	if (v && !(v->nat & TF_NAT_HOST)) {
 		mflow_count(v, false, len, segs, flags);
 		m->joined_rx++;
@@ -598,13 +610,16 @@ struct fz_run {
 	struct tapflow_bpf *skel;
 	struct tf_ifc ifc;
 	int prog_fd[N_TARGETS];
-	int flows_fd, aggr_fd, flush_fd;
+	int flows_fd, uplinks_fd, aggr_fd, flush_fd;
 	struct model m;
 	/* Flows taken out (expiry), per device: [0] rx, [1] tx. */
 	struct tf_dir_counters expired[NDEV][2];
 	struct tf_flow_key *keys;	/* the flow map as read */
 	struct tf_flow_value *vals;
 	uint32_t n_read, read_cap;
+	struct tf_flow_key *up_keys;	/* the uplink flow map as read */
+	struct tf_uplink_value *up_vals;
+	uint32_t n_up_read;
 	/* This batch's frames, and the capture records they must make. */
 	uint8_t *arena;
 	size_t arena_used;
@@ -666,7 +681,9 @@ static int fz_load(struct fz_run *r)
 		return -1;
 	}
 	r->skel = s;
-	if (bpf_map__set_max_entries(s->maps.flows, cfg->max_flows))
+	/* As the collector with the join on: both flow maps as large. */
+	if (bpf_map__set_max_entries(s->maps.flows, cfg->max_flows) ||
+	    bpf_map__set_max_entries(s->maps.uplink_flows, cfg->max_flows))
 		return -1;
 	s->rodata->tf_test_copy_headers = cfg->copy_headers;
 	if (cfg->capture != CAP_OFF) {
@@ -745,6 +762,7 @@ static int fz_setup(void **state, const struct fz_config *cfg)
 	}
 	r->ifc = TF_IFC_OF(r->skel, ncpus);
 	r->flows_fd = bpf_map__fd(r->skel->maps.flows);
+	r->uplinks_fd = bpf_map__fd(r->skel->maps.uplink_flows);
 	r->aggr_fd = bpf_map__fd(r->skel->maps.tap_aggr);
 	r->flush_fd = bpf_program__fd(r->skel->progs.tf_uplink_flush);
 	assert_int_equal(bpf_map__type(r->skel->maps.flows), BPF_MAP_TYPE_HASH);
@@ -752,14 +770,18 @@ static int fz_setup(void **state, const struct fz_config *cfg)
 	fz_globals(r);
 	tab_init(&r->m.flows, sizeof(struct tf_flow_key), sizeof(struct mflow),
 		 cfg->max_flows >= 32768 ? 1u << 17 : 1u << 16);
+	tab_init(&r->m.uplinks, sizeof(struct tf_flow_key), sizeof(struct mflow),
+		 cfg->max_flows >= 32768 ? 1u << 17 : 1u << 16);
 	r->m.max_flows = cfg->max_flows;
 	r->m.armed = cfg->armed;
 	r->read_cap = cfg->max_flows + 64;
 	r->keys = calloc(r->read_cap, sizeof(*r->keys));
 	r->vals = calloc(r->read_cap, sizeof(*r->vals));
+	r->up_keys = calloc(r->read_cap, sizeof(*r->up_keys));
+	r->up_vals = calloc(r->read_cap, sizeof(*r->up_vals));
 	r->arena = malloc(ARENA_SIZE);
 	r->rec = calloc(BATCH * 4, sizeof(*r->rec));
-	assert_true(r->keys && r->vals && r->arena && r->rec);
+	assert_true(r->keys && r->vals && r->up_keys && r->up_vals && r->arena && r->rec);
 	if (cfg->capture != CAP_OFF) {
 		r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.cap_rb), on_record, r, NULL);
 		assert_non_null(r->rb);
@@ -775,8 +797,11 @@ static int fz_teardown(void **state)
 		ring_buffer__free(r->rb);
 		tapflow_bpf__destroy(r->skel);
 		tab_free(&r->m.flows);
+		tab_free(&r->m.uplinks);
 		free(r->keys);
 		free(r->vals);
+		free(r->up_keys);
+		free(r->up_vals);
 		free(r->arena);
 		free(r->rec);
 		free(r);
@@ -1045,35 +1070,43 @@ static void check_globals(struct fz_run *r)
 
 	assert_int_equal(bss->parse_errors, r->m.parse_errors);
 	assert_int_equal(bss->flow_map_full, r->m.flow_map_full);
+	assert_int_equal(bss->uplink_flow_map_full, r->m.uplink_flow_map_full);
 	assert_int_equal(bss->map_full, 0);
 	assert_int_equal(bss->uplink_cache_lost, 0);
 	assert_int_equal(bss->nat_retired_full, 0);
 }
 
-/* The whole flow map into r->keys/r->vals. */
-static void read_flows(struct fz_run *r)
+/* A whole map (fd) into keys/vals (vsz bytes a value, at most cap): how many. */
+static uint32_t read_map(int fd, struct tf_flow_key *keys, void *vals, size_t vsz, uint32_t cap)
 {
 	uint64_t in_batch[8] = {}, out_batch[8] = {};
 	bool first = true;
+	uint32_t n = 0;
 
-	r->n_read = 0;
 	for (;;) {
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u32 count = r->read_cap - r->n_read;
-		int err = bpf_map_lookup_batch(r->flows_fd, first ? NULL : in_batch, out_batch,
-					       r->keys + r->n_read, r->vals + r->n_read, &count,
-					       &opts);
+		__u32 count = cap - n;
+		int err = bpf_map_lookup_batch(fd, first ? NULL : in_batch, out_batch, keys + n,
+					       (char *)vals + n * vsz, &count, &opts);
 
 		if (err && errno != ENOENT) {
 			print_message("# bpf_map_lookup_batch: %s\n", strerror(errno));
 			fail();
 		}
-		r->n_read += count;
+		n += count;
 		if (err)
-			return;
+			return n;
 		memcpy(in_batch, out_batch, sizeof(in_batch));
 		first = false;
 	}
+}
+
+/* Both flow maps into r->keys/r->vals and r->up_keys/r->up_vals. */
+static void read_flows(struct fz_run *r)
+{
+	r->n_read = read_map(r->flows_fd, r->keys, r->vals, sizeof(*r->vals), r->read_cap);
+	r->n_up_read = read_map(r->uplinks_fd, r->up_keys, r->up_vals, sizeof(*r->up_vals),
+				r->read_cap);
 }
 
 static enum fz_dev dev_of(uint32_t ifindex)
@@ -1089,24 +1122,29 @@ static void print_key(const char *what, const struct tf_flow_key *k)
 	hexdump(what, (const uint8_t *)k, sizeof(*k));
 }
 
-/* One kernel flow against the model's. */
-static void check_flow(struct fz_run *r, const struct tf_flow_key *k, const struct tf_flow_value *v)
+/*
+ * One kernel flow against the model's (tab: the taps' or the uplink's;
+ * nat: the uplink flow's VM side, NULL for a tap flow).
+ */
+static void check_flow(struct tab *tab, const struct tf_flow_key *k,
+		       const struct tf_flow_value *v, const struct tf_nat_vm *nat)
 {
-	const struct mflow *w = tab_get(&r->m.flows, k, false);
+	const struct mflow *w = tab_get(tab, k, false);
 	enum fz_dev d = dev_of(k->ifindex);
+	uint8_t nat_flags = nat ? nat->flags : 0;
 
-	if (!w || (d != D_TAP1 && d != D_TAP2 && d != D_UPLINK)) {
+	if (!w || (nat ? d != D_UPLINK : d != D_TAP1 && d != D_TAP2)) {
 		print_key("a flow the reference has not, key", k);
 		fail();
 	}
 	if (memcmp(&v->rx, &w->rx, sizeof(w->rx)) || memcmp(&v->tx, &w->tx, sizeof(w->tx)) ||
 	    v->tcp_flags_rx != w->flags_rx || v->tcp_flags_tx != w->flags_tx ||
-	    v->nat.flags != w->nat) {
+	    nat_flags != w->nat) {
 		print_key("flow key", k);
 		print_message("# kernel rx %llu/%llu/%llu tx %llu/%llu/%llu flags %x/%x nat %x\n",
 			      U(v->rx.packets), U(v->rx.bytes), U(v->rx.segs), U(v->tx.packets),
 			      U(v->tx.bytes), U(v->tx.segs), v->tcp_flags_rx, v->tcp_flags_tx,
-			      v->nat.flags);
+			      nat_flags);
 		print_message("# reference rx %llu/%llu/%llu tx %llu/%llu/%llu flags %x/%x "
 			      "nat %x\n", U(w->rx.packets), U(w->rx.bytes), U(w->rx.segs), U(w->tx.packets),
 			      U(w->tx.bytes), U(w->tx.segs), w->flags_rx, w->flags_tx, w->nat);
@@ -1114,8 +1152,8 @@ static void check_flow(struct fz_run *r, const struct tf_flow_key *k, const stru
 	}
 	assert_true(v->first_seen_ns > 0 && v->last_seen_ns >= v->first_seen_ns);
 	assert_true(v->rx.packets + v->tx.packets > 0);
-	if (d == D_UPLINK)
-		assert_int_equal(v->nat.vm.ifindex, BRIDGE_IIF);
+	if (nat)
+		assert_int_equal(nat->vm.ifindex, BRIDGE_IIF);
 }
 
 /*
@@ -1188,7 +1226,16 @@ static void expire_all(struct fz_run *r)
 		tf_dir_add(&r->expired[d][0], &v.rx);
 		tf_dir_add(&r->expired[d][1], &v.tx);
 	}
+	for (uint32_t i = 0; i < r->n_up_read; i++) {
+		struct tf_uplink_value v;
+
+		assert_int_equal(bpf_map_lookup_and_delete_elem(r->uplinks_fd, &r->up_keys[i], &v),
+				 0);
+		tf_dir_add(&r->expired[D_UPLINK][0], &v.flow.rx);
+		tf_dir_add(&r->expired[D_UPLINK][1], &v.flow.tx);
+	}
 	tab_clear(&r->m.flows);
+	tab_clear(&r->m.uplinks);
 	__atomic_store_n(&bss->tf_flows_full_ns, 0, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&bss->tf_uplink_gen, 1, __ATOMIC_SEQ_CST);
 	memset(bss->tf_natport_bits, 0, sizeof(bss->tf_natport_bits));
@@ -1211,15 +1258,24 @@ static void check_batch(struct fz_run *r, bool expire)
 	for (uint32_t i = 0; i < r->n_read; i++) {
 		enum fz_dev d = dev_of(r->keys[i].ifindex);
 
-		check_flow(r, &r->keys[i], &r->vals[i]);
+		check_flow(&r->m.flows, &r->keys[i], &r->vals[i], NULL);
 		tf_dir_add(&sums[d][0], &r->vals[i].rx);
 		tf_dir_add(&sums[d][1], &r->vals[i].tx);
 	}
-	if (r->n_read != r->m.flows.n)
-		print_message("# %u flows in the map, %zu in the reference\n", r->n_read,
-			      r->m.flows.n);
+	for (uint32_t i = 0; i < r->n_up_read; i++) {
+		const struct tf_uplink_value *v = &r->up_vals[i];
+
+		check_flow(&r->m.uplinks, &r->up_keys[i], &v->flow, &v->nat);
+		tf_dir_add(&sums[D_UPLINK][0], &v->flow.rx);
+		tf_dir_add(&sums[D_UPLINK][1], &v->flow.tx);
+	}
+	if (r->n_read != r->m.flows.n || r->n_up_read != r->m.uplinks.n)
+		print_message("# %u + %u uplink flows in the maps, %zu + %zu in the reference\n",
+			      r->n_read, r->n_up_read, r->m.flows.n, r->m.uplinks.n);
 	assert_int_equal(r->n_read, r->m.flows.n);
+	assert_int_equal(r->n_up_read, r->m.uplinks.n);
 	assert_true(r->n_read <= r->cfg->max_flows);
+	assert_true(r->n_up_read <= r->cfg->max_flows);
 	check_invariant(r, sums);
 	if (r->rb) {
 		uint64_t before = r->records;
@@ -1268,10 +1324,12 @@ static void fuzz_round(void **state, size_t round)
 		check_batch(r, fz_chance(&r->expiry_rng, 30));
 	}
 	print_message("# %s: %llu frames (%llu refused by the test run), %llu batches, "
-		      "%llu expiries, parse_errors %llu, flow_map_full %llu, uplink replies "
-		      "joined %llu, taken by the host %llu, %llu captured, %.1f s\n",
+		      "%llu expiries, parse_errors %llu, flow_map_full %llu, uplink_flow_map_full "
+		      "%llu, uplink replies joined %llu, taken by the host %llu, %llu captured, "
+		      "%.1f s\n",
 		      r->cfg->what, U(r->frames), U(r->refused), U(r->batches), U(r->expiries),
-		      U(r->m.parse_errors), U(r->m.flow_map_full), U(r->m.joined_rx),
+		      U(r->m.parse_errors), U(r->m.flow_map_full), U(r->m.uplink_flow_map_full),
+		      U(r->m.joined_rx),
 		      U(r->m.host_taken), U(r->records), mono_s() - t0);
 }
 

@@ -251,7 +251,7 @@ OLD=$(ids_of "$(link_ids)")
 out=$("$TAPFLOW" --netns $NSH agent --unpin "$PIN" 2>&1)
 tf_eq "--unpin: exit 0" 0 "$?"
 tf_eq "--unpin: one line" \
-	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (4 TCX links, 0 clsact filters), 12 maps removed" "$out"
+	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (4 TCX links, 0 clsact filters), 13 maps removed" "$out"
 tf_eq "--unpin: DIR empty" "" "$(ls -A "$PIN")"
 tf_eq "--unpin: none of the links left (bpftool)" "0" "$(links_exist $OLD)"
 tf_eq "--unpin: no tapflow program on tfl1, tfl2" "" "$(hooks_of $NSH tfl1; hooks_of $NSH tfl2)"
@@ -287,7 +287,7 @@ tf_stop $TF_PID TERM
 tf_eq "a7: SIGTERM: exit 0, the filters stay" "0 2" "$RC $(hooks_of $NSH tfl1 | grep -c '^clsact ')"
 out=$("$TAPFLOW" --netns $NSH agent --unpin "$PIN" 2>&1)
 tf_eq "--unpin: the clsact filters removed" \
-	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (0 TCX links, 4 clsact filters), 12 maps removed" "$out"
+	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (0 TCX links, 4 clsact filters), 13 maps removed" "$out"
 tf_eq "--unpin: no filter, no clsact qdisc tapflow made" "" \
 	"$(hooks_of $NSH tfl1; hooks_of $NSH tfl2; has_clsact $NSH tfl1 && echo qdisc)"
 tf_finish

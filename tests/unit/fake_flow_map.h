@@ -2,9 +2,11 @@
 /*
  * A fake kernel flow map behind struct tf_flow_map_ops, for the unit tests
  * that fill a struct tf_flows table (test_flows.c, test_nat.c,
- * test_drops.c). Define FAKE_MAX (entries) and optionally FAKE_BATCH (the
- * most entries one batch returns) and FAKE_CPUS (values per entry, for
- * the per-CPU variant; set nvalues to use them) before including it.
+ * test_drops.c): a VM flow map (values in vals), or with `uplink` set an
+ * uplink flow map (values in up_vals, struct tf_uplink_value). Define
+ * FAKE_MAX (entries) and optionally FAKE_BATCH (the most entries one batch
+ * returns) and FAKE_CPUS (values per entry, for the per-CPU variant; set
+ * nvalues to use them) before including it.
  */
 #ifndef TF_TEST_FAKE_FLOW_MAP_H
 #define TF_TEST_FAKE_FLOW_MAP_H
@@ -20,6 +22,8 @@ struct fake_map {
 	bool used[FAKE_MAX];
 	struct tf_flow_key keys[FAKE_MAX];
 	struct tf_flow_value vals[FAKE_MAX][FAKE_CPUS];
+	struct tf_uplink_value up_vals[FAKE_MAX][FAKE_CPUS];
+	bool uplink;			/* an uplink flow map: up_vals */
 	int nvalues;			/* values per entry the table reads; 0: 1 */
 	bool no_batch, no_lad;		/* an old kernel: these commands fail */
 	int batch_calls, lad_calls, next_key_calls;
@@ -29,7 +33,15 @@ struct fake_map {
 
 static size_t fake_vsz(const struct fake_map *m)
 {
-	return sizeof(struct tf_flow_value) * (size_t)(m->nvalues > 0 ? m->nvalues : 1);
+	size_t one = m->uplink ? sizeof(struct tf_uplink_value) : sizeof(struct tf_flow_value);
+
+	return one * (size_t)(m->nvalues > 0 ? m->nvalues : 1);
+}
+
+/* The values of entry i, as the kernel hands them out. */
+static void *fake_row(struct fake_map *m, int i)
+{
+	return m->uplink ? (void *)m->up_vals[i] : (void *)m->vals[i];
 }
 
 static int fake_find(struct fake_map *m, const void *key)
@@ -53,6 +65,7 @@ static int fake_slot(struct fake_map *m, const struct tf_flow_key *key)
 	m->used[i] = true;
 	m->keys[i] = *key;
 	memset(m->vals[i], 0, sizeof(m->vals[i]));
+	memset(m->up_vals[i], 0, sizeof(m->up_vals[i]));
 	return i;
 }
 
@@ -72,7 +85,7 @@ static int fake_batch(void *ctx, void *in, void *out, void *keys, void *values, 
 		if (!m->used[pos])
 			continue;
 		((struct tf_flow_key *)keys)[n] = m->keys[pos];
-		memcpy((char *)values + n * vsz, m->vals[pos], vsz);
+		memcpy((char *)values + n * vsz, fake_row(m, (int)pos), vsz);
 		n++;
 	}
 	*count = n;
@@ -101,7 +114,7 @@ static int fake_lookup(void *ctx, const void *key, void *value)
 
 	if (i < 0)
 		return -ENOENT;
-	memcpy(value, m->vals[i], fake_vsz(m));
+	memcpy(value, fake_row(m, i), fake_vsz(m));
 	return 0;
 }
 
@@ -114,7 +127,8 @@ static int fake_delete(void *ctx, const void *key)
 		return -ENOENT;
 	/* The race of the fallback: a packet landed after the lookup's copy. */
 	if (m->in_flight.rx.packets || m->in_flight.tx.packets) {
-		tf_flow_value_add(&m->vals[i][0], &m->in_flight);
+		tf_flow_value_add(m->uplink ? &m->up_vals[i][0].flow : &m->vals[i][0],
+				  &m->in_flight);
 		memset(&m->in_flight, 0, sizeof(m->in_flight));
 	}
 	m->used[i] = false;

@@ -588,6 +588,7 @@ static const uint8_t MAC_OTHER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
 
 struct host {
 	struct fake_map m;
+	struct fake_map up_m;		/* the uplink flow map */
 	struct tf_flows fl;
 	struct tf_vm_addrs va;
 	struct tf_target targets[5];
@@ -599,6 +600,12 @@ struct host {
 static void put(struct host *h, const struct tf_flow_key *k, const struct tf_flow_value *v)
 {
 	h->m.vals[fake_slot(&h->m, k)][0] = *v;
+}
+
+static void put_uplink(struct host *h, const struct tf_flow_key *k,
+		       const struct tf_uplink_value *v)
+{
+	h->up_m.up_vals[fake_slot(&h->up_m, k)][0] = *v;
 }
 
 static struct tf_flow_value tap_val(void)
@@ -615,9 +622,9 @@ static struct tf_flow_value tap_val(void)
 	return v;
 }
 
-static struct tf_flow_value uplink_val(const struct tf_flow_key *vm_side, uint8_t flags)
+static struct tf_uplink_value uplink_val(const struct tf_flow_key *vm_side, uint8_t flags)
 {
-	struct tf_flow_value v = tap_val();
+	struct tf_uplink_value v = { .flow = tap_val() };
 
 	v.nat.vm = *vm_side;
 	v.nat.flags = (uint8_t)(flags | TF_NAT_UPLINK);
@@ -648,6 +655,7 @@ static struct host *host_new(void)
 {
 	struct host *h = calloc(1, sizeof(*h));
 	struct tf_flow_map map = { .ops = &fake_ops, .nvalues = 1 };
+	struct tf_uplink_value u;
 	struct tf_flow_value v;
 	struct tf_flow_key vm_side;
 
@@ -676,22 +684,25 @@ static struct host *host_new(void)
 	h->up = key4(UPLINK, IPPROTO_UDP, "10.0.2.15", 61000, "10.99.0.2", 53);
 	vm_side = h->f0;
 	vm_side.ifindex = BRIDGE;
-	v = uplink_val(&vm_side, TF_NAT_CT);
-	put(h, &h->up, &v);
+	u = uplink_val(&vm_side, TF_NAT_CT);
+	put_uplink(h, &h->up, &u);
 	/* An ICMP error of another entry: its VM side is unknown, even if it reads like one. */
 	h->up_related = key4(UPLINK, IPPROTO_UDP, "10.0.2.15", 62000, "10.99.0.3", 53);
-	v = uplink_val(&vm_side, TF_NAT_CT | TF_NAT_RELATED);
-	put(h, &h->up_related, &v);
+	u = uplink_val(&vm_side, TF_NAT_CT | TF_NAT_RELATED);
+	put_uplink(h, &h->up_related, &u);
 	/* An uplink flow of a bridge no traced tap is on. */
 	h->up_other_bridge = key4(UPLINK, IPPROTO_UDP, "10.0.2.15", 63000, "10.99.0.2", 53);
 	vm_side.ifindex = BRIDGE_B;
-	v = uplink_val(&vm_side, TF_NAT_CT);
-	put(h, &h->up_other_bridge, &v);
+	u = uplink_val(&vm_side, TF_NAT_CT);
+	put_uplink(h, &h->up_other_bridge, &u);
 
 	assert_int_equal(tf_flows_init(&h->fl, &map, 30 * SEC, 0, 0), 0);
 	h->fl.map.ctx = &h->m;
+	h->up_m.uplink = true;
+	map.ctx = &h->up_m;
+	assert_int_equal(tf_flows_init_uplinks(&h->fl, &map), 0);
 	assert_int_equal(tf_flows_poll(&h->fl, 3 * SEC, 1.0), 0);
-	assert_int_equal(h->fl.n, 7);
+	assert_int_equal(tf_flows_n(&h->fl), 7);
 	assert_int_equal(tf_vm_addrs_build(&h->va, &h->c, &h->fl), 0);
 	return h;
 }

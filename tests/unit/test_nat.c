@@ -122,10 +122,12 @@ static struct tf_flow_value val(uint64_t txp, uint64_t txb, uint64_t rxp, uint64
  * VLAN; with a readable conntrack entry it is rewritten from the tuple of
  * the packet's direction (t; NULL: no conntrack, the tuple as it is).
  */
-static struct tf_flow_value uplink_val(const struct tf_flow_key *up, uint32_t bridge,
-				       const struct tf_ct_tuple *t, uint8_t flags,
-				       uint32_t ct_status, struct tf_flow_value v)
+static struct tf_uplink_value uplink_val(const struct tf_flow_key *up, uint32_t bridge,
+					 const struct tf_ct_tuple *t, uint8_t flags,
+					 uint32_t ct_status, struct tf_flow_value counts)
 {
+	struct tf_uplink_value v = { .flow = counts };
+
 	v.nat.vm = *up;
 	v.nat.vm.ifindex = bridge;
 	v.nat.vm.vlan = 0;
@@ -314,6 +316,7 @@ static void test_ct_vm_key_icmp_fragment(void **state)
 
 struct fixture {
 	struct fake_map m;
+	struct fake_map up_m;		/* the uplink flow map */
 	struct tf_flows fl;
 	struct tf_nat_index ix;
 };
@@ -326,6 +329,9 @@ static struct fixture *fixture_new(void)
 	assert_non_null(f);
 	map.ctx = &f->m;
 	assert_int_equal(tf_flows_init(&f->fl, &map, 30 * SEC, 0, 0), 0);
+	f->up_m.uplink = true;
+	map.ctx = &f->up_m;
+	assert_int_equal(tf_flows_init_uplinks(&f->fl, &map), 0);
 	return f;
 }
 
@@ -340,6 +346,13 @@ static void fixture_free(struct fixture *f)
 static void put(struct fixture *f, const struct tf_flow_key *k, const struct tf_flow_value *v)
 {
 	f->m.vals[fake_slot(&f->m, k)][0] = *v;
+}
+
+/* Put an uplink flow into the kernel's uplink flow map (or replace its value). */
+static void put_uplink(struct fixture *f, const struct tf_flow_key *k,
+		       const struct tf_uplink_value *v)
+{
+	f->up_m.up_vals[fake_slot(&f->up_m, k)][0] = *v;
 }
 
 /* Poll the table at now and index its uplink flows. */
@@ -383,6 +396,7 @@ static void test_join_port_collision(void **state)
 	struct tf_flow_key u2 = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 58238, "10.201.0.2", 7001);
 	struct tf_ct_tuple c1 = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 41000, "10.201.0.2", 7001);
 	struct tf_ct_tuple c2 = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.3", 41000, "10.201.0.2", 7001);
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 	char ip[64];
@@ -391,13 +405,13 @@ static void test_join_port_collision(void **state)
 	/* VM 1: 4 sent, all left; 4 answers arrived, 3 delivered. */
 	v = val(4, 968, 3, 726, 10 * SEC);
 	put(f, &t1, &v);
-	v = uplink_val(&u1, BRIDGE, &c1, TF_NAT_CT, TF_IPS_SRC_NAT, val(4, 968, 4, 968, 10 * SEC));
-	put(f, &u1, &v);
+	uv = uplink_val(&u1, BRIDGE, &c1, TF_NAT_CT, TF_IPS_SRC_NAT, val(4, 968, 4, 968, 10 * SEC));
+	put_uplink(f, &u1, &uv);
 	/* VM 2: 4 sent, 2 left; 2 answers, both delivered. */
 	v = val(4, 968, 2, 484, 10 * SEC);
 	put(f, &t2, &v);
-	v = uplink_val(&u2, BRIDGE, &c2, TF_NAT_CT, TF_IPS_SRC_NAT, val(2, 484, 2, 484, 10 * SEC));
-	put(f, &u2, &v);
+	uv = uplink_val(&u2, BRIDGE, &c2, TF_NAT_CT, TF_IPS_SRC_NAT, val(2, 484, 2, 484, 10 * SEC));
+	put_uplink(f, &u2, &uv);
 	poll_index(f, 11 * SEC);
 	assert_int_equal(f->ix.n, 2);	/* the uplink flows only */
 
@@ -428,18 +442,19 @@ static void test_join_icmp_id_translation(void **state)
 	struct tf_flow_key u2 = key4(UPLINK, IPPROTO_ICMP, "10.201.0.1", 2252, "10.201.0.2", 8 << 8);
 	struct tf_ct_tuple c1 = icmp_tuple(TF_FAM_IPV4, 8, 0, 4660, "10.200.0.2", "10.201.0.2");
 	struct tf_ct_tuple c2 = icmp_tuple(TF_FAM_IPV4, 8, 0, 4660, "10.200.0.3", "10.201.0.2");
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 
 	(void)state;
 	v = val(6, 588, 6, 588, 5 * SEC);
 	put(f, &t1, &v);
-	v = uplink_val(&u1, BRIDGE, &c1, TF_NAT_CT, TF_IPS_SRC_NAT, val(6, 588, 6, 588, 5 * SEC));
-	put(f, &u1, &v);
+	uv = uplink_val(&u1, BRIDGE, &c1, TF_NAT_CT, TF_IPS_SRC_NAT, val(6, 588, 6, 588, 5 * SEC));
+	put_uplink(f, &u1, &uv);
 	v = val(3, 294, 3, 294, 5 * SEC);
 	put(f, &t2, &v);
-	v = uplink_val(&u2, BRIDGE, &c2, TF_NAT_CT, TF_IPS_SRC_NAT, val(3, 294, 3, 294, 5 * SEC));
-	put(f, &u2, &v);
+	uv = uplink_val(&u2, BRIDGE, &c2, TF_NAT_CT, TF_IPS_SRC_NAT, val(3, 294, 3, 294, 5 * SEC));
+	put_uplink(f, &u2, &uv);
 	poll_index(f, 6 * SEC);
 
 	join(f, &t1, BRIDGE, &l);
@@ -469,7 +484,8 @@ static void test_join_several_uplink_flows(void **state)
 	 */
 	for (int newer_first = 0; newer_first < 2; newer_first++) {
 		struct fixture *f = fixture_new();
-		struct tf_flow_value v_old, v_new, v = val(8, 1136, 8, 1136, 200 * SEC);
+		struct tf_flow_value v = val(8, 1136, 8, 1136, 200 * SEC);
+		struct tf_uplink_value v_old, v_new;
 
 		v_old = uplink_val(&u_old, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT,
 				   val(5, 710, 5, 710, 100 * SEC));
@@ -478,35 +494,35 @@ static void test_join_several_uplink_flows(void **state)
 		v_new.nat.zone = 7;
 		put(f, &t, &v);
 		/* Map order must not matter. */
-		put(f, newer_first ? &u_new : &u_old, newer_first ? &v_new : &v_old);
-		put(f, newer_first ? &u_old : &u_new, newer_first ? &v_old : &v_new);
+		put_uplink(f, newer_first ? &u_new : &u_old, newer_first ? &v_new : &v_old);
+		put_uplink(f, newer_first ? &u_old : &u_new, newer_first ? &v_old : &v_new);
 		/* Both first seen by this poll: equally recent, the newer entry is the latest. */
 		poll_index(f, 201 * SEC);
 		join(f, &t, BRIDGE, &l);
 		assert_link(&l, 2, 8, 1136, 8, 1136, 0, 0);
 		assert_memory_equal(&l.up_key, &u_new, sizeof(u_new));
 		assert_int_equal(l.nat.zone, 7);
-		assert_int_equal(tf_flows_find(&f->fl, &u_old)->cur.last_seen_ns, 201 * SEC);
+		assert_int_equal(tf_flows_find(f->fl.uplinks, &u_old)->cur.last_seen_ns, 201 * SEC);
 		/* The new one goes on (its kernel stamp stays 200 s), the old one is idle. */
 		v.tx.packets = v.rx.packets = 9;
 		v.tx.bytes = v.rx.bytes = 1278;
 		put(f, &t, &v);
-		v_new.tx.packets = v_new.rx.packets = 4;
-		v_new.tx.bytes = v_new.rx.bytes = 568;
-		put(f, &u_new, &v_new);
+		v_new.flow.tx.packets = v_new.flow.rx.packets = 4;
+		v_new.flow.tx.bytes = v_new.flow.rx.bytes = 568;
+		put_uplink(f, &u_new, &v_new);
 		poll_index(f, 231 * SEC);
 		/* Idle 30 s since the poll that last saw it move: expired; kept, still joined. */
-		assert_true(tf_flows_find(&f->fl, &u_old)->expired);
-		assert_int_equal(fake_find(&f->m, &u_old), -1);
+		assert_true(tf_flows_find(f->fl.uplinks, &u_old)->expired);
+		assert_int_equal(fake_find(&f->up_m, &u_old), -1);
 		/* Moving: not expired, though the kernel's stamp is 31 s old. */
-		assert_false(tf_flows_find(&f->fl, &u_new)->expired);
-		assert_int_equal(tf_flows_find(&f->fl, &u_new)->cur.last_seen_ns, 231 * SEC);
+		assert_false(tf_flows_find(f->fl.uplinks, &u_new)->expired);
+		assert_int_equal(tf_flows_find(f->fl.uplinks, &u_new)->cur.last_seen_ns, 231 * SEC);
 		join(f, &t, BRIDGE, &l);
 		assert_link(&l, 2, 9, 1278, 9, 1278, 0, 0);
 		assert_memory_equal(&l.up_key, &u_new, sizeof(u_new));
 		/* Not moving from now on: its last seen stays that of the last move. */
 		poll_index(f, 240 * SEC);
-		assert_int_equal(tf_flows_find(&f->fl, &u_new)->cur.last_seen_ns, 231 * SEC);
+		assert_int_equal(tf_flows_find(f->fl.uplinks, &u_new)->cur.last_seen_ns, 231 * SEC);
 		join(f, &t, BRIDGE, &l);
 		assert_link(&l, 2, 9, 1278, 9, 1278, 0, 0);
 		fixture_free(f);
@@ -523,14 +539,15 @@ static void test_join_other_bridge(void **state)
 	struct tf_flow_key u3 = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 1234, "10.201.0.2", 7000);
 	struct tf_ct_tuple c = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 40000, "10.201.0.2", 7000);
 	struct tf_flow_key t1v = t1;
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 
 	(void)state;
 	v = val(10, 1420, 10, 1420, 5 * SEC);
 	put(f, &t1, &v);
-	v = uplink_val(&u1, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(10, 1420, 10, 1420, 5 * SEC));
-	put(f, &u1, &v);
+	uv = uplink_val(&u1, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(10, 1420, 10, 1420, 5 * SEC));
+	put_uplink(f, &u1, &uv);
 	v = val(2, 284, 0, 0, 5 * SEC);
 	put(f, &t3, &v);
 	/* VM 1's flow tagged on its tap (VLAN 42): routed packets leave untagged. */
@@ -555,8 +572,8 @@ static void test_join_other_bridge(void **state)
 	assert_int_equal(l.n_up, 0);
 
 	/* Now bridge B's flow leaves too (as port 1234): each joins its own. */
-	v = uplink_val(&u3, BRIDGE_B, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(2, 284, 0, 0, 7 * SEC));
-	put(f, &u3, &v);
+	uv = uplink_val(&u3, BRIDGE_B, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(2, 284, 0, 0, 7 * SEC));
+	put_uplink(f, &u3, &uv);
 	poll_index(f, 8 * SEC);
 	join(f, &t3, BRIDGE_B, &l);
 	assert_link(&l, 1, 2, 284, 0, 0, 0, 0);
@@ -574,6 +591,7 @@ static void test_join_related_and_non_uplink(void **state)
 	struct tf_flow_key u = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 40000, "10.201.0.2", 7000);
 	/* A flow on the bridge itself (--iface br0): keyed like a VM side, but a tap-like flow. */
 	struct tf_flow_key br = key4(BRIDGE, IPPROTO_UDP, "10.200.0.2", 40000, "10.201.0.2", 7000);
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 
@@ -586,9 +604,9 @@ static void test_join_related_and_non_uplink(void **state)
 	 * entry, or an unreadable one): even if its VM side happens to read
 	 * like the tap flow's, it is never joined.
 	 */
-	v = uplink_val(&u, BRIDGE, NULL, TF_NAT_CT | TF_NAT_RELATED, 0, val(3, 426, 3, 426, 5 * SEC));
-	v.nat.vm = br;
-	put(f, &u, &v);
+	uv = uplink_val(&u, BRIDGE, NULL, TF_NAT_CT | TF_NAT_RELATED, 0, val(3, 426, 3, 426, 5 * SEC));
+	uv.nat.vm = br;
+	put_uplink(f, &u, &uv);
 	poll_index(f, 6 * SEC);
 	assert_int_equal(f->ix.n, 0);
 	join(f, &t, BRIDGE, &l);
@@ -606,6 +624,7 @@ static void test_join_routed_no_conntrack(void **state)
 	struct tf_ct_tuple c = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 40100, "10.201.0.2", 7100);
 	struct tf_flow_key t2 = key4(TAP1, IPPROTO_UDP, "10.200.0.2", 40101, "10.201.0.2", 7100);
 	struct tf_flow_key u2 = key4(UPLINK, IPPROTO_UDP, "10.200.0.2", 40101, "10.201.0.2", 7100);
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 
@@ -613,15 +632,15 @@ static void test_join_routed_no_conntrack(void **state)
 	/* Routed without conntrack: the VM side is the packet's own tuple. */
 	v = val(4, 568, 4, 568, 5 * SEC);
 	put(f, &t, &v);
-	v = uplink_val(&u, BRIDGE, NULL, 0, 0, val(4, 568, 4, 568, 5 * SEC));
-	put(f, &u, &v);
+	uv = uplink_val(&u, BRIDGE, NULL, 0, 0, val(4, 568, 4, 568, 5 * SEC));
+	put_uplink(f, &u, &uv);
 	/* Routed with conntrack (an entry without NAT bits). */
 	v = val(2, 284, 2, 284, 5 * SEC);
 	put(f, &t2, &v);
 	c.src_port = 40101;
-	v = uplink_val(&u2, BRIDGE, &c, TF_NAT_CT, 0x8 /* IPS_CONFIRMED */,
-		       val(2, 284, 1, 142, 5 * SEC));
-	put(f, &u2, &v);
+	uv = uplink_val(&u2, BRIDGE, &c, TF_NAT_CT, 0x8 /* IPS_CONFIRMED */,
+		        val(2, 284, 1, 142, 5 * SEC));
+	put_uplink(f, &u2, &uv);
 	poll_index(f, 6 * SEC);
 	join(f, &t, BRIDGE, &l);
 	assert_link(&l, 1, 4, 568, 4, 568, 0, 0);
@@ -643,6 +662,7 @@ static void test_join_fragments(void **state)
 	struct tf_flow_key u = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 40040, "10.201.0.2", 7000);
 	struct tf_flow_key uf = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 0, "10.201.0.2", 0);
 	struct tf_ct_tuple c = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 40040, "10.201.0.2", 7000);
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 
@@ -651,11 +671,11 @@ static void test_join_fragments(void **state)
 	put(f, &t, &v);
 	v = val(3, 1686, 3, 1686, 5 * SEC);
 	put(f, &tf, &v);
-	v = uplink_val(&u, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(3, 4542, 3, 4542, 5 * SEC));
-	put(f, &u, &v);
+	uv = uplink_val(&u, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(3, 4542, 3, 4542, 5 * SEC));
+	put_uplink(f, &u, &uv);
 	/* The later fragments carry the same entry (and so the same tuple). */
-	v = uplink_val(&uf, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(3, 1686, 3, 1686, 5 * SEC));
-	put(f, &uf, &v);
+	uv = uplink_val(&uf, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(3, 1686, 3, 1686, 5 * SEC));
+	put_uplink(f, &uf, &uv);
 	poll_index(f, 6 * SEC);
 	join(f, &t, BRIDGE, &l);
 	assert_link(&l, 1, 3, 4542, 3, 4542, 0, 0);
@@ -675,6 +695,7 @@ static void test_join_ipv6(void **state)
 	struct tf_flow_key te = key6(TAP1, IPPROTO_ICMPV6, "fd00:200::2", 77, "fd00:201::2", 128 << 8);
 	struct tf_flow_key ue = key6(UPLINK, IPPROTO_ICMPV6, "fd00:201::1", 9, "fd00:201::2", 128 << 8);
 	struct tf_ct_tuple ce = icmp_tuple(TF_FAM_IPV6, 128, 0, 77, "fd00:200::2", "fd00:201::2");
+	struct tf_uplink_value uv;
 	struct tf_flow_value v;
 	struct tf_nat_link l;
 	char ip[64];
@@ -682,12 +703,12 @@ static void test_join_ipv6(void **state)
 	(void)state;
 	v = val(5, 810, 5, 810, 5 * SEC);
 	put(f, &t, &v);
-	v = uplink_val(&u, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(5, 810, 4, 648, 5 * SEC));
-	put(f, &u, &v);
+	uv = uplink_val(&u, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(5, 810, 4, 648, 5 * SEC));
+	put_uplink(f, &u, &uv);
 	v = val(2, 236, 2, 236, 5 * SEC);
 	put(f, &te, &v);
-	v = uplink_val(&ue, BRIDGE, &ce, TF_NAT_CT, TF_IPS_SRC_NAT, val(2, 236, 2, 236, 5 * SEC));
-	put(f, &ue, &v);
+	uv = uplink_val(&ue, BRIDGE, &ce, TF_NAT_CT, TF_IPS_SRC_NAT, val(2, 236, 2, 236, 5 * SEC));
+	put_uplink(f, &ue, &uv);
 	poll_index(f, 6 * SEC);
 	join(f, &t, BRIDGE, &l);
 	assert_link(&l, 1, 5, 810, 4, 648, 0, 0);
@@ -709,6 +730,7 @@ static void test_index_empty_and_rebuilt(void **state)
 	struct tf_flow_key u = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 40000, "10.201.0.2", 7000);
 	struct tf_ct_tuple c = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 40000, "10.201.0.2", 7000);
 	struct tf_flow_value v = val(1, 142, 0, 0, 5 * SEC), tap = v;
+	struct tf_uplink_value uv;
 	struct tf_nat_link l;
 
 	(void)state;
@@ -724,8 +746,8 @@ static void test_index_empty_and_rebuilt(void **state)
 
 	/* Rebuilt after each poll (the old one freed: ASan would see a leak). */
 	put(f, &t, &v);
-	v = uplink_val(&u, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(1, 142, 0, 0, 5 * SEC));
-	put(f, &u, &v);
+	uv = uplink_val(&u, BRIDGE, &c, TF_NAT_CT, TF_IPS_SRC_NAT, val(1, 142, 0, 0, 5 * SEC));
+	put_uplink(f, &u, &uv);
 	poll_index(f, 6 * SEC);
 	poll_index(f, 7 * SEC);
 	assert_int_equal(f->ix.n, 1);
@@ -753,10 +775,11 @@ static void test_index_many(void **state)
 		struct tf_ct_tuple c = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 20000 + i,
 					     "10.201.0.2", 53);
 		struct tf_flow_value v = val(1 + (uint64_t)i, 100, 1, 100, 5 * SEC);
+		struct tf_uplink_value uv;
 
 		put(f, &t, &v);
-		v = uplink_val(&u, (uint32_t)bridge, &c, TF_NAT_CT, TF_IPS_SRC_NAT, v);
-		put(f, &u, &v);
+		uv = uplink_val(&u, (uint32_t)bridge, &c, TF_NAT_CT, TF_IPS_SRC_NAT, v);
+		put_uplink(f, &u, &uv);
 	}
 	poll_index(f, 6 * SEC);
 	assert_int_equal(f->ix.n, N);

@@ -282,21 +282,22 @@ static int check_uplink_flow(const struct bpf_map *flows, const unsigned long lo
 			     const unsigned long long bytes[2])
 {
 	struct tf_flow_key k, next;
-	struct tf_flow_value v;
+	struct tf_uplink_value u;
+	const struct tf_flow_value *v = &u.flow;
 	int n = 0;
 
 	frame_flow_key(&k);
-	if (bpf_map_lookup_elem(bpf_map__fd(flows), &k, &v)) {
+	if (bpf_map_lookup_elem(bpf_map__fd(flows), &k, &u)) {
 		fprintf(stderr, "prog_cost: uplink: no flow entry: %s\n", strerror(errno));
 		return -1;
 	}
-	if (v.tx.packets != runs[0] || v.tx.bytes != bytes[0] || v.rx.packets != runs[1] ||
-	    v.rx.bytes != bytes[1] || !(v.nat.flags & TF_NAT_UPLINK)) {
+	if (v->tx.packets != runs[0] || v->tx.bytes != bytes[0] || v->rx.packets != runs[1] ||
+	    v->rx.bytes != bytes[1] || !(u.nat.flags & TF_NAT_UPLINK)) {
 		fprintf(stderr, "prog_cost: uplink flow: tx %llu packets %llu bytes, rx %llu "
 			"packets %llu bytes, flags %#x; expected %llu, %llu, %llu, %llu, uplink\n",
-			(unsigned long long)v.tx.packets, (unsigned long long)v.tx.bytes,
-			(unsigned long long)v.rx.packets, (unsigned long long)v.rx.bytes,
-			v.nat.flags, runs[0], bytes[0], runs[1], bytes[1]);
+			(unsigned long long)v->tx.packets, (unsigned long long)v->tx.bytes,
+			(unsigned long long)v->rx.packets, (unsigned long long)v->rx.bytes,
+			u.nat.flags, runs[0], bytes[0], runs[1], bytes[1]);
 		return -1;
 	}
 	for (void *prev = NULL; !bpf_map_get_next_key(bpf_map__fd(flows), prev, &next); prev = &k) {
@@ -754,7 +755,7 @@ int main(int argc, char **argv)
 		unsigned long long rf[2] = { runs[P_UP_EGRESS], runs[P_UP_INGRESS] };
 		unsigned long long bf[2] = { bytes[P_UP_EGRESS], bytes[P_UP_INGRESS] };
 
-		/* What the uplink programs hold in a CPU's cache into the flow map first. */
+		/* What the uplink programs hold in a CPU's cache into their flow map first. */
 		if (tf_run_on_each_cpu(bpf_program__fd(tfu->progs.tf_uplink_flush), ncpus)) {
 			fprintf(stderr, "prog_cost: cannot flush the uplink cache\n");
 			goto out;
@@ -762,7 +763,7 @@ int main(int argc, char **argv)
 		if (check_counters(&ifc, tf->bss->map_full, r, b) ||
 		    check_counters(&ifc_percpu, tfp->bss->map_full, rp, bp) ||
 		    check_counters(&ifc_uplink, tfu->bss->map_full, ru, bu) ||
-		    check_uplink_flow(tfu->maps.flows, rf, bf) ||
+		    check_uplink_flow(tfu->maps.uplink_flows, rf, bf) ||
 		    check_flows(prog_names[P_TAP], tf->maps.flows, ncpus, runs[P_TAP], bytes[P_TAP],
 				tf->bss->flow_map_full, tf->bss->parse_errors) ||
 		    check_flows(prog_names[P_TAP_PERCPU], tfp->maps.flows, ncpus,
