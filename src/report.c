@@ -1129,6 +1129,7 @@ static void flows_loss_fields(struct tf_json *j, const struct tf_flow_report *r,
 	/* The NAT join: its uplink flows are counted in flows_seen too. */
 	tf_json_bool(j, "nat_join", r->nat != NULL);
 	tf_json_u64(j, "uplink_flows", r->nat ? r->nat->n : 0);
+	tf_json_u64(j, "uplink_map_full", s->losses.uplink_flow_map_full);
 	tf_json_u64(j, "uplink_retired", fc->retired);
 	tf_json_u64(j, "uplink_retired_dropped", fc->retired_dropped);
 	tf_json_u64(j, "nat_retired_full", s->losses.nat_retired_full);
@@ -1157,9 +1158,12 @@ void tf_report_flows_summary_table(const struct tf_flow_report *r, const struct 
 		fprintf(f, " (%zu of them uplink flows of the NAT join)", r->nat->n);
 	fprintf(f, "; flow map %u entries\n", r->c->max_flows);
 	fprintf(f, "not recorded: map_full %llu (flow map; counted in the overflow aggregates), "
-		"parse_errors %llu, if_map_full %llu, expire_races %llu%s\n",
+		"parse_errors %llu, if_map_full %llu, expire_races %llu",
 		(unsigned long long)s->losses.flow_map_full,
 		(unsigned long long)s->losses.parse_errors,
-		(unsigned long long)s->losses.map_full, (unsigned long long)fc->races,
-		s->vanished ? "; some interfaces vanished during the run" : "");
+		(unsigned long long)s->losses.map_full, (unsigned long long)fc->races);
+	if (r->c->nat_loaded)
+		fprintf(f, ", uplink_map_full %llu (uplink flow map; joined with no VM flow)",
+			(unsigned long long)s->losses.uplink_flow_map_full);
+	fprintf(f, "%s\n", s->vanished ? "; some interfaces vanished during the run" : "");
 }
