@@ -529,6 +529,47 @@ static void test_join_several_uplink_flows(void **state)
 	}
 }
 
+/*
+ * An uplink flow taken out of the kernel (idle), whose outside tuple then
+ * comes back for another VM: what was taken out stays the first VM's (a
+ * retired segment of the uplink table), the new counts go to the second.
+ */
+static void test_join_tuple_reused_after_expiry(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct tf_flow_key t1 = key4(TAP1, IPPROTO_UDP, "10.200.0.2", 41000, "10.201.0.2", 7001);
+	struct tf_flow_key t2 = key4(TAP2, IPPROTO_UDP, "10.200.0.3", 41000, "10.201.0.2", 7001);
+	struct tf_flow_key u = key4(UPLINK, IPPROTO_UDP, "10.201.0.1", 41000, "10.201.0.2", 7001);
+	struct tf_ct_tuple c1 = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.2", 41000, "10.201.0.2", 7001);
+	struct tf_ct_tuple c2 = tuple(TF_FAM_IPV4, IPPROTO_UDP, "10.200.0.3", 41000, "10.201.0.2", 7001);
+	struct tf_uplink_value uv;
+	struct tf_flow_value v;
+	struct tf_nat_link l;
+
+	(void)state;
+	v = val(4, 968, 4, 968, 10 * SEC);
+	put(f, &t1, &v);
+	uv = uplink_val(&u, BRIDGE, &c1, TF_NAT_CT, 0, val(4, 968, 4, 968, 10 * SEC));
+	put_uplink(f, &u, &uv);
+	poll_index(f, 11 * SEC);
+	/* Idle for the idle timeout: taken out of both maps, kept in the tables. */
+	poll_index(f, 45 * SEC);
+	assert_true(tf_flows_find(f->fl.uplinks, &u)->expired);
+	assert_int_equal(fake_find(&f->up_m, &u), -1);
+	v = val(2, 484, 2, 484, 50 * SEC);
+	put(f, &t2, &v);
+	uv = uplink_val(&u, BRIDGE, &c2, TF_NAT_CT, 0, val(2, 484, 2, 484, 50 * SEC));
+	put_uplink(f, &u, &uv);
+	poll_index(f, 51 * SEC);
+	assert_int_equal(f->fl.uplinks->counts.retired, 1);
+	assert_int_equal(f->ix.n, 2);
+	join(f, &t1, BRIDGE, &l);
+	assert_link(&l, 1, 4, 968, 4, 968, 0, 0);
+	join(f, &t2, BRIDGE, &l);
+	assert_link(&l, 1, 2, 484, 2, 484, 0, 0);
+	fixture_free(f);
+}
+
 static void test_join_other_bridge(void **state)
 {
 	struct fixture *f = fixture_new();
@@ -811,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_join_port_collision),
 		cmocka_unit_test(test_join_icmp_id_translation),
 		cmocka_unit_test(test_join_several_uplink_flows),
+		cmocka_unit_test(test_join_tuple_reused_after_expiry),
 		cmocka_unit_test(test_join_other_bridge),
 		cmocka_unit_test(test_join_related_and_non_uplink),
 		cmocka_unit_test(test_join_routed_no_conntrack),
