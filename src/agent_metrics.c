@@ -652,6 +652,10 @@ int tf_agent_metrics_render(struct tf_agent_metrics *m, struct tf_session *s,
 	counter(p, "tapflow_flow_map_full_total",
 		"Packets of new flows that found the flow map full (in the interface, in no flow).",
 		loss.flow_map_full);
+	counter(p, "tapflow_uplink_flow_map_full_total",
+		"VMs' forwarded packets whose new uplink flow found the uplink flow map full "
+		"(NAT join; on the uplink, joined with no VM flow).",
+		loss.uplink_flow_map_full);
 	counter(p, "tapflow_nat_retired_full_total",
 		"Uplink flows whose earlier VM side could not be kept apart (NAT join).",
 		loss.nat_retired_full);
