@@ -333,43 +333,39 @@ static void add_cpu_value(struct tf_flow_value *out, const struct tf_flow_value 
 	out->tcp_flags_tx |= v->tcp_flags_tx;
 }
 
-/* The value of a flow (summed over CPUs for a per-CPU map); -errno. */
-static int get_flow(const struct fixture *f, const struct tf_flow_key *key,
-		    struct tf_flow_value *out)
+/*
+ * The counts of a flow in map fd, whose values (vsz bytes, one per CPU
+ * for a per-CPU map) start with a struct tf_flow_value, summed; -errno.
+ */
+static int get_counts(const struct fixture *f, int fd, size_t vsz,
+		      const struct tf_flow_key *key, struct tf_flow_value *out)
 {
 	int n = f->flows_percpu ? ncpus : 1;
-	struct tf_flow_value *v = calloc((size_t)n, sizeof(*v));
+	char *v = calloc((size_t)n, vsz);
 	int err = 0;
 
 	assert_non_null(v);
 	memset(out, 0, sizeof(*out));
-	if (bpf_map_lookup_elem(f->flows_fd, key, v)) {
+	if (bpf_map_lookup_elem(fd, key, v))
 		err = -errno;
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		add_cpu_value(out, &v[i]);
-out:
+	for (int i = 0; !err && i < n; i++)
+		add_cpu_value(out, (const struct tf_flow_value *)(v + (size_t)i * vsz));
 	free(v);
 	return err;
 }
 
-/* The counts of an uplink flow (map uplink_flows), as get_flow(); -errno. */
+static int get_flow(const struct fixture *f, const struct tf_flow_key *key,
+		    struct tf_flow_value *out)
+{
+	return get_counts(f, f->flows_fd, sizeof(struct tf_flow_value), key, out);
+}
+
+/* An uplink flow's counts (map uplink_flows: its value starts with them). */
 static int get_uplink(const struct fixture *f, const struct tf_flow_key *key,
 		      struct tf_flow_value *out)
 {
-	int n = f->flows_percpu ? ncpus : 1;
-	struct tf_uplink_value *v = calloc((size_t)n, sizeof(*v));
-	int err = 0;
-
-	assert_non_null(v);
-	memset(out, 0, sizeof(*out));
-	if (bpf_map_lookup_elem(f->uplink_fd, key, v))
-		err = -errno;
-	for (int i = 0; !err && i < n; i++)
-		add_cpu_value(out, &v[i].flow);
-	free(v);
-	return err;
+	_Static_assert(offsetof(struct tf_uplink_value, flow) == 0, "counts first");
+	return get_counts(f, f->uplink_fd, sizeof(struct tf_uplink_value), key, out);
 }
 
 /* Which flow a lookup did not find (what: "flow", "uplink flow"). */
