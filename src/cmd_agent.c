@@ -155,7 +155,8 @@ static void reload(struct agent *a)
 
 		if (tf_http_start(&h, a->cli.prometheus, err, sizeof(err))) {
 			tf_warn("config: %s; metrics stay on %s", err, a->http.where);
-			a->cli.prometheus = was.prometheus;
+			/* Not was.prometheus: it may be the old file's, freed below. */
+			a->cli.prometheus = a->http.where;
 		} else {
 			tf_http_stop(&a->http);
 			a->http = h;

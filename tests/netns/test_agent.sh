@@ -57,10 +57,11 @@ cat >"$OUT/agent.conf" <<CONF
 # the test's agent
 iface = tfl1
 flow-metrics = 2
+prometheus = 127.0.0.1:$PORT
 CONF
 K0=$(kstats $NSH tfl1)
 "$TAPFLOW" --netns "$NSH" agent --no-libvirt --config "$OUT/agent.conf" \
-	--prometheus 127.0.0.1:$PORT >"$OUT/agent.out" 2>"$OUT/agent.err" &
+	>"$OUT/agent.out" 2>"$OUT/agent.err" &
 AGENT=$!
 tf_on_exit "kill_job $AGENT"
 if wait_for scrape -o /dev/null; then
@@ -147,6 +148,7 @@ tf_eq "no counter went down between scrapes" "" "$down"
 cat >"$OUT/agent.conf" <<CONF
 iface = tfl*
 flow-metrics = 1
+prometheus = 127.0.0.1:$PORT
 CONF
 kill -HUP $AGENT
 traced2() { scrape | grep -q '^tapflow_interface_traced{.*interface="tfl2".*} 1$'; }
@@ -158,6 +160,17 @@ tf_eq "SIGHUP: flow-metrics 1 applies" 1 "$(grep -E '^tapflow_flow_packets_total
 read -r rxp rxb txp txb <<<"$(kdelta "$K0" "$(kstats $NSH tfl1)")"
 tf_eq "SIGHUP: no count lost on tfl1" "$txp" "$(metric "$OUT/m3.txt" tapflow_interface_transmit_packets_total 'interface="tfl1"')"
 tf_eq "SIGHUP: the reload counted" 1 "$(grep '^tapflow_config_reloads_total ' "$OUT/m3.txt" | awk '{print $2}')"
+# An address the new listener cannot take: the old one stays, the rest applies.
+printf 'iface = tfl*\nflow-metrics = 1\nprometheus = 127.0.0.1:0\n' >"$OUT/agent.conf"
+kill -HUP $AGENT
+wait_for grep -q "config: invalid --prometheus '127.0.0.1:0'.*; metrics stay on 127.0.0.1:$PORT" "$OUT/agent.err" &&
+	tf_ok "SIGHUP: a listen address that fails keeps the old one" ||
+	tf_fail "SIGHUP: a listen address that fails keeps the old one" "$(tail -3 "$OUT/agent.err")"
+printf 'iface = tfl*\nflow-metrics = 1\nprometheus = 127.0.0.1:%s\n' $PORT >"$OUT/agent.conf"
+kill -HUP $AGENT
+wait_for eval '[ "$(scrape | grep "^tapflow_config_reloads_total " | cut -d" " -f2)" = 3 ]' &&
+	tf_ok "SIGHUP: and the next reload still works" ||
+	tf_fail "SIGHUP: and the next reload still works" "$(tail -3 "$OUT/agent.err")"
 echo "flow-metrics = many" >"$OUT/agent.conf"
 kill -HUP $AGENT
 wait_for grep -q "config not reloaded: .*agent.conf:1: flow-metrics 'many'" "$OUT/agent.err" &&
