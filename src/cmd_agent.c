@@ -30,7 +30,8 @@ struct agent {
 	struct tf_agent_conf conf;
 	const char **vms, **ifaces;	/* cli's lists, when they come from conf */
 	struct tf_session s;
-	struct tf_http http;
+	struct tf_http *http;		/* its own place: its thread keeps a pointer to it */
+	uint64_t scrapes_before[3];	/* served by listeners replaced by a reload */
 	struct tf_agent_metrics m;
 	struct tf_agent_health health;
 	struct tf_prom prom;
@@ -122,6 +123,31 @@ static void note_restart_only(const struct tf_cli *was, const struct tf_cli *now
 		tf_note("config: no-drops changes at the next start");
 }
 
+/* A listener for /metrics on addr, or NULL with why in err. */
+static struct tf_http *listen_on(const char *addr, char *err, size_t errlen)
+{
+	struct tf_http *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (tf_http_start(h, addr, err, errlen)) {
+		tf_http_stop(h);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void stop_listening(struct tf_http *h)
+{
+	if (!h)
+		return;
+	tf_http_stop(h);
+	free(h);
+}
+
 /* SIGHUP: read --config again and apply it, all or nothing. */
 static void reload(struct agent *a)
 {
@@ -151,17 +177,20 @@ static void reload(struct agent *a)
 		goto refused;
 	}
 	if (strcmp(was.prometheus, a->cli.prometheus)) {
-		struct tf_http h;
+		struct tf_http *h = listen_on(a->cli.prometheus, err, sizeof(err));
 
-		if (tf_http_start(&h, a->cli.prometheus, err, sizeof(err))) {
-			tf_warn("config: %s; metrics stay on %s", err, a->http.where);
+		if (!h) {
+			tf_warn("config: %s; metrics stay on %s", err, a->http->where);
 			/* Not was.prometheus: it may be the old file's, freed below. */
-			a->cli.prometheus = a->http.where;
+			a->cli.prometheus = a->http->where;
 		} else {
-			tf_http_stop(&a->http);
+			a->scrapes_before[0] += a->http->scrapes;
+			a->scrapes_before[1] += a->http->gzipped;
+			a->scrapes_before[2] += a->http->stale;
+			stop_listening(a->http);
 			a->http = h;
-			a->s.wake_fd = h.wake_fd;
-			tf_note("metrics now on http://%s/metrics", h.where);
+			a->s.wake_fd = h->wake_fd;
+			tf_note("metrics now on http://%s/metrics", h->where);
 		}
 	}
 	note_restart_only(&was, &a->cli);
@@ -196,16 +225,16 @@ static void serve(struct agent *a, uint64_t gen)
 	struct tf_prom out = {};
 
 	tf_session_poll(&a->s);
-	a->health.scrapes = a->http.scrapes;
-	a->health.scrapes_gzip = a->http.gzipped;
-	a->health.scrapes_stale = a->http.stale;
+	a->health.scrapes = a->scrapes_before[0] + a->http->scrapes;
+	a->health.scrapes_gzip = a->scrapes_before[1] + a->http->gzipped;
+	a->health.scrapes_stale = a->scrapes_before[2] + a->http->stale;
 	if (tf_agent_metrics_render(&a->m, &a->s, &a->health, &a->prom))
 		tf_debug("metrics: out of memory; some series wait for the next scrape");
 	/* The buffer goes to the HTTP side; the next render starts a new one. */
 	out = a->prom;
 	memset(&a->prom, 0, sizeof(a->prom));
 	if (out.buf)
-		tf_http_publish(&a->http, out.buf, out.len, gen);
+		tf_http_publish(a->http, out.buf, out.len, gen);
 }
 
 static void run(struct agent *a)
@@ -226,7 +255,7 @@ static void run(struct agent *a)
 		}
 		if (tf_exiting)
 			break;
-		if (tf_http_wanted(&a->http, &gen)) {
+		if (tf_http_wanted(a->http, &gen)) {
 			serve(a, gen);
 		} else if (tf_now_mono() >= next) {
 			/* Between scrapes: flows expire and drops are attributed on time. */
@@ -278,7 +307,6 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	a->cmdline = cmdline;
 	a->cli = *cmdline;
 	a->cli.keep_waiting = true;
-	a->http.wake_fd = -1;
 	if (cmdline->config &&
 	    tf_agent_conf_load(cmdline->config, &a->conf, err, sizeof(err))) {
 		tf_err("%s", err);
@@ -315,7 +343,8 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 		a->pinned = true;
 		opts.pin = &a->pin;
 	}
-	if (tf_http_start(&a->http, a->cli.prometheus, err, sizeof(err))) {
+	a->http = listen_on(a->cli.prometheus, err, sizeof(err));
+	if (!a->http) {
 		tf_err("%s", err);
 		goto out;
 	}
@@ -324,7 +353,7 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	if (tf_session_begin(&a->s, &a->cli, &opts) || tf_session_follow_flows(&a->s))
 		goto out;
 	a->s.fr.rep.top_n = 0;	/* every flow: the top ones are picked per scrape */
-	a->s.wake_fd = a->http.wake_fd;
+	a->s.wake_fd = a->http->wake_fd;
 	load_drop_names(a);
 	/* Set up: from here on, only what following the host takes. */
 	if (tf_caps_keep_only(tf_caps_agent_keeps(), err, sizeof(err)))
@@ -332,10 +361,10 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	if (a->pinned && a->pin.adopted)
 		tf_note("agent %s: tracing %zu interfaces (%zu carried on from the pins in %s), "
 			"metrics on http://%s/metrics", TAPFLOW_VERSION, attached(&a->s.c, false),
-			attached(&a->s.c, true), a->pin.dir, a->http.where);
+			attached(&a->s.c, true), a->pin.dir, a->http->where);
 	else
 		tf_note("agent %s: tracing %zu interfaces, metrics on http://%s/metrics",
-			TAPFLOW_VERSION, attached(&a->s.c, false), a->http.where);
+			TAPFLOW_VERSION, attached(&a->s.c, false), a->http->where);
 	sd_notify(0, "READY=1");
 	run(a);
 	sd_notify(0, "STOPPING=1");
@@ -347,7 +376,7 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	tf_session_finish(&a->s);
 	ret = TF_EXIT_OK;
 out:
-	tf_http_stop(&a->http);
+	stop_listening(a->http);
 	if (begun)
 		tf_session_end(&a->s);
 	if (a->pinned)

@@ -171,6 +171,19 @@ kill -HUP $AGENT
 wait_for eval '[ "$(scrape | grep "^tapflow_config_reloads_total " | cut -d" " -f2)" = 3 ]' &&
 	tf_ok "SIGHUP: and the next reload still works" ||
 	tf_fail "SIGHUP: and the next reload still works" "$(tail -3 "$OUT/agent.err")"
+# A new address: served there from now on, the old one closed, no count lost.
+PORT2=$((PORT + 1))
+printf 'iface = tfl*\nflow-metrics = 1\nprometheus = 127.0.0.1:%s\n' $PORT2 >"$OUT/agent.conf"
+kill -HUP $AGENT
+moved() { nsq $NSH curl -sf -o /dev/null http://127.0.0.1:$PORT2/metrics; }
+wait_for moved && tf_ok "SIGHUP: metrics move to the new address" ||
+	tf_fail "SIGHUP: metrics move to the new address" "$(tail -3 "$OUT/agent.err")"
+tf_eq "SIGHUP: the old address is closed" 7 "$(nsq $NSH curl -s -o /dev/null "$URL"; echo $?)"
+PORT=$PORT2 URL=http://127.0.0.1:$PORT2/metrics
+udp 3 7004
+read -r rxp rxb txp txb <<<"$(kdelta "$K0" "$(kstats $NSH tfl1)")"
+tf_eq "SIGHUP: the new listener's numbers carry on" "$txp" "$(scrape | awk '/^tapflow_interface_transmit_packets_total\{.*interface="tfl1"/ { print $2 }')"
+tf_check "SIGHUP: scrapes counted across listeners" test "$(scrape | awk '/^tapflow_scrapes_total / { print $2 }')" -gt 10
 echo "flow-metrics = many" >"$OUT/agent.conf"
 kill -HUP $AGENT
 wait_for grep -q "config not reloaded: .*agent.conf:1: flow-metrics 'many'" "$OUT/agent.err" &&
