@@ -20,6 +20,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bpf/need_env.h"
+
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
@@ -57,14 +59,6 @@ struct fixture {
 	struct tf_ifc ifc;
 	int prog_fd[TF_HOOK_DIRS];
 };
-
-#define NEED_ENV()                                                        \
-	do {                                                              \
-		if (skip_reason[0]) {                                     \
-			print_message("# SKIP: %s\n", skip_reason);       \
-			skip();                                           \
-		}                                                         \
-	} while (0)
 
 /* ---- frames -------------------------------------------------------- */
 

@@ -32,6 +32,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bpf/need_env.h"
+
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
@@ -76,14 +78,6 @@ struct fixture {
 	bool flows_percpu;		/* and so is uplink_flows (the same map type) */
 	int tap_fd[2];		/* [tx], i.e. [0] = egress (rx), [1] = ingress (tx) */
 };
-
-#define NEED_ENV()                                                        \
-	do {                                                              \
-		if (skip_reason[0]) {                                     \
-			print_message("# SKIP: %s\n", skip_reason);       \
-			skip();                                           \
-		}                                                         \
-	} while (0)
 
 /* ---- frames -------------------------------------------------------- */
 
@@ -1968,7 +1962,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	}
 	return vfprintf(stderr, fmt, ap);
 }
-
 
 /* ---- the NAT join's per-CPU cache of uplink flows ------------------- */
 

@@ -46,6 +46,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bpf/need_env.h"
+
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -119,14 +121,6 @@ static int ncpus;
 static uint64_t seed;
 static uint64_t total_frames = 1000000;
 static uint32_t max_frame;	/* the largest frame the test run takes */
-
-#define NEED_ENV()                                                        \
-	do {                                                              \
-		if (skip_reason[0]) {                                     \
-			print_message("# SKIP: %s\n", skip_reason);       \
-			skip();                                           \
-		}                                                         \
-	} while (0)
 
 static double mono_s(void)
 {

@@ -17,6 +17,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bpf/need_env.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -36,14 +38,6 @@
 static char dir[128];
 static char skip_reason[256];
 static int ncpus;
-
-#define NEED_ENV()                                                        \
-	do {                                                              \
-		if (skip_reason[0]) {                                     \
-			print_message("# SKIP: %s\n", skip_reason);       \
-			skip();                                           \
-		}                                                         \
-	} while (0)
 
 /* One agent's load: the object opened with max_flows entries, over the pin set in dir. */
 struct load {
