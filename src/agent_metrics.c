@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #include "agent_metrics.h"
 #include "cli.h"
+#include "ipfix.h"
+#include "ipfix_flows.h"
 #include "tapflow.skel.h"
 
 /* ---- flow series ----------------------------------------------------------- */
@@ -558,6 +561,60 @@ static void counter(struct tf_prom *p, const char *name, const char *help, uint6
 	tf_prom_u64(p, name, NULL, v);
 }
 
+/* The --ipfix destinations: one series each, labelled with the destination as given. */
+static void render_ipfix(struct tf_prom *p, const struct tf_agent_health *h)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+		bool flag;
+	} f[] = {
+		{ "tapflow_ipfix_records_total", "counter",
+		  "IPFIX flow records sent to the destination.",
+		  offsetof(struct tf_ipfix_stats, records), false },
+		{ "tapflow_ipfix_records_lost_total", "counter",
+		  "IPFIX flow records lost: queue full while the collector was away, or a send failed.",
+		  offsetof(struct tf_ipfix_stats, records_lost), false },
+		{ "tapflow_ipfix_messages_total", "counter", "IPFIX messages sent.",
+		  offsetof(struct tf_ipfix_stats, messages), false },
+		{ "tapflow_ipfix_bytes_total", "counter", "IPFIX message bytes sent.",
+		  offsetof(struct tf_ipfix_stats, bytes), false },
+		{ "tapflow_ipfix_connects_total", "counter",
+		  "TCP connections made to the collector (the first one included).",
+		  offsetof(struct tf_ipfix_stats, connects), false },
+		{ "tapflow_ipfix_send_errors_total", "counter", "Sends and writes that failed.",
+		  offsetof(struct tf_ipfix_stats, send_errors), false },
+		{ "tapflow_ipfix_up", "gauge",
+		  "1 if the destination takes records (TCP: connected; UDP, file: the last send worked).",
+		  offsetof(struct tf_ipfix_stats, up), true },
+	};
+	struct tf_ipfix_stats *st;
+
+	if (!h->ipfix_flows)
+		return;
+	st = calloc(h->n_ipfix + 1, sizeof(*st));
+	if (!st) {
+		p->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < h->n_ipfix; i++)
+		tf_ipfix_get_stats(h->ipfix[i], &st[i]);
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+		tf_prom_family(p, f[k].name, f[k].type, f[k].help);
+		for (size_t i = 0; i < h->n_ipfix; i++) {
+			const char *labels[] = { "destination", tf_ipfix_url(h->ipfix[i]), NULL };
+			const char *v = (const char *)&st[i] + f[k].off;
+
+			tf_prom_u64(p, f[k].name, labels,
+				    f[k].flag ? *(const bool *)v : *(const uint64_t *)v);
+		}
+	}
+	free(st);
+	counter(p, "tapflow_ipfix_flows_unrecorded_total",
+		"Flows whose IPFIX export state could not be kept (out of memory).",
+		h->ipfix_flows->unrecorded);
+}
+
 /* The standard process metrics of Prometheus' client libraries. */
 static void render_process(struct tf_prom *p, const struct tf_agent_health *h)
 {
@@ -673,6 +730,7 @@ int tf_agent_metrics_render(struct tf_agent_metrics *m, struct tf_session *s,
 	counter(p, "tapflow_config_reload_errors_total",
 		"Config reloads refused (the old config stays).", h->reload_errors);
 	render_bpf_stats(c, p);
+	render_ipfix(p, h);
 	render_process(p, h);
 	if (p->oom)
 		return -ENOMEM;

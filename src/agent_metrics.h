@@ -69,10 +69,16 @@ struct tf_series_target {
 	uint64_t lost_base_tx, lost_base_rx;
 };
 
+struct tf_ipfix;
+struct tf_ipfix_flows;
+
 struct tf_agent_health {
 	uint64_t scrapes, scrapes_gzip, scrapes_stale;
 	uint64_t reloads, reload_errors;
 	double start_time;		/* CLOCK_REALTIME (s) */
+	struct tf_ipfix *const *ipfix;	/* --ipfix destinations (n_ipfix) */
+	size_t n_ipfix;
+	const struct tf_ipfix_flows *ipfix_flows;	/* NULL: no export */
 };
 
 struct tf_agent_metrics {

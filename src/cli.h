@@ -54,6 +54,12 @@ struct tf_cli {
 	long flow_metrics;		/* agent --flow-metrics; < 0: default */
 	const char *pin;		/* agent --pin DIR: pinned, taken over by the next agent */
 	const char *unpin;		/* agent --unpin DIR: remove what --pin DIR pinned */
+	const char **ipfix;		/* agent --ipfix URL, repeatable */
+	size_t n_ipfix;
+	double ipfix_rotate;		/* agent --ipfix-rotate (s); 0: never */
+	double ipfix_template_refresh;	/* agent --ipfix-template-refresh (s) */
+	long ipfix_queue;		/* agent --ipfix-queue (records) */
+	bool active_timeout_given;	/* --active-timeout was on the command line */
 	/* A run with nothing to trace yet waits for it (the agent on an empty host). */
 	bool keep_waiting;
 	const char *command;
@@ -70,6 +76,7 @@ struct tf_cli {
 /* Flow expiry, as IPFIX exporters do it (see README). */
 #define TF_IDLE_TIMEOUT_DEFAULT 30.0
 #define TF_ACTIVE_TIMEOUT_DEFAULT 0.0	/* off: see README */
+#define TF_AGENT_ACTIVE_TIMEOUT_DEFAULT 60.0	/* the agent's: IPFIX records of long flows */
 /* drops --events without a number: events per second at most. */
 #define TF_DROP_EVENTS_DEFAULT 100
 /* Flows per interface in the human table without --top (JSON: all). */

@@ -13,12 +13,16 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
+#include <limits.h>
 
 #include "agent_conf.h"
 #include "agent_metrics.h"
 #include "caps.h"
 #include "cli.h"
 #include "http.h"
+#include "ipfix.h"
+#include "ipfix_flows.h"
 #include "log.h"
 #include "pin.h"
 #include "session.h"
@@ -40,6 +44,11 @@ struct agent {
 	bool names;			/* ksyms and reasons loaded */
 	struct tf_pin pin;		/* --pin */
 	bool pinned;			/* pin is open */
+	struct tf_ipfix **ipfix;	/* --ipfix destinations */
+	size_t n_ipfix;
+	struct tf_ipfix_flows xf;	/* what they are sent */
+	double ipfix_active;		/* --active-timeout: a busy flow's records this often (s) */
+	bool exporting;			/* xf is set up */
 };
 
 /* cli = the command line over conf. 0, or -1: out of memory. */
@@ -219,12 +228,30 @@ refused:
 	sd_notify(0, "READY=1");
 }
 
+/* Flow records due after a poll, handed to every destination as far as each takes them. */
+static void export(struct agent *a, bool final)
+{
+	double now = tf_now_mono();
+
+	if (!a->exporting)
+		return;
+	tf_ipfix_flows_export(&a->xf, &a->s, a->names ? &a->reasons : NULL, final);
+	for (size_t i = 0; i < a->n_ipfix; i++)
+		tf_ipfix_flush(a->ipfix[i], now);
+}
+
+static void poll_and_export(struct agent *a)
+{
+	tf_session_poll(&a->s);
+	export(a, false);
+}
+
 /* A scrape waits: poll, render, hand over. */
 static void serve(struct agent *a, uint64_t gen)
 {
 	struct tf_prom out = {};
 
-	tf_session_poll(&a->s);
+	poll_and_export(a);
 	a->health.scrapes = a->scrapes_before[0] + a->http->scrapes;
 	a->health.scrapes_gzip = a->scrapes_before[1] + a->http->gzipped;
 	a->health.scrapes_stale = a->scrapes_before[2] + a->http->stale;
@@ -259,7 +286,7 @@ static void run(struct agent *a)
 			serve(a, gen);
 		} else if (tf_now_mono() >= next) {
 			/* Between scrapes: flows expire and drops are attributed on time. */
-			tf_session_poll(&a->s);
+			poll_and_export(a);
 		}
 		while (next <= tf_now_mono())
 			next += a->cli.interval;
@@ -273,6 +300,57 @@ static size_t attached(const struct tf_collector *c, bool carried)
 	for (size_t i = 0; i < c->n_targets; i++)
 		n += c->targets[i].hook.attached && (!carried || c->targets[i].carried);
 	return n;
+}
+
+/* The --ipfix destinations, before anything is attached: a bad one is said first. */
+static int open_ipfix(struct agent *a, char *err, size_t errlen)
+{
+	char host[256] = "";
+	struct tf_ipfix_opts o = {
+		.template_refresh_s = a->cli.ipfix_template_refresh,
+		.rotate_s = a->cli.ipfix_rotate,
+		.queue_max = a->cli.ipfix_queue > 0 ? (size_t)a->cli.ipfix_queue : 0,
+		.domain_name = host,
+	};
+
+	if (!a->cli.n_ipfix)
+		return 0;
+	gethostname(host, sizeof(host) - 1);
+	/* One domain per host, the same across restarts: collectors key exporters by it. */
+	o.domain = (uint32_t)(tf_fnv1a(host, strlen(host)) & 0x7fffffff);
+	a->ipfix = calloc(a->cli.n_ipfix, sizeof(*a->ipfix));
+	if (!a->ipfix) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < a->cli.n_ipfix; i++) {
+		o.url = a->cli.ipfix[i];
+		a->ipfix[i] = tf_ipfix_open(&o, err, errlen);
+		if (!a->ipfix[i])
+			return -1;
+		a->n_ipfix++;
+	}
+	return 0;
+}
+
+/* The end of the export: every destination's last records, and what became of them. */
+static void close_ipfix(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_ipfix; i++) {
+		struct tf_ipfix_stats st;
+		char url[PATH_MAX + 16];
+
+		snprintf(url, sizeof(url), "%s", tf_ipfix_url(a->ipfix[i]));
+		tf_ipfix_close(a->ipfix[i], 2.0, &st);
+		if (st.records_lost)
+			tf_warn("ipfix %s: %llu records sent, %llu lost", url,
+				(unsigned long long)st.records, (unsigned long long)st.records_lost);
+		else
+			tf_note("ipfix %s: %llu records sent", url, (unsigned long long)st.records);
+	}
+	free(a->ipfix);
+	a->ipfix = NULL;
+	a->n_ipfix = 0;
 }
 
 /* --unpin DIR: everything --pin DIR pinned, detached and removed. */
@@ -327,6 +405,14 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 		       cmdline->config);
 		goto out;
 	}
+	/*
+	 * The agent's active timeout paces the IPFIX records of busy flows,
+	 * which are deltas of the table's totals: no kernel entry needs taking
+	 * out for them, and taking out a busy one can miss a packet.
+	 */
+	a->ipfix_active = a->cli.active_timeout_given ? a->cli.active_timeout
+						      : TF_AGENT_ACTIVE_TIMEOUT_DEFAULT;
+	a->cli.active_timeout = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	a->health.start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	a->m.flow_top = (size_t)a->cli.flow_metrics;
@@ -348,6 +434,10 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 		tf_err("%s", err);
 		goto out;
 	}
+	if (open_ipfix(a, err, sizeof(err))) {
+		tf_err("%s", err);
+		goto out;
+	}
 	tf_signals_hup_reloads();
 	begun = true;
 	if (tf_session_begin(&a->s, &a->cli, &opts) || tf_session_follow_flows(&a->s))
@@ -355,6 +445,18 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	a->s.fr.rep.top_n = 0;	/* every flow: the top ones are picked per scrape */
 	a->s.wake_fd = a->http->wake_fd;
 	load_drop_names(a);
+	if (a->n_ipfix) {
+		if (tf_ipfix_flows_init(&a->xf, &a->s, a->ipfix_active)) {
+			tf_err("out of memory");
+			goto out;
+		}
+		a->xf.dest = a->ipfix;
+		a->xf.n_dest = a->n_ipfix;
+		a->exporting = true;
+		a->health.ipfix = a->ipfix;
+		a->health.n_ipfix = a->n_ipfix;
+		a->health.ipfix_flows = &a->xf;
+	}
 	/* Set up: from here on, only what following the host takes. */
 	if (tf_caps_keep_only(tf_caps_agent_keeps(), err, sizeof(err)))
 		tf_warn("%s; the agent keeps the capabilities it was started with", err);
@@ -373,10 +475,17 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 			tf_exiting ? "signal" : "duration reached", a->pin.dir);
 	else
 		tf_note("agent stopping: %s", tf_exiting ? "signal" : "duration reached");
+	/* Pinned, the hooks count on: the records end at this last look. */
+	if (a->pinned)
+		tf_session_poll(&a->s);
 	tf_session_finish(&a->s);
+	export(a, true);
 	ret = TF_EXIT_OK;
 out:
 	stop_listening(a->http);
+	close_ipfix(a);
+	if (a->exporting)
+		tf_ipfix_flows_free(&a->xf);
 	if (begun)
 		tf_session_end(&a->s);
 	if (a->pinned)

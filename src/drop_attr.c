@@ -334,14 +334,16 @@ static int fd_slots_grow(struct tf_drop_table *t)
 	return 0;
 }
 
-static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, uint64_t n,
-			 uint32_t fwd_ifindex)
+static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow, bool tx,
+			 const struct tf_drop_counts *v, uint32_t fwd_ifindex)
 {
 	struct tf_flow_drops *d = flow_drops_find(t, flow);
 	size_t s;
 
 	if (d) {
-		d->packets += n;
+		d->packets += v->packets;
+		d->dir[tx].packets += v->packets;
+		d->dir[tx].bytes += v->bytes;
 		if (fwd_ifindex)
 			d->fwd_ifindex = fwd_ifindex;
 		return 0;
@@ -358,9 +360,13 @@ static int flow_drop_add(struct tf_drop_table *t, const struct tf_flow_key *flow
 		t->cap_fd = cap;
 	}
 	s = fd_slot(t, flow);
-	t->fd[t->n_fd].flow = *flow;
-	t->fd[t->n_fd].fwd_ifindex = fwd_ifindex;
-	t->fd[t->n_fd].packets = n;
+	d = &t->fd[t->n_fd];
+	memset(d, 0, sizeof(*d));
+	d->flow = *flow;
+	d->fwd_ifindex = fwd_ifindex;
+	d->packets = v->packets;
+	d->dir[tx].packets = v->packets;
+	d->dir[tx].bytes = v->bytes;
 	t->fd_slots[s] = (uint32_t)++t->n_fd;
 	return 0;
 }
@@ -370,6 +376,12 @@ uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_
 	const struct tf_flow_drops *d = flow_drops_find(t, flow);
 
 	return d ? d->packets : 0;
+}
+
+const struct tf_flow_drops *tf_drop_table_flow_entry(const struct tf_drop_table *t,
+						     const struct tf_flow_key *flow)
+{
+	return flow_drops_find(t, flow);
 }
 
 uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow)
@@ -424,7 +436,7 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 	}
 	t->tap_packets[a->tap] += v->packets;
 	/* Only the VM's own packets go out through an uplink. */
-	return a->has_flow ? flow_drop_add(t, &a->flow, v->packets, a->tx ? k->out_ifindex : 0)
+	return a->has_flow ? flow_drop_add(t, &a->flow, a->tx, v, a->tx ? k->out_ifindex : 0)
 			   : 0;
 }
 

@@ -75,6 +75,10 @@ struct tf_drop_group {
 struct tf_flow_drops {
 	struct tf_flow_key flow;	/* a VM flow (VM view) */
 	uint64_t packets;
+	/* By direction, VM view: [0] for the VM, [1] the VM's own (drop_attr.tx). */
+	struct {
+		uint64_t packets, bytes;	/* bytes: skb->len where it was dropped */
+	} dir[2];
 	/*
 	 * The traced device the host was forwarding the VM's own dropped
 	 * packets to (the drop key's out_ifindex; the latest), 0 if none was:
@@ -109,6 +113,9 @@ int tf_drop_table_add(struct tf_drop_table *t, const struct tf_collector *c,
 		      const struct tf_drop_key *k, const struct tf_drop_counts *v,
 		      const struct tf_drop_attr *a);
 uint64_t tf_drop_table_flow(const struct tf_drop_table *t, const struct tf_flow_key *flow);
+/* The flow's drops, or NULL if none was attributed to it. */
+const struct tf_flow_drops *tf_drop_table_flow_entry(const struct tf_drop_table *t,
+						     const struct tf_flow_key *flow);
 /* Where the host was forwarding the VM flow's dropped packets to (ifindex), 0: nowhere known. */
 uint32_t tf_drop_table_fwd_out(const struct tf_drop_table *t, const struct tf_flow_key *flow);
 void tf_drop_table_free(struct tf_drop_table *t);

@@ -599,6 +599,8 @@ static void evict_ended(struct tf_flows *fl)
 			break;
 		e->flows++;
 		tf_flow_value_add(&e->v, &v[i]->base);
+		if (fl->on_evict)
+			fl->on_evict(fl->evict_ctx, v[i]);
 		unlink_flow(fl, v[i]);
 		fl->n_expired--;
 		fl->counts.evicted++;

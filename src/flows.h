@@ -161,6 +161,9 @@ struct tf_flows {
 	struct tf_flow_retired *retired;
 	size_t n_retired, cap_retired;
 	struct tf_flow_index ix;
+	/* Told of each ended flow the table lets go, before it is freed (NULL: none). */
+	void (*on_evict)(void *ctx, const struct tf_flow *f);
+	void *evict_ctx;
 	/* Batch buffers. */
 	uint32_t batch_cap;
 	struct tf_flow_key *keys;

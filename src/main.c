@@ -284,6 +284,7 @@ static int opt_idle_timeout(struct parse_state *ps, const char *a)
 
 static int opt_active_timeout(struct parse_state *ps, const char *a)
 {
+	ps->cli->active_timeout_given = true;
 	return parse_secs(a, "--active-timeout", TF_SECONDS_MIN, TF_SECONDS_MAX, true,
 			  &ps->cli->active_timeout);
 }
@@ -376,6 +377,32 @@ static int opt_unpin(struct parse_state *ps, const char *a)
 	return parse_name(a, "--unpin", &ps->cli->unpin);
 }
 
+static int opt_ipfix(struct parse_state *ps, const char *a)
+{
+	if (strncmp(a, "udp://", 6) && strncmp(a, "tcp://", 6) && strncmp(a, "file:", 5)) {
+		tf_err("invalid --ipfix '%s': expected udp://HOST:PORT, tcp://HOST:PORT or file:PATH",
+		       a);
+		return -1;
+	}
+	return push(&ps->cli->ipfix, &ps->cli->n_ipfix, a);
+}
+
+static int opt_ipfix_rotate(struct parse_state *ps, const char *a)
+{
+	return parse_secs(a, "--ipfix-rotate", 1, TF_SECONDS_MAX, true, &ps->cli->ipfix_rotate);
+}
+
+static int opt_ipfix_template_refresh(struct parse_state *ps, const char *a)
+{
+	return parse_secs(a, "--ipfix-template-refresh", 1, TF_SECONDS_MAX, false,
+			  &ps->cli->ipfix_template_refresh);
+}
+
+static int opt_ipfix_queue(struct parse_state *ps, const char *a)
+{
+	return parse_count(a, "--ipfix-queue", 1, 1L << 24, &ps->cli->ipfix_queue);
+}
+
 /* A row's parser: a function, or a flag of struct tf_cli set to true. */
 #define PARSE(fn) fn, 0
 #define FLAG(field) NULL, offsetof(struct tf_cli, field)
@@ -427,7 +454,9 @@ static const struct option_spec options[] = {
 	  "a flow idle this long has ended (default 30)" },
 	{ "active-timeout", 0, required_argument, "SEC", CMD_FLOW_TABLE, false,
 	  PARSE(opt_active_timeout),
-	  "harvest a busy flow's kernel entry this often\n(default 0: never)" },
+	  "harvest a busy flow's kernel entry this often (default 0:\n"
+	  "never); agent: send a busy flow's IPFIX records this often\n"
+	  "(default 60)" },
 	{ "no-nat", 0, no_argument, NULL, CMD_FLOW_TABLE, false, FLAG(no_nat),
 	  "no NAT join: count the uplink, but do not follow VM\n"
 	  "flows through it (no nat, uplink or fwd_lost fields)" },
@@ -465,6 +494,16 @@ static const struct option_spec options[] = {
 	  "no agent runs, and the next agent with DIR takes them over" },
 	{ "unpin", 0, required_argument, "DIR", CMD_AGENT, false, PARSE(opt_unpin),
 	  "detach and remove what --pin DIR pinned, and exit" },
+	{ "ipfix", 0, required_argument, "URL", CMD_AGENT, true, PARSE(opt_ipfix),
+	  "export flow records: udp://HOST:PORT, tcp://HOST:PORT or\n"
+	  "file:PATH (repeatable; README, IPFIX)" },
+	{ "ipfix-rotate", 0, required_argument, "SEC", CMD_AGENT, false, PARSE(opt_ipfix_rotate),
+	  "file: start a new file this often (default 0: never)" },
+	{ "ipfix-template-refresh", 0, required_argument, "SEC", CMD_AGENT, false,
+	  PARSE(opt_ipfix_template_refresh),
+	  "udp: send the templates again this often (default 60)" },
+	{ "ipfix-queue", 0, required_argument, "N", CMD_AGENT, false, PARSE(opt_ipfix_queue),
+	  "records kept while a collector is away (default 65536)" },
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -845,5 +884,6 @@ out:
 	free(cli.ifaces);
 	free(cli.uplinks);
 	free(cli.bridges);
+	free(cli.ipfix);
 	return ret;
 }
