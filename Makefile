@@ -16,7 +16,7 @@ BPFTOOL   ?= bpftool
 ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 VMLINUX   := vmlinux/$(ARCH)/vmlinux.h
 
-PKGS      := libbpf libvirt libxml-2.0 libelf zlib ncursesw libmicrohttpd libsystemd
+PKGS      := libbpf libvirt libxml-2.0 libelf zlib ncursesw libmicrohttpd libsystemd libfixbuf
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -113,6 +113,7 @@ struct tf_ipfix_opts {
 	double template_refresh_s;	/* UDP; 0: TF_IPFIX_TEMPLATE_REFRESH_DEFAULT */
 	double rotate_s;		/* file: 0 = never */
 	size_t queue_max;		/* records; 0: TF_IPFIX_QUEUE_DEFAULT */
+	double backoff_min_s;		/* TCP: first retry after; 0: 1 s (tests shorten it) */
 };
 
 struct tf_ipfix_stats {
