@@ -1342,7 +1342,7 @@ struct tf_ipfix *tf_ipfix_open(const struct tf_ipfix_opts *o, char *err, size_t 
 	x->st.up = x->kind != K_TCP;
 	return x;
 fail:
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 	return NULL;
 }
 
@@ -1430,7 +1430,7 @@ static void tcp_wait(struct tf_ipfix *x, double left)
 	poll(x->fd >= 0 ? &p : NULL, x->fd >= 0 ? 1 : 0, (int)(wait * 1000));
 }
 
-void tf_ipfix_close(struct tf_ipfix *x, double wait_s)
+void tf_ipfix_close(struct tf_ipfix *x, double wait_s, struct tf_ipfix_stats *final)
 {
 	double t0 = mono(), base;
 
@@ -1450,6 +1450,8 @@ void tf_ipfix_close(struct tf_ipfix *x, double wait_s)
 	}
 	lose(x, x->qlen, &x->unrep.end);
 	report_losses(x, true);
+	if (final)
+		*final = x->st;
 	file_close(x);
 	tcp_close(x);
 	out_clear(x);

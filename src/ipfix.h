@@ -149,9 +149,10 @@ void tf_ipfix_add(struct tf_ipfix *x, const struct tf_ipfix_rec *r);
 void tf_ipfix_flush(struct tf_ipfix *x, double now);
 /*
  * The end: flush, waiting at most wait_s for a TCP collector to take the
- * rest; what is still queued then is counted lost. Closes and frees x.
+ * rest; what is still queued then is counted lost. Closes and frees x;
+ * final (may be NULL) gets its last stats.
  */
-void tf_ipfix_close(struct tf_ipfix *x, double wait_s);
+void tf_ipfix_close(struct tf_ipfix *x, double wait_s, struct tf_ipfix_stats *final);
 void tf_ipfix_get_stats(const struct tf_ipfix *x, struct tf_ipfix_stats *out);
 /* The destination as given (for messages and metric labels). */
 const char *tf_ipfix_url(const struct tf_ipfix *x);

@@ -224,30 +224,27 @@ static void rec_common(const struct tf_target *t, const struct tf_flow *f, struc
 }
 
 /*
- * Addresses and ports of one direction. The key is in the VM's view (local:
- * the VM's side); a mirrored target's flows are reported in the interface's
- * own view, where local and remote trade places.
+ * Addresses and ports of one direction, as the packets carry them: the
+ * key's local side is the one behind the hook's ingress (the VM, for a
+ * tap), whatever view a report shows the flow in. from_local: the
+ * packets came in at the hook's ingress.
  */
-static void rec_tuple(const struct tf_flow_key *k, bool mirrored, bool tx, struct tf_ipfix_rec *r)
+static void rec_tuple(const struct tf_flow_key *k, bool from_local, struct tf_ipfix_rec *r)
 {
-	const uint8_t *local = mirrored ? k->remote_ip : k->local_ip;
-	const uint8_t *remote = mirrored ? k->local_ip : k->remote_ip;
-	int lport = mirrored ? k->remote_port : k->local_port;
-	int rport = mirrored ? k->local_port : k->remote_port;
 	bool icmp = (k->family == TF_FAM_IPV4 && k->proto == IPPROTO_ICMP) ||
 		    (k->family == TF_FAM_IPV6 && k->proto == IPPROTO_ICMPV6);
 
 	if (!r->family)
 		return;
-	copy_ip(tx ? r->src_ip : r->dst_ip, local);
-	copy_ip(tx ? r->dst_ip : r->src_ip, remote);
+	copy_ip(from_local ? r->src_ip : r->dst_ip, k->local_ip);
+	copy_ip(from_local ? r->dst_ip : r->src_ip, k->remote_ip);
 	if (icmp) {
 		/* A query and its reply are one flow, keyed by the query's type. */
 		r->icmp_type_code = k->remote_port;
 		return;
 	}
-	r->src_port = (uint16_t)(tx ? lport : rport);
-	r->dst_port = (uint16_t)(tx ? rport : lport);
+	r->src_port = from_local ? k->local_port : k->remote_port;
+	r->dst_port = from_local ? k->remote_port : k->local_port;
 }
 
 static bool dir_empty(const struct tf_dir_counters *d, uint64_t drops)
@@ -295,17 +292,20 @@ static void emit(const struct export_ctx *e, const struct tf_target *t, const st
 		};
 		uint64_t dp = fd ? sat_sub(fd->dir[d].packets, m->drop_packets[d]) : 0;
 		uint64_t db = fd ? sat_sub(fd->dir[d].bytes, m->drop_bytes[d]) : 0;
-		/* In the row's view: a mirrored target's rx is what the VM view calls tx. */
-		bool tx = mirrored ? !d : d;
-		/* The TC hook it was counted on: taps see the VM's packets at ingress. */
-		bool at_ingress = mirrored ? !tx : tx;
+		/*
+		 * d is the hook's side: 1 came in at its ingress (sent by the
+		 * VM on a tap). flowDirection is the VM's view on a tap, and
+		 * the interface's own (1: it transmitted) on an --iface one.
+		 */
+		bool from_local = d;
 		struct tf_ipfix_rec r;
 
 		if (dir_empty(&delta, dp))
 			continue;
 		rec_common(t, f, &r);
-		rec_tuple(&f->key, mirrored, tx, &r);
-		r.direction = tx ? TF_IPFIX_DIR_EGRESS : TF_IPFIX_DIR_INGRESS;
+		rec_tuple(&f->key, from_local, &r);
+		r.direction = (mirrored ? !from_local : from_local) ? TF_IPFIX_DIR_EGRESS
+								    : TF_IPFIX_DIR_INGRESS;
 		r.end_reason = reason;
 		r.tcp_flags = (uint8_t)(d ? tot->tcp_flags_tx : tot->tcp_flags_rx);
 		r.packets = delta.packets;
@@ -316,26 +316,26 @@ static void emit(const struct export_ctx *e, const struct tf_target *t, const st
 		r.forwarding = dp ? TF_IPFIX_FWD_DROPPED : TF_IPFIX_FWD_FORWARDED;
 		r.start_ms = ktime_ms(e, start);
 		r.end_ms = ktime_ms(e, tot->last_seen_ns);
-		if (at_ingress)
+		if (from_local)
 			r.ingress_if = f->key.ifindex;
 		else
 			r.egress_if = f->key.ifindex;
 		if (has_mac)
-			memcpy(tx ? r.src_mac : r.dst_mac, mac, 6);
+			memcpy(from_local ? r.src_mac : r.dst_mac, mac, 6);
 		if (link.n_up) {
-			uint32_t up = link.up_key.ifindex;
+			const struct tf_flow_key *up = &link.up_key;
 
-			if (at_ingress)
-				r.egress_if = up;
+			if (from_local)
+				r.egress_if = up->ifindex;
 			else
-				r.ingress_if = up;
+				r.ingress_if = up->ifindex;
 			if (link.translated && r.family) {
+				/* The tuple as the uplink sees it: its local side is what the VM leaves as. */
 				r.nat = true;
-				/* The tuple as the uplink sees it: local is what the VM leaves as. */
-				copy_ip(tx ? r.post_src_ip : r.post_dst_ip, link.up_key.local_ip);
-				copy_ip(tx ? r.post_dst_ip : r.post_src_ip, link.up_key.remote_ip);
-				r.post_src_port = tx ? link.up_key.local_port : link.up_key.remote_port;
-				r.post_dst_port = tx ? link.up_key.remote_port : link.up_key.local_port;
+				copy_ip(from_local ? r.post_src_ip : r.post_dst_ip, up->local_ip);
+				copy_ip(from_local ? r.post_dst_ip : r.post_src_ip, up->remote_ip);
+				r.post_src_port = from_local ? up->local_port : up->remote_port;
+				r.post_dst_port = from_local ? up->remote_port : up->local_port;
 			}
 		}
 		send_rec(e->x, &r);

@@ -381,7 +381,7 @@ static void test_good_urls(void **state)
 			print_error("%s: %s\n", good[i], err);
 		assert_non_null(x);
 		assert_string_equal(tf_ipfix_url(x), good[i]);
-		tf_ipfix_close(x, 0);
+		tf_ipfix_close(x, 0, NULL);
 	}
 }
 
@@ -575,7 +575,7 @@ static void test_file_every_kind(void **state)
 	assert_int_equal(st.files, 1);
 	assert_int_equal(st.send_errors, 0);
 	assert_true(st.up);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 
 	d = dump(path_in("all.ipfix"));
 	check_options(d);
@@ -614,7 +614,7 @@ static void test_file_rotation(void **state)
 	tf_ipfix_flush(x, 1061);
 	assert_int_equal(stats(x).files, 2);
 	assert_int_equal(stats(x).records, 3);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 
 	dd = opendir(path_in("rot"));
 	assert_non_null(dd);
@@ -674,7 +674,7 @@ static void test_file_strftime(void **state)
 	(void)state;
 	snprintf(url, sizeof(url), "file:%s", path_in("y%Y.ipfix"));
 	x = open_ok(url, &o);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 	gmtime_r(&t, &tm);
 	snprintf(name, sizeof(name), "y%d.ipfix", tm.tm_year + 1900);
 	assert_int_equal(access(path_in(name), F_OK), 0);
@@ -805,7 +805,7 @@ static void test_udp(void **state)
 	assert_int_equal(recv_datagrams(fd, path_in("udp5.ipfix"), &max_len), 0);
 	assert_int_equal(stats(x).records_lost, 0);
 	assert_int_equal(stats(x).send_errors, 0);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 	close(fd);
 }
 
@@ -834,7 +834,7 @@ static void test_udp_send_errors(void **state)
 	assert_true(st.send_errors > 0);
 	assert_true(st.records_lost > 0);
 	assert_int_equal(st.records + st.records_lost, 20);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 }
 
 /* nfdump's collector reads the datagrams too. */
@@ -865,7 +865,7 @@ static void test_udp_nfcapd(void **state)
 	add_every_kind(x);
 	tf_ipfix_flush(x, 100);
 	assert_int_equal(stats(x).records, 7);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 	usleep(200000);
 	/* nfcapd writes its file when it stops */
 	out = run("kill $(cat %s/nf.pid); for i in $(seq 50); do [ -e %s/nf.pid ] || break; "
@@ -955,7 +955,7 @@ static void test_tcp_queue_full(void **state)
 	assert_int_equal(st.connects, 0);
 	assert_int_equal(st.records, 0);
 	assert_int_equal(st.records_lost, 15);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 	log = log_end();
 	assert_int_equal(count_lines(log, "cannot connect: Connection refused; retrying, records wait"), 1);
 	/* one line when the loss is seen, one at the end: the ten that waited */
@@ -1149,7 +1149,7 @@ static void test_tcp_collector(void **state)
 		r = rec(4, false, (uint64_t)i);
 		tf_ipfix_add(x, &r);
 	}
-	tf_ipfix_close(x, 2);
+	tf_ipfix_close(x, 2, NULL);
 	recv_to_eof(c, path_in("tcp2.ipfix"));
 	d = dump(path_in("tcp2.ipfix"));
 	assert_int_equal(count_recs(d, "packetDeltaCount"), 13);
@@ -1218,7 +1218,7 @@ static void test_tcp_lost_mid_message(void **state)
 	assert_false(st2.up);
 	assert_int_equal(st2.records, st.records);
 	assert_true(st2.records_lost > 0);
-	tf_ipfix_close(x, 0);
+	tf_ipfix_close(x, 0, NULL);
 	log = log_end();
 	assert_int_equal(count_lines(log, "connection lost (Connection reset by peer)"), 1);
 	snprintf(line, sizeof(line), ": %llu records lost (%llu in a message the connection took with it)",
