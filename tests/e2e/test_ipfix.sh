@@ -35,7 +35,8 @@ done
 
 P=$((23000 + $$ % 10000)) PP=$((23001 + $$ % 10000))
 mkdir -p "$TMP/nfcapd"
-labns nfcapd -b 127.0.0.1 -p $P -w "$TMP/nfcapd" -t 3600 </dev/null >"$TMP/nfcapd.log" 2>&1 &
+ip netns exec "$TF_LAB_NS" nfcapd -b 127.0.0.1 -p $P -w "$TMP/nfcapd" -t 3600 </dev/null \
+	>"$TMP/nfcapd.log" 2>&1 &
 NFCAPD=$!
 tf_on_exit "kill $NFCAPD 2>/dev/null"
 "${TF[@]}" agent -i 0.5 --prometheus 127.0.0.1:$PP --ipfix udp://127.0.0.1:$P \
@@ -126,18 +127,47 @@ for vm in $TF_LAB_VMS; do
 done
 
 # ---- the file: names, and layer-2 bytes as `flows` counted them ------------------
-ipfixDump -i "$TMP/lab.ipfix" >"$TMP/dump.txt" 2>&1
-tf_check "ipfixDump: the exporter is this host" \
-	grep -q "observationDomainName.*\"$(labns hostname)\"" "$TMP/dump.txt"
+ipfixDump --hexdump=16 -i "$TMP/lab.ipfix" >"$TMP/dump.txt" 2>&1
+# ipfix_has IE VALUE: an element of that value in the file (ipfixDump's "IE : (len: N) VALUE").
+ipfix_has() { grep -qiE "\b$1 : (\(len: [0-9]+\) )?$2\$" "$TMP/dump.txt"; }
+tf_check "ipfixDump: the exporter is this host" ipfix_has observationDomainName "$(labns hostname)"
 for vm in $TF_LAB_VMS; do
 	u=${vm^^} macv=TF_LAB_${vm^^}_MAC
 	uuid=$(tf_lab_virsh domuuid "$vm" | tr -d '-')
-	tf_check "$vm: its records name the domain" grep -q "virtualStationName.*\"$vm\"" "$TMP/dump.txt"
-	tf_check "$vm: its records carry its UUID" grep -qi "virtualStationUUID.*$uuid" "$TMP/dump.txt"
+	tf_check "$vm: its records name the domain" ipfix_has virtualStationName "$vm"
+	tf_check "$vm: its records carry its UUID" ipfix_has virtualStationUUID "0x$uuid"
 	tf_check "$vm: its records name its tap ${TAP[$vm]}" \
-		grep -q "virtualStationInterfaceName.*\"${TAP[$vm]}\"" "$TMP/dump.txt"
+		ipfix_has virtualStationInterfaceName "${TAP[$vm]}"
 	tf_check "$vm: the interfaces' options describe its tap" \
-		grep -q "interfaceDescription.*\"VM $vm (${!macv})\"" "$TMP/dump.txt"
+		ipfix_has interfaceDescription "VM $vm \\(${!macv}\\)"
+done
+
+# One line per flow record of the file: "src sport dst dport proto l2bytes".
+awk '/^--- / { if (l2 != "") print src, sp, dst, dp, pr, l2; src = sp = dst = dp = pr = l2 = "" }
+	/\(8\) *sourceIPv4Address :/ { src = $NF } /\(12\) *destinationIPv4Address :/ { dst = $NF }
+	/\(7\) *sourceTransportPort :/ { sp = $NF } /\(11\) *destinationTransportPort :/ { dp = $NF }
+	/\(4\) *protocolIdentifier :/ { pr = $NF } /\(352\) *layer2OctetDeltaCount :/ { l2 = $NF }
+	END { if (l2 != "") print src, sp, dst, dp, pr, l2 }' "$TMP/dump.txt" >"$TMP/l2.txt"
+# l2 SRC SPORT DST DPORT: layer2OctetDeltaCount summed over that direction's records.
+l2() { awk -v s="$1" -v sp="$2" -v d="$3" -v dp="$4" \
+	'$1 == s && $2 == sp && $3 == d && $4 == dp { n += $6 } END { print n + 0 }' "$TMP/l2.txt"; }
+for vm in $TF_LAB_VMS; do
+	u=${vm^^} tap=${TAP[$vm]}
+	ipv=TF_LAB_${u}_IP udpv=TF_LAB_${u}_UDP httpv=TF_LAB_${u}_HTTP
+	ip=${!ipv} udp=${!udpv} http=${!httpv}
+	if [ -n "$udp" ]; then
+		r=$(flow_rec "$tap" ".proto == \"udp\" and .local_port == $TF_LAB_UDP_SPORT and .remote_port == ${udp#*:}")
+		tf_eq "$vm: UDP: layer2OctetDeltaCount each way == flows' bytes" \
+			"$(jq -r '"\(.tx_bytes) \(.rx_bytes)"' <<<"$r")" \
+			"$(l2 "$ip" $TF_LAB_UDP_SPORT "${udp%:*}" "${udp#*:}") $(l2 "${udp%:*}" "${udp#*:}" "$ip" $TF_LAB_UDP_SPORT)"
+	fi
+	if [ -n "$http" ]; then
+		r=$(flow_rec "$tap" ".proto == \"tcp\" and .remote_ip == \"$http\" and .remote_port == 80")
+		sport=$(jq -r .local_port <<<"$r" | head -n1)
+		tf_eq "$vm: HTTP: layer2OctetDeltaCount each way == flows' bytes" \
+			"$(jq -r '"\(.tx_bytes) \(.rx_bytes)"' <<<"$r")" \
+			"$(l2 "$ip" "$sport" "$http" 80) $(l2 "$http" 80 "$ip" "$sport")"
+	fi
 done
 
 tf_lab_no_hook_left "$TMP/flows.json"
