@@ -118,6 +118,15 @@ tcp_listen SOCAT $P_TCP "$OUT/tcp1.ipfix" || { tf_fail "TCP listener" "did not s
 bg_start PCAP "$OUT/tcpdump.log" ip netns exec $NSR tcpdump -i lo -w "$OUT/export.pcap" \
 	-U udp port $P_NFCAPD || { tf_fail "tcpdump" "did not start"; tf_finish; }
 
+# ---- bad destinations: one line, before anything is attached ----------------------
+"$TAPFLOW" --netns "$NSR" agent --no-libvirt --iface p1 --ipfix udpx://127.0.0.1:9 \
+	>"$OUT/bad1.out" 2>"$OUT/bad1.err"
+tf_eq "--ipfix udpx://...: usage error, exit 2, one line" "2 1" "$? $(grep -c . "$OUT/bad1.err")"
+"$TAPFLOW" --netns "$NSR" agent --no-libvirt --iface p1 --prometheus 127.0.0.1:$P_PROM \
+	--ipfix udp://no-such-host.invalid:9 >"$OUT/bad2.out" 2>"$OUT/bad2.err"
+tf_eq "--ipfix udp://no-such-host.invalid:9: exit 1, one line" "1 1" "$? $(grep -c . "$OUT/bad2.err")"
+tf_eq "... and nothing attached" "" "$(hooks_of $NSR p1)"
+
 # ---- the agent -------------------------------------------------------------------
 K0=$(kstats $NSR p1)
 "$TAPFLOW" --netns "$NSR" agent --no-libvirt --iface p1 --uplink up0 -i 0.2 --idle-timeout 2 \
