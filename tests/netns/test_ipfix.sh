@@ -28,6 +28,8 @@
 #   6. TCP: the same records; the collector goes away, records wait, it
 #      comes back and gets them (templates first: ipfixDump reads the new
 #      stream alone); a queue too small for them counts the rest lost.
+#   7. --pin: an agent's records end at its stop; the next agent with the
+#      same pins exports only what came after (nothing counted twice).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/topo.sh"
@@ -320,5 +322,20 @@ tf_check "TCP: the loss is said in the log" grep -q "tcp://127.0.0.1:$P_TCP2.*lo
 kill -TERM $AGENT3
 wait $AGENT3
 tf_eq "SIGTERM: exit 0" 0 $?
+
+# ---- 7. --pin: what one agent exported, the next does not export again --------------------
+PIN=/sys/fs/bpf/tft$TF_ID-ipfix
+tf_on_exit "rm -rf $PIN"
+tf_on_exit "$TAPFLOW --netns $NSR agent --unpin $PIN"
+agent pin1 $P_PROM2 --pin "$PIN" --ipfix file:"$OUT/pin1.ipfix"
+nsq $NSV python3 "$TFNAT" udp $IP_V 40020 $IP_IN 7001 10 100 >/dev/null
+kill -TERM $AG
+wait $AG
+agent pin2 $P_PROM2 --pin "$PIN" --ipfix file:"$OUT/pin2.ipfix"
+nsq $NSV python3 "$TFNAT" udp $IP_V 40020 $IP_IN 7001 5 100 >/dev/null
+kill -TERM $AG
+wait $AG
+tf_eq "--pin: the first agent's records end at its stop: 10 each way" "10 10 " "$(pkts "$OUT/pin1.ipfix")"
+tf_eq "--pin: the next agent's hold only what came after: 5 each way" "5 5 " "$(pkts "$OUT/pin2.ipfix")"
 
 tf_finish
