@@ -229,16 +229,19 @@ static void rec_common(const struct tf_target *t, const struct tf_flow *f, struc
  * tap), whatever view a report shows the flow in. from_local: the
  * packets came in at the hook's ingress.
  */
+static bool is_icmp(const struct tf_flow_key *k)
+{
+	return (k->family == TF_FAM_IPV4 && k->proto == IPPROTO_ICMP) ||
+	       (k->family == TF_FAM_IPV6 && k->proto == IPPROTO_ICMPV6);
+}
+
 static void rec_tuple(const struct tf_flow_key *k, bool from_local, struct tf_ipfix_rec *r)
 {
-	bool icmp = (k->family == TF_FAM_IPV4 && k->proto == IPPROTO_ICMP) ||
-		    (k->family == TF_FAM_IPV6 && k->proto == IPPROTO_ICMPV6);
-
 	if (!r->family)
 		return;
 	copy_ip(from_local ? r->src_ip : r->dst_ip, k->local_ip);
 	copy_ip(from_local ? r->dst_ip : r->src_ip, k->remote_ip);
-	if (icmp) {
+	if (is_icmp(k)) {
 		/* A query and its reply are one flow, keyed by the query's type. */
 		r->icmp_type_code = k->remote_port;
 		return;
@@ -334,8 +337,11 @@ static void emit(const struct export_ctx *e, const struct tf_target *t, const st
 				r.nat = true;
 				copy_ip(from_local ? r.post_src_ip : r.post_dst_ip, up->local_ip);
 				copy_ip(from_local ? r.post_dst_ip : r.post_src_ip, up->remote_ip);
-				r.post_src_port = from_local ? up->local_port : up->remote_port;
-				r.post_dst_port = from_local ? up->remote_port : up->local_port;
+				/* ICMP keys carry identifiers and types there, not ports. */
+				if (!is_icmp(up)) {
+					r.post_src_port = from_local ? up->local_port : up->remote_port;
+					r.post_dst_port = from_local ? up->remote_port : up->local_port;
+				}
 			}
 		}
 		send_rec(e->x, &r);
