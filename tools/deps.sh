@@ -22,9 +22,9 @@ PKGS=(
 	prometheus victoria-metrics
 	# and starts the unit, sandbox and all, under a systemd in a container
 	systemd-container
-	# IPFIX export: libfixbuf; its tests read the export with ipfixDump and
-	# nfdump's collectors
-	libfixbuf-dev libfixbuf-tools nfdump
+	# IPFIX export: libfixbuf; its tests read the export with ipfixDump,
+	# nfdump's nfcapd and pmacct's nfacctd
+	libfixbuf-dev libfixbuf-tools nfdump pmacct
 	# lab: real libvirtd + qemu (TCG), Debian's kernel for direct boot, busybox initramfs
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-config-network
 	libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
