@@ -13,8 +13,9 @@ PKGS=(
 	bridge-utils python3 socat util-linux valgrind gdb curl
 	# fuzz suite: libFuzzer, the runtime of clang -fsanitize=fuzzer (compiler-rt)
 	libclang-rt-dev
-	# bench: tcpdump, the reference of capture.sh
-	tcpdump
+	# bench: tcpdump, the reference of capture.sh; softflowd, the reference
+	# of ipfix.sh (its collector, nfdump's nfcapd, is below with IPFIX)
+	tcpdump softflowd
 	# agent: its HTTP server and sd_notify; the packaging test checks the unit
 	# (systemd-analyze), the man page (groff, man) and the Prometheus rules
 	# and Grafana queries (promtool, vmalert) with the tools that read them

@@ -4,7 +4,7 @@
  * of tools/bench (throughput.sh's flow scale part).
  *
  *   flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES
- *               [--cpu C] [--batch B] [--seconds S] [--trace FILE]
+ *               [--cpu C] [--batch B] [--seconds S] [--pps P] [--trace FILE]
  *       Sends PASSES rounds of one 60-byte frame (18 bytes of UDP payload:
  *       the 64-byte minimum Ethernet frame with its FCS) of each of FLOWS
  *       distinct flows through an AF_PACKET socket on IFNAME (qdisc bypassed,
@@ -12,7 +12,10 @@
  *       address SRC_IP + i / 64512, to DST_IP:DST_PORT. Frames are built
  *       once, before the clock starts. With --seconds, it stops after S
  *       seconds (checked after every batch) or PASSES rounds, whichever
- *       comes first; PASSES 0 is then no limit (a flood: drops.sh). Prints
+ *       comes first; PASSES 0 is then no limit (a flood: drops.sh). With
+ *       --pps, at most P frames per second: each batch waits until the
+ *       frames before it are due (a steady rate in batches of B; ipfix.sh's
+ *       short flows, one frame each, exported as they end). Prints
  *       one JSON line: frames sent (accepted by the device), seconds,
  *       frames/s. With --trace FILE, also writes "<CLOCK_MONOTONIC ns>
  *       <frames sent so far>" to FILE every 10 ms or so (after the first
@@ -49,7 +52,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: flowgen send IFNAME DST_MAC SRC_IP DST_IP DST_PORT FLOWS PASSES [--cpu C] [--batch B]\n"
-		"                    [--seconds S] [--trace FILE]\n"
+		"                    [--seconds S] [--pps P] [--trace FILE]\n"
 		"       flowgen recv IP PORT [--cpu C]\n");
 	exit(2);
 }
@@ -68,12 +71,26 @@ static void pin(int cpu)
 	}
 }
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double now_s(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* Sleep for s seconds (a signal cuts it short: the caller checks the time). */
+static void pace(double s)
+{
+	struct timespec ts = { .tv_sec = (time_t)s };
+
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
 }
 
 static unsigned long num(const char *s, unsigned long max, const char *what)
@@ -116,7 +133,7 @@ static int do_send(int argc, char **argv)
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	unsigned long long pos = 0, total, errors = 0;
-	double t0, t1, secs = 0, stop_at = 0, trace_at = 0;
+	double t0, t1, c0, secs = 0, stop_at = 0, trace_at = 0, pps = 0;
 	FILE *trace = NULL;
 
 	if (argc < 7)
@@ -140,6 +157,8 @@ static int do_send(int argc, char **argv)
 			batch = num(argv[++a], 1024, "batch");
 		else if (!strcmp(argv[a], "--seconds") && a + 1 < argc)
 			secs = (double)num(argv[++a], 86400, "seconds");
+		else if (!strcmp(argv[a], "--pps") && a + 1 < argc)
+			pps = (double)num(argv[++a], 100000000, "packet rate");
 		else if (!strcmp(argv[a], "--trace") && a + 1 < argc && !trace) {
 			trace = fopen(argv[++a], "w");
 			if (!trace) {
@@ -213,14 +232,19 @@ static int do_send(int argc, char **argv)
 	 * in batches that may span passes (one flow: a batch of the same frame).
 	 */
 	total = passes == ~0UL ? ~0ULL : (unsigned long long)flows * passes;
+	c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	t0 = now_s();
 	if (secs > 0)
 		stop_at = t0 + secs;
 	while (pos < total) {
 		unsigned long n = total - pos < batch ? (unsigned long)(total - pos) : batch, k;
-		double t = stop_at || trace ? now_s() : 0;
+		double t = stop_at || trace || pps ? now_s() : 0;
 		int r;
 
+		if (pps && t < t0 + pos / pps) {
+			pace(t0 + pos / pps - t);
+			t = now_s();
+		}
 		if (stop_at && t >= stop_at)
 			break;
 		if (trace && t >= trace_at) {
@@ -258,11 +282,16 @@ static int do_send(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* Passes begun (with --seconds, the last one may be partial). */
+	/*
+	 * Passes begun (with --seconds, the last one may be partial). cpu_s:
+	 * the sending's CPU time, which on a kernel that charges softirq time
+	 * to the task it runs in holds the path of every frame through the
+	 * veth and the bridge to the receiver's socket (ipfix.sh).
+	 */
 	printf("{\"flows\":%lu,\"passes\":%llu,\"frame_bytes\":%d,\"sent\":%llu,"
-	       "\"retries\":%llu,\"seconds\":%.6f,\"pps\":%.1f}\n",
+	       "\"retries\":%llu,\"seconds\":%.6f,\"pps\":%.1f,\"cpu_s\":%.6f}\n",
 	       flows, (pos + flows - 1) / flows, FRAME_LEN, pos, errors, t1 - t0,
-	       pos / (t1 - t0));
+	       pos / (t1 - t0), clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
 	close(fd);
 	return 0;
 }

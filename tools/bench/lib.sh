@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # lib.sh: what the bench scripts (throughput.sh, nat.sh, drops.sh,
-# capture.sh, scale.sh, agent.sh, ipi.sh) share. Sourced, not run; the
-# script sets PROG (its name, for messages) first.
+# capture.sh, scale.sh, agent.sh, ipfix.sh, ipi.sh) share. Sourced, not
+# run; the script sets PROG (its name, for messages) first.
 #
 #   - bench_init: the work directory, and traps that remove everything the
 #     run created -- processes by pid (SIGTERM, then SIGKILL), namespaces,

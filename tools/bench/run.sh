@@ -21,16 +21,21 @@
 # with the index by interface and without) and agent.sh (`tapflow agent`
 # on 512 interfaces of 10 flow series each, and on 1: scrape time,
 # exposition size, RSS over 200 scrapes, CPU idle and under traffic next
-# to an idle `tapflow stats`), then a summary block for the README. About
-# twenty minutes, scale.sh's seven and agent.sh's eight.
+# to an idle `tapflow stats`) and ipfix.sh (iperf3 and many short UDP flows
+# across veth + bridge with nothing, softflowd and `tapflow agent --ipfix`
+# exporting IPFIX to a local nfcapd: CPU per GB and per record, records
+# received, RSS), then a summary block for the README. About
+# twenty minutes, scale.sh's seven, agent.sh's eight and ipfix.sh's three.
 #
 #   tools/bench/run.sh [--json] [--skip-nat] [--skip-drops] [--skip-capture]
-#                      [--skip-scale] [--skip-agent] [throughput.sh options...]
+#                      [--skip-scale] [--skip-agent] [--skip-ipfix]
+#                      [throughput.sh options...]
 #   tools/bench/run.sh --report     the summary of the last run again
 #
 # NAT_OPTS="..." passes options to nat.sh (e.g. NAT_OPTS="-r 6"),
 # DROPS_OPTS="..." to drops.sh, CAPTURE_OPTS="..." to capture.sh,
-# SCALE_OPTS="..." to scale.sh, AGENT_OPTS="..." to agent.sh.
+# SCALE_OPTS="..." to scale.sh, AGENT_OPTS="..." to agent.sh, IPFIX_OPTS="..."
+# to ipfix.sh.
 # Build first: make && make -C tools/bench (or make -C tools/bench run).
 # The summary and the raw JSON are kept in .output/bench/last.{md,json}.
 set -uo pipefail
@@ -52,6 +57,7 @@ DROPS=1
 CAPTURE=1
 SCALE=1
 AGENT=1
+IPFIX=1
 TP_ARGS=()
 # shellcheck disable=SC2206 # options, split as the shell would
 NAT_ARGS=(${NAT_OPTS:-})
@@ -63,6 +69,8 @@ CAPTURE_ARGS=(${CAPTURE_OPTS:-})
 SCALE_ARGS=(${SCALE_OPTS:-})
 # shellcheck disable=SC2206
 AGENT_ARGS=(${AGENT_OPTS:-})
+# shellcheck disable=SC2206
+IPFIX_ARGS=(${IPFIX_OPTS:-})
 for a in "$@"; do
 	case $a in
 	--json) JSON=1 ;;
@@ -72,6 +80,7 @@ for a in "$@"; do
 	--skip-capture) CAPTURE=0 ;;
 	--skip-scale) SCALE=0 ;;
 	--skip-agent) AGENT=0 ;;
+	--skip-ipfix) IPFIX=0 ;;
 	-h|--help) sed -n '/^#   tools/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) TP_ARGS+=("$a") ;;
 	esac
@@ -157,6 +166,13 @@ measure() {
 	else
 		echo null >"$OUT/agent.json"
 	fi
+	if [ "$IPFIX" -eq 1 ]; then
+		echo "# ipfix.sh ${IPFIX_ARGS[*]}" >&2
+		run_child "$OUT/ipfix.json" "$HERE/ipfix.sh" --json "${IPFIX_ARGS[@]}" ||
+			die "ipfix.sh failed"
+	else
+		echo null >"$OUT/ipfix.json"
+	fi
 
 	cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
@@ -168,10 +184,12 @@ measure() {
 		--slurpfile fc "$OUT/flow_cost.json" --slurpfile nat "$OUT/nat.json" \
 		--slurpfile drops "$OUT/drops.json" --slurpfile capture "$OUT/capture.json" \
 		--slurpfile scale "$OUT/scale.json" --slurpfile agent "$OUT/agent.json" \
+		--slurpfile ipfix "$OUT/ipfix.json" \
 		'{type: "bench", date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu,
 		  tapflow: $rev, loadavg: $loadavg, elapsed_s: $elapsed,
 		  prog_cost: $pc[0], flow_cost: $fc[0], throughput: $tp[0], nat: $nat[0],
-		  drops: $drops[0], capture: $capture[0], scale: $scale[0], agent: $agent[0]}' \
+		  drops: $drops[0], capture: $capture[0], scale: $scale[0], agent: $agent[0],
+		  ipfix: $ipfix[0]}' \
 		>"$OUT/last.json" ||
 		die "cannot combine the results"
 }
@@ -179,7 +197,7 @@ measure() {
 # The README block: one markdown table, off = without tapflow (for the
 # test-run rows: the empty program), on = with it.
 summary() {
-	jq -r -L "$HERE" 'include "agent";
+	jq -r -L "$HERE" 'include "agent"; include "ipfix";
 	# Fixed decimals (jq has no printf), and an explicit sign.
 	def f($d):
 		if . < 0 then "-" + (-. | f($d))
@@ -481,6 +499,7 @@ summary() {
 		 else empty end)
 	 else empty end),
 	(if .agent then "", (.agent | agent_table) else empty end),
+	(if .ipfix then "", (.ipfix | ipfix_table) else empty end),
 	(if .flow_cost then .flow_cost as $fc |
 		($fc.variants | map({(.map): .}) | add) as $v |
 		def fr($l; $k; $d): "| \($l) | \($v.hash[$k] | f($d)) | " +
@@ -510,7 +529,8 @@ summary() {
 	 else empty end),
 	([{n: "throughput.sh", x: $tp}] + (if .nat then [{n: "nat.sh", x: .nat}] else [] end) +
 	 (if .drops then [{n: "drops.sh", x: .drops}] else [] end) +
-	 (if .capture then [{n: "capture.sh", x: .capture}] else [] end)) as $w |
+	 (if .capture then [{n: "capture.sh", x: .capture}] else [] end) +
+	 (if .ipfix then [{n: "ipfix.sh", x: .ipfix}] else [] end)) as $w |
 	"Other work: the CPUs the measured traffic did not run on (iperf3, flowgen) were busy during the kept blocks: " +
 	($w | map(.x.other_cpus_busy_percent as $b |
 		"\(.n) \($b.median | f(0)) % (max \($b.max | f(0)) %), " +
@@ -527,7 +547,7 @@ fi
 [ -r "$OUT/last.json" ] || die "no results in $OUT/last.json: run without --report first"
 summary >"$OUT/last.md.tmp" && mv "$OUT/last.md.tmp" "$OUT/last.md" ||
 	die "cannot format the summary"
-if jq -e '[.throughput, .nat // empty, .drops // empty, .capture // empty] |
+if jq -e '[.throughput, .nat // empty, .drops // empty, .capture // empty, .ipfix // empty] |
 	any(.other_cpus_busy_percent | .max > .redo_above)' \
 	"$OUT/last.json" >/dev/null; then
 	echo "# warning: other load ran during the measurement (see 'Other work');" \
