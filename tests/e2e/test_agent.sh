@@ -35,6 +35,18 @@ pq() {
 # vm_of LINES VM: the value of VM in pq's lines.
 vm_of() { awk -F'\t' -v d="$2" '$1 == d { print $2 }' <<<"$1"; }
 now() { date +%s.%N; }
+# last_scrape T: when Prometheus last scraped the agent successfully at or before T.
+last_scrape() { pq "$1" 'timestamp(tapflow_up == 1)' | cut -f2; }
+# scraped_after T: wait (20 s at most) until a scrape of the agent after T succeeded:
+# a snapshot of domifstat then has a sample on its side (under load, scrapes can fail).
+scraped_after() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		awk -v t="$(last_scrape "$(now)")" -v a="$1" 'BEGIN { exit !(t > a) }' && return 0
+		sleep 0.2
+	done
+	return 1
+}
 wait_for() { local i; for ((i = 0; i < ${2:-100}; i++)); do eval "$1" && return 0; sleep 0.2; done; return 1; }
 
 PIN=/sys/fs/bpf/tft$TF_ID-agent
@@ -66,7 +78,7 @@ fi
 # ---- the scripted traffic, through Prometheus -------------------------------
 declare -A B E
 for vm in $TF_LAB_VMS; do B[$vm]=$(tf_lab_ifstat "$vm"); done
-sleep 2.5	# a scrape after the snapshot, before the traffic
+scraped_after "$(now)" || tf_diag "no scrape after the snapshot within 20 s"
 T0=$(now)
 "$TF_LAB_SH" release $TF_LAB_VMS
 # Mid-traffic the agent dies without a word; the rest of the traffic flows
@@ -87,9 +99,10 @@ wait_for took_over && tf_ok "the second agent took over the pins" ||
 	tf_fail "the second agent took over the pins" "$(cat "$TMP/agent.err" "$TMP/agent2.err")"
 sleep 1
 for vm in $TF_LAB_VMS; do E[$vm]=$(tf_lab_ifstat "$vm"); done
-sleep 2.5	# a scrape after the snapshot
+scraped_after "$(now)" || tf_diag "no scrape after the snapshot within 20 s"
 T1=$(now)
-W=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%d", b - a + 1 }')
+# From the last scrape before the traffic: increase() needs a sample on either side of it.
+W=$(awk -v a="$(last_scrape "$T0")" -v b="$T1" 'BEGIN { printf "%d", b - a + 1 }')
 declare -A GOT INC
 for m in receive_packets receive_bytes transmit_packets transmit_bytes; do
 	sel="tapflow_interface_${m}_total{role=\"tap\"}"
