@@ -67,6 +67,7 @@ struct tf_flow {
 	double rx_pps, tx_pps;
 	bool in_kernel;			/* has a kernel entry (as of the last poll) */
 	bool expired;			/* idle for the idle timeout: ended (for now) */
+	bool end_exported;		/* its end went out in IPFIX records (ipfix_flows.h) */
 	uint32_t gen;			/* poll that last saw the kernel entry */
 	uint32_t group;			/* its group in the index (tf_flow_index) */
 	struct tf_flow *hnext;

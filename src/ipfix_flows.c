@@ -386,11 +386,15 @@ static struct tf_ipfix_mark *mark_of(const struct export_ctx *e, const struct tf
 }
 
 /* One flow of the table: a record if one is due. */
-static void flow_due(const struct export_ctx *e, const struct tf_target *t, const struct tf_flow *f)
+static void flow_due(const struct export_ctx *e, const struct tf_target *t, struct tf_flow *f)
 {
 	struct tf_flow_value tot;
 	struct tf_ipfix_mark *m;
 
+	/* Most of a busy table has ended and been said so: nothing to look up. */
+	if (f->expired && f->end_exported)
+		return;
+	f->end_exported = false;
 	tf_flow_total(f, &tot);
 	m = mark_of(e, f, &tot);
 	if (!m)
@@ -399,6 +403,7 @@ static void flow_due(const struct export_ctx *e, const struct tf_target *t, cons
 		if (!m->ended)
 			emit(e, t, f, m, &tot, TF_IPFIX_END_IDLE);
 		m->ended = true;
+		f->end_exported = true;
 		return;
 	}
 	if (m->ended) {
