@@ -342,6 +342,9 @@ static void close_ipfix(struct agent *a)
 
 		snprintf(url, sizeof(url), "%s", tf_ipfix_url(a->ipfix[i]));
 		tf_ipfix_close(a->ipfix[i], 2.0, &st);
+		/* A start that failed said why already: no word on what was never exported. */
+		if (!a->exporting)
+			continue;
 		if (st.records_lost)
 			tf_warn("ipfix %s: %llu records sent, %llu lost", url,
 				(unsigned long long)st.records, (unsigned long long)st.records_lost);

@@ -82,18 +82,7 @@ FIGS=(tcp_ab tcp_ba)
 # ---- topology (as throughput.sh's) ----
 
 setup() {
-	local ns
-	for ns in "$NS_A" "$NS_B" "$NS_BR"; do ns_add "$ns"; done
-	ip -n "$NS_BR" link add br0 type bridge &&
-		ip -n "$NS_A" link add eth0 type veth peer name pa netns "$NS_BR" &&
-		ip -n "$NS_B" link add eth0 type veth peer name pb netns "$NS_BR" ||
-		die "cannot create the bridge and veths"
-	ip -n "$NS_BR" link set pa master br0 && ip -n "$NS_BR" link set pb master br0 &&
-		ip -n "$NS_BR" link set br0 up && ip -n "$NS_BR" link set pa up &&
-		ip -n "$NS_BR" link set pb up || die "cannot bring the bridge up"
-	ip -n "$NS_A" addr add "$IP_A/24" dev eth0 && ip -n "$NS_A" link set eth0 up &&
-		ip -n "$NS_B" addr add "$IP_B/24" dev eth0 && ip -n "$NS_B" link set eth0 up ||
-		die "cannot address the veths"
+	bridge_pair_up
 	wait_ports_up "$NS_BR" 2
 	iperf_server "$NS_B" "$IP_B"
 }

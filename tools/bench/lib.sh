@@ -192,6 +192,24 @@ wait_ports_up() {
 	done
 }
 
+# bridge_pair_up: the path of a VM's frames through its tap and bridge —
+# namespaces $NS_A and $NS_B on veths whose other ends, pa and pb, are
+# ports of bridge br0 in $NS_BR; eth0 addressed $IP_A/24 and $IP_B/24.
+bridge_pair_up() {
+	local ns
+	for ns in "$NS_A" "$NS_B" "$NS_BR"; do ns_add "$ns"; done
+	ip -n "$NS_BR" link add br0 type bridge &&
+		ip -n "$NS_A" link add eth0 type veth peer name pa netns "$NS_BR" &&
+		ip -n "$NS_B" link add eth0 type veth peer name pb netns "$NS_BR" ||
+		die "cannot create the bridge and veths"
+	ip -n "$NS_BR" link set pa master br0 && ip -n "$NS_BR" link set pb master br0 &&
+		ip -n "$NS_BR" link set br0 up && ip -n "$NS_BR" link set pa up &&
+		ip -n "$NS_BR" link set pb up || die "cannot bring the bridge up"
+	ip -n "$NS_A" addr add "$IP_A/24" dev eth0 && ip -n "$NS_A" link set eth0 up &&
+		ip -n "$NS_B" addr add "$IP_B/24" dev eth0 && ip -n "$NS_B" link set eth0 up ||
+		die "cannot address the veths"
+}
+
 # veth_pairs NS N A B [PEER_NS]: N veth pairs A0/B0 ... A<N-1>/B<N-1> in NS,
 # up, without addresses; the B ends in PEER_NS if given. One `ip -batch` per
 # namespace: hundreds of pairs one `ip` process each would take longer than
