@@ -166,17 +166,8 @@ STATES=(off softflowd)
 # ---- topology (as capture.sh's), flowgen's neighbours and receiver ----
 
 setup() {
-	local mac_a
 	bridge_pair_up
-	# No ARP in the windows: permanent neighbours both ways; B takes
-	# flowgen's sources as on-link and never answers them.
-	MAC_B=$(ip -n "$NS_B" -j link show eth0 | jq -r '.[0].address')
-	mac_a=$(ip -n "$NS_A" -j link show eth0 | jq -r '.[0].address')
-	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$MAC_B" dev eth0 nud permanent &&
-		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$mac_a" dev eth0 nud permanent ||
-		die "cannot set the neighbours"
-	ip netns exec "$NS_B" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
-		net.ipv4.conf.eth0.rp_filter=0 >/dev/null 2>&1 || true
+	pin_neighbours
 	wait_ports_up "$NS_BR" 2
 	iperf_server "$NS_B" "$IP_B"
 	GEN_CPU_S=${AFFINITY%,*} GEN_CPU_R=${AFFINITY#*,}

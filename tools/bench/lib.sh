@@ -210,6 +210,20 @@ bridge_pair_up() {
 		die "cannot address the veths"
 }
 
+# pin_neighbours: no ARP in a measurement: $NS_A and $NS_B know each
+# other's eth0 for good (MAC_B: B's MAC), and B takes flowgen's sources as
+# on-link (no reverse path check) and never answers them.
+pin_neighbours() {
+	local mac_a
+	MAC_B=$(ip -n "$NS_B" -j link show eth0 | jq -r '.[0].address')
+	mac_a=$(ip -n "$NS_A" -j link show eth0 | jq -r '.[0].address')
+	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$MAC_B" dev eth0 nud permanent &&
+		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$mac_a" dev eth0 nud permanent ||
+		die "cannot set the neighbours"
+	ip netns exec "$NS_B" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.eth0.rp_filter=0 >/dev/null 2>&1 || true
+}
+
 # veth_pairs NS N A B [PEER_NS]: N veth pairs A0/B0 ... A<N-1>/B<N-1> in NS,
 # up, without addresses; the B ends in PEER_NS if given. One `ip -batch` per
 # namespace: hundreds of pairs one `ip` process each would take longer than

@@ -231,16 +231,8 @@ keep_block() {
 # ---- flow scale: many distinct flows (flowgen) ----
 
 scale_setup() {
-	local mac_a
-	MAC_B=$(ip -n "$NS_B" -j link show eth0 | jq -r '.[0].address')
-	mac_a=$(ip -n "$NS_A" -j link show eth0 | jq -r '.[0].address')
-	# No ARP in the counts: permanent neighbours both ways. B takes the
-	# generator's sources (198.18.0.16, ...) as on-link and never answers.
-	ip -n "$NS_A" neigh replace "$IP_B" lladdr "$MAC_B" dev eth0 nud permanent &&
-		ip -n "$NS_B" neigh replace "$IP_A" lladdr "$mac_a" dev eth0 nud permanent ||
-		die "cannot set the neighbours"
-	ip netns exec "$NS_B" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
-		net.ipv4.conf.eth0.rp_filter=0 >/dev/null 2>&1 || true
+	# The generator's sources are 198.18.0.16, ...
+	pin_neighbours
 	GEN_CPU_S='' GEN_CPU_R=''
 	if [ -n "$AFFINITY" ]; then
 		GEN_CPU_S="--cpu ${AFFINITY%,*}" GEN_CPU_R="--cpu ${AFFINITY#*,}"
