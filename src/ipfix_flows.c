@@ -59,7 +59,6 @@ void tf_ipfix_flows_free(struct tf_ipfix_flows *x)
 	}
 	free(x->buckets);
 	free(x->gone);
-	free(x->ifaces);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -264,7 +263,6 @@ static void send_rec(struct tf_ipfix_flows *x, const struct tf_ipfix_rec *r)
 {
 	for (size_t i = 0; i < x->n_dest; i++)
 		tf_ipfix_add(x->dest[i], r);
-	x->records++;
 }
 
 /*
@@ -452,7 +450,10 @@ static void describe(const struct tf_target *t, struct tf_ipfix_iface *out)
 			 t->ifname);
 }
 
-/* The interfaces' options records, set again when the targets changed. */
+/*
+ * The interfaces' options records, as the targets are now: a destination
+ * sends them again only if they changed (tf_ipfix_set_ifaces compares).
+ */
 static void set_ifaces(struct tf_ipfix_flows *x, const struct tf_collector *c)
 {
 	struct tf_ipfix_iface *v = calloc(c->n_targets + 1, sizeof(*v));
@@ -463,16 +464,10 @@ static void set_ifaces(struct tf_ipfix_flows *x, const struct tf_collector *c)
 	for (size_t i = 0; i < c->n_targets; i++)
 		if (!c->targets[i].gone && c->targets[i].ifindex > 0)
 			describe(&c->targets[i], &v[n++]);
-	if (n == x->n_ifaces && !memcmp(v, x->ifaces, n * sizeof(*v))) {
-		free(v);
-		return;
-	}
 	for (size_t i = 0; i < x->n_dest; i++)
 		if (tf_ipfix_set_ifaces(x->dest[i], v, n))
 			tf_debug("ipfix: out of memory for the interfaces' options records");
-	free(x->ifaces);
-	x->ifaces = v;
-	x->n_ifaces = n;
+	free(v);
 }
 
 static void set_reasons(struct tf_ipfix_flows *x, const struct tf_drop_reasons *reasons)

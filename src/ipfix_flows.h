@@ -51,12 +51,8 @@ struct tf_ipfix_flows {
 	/* Flows the table let go since the last export: their last record is due. */
 	struct tf_flow *gone;
 	size_t n_gone, cap_gone;
-	uint64_t records;		/* made (each went to every destination) */
 	uint64_t unrecorded;		/* flows whose mark could not be kept (out of memory) */
-	/* The options records as last set, to send a set only when it changed. */
-	struct tf_ipfix_iface *ifaces;
-	size_t n_ifaces;
-	bool reasons_set;
+	bool reasons_set;		/* the drop reasons' options records are set */
 };
 
 /* 0 or -ENOMEM. Hooks itself to the session's flow table (evictions). */
