@@ -64,8 +64,15 @@ struct hdr_cursor {
 	void *data, *data_end;	/* the linear area (direct mode) */
 	__u32 off;	/* where the next header starts, from the Ethernet header */
 	__u32 end;	/* bytes of the frame (skb->len), or of the IP packet */
+	__u32 l4_off;	/* where the upper-layer header starts (0: not reached) */
 	bool direct;	/* a constant of each inlined parser instance */
 	bool need_copy;	/* direct: a header was not in the linear area */
+};
+
+/* Where a frame's TCP header starts and its IP packet ends (flow_key()). */
+struct tf_l4pos {
+	__u32 off;	/* 0: not a TCP header the analysis can read */
+	__u32 end;
 };
 
 /*
@@ -199,6 +206,7 @@ static __always_inline void cursor_init(struct hdr_cursor *c, const struct tf_sk
 	c->data_end = v->data_end;
 	c->off = 0;
 	c->end = v->len;
+	c->l4_off = 0;
 	c->direct = direct;
 	c->need_copy = false;
 }

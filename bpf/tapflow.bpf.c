@@ -329,6 +329,7 @@ static __always_inline int key_l4(struct hdr_cursor *c, struct tf_flow_key *k, b
 	struct tf_udphdr ubuf, *uh;
 	__u32 min_len;
 
+	c->l4_off = c->off;
 	switch (k->proto) {
 	case IPPROTO_TCP:
 		th = parse_tcphdr(c, &tbuf);
@@ -492,7 +493,8 @@ _Static_assert(__builtin_offsetof(struct tf_flow_key, ethertype) == 6 &&
 	       sizeof(struct tf_flow_key) == 48, "flow_key_fast() writes this layout");
 
 static __always_inline int flow_key_fast(const struct tf_skb_view *v, bool tx, __u32 ifindex,
-					 struct tf_flow_key *k, __u32 *tcp_flags)
+					 struct tf_flow_key *k, __u32 *tcp_flags,
+					 struct tf_l4pos *pos)
 {
 	__u64 *w = (__u64 *)k;
 	__u32 local, remote;
@@ -524,6 +526,10 @@ static __always_inline int flow_key_fast(const struct tf_skb_view *v, bool tx, _
 		if (doff < sizeof(*th) || l4 + doff > end)
 			return 1;
 		*tcp_flags = th->flags;
+		if (pos) {
+			pos->off = l4;
+			pos->end = end;
+		}
 	} else {
 		if (l4 + sizeof(struct tf_udphdr) > end)
 			return 1;
@@ -555,10 +561,12 @@ const volatile bool tf_test_copy_headers = false;
 /*
  * The flow key of the frame in the VM's point of view (tx: sent by the VM):
  * headers read in place if they are linear, else copied. 0, or -1 if the
- * frame is truncated or malformed.
+ * frame is truncated or malformed. pos (NULL: not wanted; a constant of
+ * each inlined instance) gets where a TCP header starts and where the IP
+ * packet ends, for the TCP analysis; only written for TCP keys.
  */
 static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool tx,
-				    struct tf_flow_key *k, __u32 *tcp_flags)
+				    struct tf_flow_key *k, __u32 *tcp_flags, struct tf_l4pos *pos)
 {
 	__u32 vlan_present = skb->vlan_present, vlan_tci = skb->vlan_tci;
 	struct tf_skb_view v;
@@ -567,7 +575,7 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
 
 	skb_view(&v, skb);
 	if (!tf_test_copy_headers) {
-		err = flow_key_fast(&v, tx, ifindex, k, tcp_flags);
+		err = flow_key_fast(&v, tx, ifindex, k, tcp_flags, pos);
 		if (!err)
 			goto vlan;	/* ifindex in place */
 		err = flow_key_parse(&v, tx, true, &c, k, tcp_flags);
@@ -578,6 +586,10 @@ static __always_inline int flow_key(struct __sk_buff *skb, __u32 ifindex, bool t
 	}
 	if (err)
 		return err;
+	if (pos && k->proto == IPPROTO_TCP && c.l4_off) {
+		pos->off = c.l4_off;
+		pos->end = c.end;
+	}
 	k->ifindex = ifindex;
 vlan:
 	/* An offloaded tag is outside (before) any tag still in the packet. */
@@ -671,9 +683,9 @@ static __always_inline void flow_first(struct tf_flow_value *nv, bool tx, __u32 
  * Insert a new flow (nv: its first packet, flow_first()). If another CPU
  * created it since the lookup, count the packet there; if the map is full
  * (-E2BIG; in theory -ENOMEM/-EBUSY) or known to be (tf_flows_full_ns), in
- * the interface's overflow aggregate.
+ * the interface's overflow aggregate. Returns false for the latter.
  */
-static __always_inline void flow_insert(const struct tf_flow_key *key,
+static __always_inline bool flow_insert(const struct tf_flow_key *key,
 					const struct tf_flow_value *nv, __u32 ifindex, bool tx,
 					__u32 len, __u32 segs, __u64 now, __u32 tcp_flags)
 {
@@ -684,12 +696,12 @@ static __always_inline void flow_insert(const struct tf_flow_key *key,
 		goto overflow;
 	err = bpf_map_update_elem(&flows, key, nv, BPF_NOEXIST);
 	if (!err)
-		return;
+		return true;
 	if (err == -EEXIST) {
 		v = bpf_map_lookup_elem(&flows, key);
 		if (v) {
 			flow_count(v, tx, len, segs, true, tcp_flags);
-			return;
+			return true;
 		}
 	} else {
 		tf_flows_full_ns = now ? now : 1;
@@ -697,37 +709,56 @@ static __always_inline void flow_insert(const struct tf_flow_key *key,
 overflow:
 	__sync_fetch_and_add(&flow_map_full, 1);
 	count_aggr(ifindex, TF_AGGR_OVERFLOW, tx, len, segs);
+	return false;
 }
+
+#include "tcp_analysis.h"
+
+/* A tap's packet as the flow path sees it; the caller's, see account_flow(). */
+struct tf_tap_pkt {
+	struct tf_flow_key key;
+	struct tf_l4pos pos;	/* the TCP analysis' header position */
+	__u32 len, segs;
+};
 
 /*
  * The flow path of a tap: after count_skb() succeeded. A function of its
  * own (a BPF-to-BPF call, a few ns): inlined, its stack and the capture
- * filter's parser would not fit in one frame of 512 bytes.
+ * filter's parser would not fit in one frame of 512 bytes. The caller
+ * owns p (key and pos), so that the TCP analysis, called after this
+ * returned, does not stack its frame on this one's. Returns true if the
+ * frame is a TCP segment of a flow with an entry, for the analysis to
+ * read (p->pos filled in).
  */
-static __noinline void account_flow(struct __sk_buff *skb, __u32 ifindex, bool tx, __u32 len,
-					 __u32 segs)
+static __noinline bool account_flow(struct __sk_buff *skb, __u32 ifindex, bool tx,
+				    struct tf_tap_pkt *p)
 {
-	struct tf_flow_key key;
 	struct tf_flow_value *v;
-	__u32 tcp_flags = 0;
+	__u32 tcp_flags = 0, len, segs;
 	__u64 now;
 
-	if (flow_key(skb, ifindex, tx, &key, &tcp_flags)) {
+	if (!p)
+		return false;
+	len = p->len;
+	segs = p->segs;
+	if (flow_key(skb, ifindex, tx, &p->key, &tcp_flags, tf_tcp_on ? &p->pos : NULL)) {
 		__sync_fetch_and_add(&parse_errors, 1);
 		count_aggr(ifindex, TF_AGGR_UNPARSED, tx, len, segs);
-		return;
+		return false;
 	}
-	v = bpf_map_lookup_elem(&flows, &key);
+	v = bpf_map_lookup_elem(&flows, &p->key);
 	if (v) {
 		flow_count(v, tx, len, segs, true, tcp_flags);
-		return;
+	} else {
+		struct tf_flow_value nv = {};
+
+		now = bpf_ktime_get_ns();
+		flow_first(&nv, tx, len, segs, now, tcp_flags);
+		/* A flow in overflow has no entry for its TCP state to live with. */
+		if (!flow_insert(&p->key, &nv, ifindex, tx, len, segs, now, tcp_flags))
+			return false;
 	}
-	now = bpf_ktime_get_ns();
-
-	struct tf_flow_value nv = {};
-
-	flow_first(&nv, tx, len, segs, now, tcp_flags);
-	flow_insert(&key, &nv, ifindex, tx, len, segs, now, tcp_flags);
+	return tf_tcp_on && p->pos.off;
 }
 
 /* ---- NAT join: the uplink --------------------------------------------- */
@@ -1059,7 +1090,7 @@ static __noinline void host_egress(struct __sk_buff *skb, __u32 ifindex)
 	struct tf_flow_key key;
 	__u32 tcp_flags;
 
-	if (flow_key(skb, ifindex, true, &key, &tcp_flags) || !natport_set(key.local_port))
+	if (flow_key(skb, ifindex, true, &key, &tcp_flags, NULL) || !natport_set(key.local_port))
 		return;
 	v = bpf_map_lookup_elem(&uplink_flows, &key);
 	if (v && !(v->nat.flags & TF_NAT_HOST)) {
@@ -1185,7 +1216,7 @@ static __always_inline void uplink_egress(struct __sk_buff *skb, __u32 ifindex, 
 	}
 	if (!from_vm_bridge(bridge))
 		return;
-	if (flow_key(skb, ifindex, true, &key, &tcp_flags))
+	if (flow_key(skb, ifindex, true, &key, &tcp_flags, NULL))
 		return;	/* no flow to join: the tap counted it as unparsed */
 	nfct = skb_nfct(skb);
 	ct_id = nfct & ~TF_NFCT_INFOMASK;
@@ -1222,7 +1253,7 @@ static __always_inline void uplink_ingress(struct __sk_buff *skb, __u32 ifindex,
 
 	if (!tf_uplink_rx_armed)
 		return;
-	if (flow_key(skb, ifindex, false, &key, &tcp_flags))
+	if (flow_key(skb, ifindex, false, &key, &tcp_flags, NULL))
 		return;
 	s = uplink_slot(&key);
 	if (s && slot_hit(s, &key)) {
@@ -1296,7 +1327,7 @@ static __noinline bool cap_flow_match(struct __sk_buff *skb, struct tf_flow_key 
 	__u32 tcp_flags;
 	bool ports;
 
-	if (!skb || !k || flow_key(skb, skb->ifindex, dir == TF_HOOK_INGRESS, k, &tcp_flags))
+	if (!skb || !k || flow_key(skb, skb->ifindex, dir == TF_HOOK_INGRESS, k, &tcp_flags, NULL))
 		return false;
 	if ((f->family && f->family != k->family) || (f->proto && f->proto != k->proto))
 		return false;
@@ -1360,9 +1391,11 @@ static __always_inline int tap(struct __sk_buff *skb, int dir)
 {
 	__u32 len = skb->len, segs = skb_segs(skb), ifindex = skb->ifindex;
 	struct tf_if_counters *c = count_skb(ifindex, dir, len, segs);
+	struct tf_tap_pkt p = { .len = len, .segs = segs };
 
-	if (c)
-		account_flow(skb, ifindex, dir == TF_HOOK_INGRESS, len, segs);
+	if (c && account_flow(skb, ifindex, dir == TF_HOOK_INGRESS, &p) &&
+	    tcp_analyse(skb, &p.key, dir == TF_HOOK_INGRESS, &p.pos))
+		__sync_fetch_and_add(&tcp_flow_map_full, 1);
 	capture(skb, c, dir);
 	return TC_ACT_UNSPEC;
 }

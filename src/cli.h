@@ -38,6 +38,7 @@ struct tf_cli {
 	size_t n_uplinks;
 	bool no_nat;			/* --no-nat: no NAT join (uplink counters only) */
 	bool no_drops;			/* --no-drops, or no capability for the drop tracer */
+	bool tcp;			/* --tcp: TCP health (RTT, retransmissions, ...) */
 	uint32_t drop_events;		/* drops --events[=N]: events per second, 0: none */
 	const char *cap_file;		/* capture -w FILE ("-": stdout) */
 	uint32_t cap_sample;		/* --sample N */

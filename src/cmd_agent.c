@@ -421,7 +421,7 @@ int tf_cmd_agent(const struct tf_cli *cmdline)
 	a->m.flow_top = (size_t)a->cli.flow_metrics;
 	opts = (struct tf_collector_opts){
 		.attach_mode = a->cli.attach_mode, .flows = true, .max_flows = a->cli.max_flows,
-		.nat = !a->cli.no_nat, .drops = !a->cli.no_drops,
+		.nat = !a->cli.no_nat, .tcp = a->cli.tcp, .drops = !a->cli.no_drops,
 	};
 	/* The pin directory, then the port: what is wrong is said before anything is attached. */
 	if (a->cli.pin) {

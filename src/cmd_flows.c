@@ -34,7 +34,7 @@ int tf_cmd_flows(const struct tf_cli *cli)
 {
 	struct tf_collector_opts opts = {
 		.attach_mode = cli->attach_mode, .flows = true, .max_flows = cli->max_flows,
-		.nat = !cli->no_nat, .drops = !cli->no_drops,
+		.nat = !cli->no_nat, .tcp = cli->tcp, .drops = !cli->no_drops,
 	};
 	struct tf_session s;
 	struct tf_flows_run *r = &s.fr;

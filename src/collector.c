@@ -282,6 +282,7 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 
 	memset(c, 0, sizeof(*c));
 	c->flows_fd = c->uplink_flows_fd = c->tap_aggr_fd = -1;
+	c->tcp_flows_fd = c->tcp_taps_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		snprintf(err, errlen, "cannot count possible CPUs");
@@ -358,6 +359,14 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 		/* As many uplink flows as VM flows: bpf/tapflow.bpf.c says why. */
 		if (!ret && c->nat)
 			ret = bpf_map__set_max_entries(uplink_flows, c->max_flows);
+		/* A TCP flow's state lives as long as its flow entry. */
+		c->tcp = c->flows && opts->tcp;
+		c->skel->rodata->tf_tcp_on = c->tcp;
+		if (!ret)
+			ret = bpf_map__set_max_entries(c->skel->maps.tcp_flows,
+						       c->tcp ? c->max_flows : 1);
+		if (!ret && !c->tcp)
+			ret = bpf_map__set_max_entries(c->skel->maps.tcp_taps, 1);
 		if (ret) {
 			snprintf(err, errlen, "cannot size the flow map: %s", strerror(-ret));
 			goto fail;
@@ -395,6 +404,14 @@ int tf_collector_open(struct tf_collector *c, const struct tf_collector_opts *op
 	if (flows) {
 		c->flows_fd = bpf_map__fd(flows);
 		c->flows_percpu = map_is_percpu(flows);
+	}
+	if (c->tcp) {
+		c->tcp_flows_fd = bpf_map__fd(c->skel->maps.tcp_flows);
+		c->tcp_taps_fd = bpf_map__fd(c->skel->maps.tcp_taps);
+		c->tcp_epoch = &c->skel->bss->tf_tcp_epoch;
+		/* Epoch 0 is a new state's: the first poll's samples are told apart from it. */
+		if (!*c->tcp_epoch)
+			*c->tcp_epoch = 1;
 	}
 	if (aggr) {
 		c->tap_aggr_fd = bpf_map__fd(aggr);

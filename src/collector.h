@@ -129,6 +129,7 @@ struct tf_collector_opts {
 	bool flows;			/* flow programs on taps and --iface */
 	uint32_t max_flows;		/* flow map entries; 0: TF_FLOWS_DEFAULT */
 	bool nat;			/* with flows: the NAT join on uplinks */
+	bool tcp;			/* with flows: TCP health on taps and --iface */
 	bool drops;			/* the kfree_skb drop tracer */
 	const struct tf_capture_opts *capture;	/* NULL: no capture */
 	uint32_t drop_events;		/* its events per second (drops --events); 0: none */
@@ -158,6 +159,9 @@ struct tf_collector {
 	int cap_rb_fd;			/* the capture ring buffer; -1: no capture */
 	int flows_fd, tap_aggr_fd;	/* -1 if the object has no such map */
 	int uplink_flows_fd;		/* the NAT join's uplink flows; -1: join not loaded */
+	bool tcp;			/* opts.tcp, with flows: TCP health is analysed */
+	int tcp_flows_fd, tcp_taps_fd;	/* its maps; -1: off */
+	uint32_t *tcp_epoch;		/* .bss tf_tcp_epoch (include/tcp_health.h) */
 
 	bool flows_percpu, tap_aggr_percpu, uplink_flows_percpu;
 	uint32_t max_flows;

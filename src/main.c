@@ -457,6 +457,9 @@ static const struct option_spec options[] = {
 	  "harvest a busy flow's kernel entry this often (default 0:\n"
 	  "never); agent: send a busy flow's IPFIX records this often\n"
 	  "(default 60)" },
+	{ "tcp", 0, no_argument, NULL, CMD_FLOWS | CMD_TOP | CMD_AGENT, false, FLAG(tcp),
+	  "analyse TCP on the taps: RTT outside and inside the VM,\n"
+	  "retransmissions, zero windows, failed connections" },
 	{ "no-nat", 0, no_argument, NULL, CMD_FLOW_TABLE, false, FLAG(no_nat),
 	  "no NAT join: count the uplink, but do not follow VM\n"
 	  "flows through it (no nat, uplink or fwd_lost fields)" },

@@ -823,6 +823,76 @@ static void fwd_json(struct tf_json *j, const struct tf_flow_report *r, const st
 	tf_json_end(j, f);
 }
 
+/*
+ * A TCP flow's figures in the row's view (an --iface row mirrored: rx and
+ * tx swapped; the RTT sides stay the host's). false if the flow has no TCP
+ * state (no segment analysed yet, or the state map was full).
+ */
+static bool row_tcp(const struct tf_flow_report *r, const struct tf_flow_row *row,
+		    struct tf_tcp_figures *out)
+{
+	const struct tf_tcp_entry *e = row->flow ? tf_tcp_find(r->tcp, &row->flow->key) : NULL;
+
+	if (!e)
+		return false;
+	tf_tcp_flow_figures(e, r->final, r->final || row->expired, out);
+	if (tf_target_mirrored(row->t)) {
+		uint64_t x = out->retrans[0];
+
+		out->retrans[0] = out->retrans[1];
+		out->retrans[1] = x;
+		x = out->zero_win[0];
+		out->zero_win[0] = out->zero_win[1];
+		out->zero_win[1] = x;
+	}
+	return true;
+}
+
+static void rtt_json(struct tf_json *j, const char *key, const struct tf_tcp_rtt_fig *f)
+{
+	if (!f->samples) {
+		tf_json_null(j, key);
+		return;
+	}
+	tf_json_object_begin(j, key);
+	tf_json_num(j, "min", f->min_ms);
+	tf_json_num(j, "avg", f->avg_ms);
+	tf_json_num(j, "max", f->max_ms);
+	tf_json_u64(j, "samples", f->samples);
+	tf_json_object_end(j);
+}
+
+/* The TCP health fields (--tcp), null where the flow has no TCP state. */
+static void flow_tcp_json(struct tf_json *j, const struct tf_flow_report *r,
+			  const struct tf_flow_row *row)
+{
+	static const char *const counts[] = {
+		"retrans_rx", "retrans_tx", "zero_win_rx", "zero_win_tx", "syn_unanswered", "resets",
+	};
+	struct tf_tcp_figures t;
+
+	if (!row_tcp(r, row, &t)) {
+		tf_json_null(j, "rtt_out_ms");
+		tf_json_null(j, "rtt_in_ms");
+		tf_json_null(j, "handshake_ms");
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+			tf_json_null(j, counts[i]);
+		return;
+	}
+	rtt_json(j, "rtt_out_ms", &t.rtt[TF_TCP_OUTSIDE]);
+	rtt_json(j, "rtt_in_ms", &t.rtt[TF_TCP_INSIDE]);
+	if (t.handshake_ms >= 0)
+		tf_json_num(j, "handshake_ms", t.handshake_ms);
+	else
+		tf_json_null(j, "handshake_ms");
+	tf_json_u64(j, "retrans_rx", t.retrans[0]);
+	tf_json_u64(j, "retrans_tx", t.retrans[1]);
+	tf_json_u64(j, "zero_win_rx", t.zero_win[0]);
+	tf_json_u64(j, "zero_win_tx", t.zero_win[1]);
+	tf_json_u64(j, "syn_unanswered", t.syn_unanswered);
+	tf_json_u64(j, "resets", t.resets);
+}
+
 static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 			  const struct tf_flow_row *row, const struct timespec *now, FILE *f)
 {
@@ -870,6 +940,8 @@ static void flow_row_json(struct tf_json *j, const struct tf_flow_report *r,
 		tf_json_null(j, "tcp_flags");
 	}
 	flow_nat_json(j, r, row);
+	if (r->tcp && !row->aggregate && v->proto == IPPROTO_TCP)
+		flow_tcp_json(j, r, row);
 	tf_json_u64_or_null(j, "drops", row->drops_known, row->drops);
 	if (row->aggregate && (!strcmp(row->aggregate, "others") ||
 			       !strcmp(row->aggregate, "expired")))
@@ -959,9 +1031,10 @@ static void hms(uint64_t ns, int64_t off, char *out, size_t outlen)
 	strftime(out, outlen, "%H:%M:%S", &tm);
 }
 
-#define FLOW_COLS 16
+#define FLOW_COLS 21
 #define FLOW_COL_DROPS 13
 #define FLOW_COL_NAT 14
+#define FLOW_COL_TCP 16	/* --tcp: RTT OUT, RTT IN, RETR, ZWIN, SYN/RST */
 
 void tf_flow_row_nat(const struct tf_flow_row *row, char *nat, char *lost, size_t outlen)
 {
@@ -991,6 +1064,35 @@ void tf_flow_row_nat(const struct tf_flow_row *row, char *nat, char *lost, size_
 /* A cell holds a VM name made safe for the terminal; the others are shorter. */
 #define FLOW_CELL TF_TERM_SIZE(TF_NAME_MAX)
 
+static void rtt_cell(const struct tf_tcp_rtt_fig *f, char *out, size_t len)
+{
+	if (!f->samples)
+		snprintf(out, len, "-");
+	else
+		snprintf(out, len, "%.*f ms", f->avg_ms < 10 ? 2 : 1, f->avg_ms);
+}
+
+/* RTT OUT, RTT IN (averages), RETR tx/rx, ZWIN tx/rx, SYN/RST: "-" if not TCP. */
+static void flow_tcp_cells(const struct tf_flow_report *r, const struct tf_flow_row *row,
+			   char cells[5][FLOW_CELL])
+{
+	struct tf_tcp_figures t;
+
+	if (!r->tcp || row->aggregate || row->v.proto != IPPROTO_TCP || !row_tcp(r, row, &t)) {
+		for (int i = 0; i < 5; i++)
+			snprintf(cells[i], FLOW_CELL, "-");
+		return;
+	}
+	rtt_cell(&t.rtt[TF_TCP_OUTSIDE], cells[0], FLOW_CELL);
+	rtt_cell(&t.rtt[TF_TCP_INSIDE], cells[1], FLOW_CELL);
+	snprintf(cells[2], FLOW_CELL, "%llu/%llu", (unsigned long long)t.retrans[1],
+		 (unsigned long long)t.retrans[0]);
+	snprintf(cells[3], FLOW_CELL, "%llu/%llu", (unsigned long long)t.zero_win[1],
+		 (unsigned long long)t.zero_win[0]);
+	snprintf(cells[4], FLOW_CELL, "%llu/%llu", (unsigned long long)t.syn_unanswered,
+		 (unsigned long long)t.resets);
+}
+
 static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row *row,
 		       char cells[FLOW_COLS][FLOW_CELL])
 {
@@ -1014,6 +1116,7 @@ static void flow_cells(const struct tf_flow_report *r, const struct tf_flow_row 
 	else
 		snprintf(cells[13], sizeof(cells[0]), "-");
 	tf_flow_row_nat(row, cells[14], cells[15], sizeof(cells[0]));
+	flow_tcp_cells(r, row, &cells[FLOW_COL_TCP]);
 }
 
 /* Per VM: its forwarded flows and what got lost on the way, one line each. */
@@ -1048,6 +1151,7 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 	static const char *const head[FLOW_COLS] = {
 		"VM", "IFACE", "PROTO", "LOCAL", "REMOTE", "TX PKTS", "TX BYTES", "TX RATE",
 		"RX PKTS", "RX BYTES", "RX RATE", "FIRST", "LAST", "DROPS", "NAT", "FWD LOST",
+		"RTT OUT", "RTT IN", "RETR TX/RX", "ZWIN TX/RX", "SYN!/RST",
 	};
 	/* Columns of what is on: DROPS with the drop tracer, NAT ones with the join. */
 	bool show[FLOW_COLS];
@@ -1064,7 +1168,9 @@ void tf_report_flows_table(const struct tf_flow_report *r, const struct timespec
 	if (!per || !nper)
 		goto out;
 	for (int c = 0; c < FLOW_COLS; c++) {
-		show[c] = c < FLOW_COL_DROPS || (c == FLOW_COL_DROPS ? r->c->drops_on : !!r->nat);
+		show[c] = c < FLOW_COL_DROPS ||
+			  (c == FLOW_COL_DROPS ? r->c->drops_on
+					       : c < FLOW_COL_TCP ? !!r->nat : !!r->tcp);
 		width[c] = strlen(head[c]);
 	}
 	for (size_t i = 0; i < r->c->n_targets; i++) {

@@ -14,6 +14,7 @@
 #include "inventory.h"
 #include "nat.h"
 #include "output.h"
+#include "tcp_health.h"
 
 const char *tf_fdb_state_name(enum tf_fdb_state state);
 
@@ -56,6 +57,7 @@ struct tf_flow_report {
 	size_t top_n;			/* 0: every flow */
 	bool final;
 	const struct tf_nat_index *nat;	/* the NAT join's index; NULL: join off */
+	const struct tf_tcp_health *tcp;	/* --tcp: flows' TCP figures; NULL: off */
 	/*
 	 * The collector's targets by ifindex (position + 1, 0: free), for the
 	 * lookups of every row; rebuilt every poll, checked on use, so that a

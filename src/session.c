@@ -465,6 +465,15 @@ static int flows_run_init(struct tf_flows_run *r, const struct tf_cli *cli, stru
 		tf_err("out of memory");
 		return -1;
 	}
+	if (c->tcp) {
+		if (tf_tcp_init(&r->tcp, c->tcp_flows_fd, c->tcp_taps_fd,
+				c->tcp_epoch, c->ncpus)) {
+			tf_err("out of memory");
+			return -1;
+		}
+		r->tcp_on = true;
+		r->rep.tcp = &r->tcp;
+	}
 	r->rep.c = c;
 	r->rep.fl = &r->fl;
 	r->rep.clock_offset = tf_mono_to_real_offset();
@@ -497,6 +506,9 @@ static void flows_run_poll(struct tf_flows_run *r)
 		tf_debug("cannot flush the NAT join's per-CPU cache: %s", strerror(-err));
 	err = tf_flows_poll(&r->fl, tf_now_mono_ns(), now - r->last_poll);
 	r->last_poll = now;
+	/* After the flows: a state goes when its flow has ended, as just read. */
+	if (r->tcp_on && tf_tcp_poll(&r->tcp, &r->fl))
+		tf_debug("cannot read the TCP analysis' maps");
 	tf_flows_counts(&r->fl, &fc);
 	if (fc.expired + fc.active != harvests)
 		tf_collector_flows_freed(r->c);
@@ -528,6 +540,8 @@ static void flows_run_poll(struct tf_flows_run *r)
 static void flows_run_free(struct tf_flows_run *r)
 {
 	tf_flows_free(&r->fl);
+	if (r->tcp_on)
+		tf_tcp_free(&r->tcp);
 	tf_flow_report_free(&r->rep);
 	tf_nat_index_free(&r->nat);
 	tf_json_free(&r->j);

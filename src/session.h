@@ -21,6 +21,7 @@
 #include "nat.h"
 #include "output.h"
 #include "report.h"
+#include "tcp_health.h"
 #include "vmwatch.h"
 
 /* What a session that follows flows (flows, top, drops) keeps between polls. */
@@ -30,6 +31,8 @@ struct tf_flows_run {
 	struct tf_flows fl;
 	struct tf_flow_report rep;
 	struct tf_nat_index nat;	/* rebuilt at every poll (NAT join on) */
+	struct tf_tcp_health tcp;	/* --tcp: the flows' TCP state */
+	bool tcp_on;
 	uint64_t natports[TF_NATPORT_BITS / 64];
 	struct tf_json j;
 	double last_poll;		/* CLOCK_MONOTONIC (s) */
