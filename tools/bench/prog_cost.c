@@ -65,12 +65,31 @@
 /* BPF_PROG_TEST_RUN builds its skb on the loopback device of the netns. */
 #define TEST_IFINDEX 1
 
-enum { P_EMPTY, P_INGRESS, P_EGRESS, P_TAP, P_TAP_PERCPU, P_UP_EGRESS, P_UP_INGRESS, N_PROGS };
+enum { P_EMPTY, P_INGRESS, P_EGRESS, P_TAP, P_TAP_PERCPU, P_UP_EGRESS, P_UP_INGRESS,
+       P_TCP_OFF, P_TCP_ON, N_PROGS };
 static const char *const prog_names[N_PROGS] = {
 	"empty", "tf_ingress", "tf_egress",
 	"tf_tap_ingress (flows: hash)", "tf_tap_ingress (flows: per-CPU hash)",
 	"tf_uplink_egress (NAT join)", "tf_uplink_ingress (NAT join)",
+	"tf_tap_ingress TCP (--tcp off)", "tf_tap_ingress TCP (--tcp on)",
 };
+
+/*
+ * The TCP programs' frames: in the 64 row a pure ACK carrying timestamps
+ * (66 bytes: the smallest segment a Linux peer sends), in the 1500 row a
+ * data segment. The same data segment every run is a retransmission from
+ * the second run on: the analysis' slowest path (two more counters), an
+ * upper bound of what in-order data costs.
+ */
+static bool is_tcp_prog(int p)
+{
+	return p == P_TCP_OFF || p == P_TCP_ON;
+}
+
+static unsigned int tcp_frame_len(unsigned int len)
+{
+	return len < 66 ? 66 : len;
+}
 
 /*
  * The uplink programs' test skb: a forwarded packet (skb->skb_iif, read as
@@ -153,6 +172,29 @@ static void build_frame(unsigned char *buf, unsigned int len)
 	memcpy(buf + sizeof(eth) + sizeof(ip), &udp, sizeof(udp));
 }
 
+/* A TCP segment from 198.18.0.1:40000 to :5201 with NOP NOP TS: an ACK, or data if len > 66. */
+static void build_tcp_frame(unsigned char *buf, unsigned int len)
+{
+	static const unsigned char opts[12] = { 1, 1, 8, 10, 0, 0, 0x10, 0, 0, 0, 0x20, 0 };
+	size_t ip = sizeof(struct ethhdr), l4 = ip + sizeof(struct iphdr);
+
+	build_frame(buf, len);
+	buf[ip + 9] = IPPROTO_TCP;
+	/* The checksum covers the protocol byte: the parser does not check it. */
+	memset(buf + l4, 0, 32);
+	buf[l4 + 0] = 40000 >> 8;
+	buf[l4 + 1] = 40000 & 0xff;
+	buf[l4 + 2] = 5201 >> 8;
+	buf[l4 + 3] = 5201 & 0xff;
+	buf[l4 + 7] = 1;		/* seq 1 */
+	buf[l4 + 11] = 1;		/* ack 1 */
+	buf[l4 + 12] = 8 << 4;		/* 32 bytes of header */
+	buf[l4 + 13] = len > 66 ? 0x18 : 0x10;	/* PSH ACK, or ACK */
+	buf[l4 + 14] = 0x01;		/* window 502 */
+	buf[l4 + 15] = 0xf6;
+	memcpy(buf + l4 + 20, opts, sizeof(opts));
+}
+
 /* The same frame the other way (B to A): what arrives on the uplink for A's flow. */
 static void reverse_frame(unsigned char *buf)
 {
@@ -165,6 +207,46 @@ static void reverse_frame(unsigned char *buf)
 	memcpy(t, buf + l4, 2);
 	memcpy(buf + l4, buf + l4 + 2, 2);
 	memcpy(buf + l4 + 2, t, 2);
+}
+
+static unsigned char *frame_of(int p, size_t f, unsigned char **frames,
+			       unsigned char **frames_back, unsigned char **frames_tcp)
+{
+	return is_tcp_prog(p) ? frames_tcp[f] : p == P_UP_INGRESS ? frames_back[f] : frames[f];
+}
+
+static unsigned int len_of(int p, size_t f)
+{
+	return is_tcp_prog(p) ? tcp_frame_len(frame_lens[f]) : frame_lens[f];
+}
+
+/*
+ * The TCP programs took their paths: one TCP flow, and with the analysis
+ * on its state, the data segment's repeats counted as retransmissions.
+ */
+static int check_tcp(const struct tapflow_bpf *o, bool on)
+{
+	struct tf_flow_key k, next;
+	struct tf_tcp_flow st;
+	int n = 0;
+
+	for (void *prev = NULL; !bpf_map_get_next_key(bpf_map__fd(o->maps.tcp_flows), prev, &next);
+	     prev = &k) {
+		k = next;
+		n++;
+	}
+	if (n != (on ? 1 : 0) || o->bss->parse_errors || o->bss->flow_map_full ||
+	    o->bss->tcp_flow_map_full) {
+		fprintf(stderr, "prog_cost: TCP (--tcp %s): %d states, parse_errors %llu\n",
+			on ? "on" : "off", n, (unsigned long long)o->bss->parse_errors);
+		return -1;
+	}
+	if (on && (bpf_map_lookup_elem(bpf_map__fd(o->maps.tcp_flows), &k, &st) ||
+		   !st.dir[1].retrans)) {
+		fprintf(stderr, "prog_cost: TCP (--tcp on): no retransmissions counted\n");
+		return -1;
+	}
+	return 0;
 }
 
 /* One BPF_PROG_TEST_RUN of `repeat` runs. 0, or -errno. */
@@ -589,7 +671,9 @@ int main(int argc, char **argv)
 	unsigned long repeat = 1000000, rounds = 11;
 	unsigned long long runs[N_PROGS] = {}, bytes[N_PROGS] = {};
 	struct tapflow_percpu_bpf *tfp = NULL;
-	struct tapflow_bpf *tf = NULL, *tfu = NULL;
+	struct tapflow_bpf *tf = NULL, *tfu = NULL, *tcp_off = NULL, *tcp_on = NULL;
+	struct tf_ifc ifc_tcp_off, ifc_tcp_on;
+	unsigned char *frames_tcp[N_FRAMES] = {};
 	struct tf_ifc ifc, ifc_percpu, ifc_uplink;
 	unsigned char *frames_back[N_FRAMES] = {};
 	struct empty_bpf *empty = NULL;
@@ -668,7 +752,17 @@ int main(int argc, char **argv)
 	empty = empty_bpf__open_and_load();
 	/* The uplink programs: maps of their own, so each check stays exact. */
 	tfu = tapflow_bpf__open_and_load();
-	if (!tf || !tfp || !empty || !tfu) {
+	/* The TCP analysis off and on: objects of their own, the same TCP frames. */
+	tcp_off = tapflow_bpf__open_and_load();
+	tcp_on = tapflow_bpf__open();
+	if (tcp_on) {
+		tcp_on->rodata->tf_tcp_on = true;
+		if (tapflow_bpf__load(tcp_on)) {
+			tapflow_bpf__destroy(tcp_on);
+			tcp_on = NULL;
+		}
+	}
+	if (!tf || !tfp || !empty || !tfu || !tcp_off || !tcp_on) {
 		fprintf(stderr, "prog_cost: cannot load the BPF programs: %s "
 			"(root and a kernel with BTF needed; -v shows why)\n", strerror(errno));
 		goto out;
@@ -685,6 +779,16 @@ int main(int argc, char **argv)
 		err = create_entry(tfp->maps.tap_aggr, ncpus);
 	if (!err)
 		err = tf_ifc_add(&ifc_uplink, TEST_IFINDEX);
+	ifc_tcp_off = TF_IFC_OF(tcp_off, ncpus);
+	ifc_tcp_on = TF_IFC_OF(tcp_on, ncpus);
+	if (!err)
+		err = tf_ifc_add(&ifc_tcp_off, TEST_IFINDEX);
+	if (!err)
+		err = create_entry(tcp_off->maps.tap_aggr, ncpus);
+	if (!err)
+		err = tf_ifc_add(&ifc_tcp_on, TEST_IFINDEX);
+	if (!err)
+		err = create_entry(tcp_on->maps.tap_aggr, ncpus);
 	if (err) {
 		fprintf(stderr, "prog_cost: cannot create the counters entry: %s\n", strerror(-err));
 		goto out;
@@ -696,6 +800,8 @@ int main(int argc, char **argv)
 	prog_fd[P_TAP_PERCPU] = bpf_program__fd(tfp->progs.tf_tap_ingress);
 	prog_fd[P_UP_EGRESS] = bpf_program__fd(tfu->progs.tf_uplink_egress);
 	prog_fd[P_UP_INGRESS] = bpf_program__fd(tfu->progs.tf_uplink_ingress);
+	prog_fd[P_TCP_OFF] = bpf_program__fd(tcp_off->progs.tf_tap_ingress);
+	prog_fd[P_TCP_ON] = bpf_program__fd(tcp_on->progs.tf_tap_ingress);
 	/* As tapflow sets them: the VMs' bridge, and arrivals counted (taps attached). */
 	tfu->bss->tf_bridges[0] = TEST_BRIDGE_IFINDEX;
 	tfu->bss->tf_n_bridges = 1;
@@ -707,8 +813,10 @@ int main(int argc, char **argv)
 	for (size_t f = 0; f < N_FRAMES; f++) {
 		frames[f] = malloc(frame_lens[f]);
 		frames_back[f] = malloc(frame_lens[f]);
-		if (!frames[f] || !frames_back[f])
+		frames_tcp[f] = malloc(tcp_frame_len(frame_lens[f]));
+		if (!frames[f] || !frames_back[f] || !frames_tcp[f])
 			goto out;
+		build_tcp_frame(frames_tcp[f], tcp_frame_len(frame_lens[f]));
 		build_frame(frames[f], frame_lens[f]);
 		build_frame(frames_back[f], frame_lens[f]);
 		reverse_frame(frames_back[f]);
@@ -724,8 +832,8 @@ int main(int argc, char **argv)
 		for (int p = 0; p < N_PROGS; p++) {
 			double k, w;
 
-			err = run_once(prog_fd[p], p == P_UP_INGRESS ? frames_back[f] : frames[f],
-				       frame_lens[f], repeat / 10 + 1, p == P_UP_EGRESS, &k, &w);
+			err = run_once(prog_fd[p], frame_of(p, f, frames, frames_back, frames_tcp),
+				       len_of(p, f), repeat / 10 + 1, p == P_UP_EGRESS, &k, &w);
 			if (err)
 				goto run_failed;
 			runs[p] += repeat / 10 + 1;
@@ -735,8 +843,8 @@ int main(int argc, char **argv)
 		for (size_t f = 0; f < N_FRAMES; f++)
 			for (int p = 0; p < N_PROGS; p++) {
 				err = run_once(prog_fd[p],
-					       p == P_UP_INGRESS ? frames_back[f] : frames[f],
-					       frame_lens[f], repeat, p == P_UP_EGRESS,
+					       frame_of(p, f, frames, frames_back, frames_tcp),
+					       len_of(p, f), repeat, p == P_UP_EGRESS,
 					       &smp[f][p].kern[r], &smp[f][p].wall[r]);
 				if (err)
 					goto run_failed;
@@ -768,7 +876,8 @@ int main(int argc, char **argv)
 				tf->bss->flow_map_full, tf->bss->parse_errors) ||
 		    check_flows(prog_names[P_TAP_PERCPU], tfp->maps.flows, ncpus,
 				runs[P_TAP_PERCPU], bytes[P_TAP_PERCPU],
-				tfp->bss->flow_map_full, tfp->bss->parse_errors))
+				tfp->bss->flow_map_full, tfp->bss->parse_errors) ||
+		    check_tcp(tcp_off, false) || check_tcp(tcp_on, true))
 			goto out;
 	}
 
@@ -794,6 +903,7 @@ out:
 	for (size_t f = 0; f < N_FRAMES; f++) {
 		free(frames[f]);
 		free(frames_back[f]);
+		free(frames_tcp[f]);
 		for (int p = 0; p < N_PROGS; p++) {
 			free(smp[f][p].kern);
 			free(smp[f][p].wall);
@@ -803,5 +913,7 @@ out:
 	tapflow_percpu_bpf__destroy(tfp);
 	tapflow_bpf__destroy(tf);
 	tapflow_bpf__destroy(tfu);
+	tapflow_bpf__destroy(tcp_off);
+	tapflow_bpf__destroy(tcp_on);
 	return ret;
 }
