@@ -16,7 +16,7 @@ static void conf_init(struct tf_agent_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->flow_metrics = -1;
-	c->no_nat = c->no_drops = -1;
+	c->no_nat = c->no_drops = c->tcp = -1;
 }
 
 void tf_agent_conf_free(struct tf_agent_conf *c)
@@ -116,14 +116,16 @@ static int set(struct tf_agent_conf *c, const char *key, const char *v, char *er
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-	} else if (!strcmp(key, "no-nat") || !strcmp(key, "no-drops")) {
-		if (parse_bool(v, !strcmp(key, "no-nat") ? &c->no_nat : &c->no_drops)) {
+	} else if (!strcmp(key, "no-nat") || !strcmp(key, "no-drops") || !strcmp(key, "tcp")) {
+		if (parse_bool(v, !strcmp(key, "no-nat")     ? &c->no_nat
+				  : !strcmp(key, "no-drops") ? &c->no_drops
+							     : &c->tcp)) {
 			snprintf(err, errlen, "%s '%s': expected true or false", key, v);
 			return -1;
 		}
 	} else {
 		snprintf(err, errlen, "unknown key '%s' (vm, iface, flow-metrics, max-flows, "
-			 "interval, prometheus, no-nat, no-drops)", key);
+			 "interval, prometheus, no-nat, no-drops, tcp)", key);
 		return -1;
 	}
 	return 0;

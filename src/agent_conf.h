@@ -19,7 +19,7 @@ struct tf_agent_conf {
 	char *prometheus;		/* NULL: not set */
 	long max_flows;			/* 0: not set */
 	double interval;		/* 0: not set */
-	int no_nat, no_drops;		/* -1: not set; else 0/1 */
+	int no_nat, no_drops, tcp;	/* -1: not set; else 0/1 */
 };
 
 /* Read path into conf. 0, or -1 with "PATH:LINE: why" in err (conf then empty). */

@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -654,6 +655,102 @@ static void render_process(struct tf_prom *p, const struct tf_agent_health *h)
 	      "Start time of the process since unix epoch in seconds.", h->start_time);
 }
 
+/* Direction labels of a target's TCP counters: [0]/[1] are the kernel's rx/tx. */
+static const char *tcp_direction(const struct tf_target *t, int d)
+{
+	/* A tap's tx is what the VM sent; an --iface's is what it transmitted (rx there). */
+	bool transmit = tf_target_mirrored(t) ? d == 0 : d == 1;
+
+	return transmit ? "transmit" : "receive";
+}
+
+static void tcp_histogram(struct tf_prom *p, const struct tf_target *t, const struct tf_tcp_tap *tt,
+			  int side)
+{
+	static const char *const sides[TF_TCP_SIDES] = { "outside", "inside" };
+	uint64_t cum = 0;
+	char le[32];
+
+	for (unsigned int b = 0; b < TF_TCP_HIST_BUCKETS; b++) {
+		double v = tf_tcp_bucket_le(b);
+
+		cum += tt->rtt_hist[side][b];
+		if (isinf(v))
+			snprintf(le, sizeof(le), "+Inf");
+		else
+			snprintf(le, sizeof(le), "%.9g", v);
+		const char *l[] = { "domain", vm_or_empty(t), "interface", t->first_ifname,
+				    "side", sides[side], "le", le, NULL };
+		tf_prom_u64(p, "tapflow_tcp_rtt_seconds_bucket", l, cum);
+	}
+	const char *l[] = { "domain", vm_or_empty(t), "interface", t->first_ifname,
+			    "side", sides[side], NULL };
+	tf_prom_num(p, "tapflow_tcp_rtt_seconds_sum", l, (double)tt->rtt_sum_ns[side] / 1e9);
+	tf_prom_u64(p, "tapflow_tcp_rtt_seconds_count", l, cum);
+}
+
+/* --tcp: per interface, the taps' RTT histograms and TCP event counters. */
+static void render_tcp(const struct tf_session *s, struct tf_prom *p)
+{
+	static const struct {
+		const char *name, *help;
+		size_t field;
+	} counters[] = {
+		{ "tapflow_tcp_retransmits_total",
+		  "TCP segments with data, SYN or FIN sent again (or reordered before the "
+		  "interface); transmit = sent by the VM.", offsetof(struct tf_tcp_tap, retrans) },
+		{ "tapflow_tcp_zero_windows_total",
+		  "TCP segments advertising a zero window; transmit = the VM's receiver is full.",
+		  offsetof(struct tf_tcp_tap, zero_win) },
+		{ "tapflow_tcp_resets_total", "TCP RST segments; transmit = sent by the VM.",
+		  offsetof(struct tf_tcp_tap, resets) },
+		{ "tapflow_tcp_connect_failures_total",
+		  "TCP connection attempts refused (RST) or unanswered for the initial "
+		  "retransmission timeout (SYN sent again); transmit = opened by the VM.",
+		  offsetof(struct tf_tcp_tap, connect_failures) },
+	};
+	const struct tf_collector *c = &s->c;
+	struct tf_losses loss;
+
+	if (!s->flows_on || !s->fr.tcp_on)
+		return;
+	tf_prom_family(p, "tapflow_tcp_rtt_seconds", "histogram",
+		       "TCP round-trip times: outside = a segment the VM sent until the ACK "
+		       "that covers it came back (network and remote end); inside = a segment "
+		       "delivered to the VM until the VM's ACK (the guest's stack and scheduling).");
+	for (size_t i = 0; i < c->n_targets; i++) {
+		const struct tf_target *t = &c->targets[i];
+		const struct tf_tcp_tap *tt = tf_tcp_tap_of(&s->fr.tcp, (uint32_t)t->ifindex);
+
+		if (!t->traced || !t->flows || !tt)
+			continue;
+		for (int side = 0; side < TF_TCP_SIDES; side++)
+			tcp_histogram(p, t, tt, side);
+	}
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		tf_prom_family(p, counters[k].name, "counter", counters[k].help);
+		for (size_t i = 0; i < c->n_targets; i++) {
+			const struct tf_target *t = &c->targets[i];
+			const struct tf_tcp_tap *tt = tf_tcp_tap_of(&s->fr.tcp, (uint32_t)t->ifindex);
+			const uint64_t *v;
+
+			if (!t->traced || !t->flows || !tt)
+				continue;
+			v = (const uint64_t *)((const char *)tt + counters[k].field);
+			for (int d = 0; d < 2; d++) {
+				const char *l[] = { "domain", vm_or_empty(t), "interface",
+						    t->first_ifname, "direction", tcp_direction(t, d),
+						    NULL };
+				tf_prom_u64(p, counters[k].name, l, v[d]);
+			}
+		}
+	}
+	tf_collector_losses(c, &loss);
+	counter(p, "tapflow_tcp_map_full_total",
+		"TCP segments of flows whose TCP state found no room (not analysed).",
+		loss.tcp_flow_map_full);
+}
+
 int tf_agent_metrics_render(struct tf_agent_metrics *m, struct tf_session *s,
 			    const struct tf_agent_health *h, struct tf_prom *p)
 {
@@ -692,6 +789,7 @@ int tf_agent_metrics_render(struct tf_agent_metrics *m, struct tf_session *s,
 	if (s->flows_on) {
 		render_flows(m, c, p);
 		render_nat(m, &s->fr, c, p);
+		render_tcp(s, p);
 	}
 	render_drops(m, c, p);
 	for (size_t i = 0; i < c->n_targets; i++) {

@@ -96,6 +96,8 @@ static int merge(struct agent *a, const struct tf_agent_conf *conf)
 		cli->no_nat = conf->no_nat;
 	if (!cl->no_drops && conf->no_drops >= 0)
 		cli->no_drops = conf->no_drops;
+	if (!cl->tcp && conf->tcp >= 0)
+		cli->tcp = conf->tcp;
 	return 0;
 }
 
@@ -130,6 +132,8 @@ static void note_restart_only(const struct tf_cli *was, const struct tf_cli *now
 		tf_note("config: no-nat changes at the next start");
 	if (was->no_drops != now->no_drops)
 		tf_note("config: no-drops changes at the next start");
+	if (was->tcp != now->tcp)
+		tf_note("config: tcp changes at the next start (the analysis is set at load)");
 }
 
 /* A listener for /metrics on addr, or NULL with why in err. */
@@ -206,6 +210,7 @@ static void reload(struct agent *a)
 	a->cli.max_flows = was.max_flows;
 	a->cli.no_nat = was.no_nat;
 	a->cli.no_drops = was.no_drops;
+	a->cli.tcp = was.tcp;
 	a->m.flow_top = (size_t)a->cli.flow_metrics;
 	/* Compared before the old names go with the old conf. */
 	selection = !same_list(was_vms, was.n_vms, a->cli.vms, a->cli.n_vms) ||

@@ -245,12 +245,12 @@ static int draw_targets(struct top *tp, int y, int maxy)
 	bool on[TF_TT_COLS];
 	int want[TF_TT_COLS];
 
-	tf_top_targets_on(tp->c, on);
+	tf_top_targets_on(tp->c, tp->run->tcp_on ? &tp->run->tcp : NULL, on);
 	tf_layout_want_init(tab, on, want);
 	for (size_t i = 0; i < tp->c->n_targets; i++) {
 		if (!target_shown(tp, &tp->c->targets[i]))
 			continue;
-		tf_top_target_cells(tp->c, i, &cells);
+		tf_top_target_cells(tp->c, tp->run->tcp_on ? &tp->run->tcp : NULL, i, &cells);
 		tf_layout_want(tab, cells.cell, want);
 	}
 	tf_layout_fit(tab, want, tp->maxx, &l);
@@ -260,7 +260,7 @@ static int draw_targets(struct top *tp, int y, int maxy)
 	for (size_t i = 0; i < tp->c->n_targets && y < maxy; i++) {
 		if (!target_shown(tp, &tp->c->targets[i]))
 			continue;
-		tf_top_target_cells(tp->c, i, &cells);
+		tf_top_target_cells(tp->c, tp->run->tcp_on ? &tp->run->tcp : NULL, i, &cells);
 		put_line(tp, y++, tf_layout_line(tab, &l, cells.cell, tp->line2, tp->line_size));
 	}
 	return y;

@@ -1109,6 +1109,7 @@ void tf_collector_losses(const struct tf_collector *c, struct tf_losses *out)
 	out->uplink_flow_map_full = c->skel->bss->uplink_flow_map_full;
 	out->nat_retired_full = c->skel->bss->nat_retired_full;
 	out->uplink_cache_lost = c->skel->bss->uplink_cache_lost;
+	out->tcp_flow_map_full = c->skel->bss->tcp_flow_map_full;
 }
 
 void tf_collector_flows_freed(struct tf_collector *c)

@@ -113,6 +113,7 @@ struct tf_losses {
 	uint64_t uplink_flow_map_full;	/* VMs' forwarded packets that found the uplink flow map full */
 	uint64_t nat_retired_full;	/* uplink flows whose old VM side's counts stayed */
 	uint64_t uplink_cache_lost;	/* uplink packets cached per CPU whose flow expired */
+	uint64_t tcp_flow_map_full;	/* TCP segments of flows whose TCP state found no room */
 };
 
 /* Capture: what the programs sample into the ring buffer. */

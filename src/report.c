@@ -1240,6 +1240,10 @@ static void flows_loss_fields(struct tf_json *j, const struct tf_flow_report *r,
 	tf_json_u64(j, "uplink_retired_dropped", fc->retired_dropped);
 	tf_json_u64(j, "nat_retired_full", s->losses.nat_retired_full);
 	tf_json_u64(j, "uplink_cache_lost", s->losses.uplink_cache_lost);
+	if (r->tcp)
+		tf_json_u64(j, "tcp_map_full", s->losses.tcp_flow_map_full);
+	else
+		tf_json_null(j, "tcp_map_full");
 }
 
 void tf_report_flows_summary_json(struct tf_json *j, const struct tf_flow_report *r,

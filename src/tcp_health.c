@@ -7,6 +7,7 @@
 
 #include <bpf/bpf.h>
 
+#include "collector.h"
 #include "tcp_health.h"
 
 #define TCP_BUCKETS_MIN 1024
@@ -242,6 +243,7 @@ static struct tf_tcp_tap_total *tap_slot(struct tf_tcp_health *h, uint32_t ifind
 		h->cap_taps = cap;
 	}
 	memset(&h->taps[h->n_taps], 0, sizeof(h->taps[0]));
+	h->taps[h->n_taps].t_s = h->taps[h->n_taps].prev_s = tf_now_mono();
 	h->taps[h->n_taps].ifindex = ifindex;
 	return &h->taps[h->n_taps++];
 }
@@ -264,6 +266,9 @@ static int read_taps(struct tf_tcp_health *h)
 		tt = tap_slot(h, key);
 		if (!tt)
 			return -ENOMEM;
+		tt->prev = tt->t;
+		tt->prev_s = tt->t_s;
+		tt->t_s = tf_now_mono();
 		sum = &tt->t;
 		memset(sum, 0, sizeof(*sum));
 		for (int c = 0; c < h->ncpus; c++) {
@@ -304,6 +309,42 @@ const struct tf_tcp_tap *tf_tcp_tap_of(const struct tf_tcp_health *h, uint32_t i
 		if (h->taps[i].ifindex == ifindex)
 			return &h->taps[i].t;
 	return NULL;
+}
+
+uint64_t tf_tcp_tap_samples(const struct tf_tcp_tap *t, int side)
+{
+	uint64_t n = 0;
+
+	for (int b = 0; b < TF_TCP_HIST_BUCKETS; b++)
+		n += t->rtt_hist[side][b];
+	return n;
+}
+
+bool tf_tcp_tap_interval(const struct tf_tcp_health *h, uint32_t ifindex,
+			 struct tf_tcp_tap_interval *out)
+{
+	const struct tf_tcp_tap_total *tt = NULL;
+	double dt;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; h && i < h->n_taps && !tt; i++)
+		if (h->taps[i].ifindex == ifindex)
+			tt = &h->taps[i];
+	if (!tt)
+		return false;
+	for (int s = 0; s < TF_TCP_SIDES; s++) {
+		uint64_t n = tf_tcp_tap_samples(&tt->t, s) - tf_tcp_tap_samples(&tt->prev, s);
+
+		out->samples[s] = n;
+		if (n)
+			out->rtt_ms[s] = (double)(tt->t.rtt_sum_ns[s] - tt->prev.rtt_sum_ns[s]) /
+					 (double)n / 1e6;
+	}
+	dt = tt->t_s - tt->prev_s;
+	if (dt > 0)
+		out->retrans_per_s = (double)(tt->t.retrans[0] + tt->t.retrans[1] -
+					      tt->prev.retrans[0] - tt->prev.retrans[1]) / dt;
+	return true;
 }
 
 /* ---- figures ---------------------------------------------------------------- */

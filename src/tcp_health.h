@@ -39,10 +39,18 @@ struct tf_tcp_entry {
 	struct tf_tcp_entry *hnext;
 };
 
-/* A tap's counters, summed over the CPUs. */
+/* A tap's counters, summed over the CPUs, at the last two polls. */
 struct tf_tcp_tap_total {
 	uint32_t ifindex;
-	struct tf_tcp_tap t;
+	struct tf_tcp_tap t, prev;
+	double t_s, prev_s;		/* their CLOCK_MONOTONIC times */
+};
+
+/* A tap's figures over the last interval (`top`). */
+struct tf_tcp_tap_interval {
+	uint64_t samples[TF_TCP_SIDES];
+	double rtt_ms[TF_TCP_SIDES];	/* average; 0 without samples */
+	double retrans_per_s;		/* both ways */
 };
 
 struct tf_tcp_health {
@@ -70,6 +78,11 @@ int tf_tcp_poll(struct tf_tcp_health *h, const struct tf_flows *fl);
 const struct tf_tcp_entry *tf_tcp_find(const struct tf_tcp_health *h, const struct tf_flow_key *k);
 /* A tap's totals, or NULL. */
 const struct tf_tcp_tap *tf_tcp_tap_of(const struct tf_tcp_health *h, uint32_t ifindex);
+/* A tap's figures over the last interval: false if it has none (no TCP yet). */
+bool tf_tcp_tap_interval(const struct tf_tcp_health *h, uint32_t ifindex,
+			 struct tf_tcp_tap_interval *out);
+/* RTT samples in a side's histogram. */
+uint64_t tf_tcp_tap_samples(const struct tf_tcp_tap *t, int side);
 
 /* ---- figures (pure, unit-tested) ---------------------------------------- */
 

@@ -30,6 +30,9 @@ static const struct tf_col target_cols[TF_TT_COLS] = {
 	[TF_TT_RX_PKTS]  = { "RX PKTS",  9, 0, 0, .right = true },
 	[TF_TT_TX_PKTS]  = { "TX PKTS", 10, 0, 0, .right = true },
 	[TF_TT_DROPS]    = { "DROPS",    8, 0, 0, .right = true },
+	[TF_TT_RTT_OUT]  = { "RTT OUT", 11, 0, 0, .right = true },
+	[TF_TT_RTT_IN]   = { "RTT IN",  12, 0, 0, .right = true },
+	[TF_TT_RETRANS]  = { "RETR/s",  13, 0, 0, .right = true },
 };
 
 const struct tf_table tf_top_targets = { target_cols, TF_TT_COLS, 4 };
@@ -53,11 +56,22 @@ static const struct tf_col flow_cols[TF_FT_COLS] = {
 
 const struct tf_table tf_top_flows = { flow_cols, TF_FT_COLS, 5 };
 
-void tf_top_targets_on(const struct tf_collector *c, bool on[TF_TT_COLS])
+void tf_top_targets_on(const struct tf_collector *c, const struct tf_tcp_health *tcp,
+		       bool on[TF_TT_COLS])
 {
 	for (int i = 0; i < TF_TT_COLS; i++)
 		on[i] = true;
 	on[TF_TT_DROPS] = c->drops_on;
+	on[TF_TT_RTT_OUT] = on[TF_TT_RTT_IN] = on[TF_TT_RETRANS] = tcp != NULL;
+}
+
+/* An interval's average RTT, "-" without a sample. */
+static void rtt_cell(const struct tf_tcp_tap_interval *iv, int side, char *out, size_t len)
+{
+	if (!iv->samples[side])
+		snprintf(out, len, "-");
+	else
+		snprintf(out, len, "%.*f ms", iv->rtt_ms[side] < 10 ? 2 : 1, iv->rtt_ms[side]);
 }
 
 void tf_top_flows_on(const struct tf_flow_report *r, bool on[TF_FT_COLS])
@@ -81,9 +95,11 @@ static double rate(uint64_t now, uint64_t prev, double dt)
 	return dt > 0 && now >= prev ? (double)(now - prev) * 8.0 / dt : 0;
 }
 
-void tf_top_target_cells(const struct tf_collector *c, size_t i, struct tf_top_cells *out)
+void tf_top_target_cells(const struct tf_collector *c, const struct tf_tcp_health *tcp, size_t i,
+			 struct tf_top_cells *out)
 {
 	const struct tf_target *t = &c->targets[i];
+	struct tf_tcp_tap_interval iv;
 	double dt = t->now_t - t->prev_t;
 	uint64_t drops;
 	char (*b)[TF_TOP_CELL] = out->buf;
@@ -102,6 +118,10 @@ void tf_top_target_cells(const struct tf_collector *c, size_t i, struct tf_top_c
 		tf_format_count(drops, b[TF_TT_DROPS], TF_TOP_CELL);
 	else
 		snprintf(b[TF_TT_DROPS], TF_TOP_CELL, "-");
+	tf_tcp_tap_interval(tcp, (uint32_t)t->ifindex, &iv);
+	rtt_cell(&iv, TF_TCP_OUTSIDE, b[TF_TT_RTT_OUT], TF_TOP_CELL);
+	rtt_cell(&iv, TF_TCP_INSIDE, b[TF_TT_RTT_IN], TF_TOP_CELL);
+	snprintf(b[TF_TT_RETRANS], TF_TOP_CELL, "%.1f", iv.retrans_per_s);
 }
 
 void tf_top_flow_cells(const struct tf_flow_row *row, struct tf_top_cells *out)

@@ -15,6 +15,7 @@
 enum {
 	TF_TT_VM, TF_TT_IFACE, TF_TT_ROLE, TF_TT_RX_RATE, TF_TT_TX_RATE, TF_TT_RX_BYTES,
 	TF_TT_TX_BYTES, TF_TT_RX_PKTS, TF_TT_TX_PKTS, TF_TT_DROPS,
+	TF_TT_RTT_OUT, TF_TT_RTT_IN, TF_TT_RETRANS,	/* --tcp */
 	TF_TT_COLS
 };
 
@@ -37,12 +38,17 @@ struct tf_top_cells {
 	const char *cell[TF_FT_COLS];
 };
 
-/* Which columns are on: DROPS with the drop tracer, NAT with the NAT join. */
-void tf_top_targets_on(const struct tf_collector *c, bool on[TF_TT_COLS]);
+/*
+ * Which columns are on: DROPS with the drop tracer, NAT with the NAT join,
+ * the TCP ones with --tcp (tcp: the run's TCP state, NULL: off).
+ */
+void tf_top_targets_on(const struct tf_collector *c, const struct tf_tcp_health *tcp,
+		       bool on[TF_TT_COLS]);
 void tf_top_flows_on(const struct tf_flow_report *r, bool on[TF_FT_COLS]);
 
 /* The cells of target i of c (rates over its last interval). */
-void tf_top_target_cells(const struct tf_collector *c, size_t i, struct tf_top_cells *out);
+void tf_top_target_cells(const struct tf_collector *c, const struct tf_tcp_health *tcp, size_t i,
+			 struct tf_top_cells *out);
 /* The cells of a flow row (or of an aggregate: its kind where REMOTE is). */
 void tf_top_flow_cells(const struct tf_flow_row *row, struct tf_top_cells *out);
 
