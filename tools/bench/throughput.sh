@@ -7,8 +7,9 @@
 # of a VM's frames through its tap and bridge. iperf3 measures TCP throughput
 # both ways and the packet rate of minimum-size UDP frames, with tapflow
 # attached to the bridge and both bridge ports and without ("off"): `stats`
-# (the counters-only programs) and `flows` (the flow programs), each a state
-# of its own (--cmd). Both iperf3 ends share CPU 0, so the figures measure the
+# (the counters-only programs), `flows` (the flow programs) and `tcp` (`flows
+# --tcp`: the flow programs with the TCP analysis), each a state of its own
+# (--cmd). Both iperf3 ends share CPU 0, so the figures measure the
 # CPU cost of the path. States alternate in ABBA order (off stats flows,
 # flows stats off, ...) so a drift of the machine hits all alike; each figure
 # is the median of the rounds, each ratio the median of the per-round on/off
@@ -25,7 +26,7 @@
 # tapflow accounts for every packet that crossed the port.
 #
 #   tools/bench/throughput.sh [-t SEC] [-r ROUNDS] [--udp-len BYTES]
-#                             [--cmd stats,flows] [--affinity C,S]
+#                             [--cmd stats,flows,tcp] [--affinity C,S]
 #                             [--attach auto|tcx|clsact] [--busy-max PCT]
 #                             [--max-redo N] [--no-insitu] [--no-scale]
 #                             [--scale-flows N] [--scale-max-flows M]
@@ -51,7 +52,7 @@ FLOWGEN=${FLOWGEN:-$ROOT/.output/bench/flowgen}
 ROUNDS=8
 INSITU=1
 # tapflow commands measured against "off", each its own state.
-CMDS=stats,flows
+CMDS=stats,flows,tcp
 # Flow scale: FLOWS distinct flows, PASSES frames each per block; the full
 # map case uses a map of MAX_FLOWS entries (4 x smaller: most packets find
 # it full), in SCALE_ROUNDS ABBA rounds; the fit case a map of FIT entries.
@@ -78,9 +79,9 @@ own_opt() {
 parse_opts "$@"
 check_common_opts
 IFS=, read -r -a CMD_LIST <<<"$CMDS"
-[ ${#CMD_LIST[@]} -ge 1 ] || { echo "throughput.sh: --cmd needs stats and/or flows" >&2; exit 2; }
+[ ${#CMD_LIST[@]} -ge 1 ] || { echo "throughput.sh: --cmd needs stats, flows and/or tcp" >&2; exit 2; }
 for c in "${CMD_LIST[@]}"; do
-	case $c in stats|flows) ;; *) echo "throughput.sh: --cmd: stats or flows, not '$c'" >&2; exit 2 ;; esac
+	case $c in stats|flows|tcp) ;; *) echo "throughput.sh: --cmd: stats, flows or tcp, not '$c'" >&2; exit 2 ;; esac
 done
 [[ " ${CMD_LIST[*]} " == *" flows "* ]] || SCALE=0
 for v in SCALE_FLOWS SCALE_MAX_FLOWS SCALE_PASSES SCALE_ROUNDS; do
@@ -168,13 +169,22 @@ declare -A R_AB R_BA R_UDP R_SENT
 STATES=(off "${CMD_LIST[@]}")
 FLOW_MAP=null
 
+# tapflow in state STATE on IFACES: the tcp state is `flows --tcp`.
+tf_start_state() {
+	if [ "$1" = tcp ]; then
+		tf_start flows "$2" --tcp
+	else
+		tf_start "$1" "$2"
+	fi
+}
+
 # One block: the three measurements in one state, into BLOCK[state].
 declare -A BLOCK
 block() {
 	local state=$1 r=$2 ab ba j0 busy
 	j0=$(other_cpu_jiffies)
 	if [ "$state" != off ]; then
-		tf_start "$state" br0,pa,pb
+		tf_start_state "$state" br0,pa,pb
 		# The flow map at default settings, as the kernel accounts it.
 		if [ "$state" = flows ] && [ "$FLOW_MAP" = null ]; then
 			FLOW_MAP=$(flow_map_info) || die "cannot find tapflow's flows map with bpftool"
@@ -199,13 +209,14 @@ block() {
 		"$(jq -n "$PPS / 1000")" "$(jq -n "$SENT_PPS / 1000")" "$LOSS" "$busy")"
 }
 
-# In situ: ns per run of the attached programs of CMD, over one UDP interval.
+# In situ: ns per run of the attached programs of CMD, over one UDP
+# interval; for tcp, over one TCP stream (the analysis looks at TCP only).
 declare -A INSITU_BY
 insitu() {
 	local cmd=$1 wout=$WORK/insitu.$1.json
-	tf_start "$cmd" br0,pa,pb
+	tf_start_state "$cmd" br0,pa,pb
 	watch_start "$TF_PID" "$wout"
-	udp_pps
+	if [ "$cmd" = tcp ]; then tcp_bps; else udp_pps; fi
 	watch_stop
 	# Not part of the CPU/RSS figures: tf_account is not called.
 	tf_stop
