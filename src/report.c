@@ -1275,5 +1275,8 @@ void tf_report_flows_summary_table(const struct tf_flow_report *r, const struct 
 	if (r->c->nat_loaded)
 		fprintf(f, ", uplink_map_full %llu (uplink flow map; joined with no VM flow)",
 			(unsigned long long)s->losses.uplink_flow_map_full);
+	if (r->tcp)
+		fprintf(f, ", tcp_map_full %llu (TCP segments not analysed: no room for their state)",
+			(unsigned long long)s->losses.tcp_flow_map_full);
 	fprintf(f, "%s\n", s->vanished ? "; some interfaces vanished during the run" : "");
 }
