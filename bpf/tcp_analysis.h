@@ -344,7 +344,8 @@ static __always_inline void tcp_time(struct tf_tcp_dir *D, const struct tf_tcp_s
 				     __u32 seglen, __u64 *now)
 {
 	if (s->has_ts) {
-		if (!D->ts_ns && seq_before(D->ts_last, s->tsval)) {
+		/* ts_last is 0 until this way's first TSval: any TSval is new then. */
+		if (!D->ts_ns && (!(D->flags & TF_TCPD_TS) || seq_before(D->ts_last, s->tsval))) {
 			if (!*now)
 				*now = bpf_ktime_get_ns();
 			D->ts_val = s->tsval;
