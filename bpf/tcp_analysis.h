@@ -403,11 +403,14 @@ static __always_inline struct tf_tcp_flow *tcp_state(const struct tf_flow_key *k
 /*
  * A TCP segment of flow key, sent by the VM if tx, whose header starts at
  * pos->off. A function of its own: account_flow's frame has no room for
- * the header and options. 0, or -1 if the flow has no state and could get
- * none (the caller counts it: a subprogram's result must be used, or the
- * compiler may leave anything in its return register).
+ * the header and options. Global (not static): the verifier checks it once,
+ * on its own, rather than along every path of its callers, which took the
+ * programs' load from under a second to some two; so its arguments are
+ * checked here as if anything could come in. 0, or -1 if the flow has no
+ * state and could get none (the caller counts it: a subprogram's result
+ * must be used, or the compiler may leave anything in its return register).
  */
-static __noinline int tcp_analyse(struct __sk_buff *skb, const struct tf_flow_key *key, bool tx,
+__noinline int tcp_analyse(struct __sk_buff *skb, const struct tf_flow_key *key, __u32 tx,
 				   const struct tf_l4pos *pos)
 {
 	struct tf_tcp_seg s = {};
@@ -415,7 +418,7 @@ static __noinline int tcp_analyse(struct __sk_buff *skb, const struct tf_flow_ke
 	struct tf_tcp_dir *D;
 	struct tf_skb_view v;
 	struct hdr_cursor c;
-	__u32 d = tx, seglen;
+	__u32 d = tx & 1, seglen;
 	__u64 now = 0;
 
 	if (!skb || !key || !pos)
@@ -449,7 +452,7 @@ static __noinline int tcp_analyse(struct __sk_buff *skb, const struct tf_flow_ke
 			__sync_fetch_and_or(&D->flags, TF_TCPD_TS);
 	}
 	/* Data the VM sent, acked from outside: outside; the reverse: inside. */
-	tcp_match(st, &st->dir[!d], &s, tx ? TF_TCP_INSIDE : TF_TCP_OUTSIDE, key->ifindex, &now);
+	tcp_match(st, &st->dir[d ^ 1], &s, d ? TF_TCP_INSIDE : TF_TCP_OUTSIDE, key->ifindex, &now);
 	return 0;
 }
 
