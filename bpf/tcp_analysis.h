@@ -404,9 +404,9 @@ static __always_inline struct tf_tcp_flow *tcp_state(const struct tf_flow_key *k
  * A TCP segment of flow key, sent by the VM if tx, whose header starts at
  * pos->off. A function of its own: account_flow's frame has no room for
  * the header and options. Global (not static): the verifier checks it once,
- * on its own, rather than along every path of its callers, which took the
- * programs' load from under a second to some two; so its arguments are
- * checked here as if anything could come in. 0, or -1 if the flow has no
+ * on its own, not again along every path of its callers, which makes the
+ * load of the programs much slower; so its arguments are checked here as if
+ * anything could come in. 0, or -1 if the flow has no
  * state and could get none (the caller counts it: a subprogram's result
  * must be used, or the compiler may leave anything in its return register).
  */
