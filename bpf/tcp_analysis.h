@@ -309,10 +309,10 @@ static __always_inline void tcp_handshake(struct tf_tcp_flow *st, const struct t
  * seen. Returns true for those; a timed segment they overlap is not timed
  * any more (Karn: its ACK could be the copy's).
  */
-static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_tcp_seg *s,
-					 __u32 seglen)
+static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_tcp_dir *R,
+					 const struct tf_tcp_seg *s, __u32 seglen)
 {
-	__u32 end = s->seq + seglen;
+	__u32 end = s->seq + seglen, cur;
 	bool again = false;
 
 	if (!seglen)
@@ -322,6 +322,9 @@ static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_t
 		__sync_fetch_and_or(&D->flags, TF_TCPD_NXT);
 		return false;
 	}
+	/* A zero-window probe: not new data yet (tcp_health.h, retrans). */
+	if (s->len == 1 && s->seq == D->nxt && (R->flags & TF_TCPD_WIN0))
+		return false;
 	if (seq_before(s->seq, D->nxt)) {
 		/* A keep-alive: at most one byte just below what was sent. */
 		again = !(s->len <= 1 && !(s->flags & (TF_TCP_SYN | TF_TCP_FIN)) &&
@@ -329,8 +332,20 @@ static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_t
 		if (again && D->seq_ns && seq_before(s->seq, D->seq_end))
 			D->seq_ns = 0;
 	}
-	if (seq_before(D->nxt, end))
-		D->nxt = end;
+	/*
+	 * Only ever forward: two CPUs can carry one direction's segments at
+	 * once (the sender's process and its ACK processing), and a plain
+	 * store of the smaller end after the larger would make the next
+	 * retransmission of what lies between look new.
+	 */
+	cur = D->nxt;
+	for (int i = 0; i < 4 && seq_before(cur, end); i++) {
+		__u32 was = __sync_val_compare_and_swap(&D->nxt, cur, end);
+
+		if (was == cur)
+			break;
+		cur = was;
+	}
 	return again;
 }
 
@@ -437,9 +452,13 @@ __noinline int tcp_analyse(struct __sk_buff *skb, const struct tf_flow_key *key,
 	if (s.win == 0 && !(s.flags & (TF_TCP_SYN | TF_TCP_FIN | TF_TCP_RST))) {
 		__sync_fetch_and_add(&D->zero_win, 1);
 		tap_event(key->ifindex, TF_TCPE_ZERO_WIN, d);
+		if (!(D->flags & TF_TCPD_WIN0))
+			__sync_fetch_and_or(&D->flags, TF_TCPD_WIN0);
+	} else if (s.win && (D->flags & TF_TCPD_WIN0)) {
+		__sync_fetch_and_and(&D->flags, ~TF_TCPD_WIN0);
 	}
 	seglen = s.len + !!(s.flags & TF_TCP_SYN) + !!(s.flags & TF_TCP_FIN);
-	if (tcp_sequence(D, &s, seglen)) {
+	if (tcp_sequence(D, &st->dir[d ^ 1], &s, seglen)) {
 		__sync_fetch_and_add(&D->retrans, 1);
 		tap_event(key->ifindex, TF_TCPE_RETRANS, d);
 	} else if (seglen) {

@@ -45,6 +45,7 @@ enum tf_tcp_side {
 enum tf_tcp_dir_flags {
 	TF_TCPD_NXT = 1,	/* nxt is known (a segment was seen this way) */
 	TF_TCPD_TS = 2,		/* this way's segments carry timestamps */
+	TF_TCPD_WIN0 = 4,	/* this way's latest segment advertised a zero window */
 };
 
 /* One direction of travel of a flow. */
@@ -60,7 +61,10 @@ struct tf_tcp_dir {
 	/*
 	 * Segments with data, SYN or FIN that start below nxt (sent again,
 	 * or reordered before the tap); a keep-alive (at most 1 byte at
-	 * nxt - 1) is not one.
+	 * nxt - 1) is not one. A zero-window probe (1 byte at nxt while the
+	 * other way's window is zero) does not move nxt, so that the data
+	 * sent at that place once the window opens is not one either (as
+	 * tshark counts them).
 	 */
 	__u64 retrans;
 	__u64 zero_win;		/* segments advertising a zero window (not SYN/FIN/RST) */
