@@ -17,8 +17,8 @@
  *   - RTT samples by TSval/TSecr and by seq/ack (Karn), their epoch,
  *     min/max and the tap's histogram bucket and sum;
  *   - SACK blocks before the timestamps, malformed option lists;
- *   - sequence numbers across 2^32, flows first seen mid-connection,
- *     IPv6 and VLAN-tagged frames;
+ *   - sequence numbers and TSvals across 2^32, flows first seen
+ *     mid-connection, IPv6 and VLAN-tagged frames;
  *   - off (tf_tcp_on false) nothing, and a full tcp_flows counted.
  *
  * Everything runs twice, as in test_flows.c: the flow path reading the
@@ -657,6 +657,46 @@ static void test_handshake_in_no_ts(void **state)
 	t = tap_of(f, NULL);
 	assert_tap_rtt(&t, &st);
 	assert_int_equal(t.connect_failures[0] + t.connect_failures[1], 0);
+	assert_clean(f);
+}
+
+/*
+ * TSvals are a random offset plus a clock (Linux since 4.10): half of the
+ * flows start above 2^31, and a TSval that wraps past 2^32 is newer. The
+ * first segment of each way is timed whatever its TSval.
+ */
+static void test_ts_high_and_wrapping(void **state)
+{
+	struct fixture *f = *state;
+	struct conn c = { 4, 0, 40002, 443 };
+	struct tf_tcp_flow st;
+
+	NEED_ENV();
+	send_seg(f, &c, TX, (struct seg){ .seq = 1000, .flags = SYN,
+					  .o = o_syn(0xfedcba98, 0) });
+	st = tcp_of(f, &c);
+	assert_int_equal(st.dir[1].ts_val, 0xfedcba98);
+	assert_true(st.dir[1].ts_ns > 0);
+	send_seg(f, &c, RX, (struct seg){ .seq = 5000, .ack = 1001, .flags = SYN | ACK,
+					  .o = o_syn(0x80000001, 0xfedcba98) });
+	send_seg(f, &c, TX, (struct seg){ .seq = 1001, .ack = 5001, .flags = ACK,
+					  .o = o_ts(0xfffffffe, 0x80000001) });
+	st = tcp_of(f, &c);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 1);
+	assert_int_equal(st.rtt[TF_TCP_INSIDE].count, 1);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].sum_ns, st.handshake_ns);
+	/* The VM's clock wraps between two segments: the later one is timed. */
+	send_seg(f, &c, TX, (struct seg){ .seq = 1001, .ack = 5001, .flags = ACK | PSH,
+					  .len = 100, .o = o_ts(0x00000003, 0x80000001) });
+	st = tcp_of(f, &c);
+	assert_int_equal(st.dir[1].ts_val, 3);
+	assert_int_equal(st.dir[1].ts_last, 3);
+	assert_true(st.dir[1].ts_ns > 0);
+	send_seg(f, &c, RX, (struct seg){ .seq = 5001, .ack = 1101, .flags = ACK,
+					  .o = o_ts(0x80000002, 3) });
+	st = tcp_of(f, &c);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 2);
+	assert_int_equal(st.dir[1].ts_ns, 0);
 	assert_clean(f);
 }
 
@@ -1319,6 +1359,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_handshake_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_in_no_ts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ts_high_and_wrapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retransmissions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
