@@ -288,6 +288,45 @@ static void test_flow_add_handshake(void **state)
 	assert_int_equal(d.handshake_ns, 700);
 }
 
+/*
+ * The first life's SYN went unanswered until the flow expired (the SYN's
+ * backoff outlasts the idle timeout); sent again in the second life and
+ * answered. The handshake is answered, and as within one life it runs
+ * from the first SYN to the SYN-ACK.
+ */
+static void test_flow_add_answered_later(void **state)
+{
+	struct tf_tcp_entry e;
+	struct tf_tcp_figures f;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	e.base.flags = TF_TCPF_SYN | TF_TCPF_FAILED;
+	e.base.syn_dir = 1;
+	e.base.syn_ns = 1000 * MS;
+	e.base.dir[1].syns = 6;
+	e.cur.flags = TF_TCPF_SYN | TF_TCPF_ANSWERED;
+	e.cur.syn_dir = 1;
+	e.cur.syn_ns = 64000 * MS;
+	e.cur.handshake_ns = 20 * MS;
+	e.cur.dir[1].syns = 1;
+	f = figures(&e, true, true);
+	assert_true(fabs(f.handshake_ms - 63020.0) < 1e-6);
+	assert_int_equal(f.syn_unanswered, 6);
+
+	tf_tcp_flow_add(&e.base, &e.cur);
+	assert_int_equal(e.base.flags, TF_TCPF_SYN | TF_TCPF_FAILED | TF_TCPF_ANSWERED);
+	assert_int_equal(e.base.syn_ns, 1000 * MS);
+	assert_int_equal(e.base.handshake_ns, 63020 * MS);
+	/* A third life answered again changes nothing. */
+	memset(&e.cur, 0, sizeof(e.cur));
+	e.cur.flags = TF_TCPF_SYN | TF_TCPF_ANSWERED;
+	e.cur.syn_ns = 200000 * MS;
+	e.cur.handshake_ns = 1 * MS;
+	tf_tcp_flow_add(&e.base, &e.cur);
+	assert_int_equal(e.base.handshake_ns, 63020 * MS);
+}
+
 /* ---- histogram bounds -------------------------------------------------- */
 
 /* The kernel's bucket of an RTT (bpf/tcp_analysis.h rtt_bucket()): fls of the us. */
@@ -343,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_flow_add_counters),
 		cmocka_unit_test(test_flow_add_rtt),
 		cmocka_unit_test(test_flow_add_handshake),
+		cmocka_unit_test(test_flow_add_answered_later),
 		cmocka_unit_test(test_bucket_le),
 	};
 
