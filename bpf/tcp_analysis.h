@@ -353,14 +353,16 @@ static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_t
  * Time a segment of direction D (seglen > 0, not sent again): by its
  * TSval, only for the first segment that carries it (later ones in the
  * same clock tick would be matched to an ACK of an earlier one); else by
- * its end sequence.
+ * its end sequence. The first TSval of a direction has nothing to be
+ * newer than: TSvals start at a random offset, and half of them would
+ * not be after the 0 that ts_last holds until then.
  */
 static __always_inline void tcp_time(struct tf_tcp_dir *D, const struct tf_tcp_seg *s,
 				     __u32 seglen, __u64 *now)
 {
 	if (s->has_ts) {
-		/* ts_last is 0 until this way's first TSval: any TSval is new then. */
-		if (!D->ts_ns && (!(D->flags & TF_TCPD_TS) || seq_before(D->ts_last, s->tsval))) {
+		if (!D->ts_ns &&
+		    (!(D->flags & TF_TCPD_TS) || seq_before(D->ts_last, s->tsval))) {
 			if (!*now)
 				*now = bpf_ktime_get_ns();
 			D->ts_val = s->tsval;

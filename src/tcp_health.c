@@ -129,11 +129,21 @@ void tf_tcp_flow_add(struct tf_tcp_flow *dst, const struct tf_tcp_flow *src)
 	}
 	for (int s = 0; s < TF_TCP_SIDES; s++)
 		rtt_add(&dst->rtt[s], &src->rtt[s]);
-	/* The handshake is the first life's: a flow opens once. */
+	/*
+	 * The handshake is the first life's: a flow opens once. If its SYN
+	 * was still unanswered when that life ended (the SYN's backoff can
+	 * outlast the idle timeout) and a later life's SYN-ACK answered it,
+	 * the handshake ran from the first SYN to that SYN-ACK, as it does
+	 * within one life (the same clock: ns since boot).
+	 */
 	if (!(dst->flags & TF_TCPF_SYN) && (src->flags & TF_TCPF_SYN)) {
 		dst->syn_ns = src->syn_ns;
 		dst->syn_dir = src->syn_dir;
 		dst->handshake_ns = src->handshake_ns;
+	} else if ((dst->flags & (TF_TCPF_SYN | TF_TCPF_ANSWERED)) == TF_TCPF_SYN &&
+		   (src->flags & TF_TCPF_ANSWERED) &&
+		   src->syn_ns + src->handshake_ns > dst->syn_ns) {
+		dst->handshake_ns = src->syn_ns + src->handshake_ns - dst->syn_ns;
 	}
 	dst->flags |= src->flags;
 }
