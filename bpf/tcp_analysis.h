@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Passive TCP analysis on the taps (include/tcp_health.h says what is
+ * Passive TCP analysis on the taps (include/tcp_state.h says what is
  * kept and why the sides are what they are). Included by tapflow.bpf.c
  * after the flow path's helpers; called from account_flow() for TCP
  * segments, after the segment was counted, so that nothing here can make
@@ -14,7 +14,7 @@
 #ifndef TAPFLOW_TCP_ANALYSIS_H
 #define TAPFLOW_TCP_ANALYSIS_H
 
-#include "tcp_health.h"	/* include/: the shared types */
+#include "tcp_state.h"	/* include/: the types userspace reads */
 
 #define TF_TCP_FIN 0x01
 #define TF_TCP_SYN 0x02
@@ -190,7 +190,7 @@ static __always_inline struct tf_tcp_tap *tcp_tap(__u32 ifindex)
 	return t;
 }
 
-/* log2 bucket of an RTT (include/tcp_health.h): fls of the microseconds. */
+/* log2 bucket of an RTT (include/tcp_state.h): fls of the microseconds. */
 static __always_inline __u32 rtt_bucket(__u64 ns)
 {
 	__u64 us = ns / 1000;
@@ -322,7 +322,7 @@ static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_t
 		__sync_fetch_and_or(&D->flags, TF_TCPD_NXT);
 		return false;
 	}
-	/* A zero-window probe: not new data yet (tcp_health.h, retrans). */
+	/* A zero-window probe: not new data yet (tcp_state.h, retrans). */
 	if (s->len == 1 && s->seq == D->nxt && (R->flags & TF_TCPD_WIN0))
 		return false;
 	if (seq_before(s->seq, D->nxt)) {

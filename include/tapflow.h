@@ -302,6 +302,6 @@ static inline int tf_uplink_slot_pending(const struct tf_uplink_slot *s)
 /* Capture: its record and filter types, for the skeleton's users too. */
 #include "capture.h"
 /* TCP health: the analysis' per-flow and per-tap state. */
-#include "tcp_health.h"
+#include "tcp_state.h"
 
 #endif /* TAPFLOW_H */

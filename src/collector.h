@@ -162,7 +162,7 @@ struct tf_collector {
 	int uplink_flows_fd;		/* the NAT join's uplink flows; -1: join not loaded */
 	bool tcp;			/* opts.tcp, with flows: TCP health is analysed */
 	int tcp_flows_fd, tcp_taps_fd;	/* its maps; -1: off */
-	uint32_t *tcp_epoch;		/* .bss tf_tcp_epoch (include/tcp_health.h) */
+	uint32_t *tcp_epoch;		/* .bss tf_tcp_epoch (include/tcp_state.h) */
 
 	bool flows_percpu, tap_aggr_percpu, uplink_flows_percpu;
 	uint32_t max_flows;

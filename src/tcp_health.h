@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * TCP health: userspace's side of the kernel's TCP analysis
- * (include/tcp_health.h).
+ * (include/tcp_state.h).
  *
  * Every poll, after the flows were read, this module
  *   - advances the kernel's RTT epoch, then reads every flow's TCP state
@@ -109,7 +109,7 @@ void tf_tcp_flow_figures(const struct tf_tcp_entry *e, bool whole_run, bool ende
 			 struct tf_tcp_figures *out);
 /* dst += src: the counters and RTT totals of two kernel states of one flow. */
 void tf_tcp_flow_add(struct tf_tcp_flow *dst, const struct tf_tcp_flow *src);
-/* The upper bound of histogram bucket b in seconds (include/tcp_health.h); +Inf last. */
+/* The upper bound of histogram bucket b in seconds (include/tcp_state.h); +Inf last. */
 double tf_tcp_bucket_le(unsigned int b);
 
 #endif /* TF_TCP_HEALTH_USER_H */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * BPF_PROG_TEST_RUN tests of the TCP analysis on the taps
- * (bpf/tcp_analysis.h, include/tcp_health.h), loaded with .rodata
+ * (bpf/tcp_analysis.h, include/tcp_state.h), loaded with .rodata
  * tf_tcp_on: crafted Ethernet/IP/TCP frames through tf_tap_ingress (sent
  * by the VM: tx, direction [1]) and tf_tap_egress (delivered to it: rx,
  * [0]), then the exact state in tcp_flows (looked up by the flow key the
@@ -412,7 +412,7 @@ static struct tf_tcp_tap tap_of(const struct fixture *f, bool *exists)
 	return sum;
 }
 
-/* The histogram bucket of an RTT, as include/tcp_health.h defines them. */
+/* The histogram bucket of an RTT, as include/tcp_state.h defines them. */
 static unsigned int bucket_of(uint64_t ns)
 {
 	uint64_t us = ns / 1000;

@@ -15,11 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-/*
- * The userspace header by path: -Iinclude comes first and has a
- * tcp_health.h of its own (the kernel's types, which this one includes).
- */
-#include "../../src/tcp_health.h"
+#include "tcp_health.h"
 
 #define MS 1000000ULL
 

@@ -25,8 +25,8 @@
  * dropped if the segment is sent again (Karn). So a flow yields about one
  * sample per round trip each way it sends data.
  */
-#ifndef TF_TCP_HEALTH_H
-#define TF_TCP_HEALTH_H
+#ifndef TF_TCP_STATE_H
+#define TF_TCP_STATE_H
 
 enum tf_tcp_side {
 	TF_TCP_OUTSIDE = 0,
@@ -115,4 +115,4 @@ struct tf_tcp_tap {
 	__u64 connect_failures[2];
 };
 
-#endif /* TF_TCP_HEALTH_H */
+#endif /* TF_TCP_STATE_H */
