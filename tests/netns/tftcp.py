@@ -15,7 +15,9 @@ itself: the runner only runs test_*.sh).
       Listen on PORT, print "ready", take one connection and:
         sink            read until EOF
         source BYTES    send BYTES
-        stream FILE     send 16 KiB every 10 ms until FILE exists
+        stream PAUSE STOP
+                        send 16 KiB every 10 ms, none while the file PAUSE
+                        exists, until the file STOP exists
         echo            send back what comes, until EOF
         stall SEC       with a 16 KiB receive buffer, read nothing for SEC
                         seconds (the window closes), then read until EOF
@@ -41,7 +43,10 @@ itself: the runner only runs test_*.sh).
       syn (SYN without ACK), synack, rst; the frames with options:
       timestamps, sack_perm, wscale; "ack_rtt" {n, median, mean} in
       ms: tcp.analysis.ack_rtt of this direction's ACKs, i.e. the RTT of
-      the other direction's segments; "handshake_ms" on the direction that
+      the other direction's segments; "ack_rtt_karn": the same without
+      the ACKs of data that saw a hole, a retransmission or reordering
+      before its ACK came (Karn's rule, stretched to what a passive
+      observer sees); "handshake_ms" on the direction that
       sent the SYN: its last SYN to the first SYN-ACK back (null if none);
       "syn_unanswered": SYNs no SYN-ACK answered.
 """
@@ -122,6 +127,12 @@ def delay(ms):
                nla(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", 65536)),
                nla(NFQA_CFG_FLAGS, struct.pack("!I", NFQA_CFG_F_GSO)),
                nla(NFQA_CFG_MASK, struct.pack("!I", NFQA_CFG_F_GSO)))
+    # Real-time, so that a busy machine does not add its scheduling
+    # latency to the delay (the RTTs would grow a tail).
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except OSError:
+        pass
     print("ready", flush=True)
     wait = deque()  # (due, id): ids and due times both grow
     d = ms / 1000
@@ -196,8 +207,9 @@ def server(port, mode, args):
         print(f"sent {args[0]}")
     elif mode == "stream":
         n = 0
-        while not os.path.exists(args[0]):
-            n += send_all(s, CHUNK)
+        while not os.path.exists(args[1]):
+            if not os.path.exists(args[0]):
+                n += send_all(s, CHUNK)
             time.sleep(0.01)
         finish(s)
         print(f"sent {n}")
@@ -267,10 +279,17 @@ def client(src, sport, dst, dport, mode, args):
 
 FLAGS = ["retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
          "keep_alive", "zero_window", "zero_window_probe", "zero_window_probe_ack"]
-OPTIONS = ["tcp.options.timestamp.tsval", "tcp.options.sack_perm", "tcp.options.wscale.shift"]
-FIELDS = ["frame.time_epoch", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport",
-          "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.reset", "tcp.analysis.ack_rtt"] + \
-    OPTIONS + ["tcp.analysis." + f for f in FLAGS]
+OPTIONS = {"timestamps": "tcp.options.timestamp.tsval", "sack_perm": "tcp.options.sack_perm",
+           "wscale": "tcp.options.wscale.shift"}
+FIELDS = ["frame.number", "frame.time_epoch", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport",
+          "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.reset", "tcp.analysis.ack_rtt",
+          "tcp.analysis.acks_frame", "tcp.analysis.lost_segment"] + \
+    list(OPTIONS.values()) + ["tcp.analysis." + f for f in FLAGS]
+
+
+def rtt_stats(r):
+    return {"n": len(r), "median": round(statistics.median(r), 3) if r else None,
+            "mean": round(statistics.mean(r), 3) if r else None}
 
 
 def analyze(pcap):
@@ -280,42 +299,48 @@ def analyze(pcap):
         cmd += ["-e", f]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     dirs = {}
-    rtts = {}
+    rtts, karn = {}, {}
     last_syn = {}
+    trouble = {}  # per direction: the last frame that was a hole, retransmission or reordering
     for line in out.splitlines():
-        v = line.split("\t")
-        ts, src, sport, dst, dport, syn, ack, rst, rtt, tsopt, sackok, wscale = v[:12]
-        flags = dict(zip(FLAGS, v[12:]))
-        key, rkey = f"{src}:{sport}>{dst}:{dport}", f"{dst}:{dport}>{src}:{sport}"
+        f = dict(zip(FIELDS, line.split("\t")))
+        flags = {a: f["tcp.analysis." + a] != "" for a in FLAGS}
+        n = int(f["frame.number"])
+        key = f"{f['ip.src']}:{f['tcp.srcport']}>{f['ip.dst']}:{f['tcp.dstport']}"
+        rkey = f"{f['ip.dst']}:{f['tcp.dstport']}>{f['ip.src']}:{f['tcp.srcport']}"
         for k in (key, rkey):  # both directions, also when one is silent
-            dirs.setdefault(k, dict({f: 0 for f in FLAGS}, frames=0, retrans=0, syn=0, synack=0,
-                                    rst=0, handshake_ms=None, timestamps=0, sack_perm=0,
-                                    wscale=0))
+            dirs.setdefault(k, dict({a: 0 for a in FLAGS}, frames=0, retrans=0, syn=0, synack=0,
+                                    rst=0, handshake_ms=None, **{o: 0 for o in OPTIONS}))
         d = dirs[key]
         d["frames"] += 1
-        for f in FLAGS:
-            d[f] += flags[f] != ""
-        if flags["keep_alive"] == "" and any(flags[f] for f in FLAGS[:4]):
+        for a in FLAGS:
+            d[a] += flags[a]
+        if not flags["keep_alive"] and any(flags[a] for a in FLAGS[:4]):
             d["retrans"] += 1
-        syn, ack = syn == "1", ack == "1"
+        if any(flags[a] for a in FLAGS[:4]) or f["tcp.analysis.lost_segment"]:
+            trouble[key] = n
+        for o, field in OPTIONS.items():
+            d[o] += f[field] != ""
+        syn, ack = f["tcp.flags.syn"] == "1", f["tcp.flags.ack"] == "1"
         d["syn"] += syn and not ack
         d["synack"] += syn and ack
-        d["rst"] += rst == "1"
-        d["timestamps"] += tsopt != ""
-        d["sack_perm"] += sackok != ""
-        d["wscale"] += wscale != ""
+        d["rst"] += f["tcp.flags.reset"] == "1"
+        t = float(f["frame.time_epoch"])
         if syn and not ack:
-            last_syn[key] = float(ts)
+            last_syn[key] = t
         if syn and ack and d["synack"] == 1 and rkey in last_syn:
-            dirs[rkey]["handshake_ms"] = round((float(ts) - last_syn[rkey]) * 1000, 3)
-        if rtt:
-            rtts.setdefault(key, []).append(float(rtt) * 1000)
+            dirs[rkey]["handshake_ms"] = round((t - last_syn[rkey]) * 1000, 3)
+        if f["tcp.analysis.ack_rtt"]:
+            ms = float(f["tcp.analysis.ack_rtt"]) * 1000
+            rtts.setdefault(key, []).append(ms)
+            # Karn: not if the acked data saw trouble between it and this ACK.
+            if trouble.get(rkey, 0) < int(f["tcp.analysis.acks_frame"] or 0):
+                karn.setdefault(key, []).append(ms)
     for key, d in dirs.items():
-        r = rtts.get(key, [])
-        d["ack_rtt"] = {"n": len(r), "median": round(statistics.median(r), 3) if r else None,
-                        "mean": round(statistics.mean(r), 3) if r else None}
+        d["ack_rtt"] = rtt_stats(rtts.get(key, []))
+        d["ack_rtt_karn"] = rtt_stats(karn.get(key, []))
         src, dst = key.split(">")
-        answered = dirs.get(f"{dst}>{src}", {}).get("synack", 0) > 0
+        answered = dirs[f"{dst}>{src}"]["synack"] > 0
         d["syn_unanswered"] = max(0, d["syn"] - answered)
     json.dump(dirs, sys.stdout, indent=1, sort_keys=True)
     print()
