@@ -41,7 +41,7 @@ source "$(dirname "$0")/topo.sh"
 TFTCP="$TOPO_DIR/tftcp.py"
 NAME="netns tcp"
 
-netns_test_begin "$NAME" tcp jq python3 iptables tshark tcpdump ss
+netns_test_begin "$NAME" tcp jq python3 iptables tshark tcpdump ss curl promtool taskset
 [ -n "${TF_KEEP:-}" ] && tf_on_exit "rm -rf $TF_KEEP; cp -r $OUT $TF_KEEP"
 
 IP_V=10.78.0.1 IP_R=10.78.0.2
@@ -84,8 +84,14 @@ if ! nsq $NSH sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null; then
 	tf_finish
 fi
 tf_ok "topology: VM and remote namespaces on a bridge"
-bg_start DELAY_V "$OUT/delay_v.log" ip netns exec $NSV python3 "$TFTCP" delay $D_IN &&
-bg_start DELAY_R "$OUT/delay_r.log" ip netns exec $NSR python3 "$TFTCP" delay $D_OUT ||
+# Every process that sends (the ends, and the delay lines that let their
+# packets go on) runs on one CPU: a direction's segments then pass p1 one
+# after the other. Sent from two CPUs at once, two segments can pass
+# tapflow's hook and tcpdump's, a few instructions apart, in opposite
+# orders, and each observer would rightly count what it saw.
+PIN_CPU=(taskset -c 0)
+bg_start DELAY_V "$OUT/delay_v.log" ip netns exec $NSV "${PIN_CPU[@]}" python3 "$TFTCP" delay $D_IN &&
+bg_start DELAY_R "$OUT/delay_r.log" ip netns exec $NSR "${PIN_CPU[@]}" python3 "$TFTCP" delay $D_OUT ||
 	{ tf_fail "delay lines" "did not start"; tf_finish; }
 
 bg_stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
@@ -96,14 +102,14 @@ established() { [ -n "$(ip netns exec $NSV ss -Htn state established "( sport = 
 server() {
 	local ns=$1 port=$2
 	shift 2
-	bg_start SERVER_PID "$OUT/server_$port.log" ip netns exec $ns python3 "$TFTCP" server $port "$@" ||
+	bg_start SERVER_PID "$OUT/server_$port.log" ip netns exec $ns "${PIN_CPU[@]}" python3 "$TFTCP" server $port "$@" ||
 		{ tf_fail "server on $port" "did not start"; tf_finish; }
 }
 # client NS SPORT DST DPORT MODE ARGS...: a tftcp.py client; its output in $OUT/client_SPORT.log.
 client() {
 	local ns=$1 sport=$2
 	shift 2
-	ip netns exec $ns python3 "$TFTCP" client $([ $ns == $NSV ] && echo $IP_V || echo $IP_R) \
+	ip netns exec $ns "${PIN_CPU[@]}" python3 "$TFTCP" client $([ $ns == $NSV ] && echo $IP_V || echo $IP_R) \
 		$sport "$@" >"$OUT/client_$sport.log" 2>&1
 }
 client_says() { tf_eq "traffic: $1" "$2" "$(cat "$OUT/client_$3.log")"; }
@@ -137,13 +143,22 @@ attached() {
 	kill -0 $TF_PID 2>/dev/null || return 0
 	[ "$(grep -c '^+ ' /run/tapflow/hooks.$TF_PID 2>/dev/null)" == 2 ]
 }
-if wait_for 10 attached && kill -0 $TF_PID 2>/dev/null; then
+if wait_for 30 attached && kill -0 $TF_PID 2>/dev/null; then
 	TF_RUNS=1
 	tf_ok "tapflow --tcp attaches to p1"
 else
 	TF_RUNS=0
 	tf_fail "tapflow --tcp attaches to p1" "$(head -c 400 "$OUT/tf.err")"
 fi
+# The agent on the same interface, as a second reader of the same packets:
+# its per-interface counters must add up to the flows' figures.
+APORT=$((22000 + TF_ID % 10000))
+ip netns exec $NSH "$TAPFLOW" --no-libvirt --iface p1 --tcp agent \
+	--prometheus 127.0.0.1:$APORT >"$OUT/agent.out" 2>"$OUT/agent.err" &
+AG_PID=$!
+tf_on_exit "kill_job $AG_PID"
+agent_up() { ip netns exec $NSH curl -sf "http://127.0.0.1:$APORT/metrics" >/dev/null; }
+wait_for 30 agent_up || tf_fail "agent --tcp serves /metrics" "$(head -c 400 "$OUT/agent.err")"
 bg_start PCAP "$OUT/tcpdump.log" ip netns exec $NSH tcpdump -n -i p1 -s 128 --immediate-mode -U \
 	-w "$OUT/p1.pcap" tcp || { tf_fail "tcpdump" "did not start"; tf_finish; }
 
@@ -182,7 +197,7 @@ opts 0 || { tf_fail "sysctl" "cannot turn TCP options off"; tf_finish; }
 client $NSV 40004 $IP_R 5004 echo 1000000 &
 N_PID=$!
 tf_on_exit "kill_job $N_PID"
-wait_for 5 established 40004 || tf_diag "N: no connection within 5 s"
+wait_for 15 established 40004 || tf_diag "N: no connection within 15 s"
 opts 1
 client $NSV 40006 $IP_R 5006 connect 2
 client_says "R refused" refused 40006
@@ -217,6 +232,14 @@ bg_stop $PCAP
 tf_check "tcpdump: every packet captured, none dropped" awk '/packets captured/ { c = $1 }
 	/received by filter/ { r = $1 } /dropped by kernel/ { d = $1 }
 	END { exit !(c > 0 && c == r && d == 0) }' "$OUT/tcpdump.log"
+ip netns exec $NSH curl -sf "http://127.0.0.1:$APORT/metrics" >"$OUT/metrics.txt"
+if promtool check metrics <"$OUT/metrics.txt" >"$OUT/promtool.txt" 2>&1 && [ ! -s "$OUT/promtool.txt" ]; then
+	tf_ok "agent --tcp: promtool check metrics finds nothing"
+else
+	tf_fail "agent --tcp: promtool check metrics finds nothing" "$(head -5 "$OUT/promtool.txt")"
+fi
+tf_stop $AG_PID TERM
+tf_eq "agent --tcp: exit 0 (SIGTERM)" 0 $RC
 if [ $TF_RUNS == 1 ]; then
 	tf_stop $TF_PID TERM
 	tf_eq "tapflow: exit 0 (SIGTERM)" 0 $RC
@@ -346,5 +369,31 @@ tf_check "M: interval records have RTTs, their samples add up to at most the fin
 		([.[] | select(.final | not) | .rtt_in_ms.samples // 0]) as $i |
 		($i | map(select(. > 0)) | length >= 2) and
 		($i | add) <= ([.[] | select(.final)][0].rtt_in_ms.samples)' "$OUT/tf.out"
+
+# metric NAME LABELS: the agent's value of the series (p1's).
+metric() {
+	awk -v n="$1" -v l="$2" 'index($0, n "{") == 1 && index($0, l) && index($0, "interface=\"p1\"") {
+		print $NF }' "$OUT/metrics.txt"
+}
+# fsum JQ: the sum of JQ over the final flow records of TCP.
+fsum() { jq -s "[.[] | select(.type == \"flow\" and .final and .proto == \"tcp\") | $1 // 0] | add" "$OUT/tf.out"; }
+# The interface's own view (p1 is an --iface): transmit = what p1 sent to the VM.
+tf_eq "agent --tcp: retransmits transmit/receive == the flows' retrans_tx/rx" \
+	"$(fsum .retrans_tx) $(fsum .retrans_rx)" \
+	"$(metric tapflow_tcp_retransmits_total 'direction="transmit"') $(metric tapflow_tcp_retransmits_total 'direction="receive"')"
+tf_eq "agent --tcp: zero windows transmit/receive == the flows' zero_win_tx/rx" \
+	"$(fsum .zero_win_tx) $(fsum .zero_win_rx)" \
+	"$(metric tapflow_tcp_zero_windows_total 'direction="transmit"') $(metric tapflow_tcp_zero_windows_total 'direction="receive"')"
+tf_eq "agent --tcp: resets == the flows' resets" "$(fsum .resets)" \
+	"$(( $(metric tapflow_tcp_resets_total 'direction="transmit"') + $(metric tapflow_tcp_resets_total 'direction="receive"') ))"
+# R refused, S unanswered, Y answered only at its second SYN: all opened from the VM side.
+tf_eq "agent --tcp: connect failures: 3 opened from the VM side (R, S, Y), 0 towards it" "3 0" \
+	"$(metric tapflow_tcp_connect_failures_total 'direction="receive"') $(metric tapflow_tcp_connect_failures_total 'direction="transmit"')"
+tf_eq "agent --tcp: RTT histogram counts outside/inside == the flows' samples" \
+	"$(fsum .rtt_out_ms.samples) $(fsum .rtt_in_ms.samples)" \
+	"$(metric tapflow_tcp_rtt_seconds_count 'side="outside"') $(metric tapflow_tcp_rtt_seconds_count 'side="inside"')"
+tf_eq "agent --tcp: the +Inf bucket is the count" \
+	"$(metric tapflow_tcp_rtt_seconds_count 'side="inside"')" \
+	"$(metric tapflow_tcp_rtt_seconds_bucket 'side="inside",le="+Inf"')"
 
 tf_finish

@@ -47,7 +47,9 @@ itself: the runner only runs test_*.sh).
       the ACKs of data that saw a hole, a retransmission or reordering
       before its ACK came (Karn's rule, stretched to what a passive
       observer sees); "handshake_ms" on the direction that
-      sent the SYN: its last SYN to the first SYN-ACK back (null if none);
+      sent the SYN: its first SYN to the first SYN-ACK back, a SYN sent
+      again included, as the application waits (and as Wireshark's iRTT
+      starts); null if none;
       "syn_unanswered": SYNs no SYN-ACK answered.
 """
 import json
@@ -300,7 +302,7 @@ def analyze(pcap):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     dirs = {}
     rtts, karn = {}, {}
-    last_syn = {}
+    first_syn = {}
     trouble = {}  # per direction: the last frame that was a hole, retransmission or reordering
     for line in out.splitlines():
         f = dict(zip(FIELDS, line.split("\t")))
@@ -327,9 +329,9 @@ def analyze(pcap):
         d["rst"] += f["tcp.flags.reset"] == "1"
         t = float(f["frame.time_epoch"])
         if syn and not ack:
-            last_syn[key] = t
-        if syn and ack and d["synack"] == 1 and rkey in last_syn:
-            dirs[rkey]["handshake_ms"] = round((t - last_syn[rkey]) * 1000, 3)
+            first_syn.setdefault(key, t)
+        if syn and ack and d["synack"] == 1 and rkey in first_syn:
+            dirs[rkey]["handshake_ms"] = round((t - first_syn[rkey]) * 1000, 3)
         if f["tcp.analysis.ack_rtt"]:
             ms = float(f["tcp.analysis.ack_rtt"]) * 1000
             rtts.setdefault(key, []).append(ms)
