@@ -335,12 +335,14 @@ static void test_top_targets_widths(void **state)
 			[TF_TT_RX_RATE] = "12.3 Mbit/s", [TF_TT_TX_RATE] = "1.23 Gbit/s",
 			[TF_TT_RX_BYTES] = "123 MiB", [TF_TT_TX_BYTES] = "1.50 GiB",
 			[TF_TT_RX_PKTS] = "123456", [TF_TT_TX_PKTS] = "1.23M", [TF_TT_DROPS] = "7",
+			[TF_TT_RTT_OUT] = "12.3 ms", [TF_TT_RTT_IN] = "0.84 ms", [TF_TT_RETRANS] = "2.0",
 		},
 		{
 			[TF_TT_VM] = "-", [TF_TT_IFACE] = "virbr0", [TF_TT_ROLE] = "bridge",
 			[TF_TT_RX_RATE] = "0 bit/s", [TF_TT_TX_RATE] = "0 bit/s",
 			[TF_TT_RX_BYTES] = "0 B", [TF_TT_TX_BYTES] = "0 B",
 			[TF_TT_RX_PKTS] = "0", [TF_TT_TX_PKTS] = "0", [TF_TT_DROPS] = "0",
+			[TF_TT_RTT_OUT] = "-", [TF_TT_RTT_IN] = "-", [TF_TT_RETRANS] = "0.0",
 		},
 	};
 	static const struct { int width; const char *heads; } want[] = {
@@ -358,6 +360,14 @@ static void test_top_targets_widths(void **state)
 	(void)state;
 	for (int i = 0; i < TF_TT_COLS; i++)
 		on[i] = true;
+	/* --tcp: its columns are the first to go, and come at the end. */
+	lay(&tf_top_targets, on, rows, 2, 250, &l);
+	assert_string_equal(heads(&tf_top_targets, &l),
+			    "VM|IFACE|ROLE|RX RATE|TX RATE|RX BYTES|TX BYTES|RX PKTS|TX PKTS|DROPS|"
+			    "RTT OUT|RTT IN|RETR/s");
+	lay(&tf_top_targets, on, rows, 2, 100, &l);
+	assert_string_equal(heads(&tf_top_targets, &l), want[3].heads);
+	on[TF_TT_RTT_OUT] = on[TF_TT_RTT_IN] = on[TF_TT_RETRANS] = false;
 	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
 		lay(&tf_top_targets, on, rows, 2, want[k].width, &l);
 		assert_string_equal(heads(&tf_top_targets, &l), want[k].heads);
@@ -379,6 +389,7 @@ static void test_top_rates_keep_their_place(void **state)
 			[TF_TT_RX_RATE] = "0 bit/s", [TF_TT_TX_RATE] = "0 bit/s",
 			[TF_TT_RX_BYTES] = "0 B", [TF_TT_TX_BYTES] = "0 B",
 			[TF_TT_RX_PKTS] = "0", [TF_TT_TX_PKTS] = "0", [TF_TT_DROPS] = "0",
+			[TF_TT_RTT_OUT] = "-", [TF_TT_RTT_IN] = "-", [TF_TT_RETRANS] = "0.0",
 		},
 	};
 	struct tf_layout l;
