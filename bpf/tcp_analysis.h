@@ -350,59 +350,61 @@ static __always_inline bool tcp_sequence(struct tf_tcp_dir *D, const struct tf_t
 }
 
 /*
- * Time a segment of direction D (seglen > 0, not sent again): by its
- * TSval, only for the first segment that carries it (later ones in the
- * same clock tick would be matched to an ACK of an earlier one); else by
- * its end sequence. The first TSval of a direction has nothing to be
- * newer than: TSvals start at a random offset, and half of them would
- * not be after the 0 that ts_last holds until then.
+ * Time a segment of direction D (seglen > 0, not sent again), if none is
+ * being timed: by its end sequence, and also by its TSval if it is the
+ * first segment that carries it (later ones in the same clock tick would
+ * be matched to an ACK of an earlier one). The first TSval of a direction
+ * has nothing to be newer than: TSvals start at a random offset, and half
+ * of them would not be after the 0 that ts_last holds until then.
  */
 static __always_inline void tcp_time(struct tf_tcp_dir *D, const struct tf_tcp_seg *s,
 				     __u32 seglen, __u64 *now)
 {
-	if (s->has_ts) {
-		if (!D->ts_ns &&
-		    (!(D->flags & TF_TCPD_TS) || seq_before(D->ts_last, s->tsval))) {
-			if (!*now)
-				*now = bpf_ktime_get_ns();
-			D->ts_val = s->tsval;
-			D->ts_ns = *now;
-		}
-	} else if (!D->seq_ns) {
-		if (!*now)
-			*now = bpf_ktime_get_ns();
-		D->seq_end = s->seq + seglen;
-		D->seq_ns = *now;
+	if (D->ts_ns || D->seq_ns)
+		return;
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	D->seq_end = s->seq + seglen;
+	D->seq_ns = *now;
+	if (s->has_ts && (!(D->flags & TF_TCPD_TS) || seq_before(D->ts_last, s->tsval))) {
+		D->ts_val = s->tsval;
+		D->ts_ns = *now;
 	}
 }
 
 /*
  * The segment as an answer to the other direction R: the echo of its timed
- * TSval, or the ACK that covers its timed segment, completes a sample of
- * side `side`.
+ * segment's TSval, or else the first ACK that covers that segment,
+ * completes a sample of side `side`. Both: a receiver echoes the TSval of
+ * the first segment since its last ACK, so a segment timed in the middle
+ * of a burst is never echoed, and those are the ones whose ACK waits
+ * longest; the echo alone would leave them out and read low. The echo
+ * still times a segment whose copy was sent again (its ACK could be the
+ * copy's, its echo not).
  */
 static __always_inline void tcp_match(struct tf_tcp_flow *st, struct tf_tcp_dir *R,
 				      const struct tf_tcp_seg *s, __u32 side, __u32 ifindex,
 				      __u64 *now)
 {
+	__u64 t0 = 0;
+
 	if (R->ts_ns) {
-		if (!s->has_ts) {
+		if (!s->has_ts)
 			R->ts_ns = 0;	/* this end does not echo: nothing to match */
-		} else if (s->tsecr == R->ts_val) {
-			if (!*now)
-				*now = bpf_ktime_get_ns();
-			rtt_sample(st, side, *now - R->ts_ns, ifindex);
-			R->ts_ns = 0;
-		} else if (seq_before(R->ts_val, s->tsecr)) {
+		else if (s->tsecr == R->ts_val)
+			t0 = R->ts_ns;
+		else if (seq_before(R->ts_val, s->tsecr))
 			R->ts_ns = 0;	/* a later TSval was echoed: this one never will be */
-		}
 	}
-	if (R->seq_ns && (s->flags & TF_TCP_ACK) && !seq_before(s->ack, R->seq_end)) {
-		if (!*now)
-			*now = bpf_ktime_get_ns();
-		rtt_sample(st, side, *now - R->seq_ns, ifindex);
-		R->seq_ns = 0;
-	}
+	if (!t0 && R->seq_ns && (s->flags & TF_TCP_ACK) && !seq_before(s->ack, R->seq_end))
+		t0 = R->seq_ns;
+	if (!t0)
+		return;
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	rtt_sample(st, side, *now - t0, ifindex);
+	R->ts_ns = 0;
+	R->seq_ns = 0;
 }
 
 /* The flow's TCP state, made on its first segment; NULL if tcp_flows is full. */

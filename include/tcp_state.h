@@ -19,11 +19,10 @@
  *                    comes back: the network and the remote end;
  *   [TF_TCP_INSIDE]  a segment delivered to the VM until the VM's ACK for
  *                    it: the guest's stack and scheduling.
- * One segment is timed at a time per direction: by its TSval, matched to
- * the first TSecr that echoes it, where the segment carries timestamps;
- * else by its end sequence, matched to the first ACK that covers it, and
- * dropped if the segment is sent again (Karn). So a flow yields about one
- * sample per round trip each way it sends data.
+ * One segment is timed at a time per direction, until the first segment
+ * the other way that echoes its TSval (where it carries timestamps) or
+ * else ACKs it (not if the segment is sent again meanwhile: Karn). So a
+ * flow yields about one sample per round trip each way it sends data.
  */
 #ifndef TF_TCP_STATE_H
 #define TF_TCP_STATE_H
@@ -54,10 +53,10 @@ struct tf_tcp_dir {
 	__u32 flags;		/* enum tf_tcp_dir_flags */
 	__u32 ts_val;		/* the TSval being timed */
 	__u32 ts_last;		/* the newest TSval seen this way */
-	__u32 seq_end;		/* without timestamps: the end sequence being timed */
+	__u32 seq_end;		/* the end sequence of the segment being timed */
 	__u32 pad;
-	__u64 ts_ns;		/* when ts_val was first seen; 0: none timed */
-	__u64 seq_ns;		/* when the segment ending at seq_end was; 0: none */
+	__u64 ts_ns;		/* when ts_val was first seen; 0: not timed by its TSval */
+	__u64 seq_ns;		/* when the segment ending at seq_end was; 0: not timed by it */
 	/*
 	 * Segments with data, SYN or FIN that start below nxt (sent again,
 	 * or reordered before the tap); a keep-alive (at most 1 byte at

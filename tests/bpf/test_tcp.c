@@ -948,10 +948,9 @@ static void test_syn_unanswered(void **state)
 /* ---- RTT ------------------------------------------------------------ */
 
 /*
- * By timestamps, each side: one sample per TSval echoed; a segment with
- * the TSval already timed is not timed again; a TSecr newer than the
- * timed TSval, or an answer without timestamps, drops the pending
- * sample. A new epoch restarts the epoch's min and max.
+ * With timestamps: a segment is timed by its TSval (the first segment of
+ * a clock tick) and by its end sequence, until its TSval is echoed or an
+ * ACK covers it, whichever comes first; one segment at a time.
  */
 static void test_rtt_timestamps(void **state)
 {
@@ -959,7 +958,7 @@ static void test_rtt_timestamps(void **state)
 	struct conn c = { 4, 0, 40008, 443 };
 	struct tf_tcp_flow st;
 	struct tf_tcp_tap t;
-	uint64_t first;
+	uint64_t before;
 
 	NEED_ENV();
 	send_seg(f, &c, TX, (struct seg){ .seq = 1000, .ack = 1, .flags = ACK | PSH, .len = 100,
@@ -967,7 +966,8 @@ static void test_rtt_timestamps(void **state)
 	st = tcp_of(f, &c);
 	assert_int_equal(st.dir[1].ts_val, 500);
 	assert_true(st.dir[1].ts_ns > 0);
-	assert_int_equal(st.dir[1].seq_ns, 0);
+	assert_int_equal(st.dir[1].seq_ns, st.dir[1].ts_ns);
+	assert_int_equal(st.dir[1].seq_end, 1100);
 	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1100, .flags = ACK,
 					  .o = o_ts(9001, 500) });
 	st = tcp_of(f, &c);
@@ -975,19 +975,25 @@ static void test_rtt_timestamps(void **state)
 	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].epoch, 0);
 	assert_no_sample(&st.rtt[TF_TCP_INSIDE]);
 	assert_int_equal(st.dir[1].ts_ns, 0);
-	first = st.rtt[TF_TCP_OUTSIDE].sum_ns;
+	assert_int_equal(st.dir[1].seq_ns, 0);
 
-	/* The same TSval (same clock tick): not timed again. */
+	/* The same TSval (same clock tick): timed by its end only, its ACK completes it. */
 	send_seg(f, &c, TX, (struct seg){ .seq = 1100, .ack = 1, .flags = ACK | PSH, .len = 100,
 					  .o = o_ts(500, 9001) });
 	st = tcp_of(f, &c);
 	assert_int_equal(st.dir[1].ts_ns, 0);
+	assert_true(st.dir[1].seq_ns > 0);
 	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1200, .flags = ACK,
 					  .o = o_ts(9002, 500) });
 	st = tcp_of(f, &c);
-	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 1);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 2);
+	assert_int_equal(st.dir[1].seq_ns, 0);
 
-	/* 501 timed, 502 not (one at a time); 502 echoed: 501 never will be. */
+	/*
+	 * 501 timed, 502 not (one at a time). An older echo (of 500) that does
+	 * not cover it keeps it waiting; 502 echoed (501 never will be: it was
+	 * in the middle of a burst), but that ACK covers 501: a sample.
+	 */
 	send_seg(f, &c, TX, (struct seg){ .seq = 1200, .ack = 1, .flags = ACK | PSH, .len = 100,
 					  .o = o_ts(501, 9002) });
 	send_seg(f, &c, TX, (struct seg){ .seq = 1300, .ack = 1, .flags = ACK | PSH, .len = 100,
@@ -995,57 +1001,65 @@ static void test_rtt_timestamps(void **state)
 	st = tcp_of(f, &c);
 	assert_int_equal(st.dir[1].ts_val, 501);
 	assert_int_equal(st.dir[1].ts_last, 502);
+	assert_int_equal(st.dir[1].seq_end, 1300);
 	assert_true(st.dir[1].ts_ns > 0);
-	/* An older echo (of 500) keeps it waiting. */
 	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1200, .flags = ACK,
 					  .o = o_ts(9003, 500) });
 	st = tcp_of(f, &c);
 	assert_true(st.dir[1].ts_ns > 0);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 2);
 	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1400, .flags = ACK,
 					  .o = o_ts(9003, 502) });
 	st = tcp_of(f, &c);
 	assert_int_equal(st.dir[1].ts_ns, 0);
-	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 1);
+	assert_int_equal(st.dir[1].seq_ns, 0);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 3);
 
-	/* An answer without timestamps: nothing will echo it. */
+	/* A newer echo on an ACK that does not cover it: still timed by its end. */
 	send_seg(f, &c, TX, (struct seg){ .seq = 1400, .ack = 1, .flags = ACK | PSH, .len = 100,
 					  .o = o_ts(503, 9003) });
-	assert_true(tcp_of(f, &c).dir[1].ts_ns > 0);
-	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1500, .flags = ACK });
+	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1400, .flags = ACK,
+					  .o = o_ts(9004, 504) });
 	st = tcp_of(f, &c);
 	assert_int_equal(st.dir[1].ts_ns, 0);
-	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 1);
+	assert_true(st.dir[1].seq_ns > 0);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 3);
+	/* An answer without timestamps covers it: a sample. */
+	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1500, .flags = ACK });
+	st = tcp_of(f, &c);
 	assert_int_equal(st.dir[1].seq_ns, 0);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 4);
+	before = st.rtt[TF_TCP_OUTSIDE].sum_ns;
 
-	/* A new epoch: its min and max are the new sample's, the flow's both. */
+	/* A new epoch: its min and max are the new sample's; the flow's cover all. */
 	f->skel->bss->tf_tcp_epoch = 7;
 	send_seg(f, &c, TX, (struct seg){ .seq = 1500, .ack = 1, .flags = ACK | PSH, .len = 100,
-					  .o = o_ts(504, 9003) });
+					  .o = o_ts(505, 9004) });
 	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1600, .flags = ACK,
-					  .o = o_ts(9004, 504) });
+					  .o = o_ts(9005, 505) });
 	st = tcp_of(f, &c);
 	{
 		const struct tf_tcp_rtt *r = &st.rtt[TF_TCP_OUTSIDE];
-		uint64_t second = r->sum_ns - first;
+		uint64_t last = r->sum_ns - before;
 
-		assert_int_equal(r->count, 2);
-		assert_true(second > 0);
+		assert_int_equal(r->count, 5);
+		assert_true(last > 0);
 		assert_int_equal(r->epoch, 7);
-		assert_int_equal(r->ep_min_ns, second);
-		assert_int_equal(r->ep_max_ns, second);
-		assert_int_equal(r->min_ns, first < second ? first : second);
-		assert_int_equal(r->max_ns, first < second ? second : first);
+		assert_int_equal(r->ep_min_ns, last);
+		assert_int_equal(r->ep_max_ns, last);
+		assert_true(r->min_ns <= last && r->max_ns >= last);
+		assert_true(r->min_ns * 5 <= r->sum_ns && r->max_ns * 5 >= r->sum_ns);
 	}
 
 	/* Inside: data delivered to the VM, echoed by the VM's ACK. */
 	send_seg(f, &c, RX, (struct seg){ .seq = 1, .ack = 1600, .flags = ACK | PSH, .len = 50,
-					  .o = o_ts(9010, 504) });
+					  .o = o_ts(9010, 505) });
 	send_seg(f, &c, TX, (struct seg){ .seq = 1600, .ack = 51, .flags = ACK,
-					  .o = o_ts(505, 9010) });
+					  .o = o_ts(506, 9010) });
 	st = tcp_of(f, &c);
 	assert_one_sample(&st.rtt[TF_TCP_INSIDE]);
 	assert_int_equal(st.rtt[TF_TCP_INSIDE].epoch, 7);
-	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 2);
+	assert_int_equal(st.rtt[TF_TCP_OUTSIDE].count, 5);
 	assert_int_equal(st.dir[0].retrans + st.dir[1].retrans, 0);
 	t = tap_of(f, NULL);
 	assert_tap_rtt(&t, &st);
