@@ -677,10 +677,10 @@ cmd_release() {
 	local script=all vm want have
 	if [ "${1:-}" = -s ]; then script=${2:-}; shift 2 || true; fi
 	case $script in
-	ping|http|udp|all|syn|ttl|noroute) ;;
-	*) die "unknown script '$script' (ping, http, udp, all, syn, ttl or noroute)" ;;
+	ping|http|udp|all|busyhttp|syn|ttl|noroute) ;;
+	*) die "unknown script '$script' (ping, http, udp, all, busyhttp, syn, ttl or noroute)" ;;
 	esac
-	[ $# -gt 0 ] || die "usage: lab.sh release [-s ping|http|udp|all|syn|ttl|noroute] VM..."
+	[ $# -gt 0 ] || die "usage: lab.sh release [-s ping|http|udp|all|busyhttp|syn|ttl|noroute] VM..."
 	for vm in "$@"; do
 		vm_def "$vm"
 		[ -S "$STATE/vm/$vm.ctl" ] || die "$vm: no control socket (is the lab up?)"
