@@ -209,21 +209,25 @@ block() {
 		"$(jq -n "$PPS / 1000")" "$(jq -n "$SENT_PPS / 1000")" "$LOSS" "$busy")"
 }
 
-# In situ: ns per run of the attached programs of CMD, over one UDP
-# interval; for tcp, over one TCP stream (the analysis looks at TCP only).
-declare -A INSITU_BY
+# In situ: ns per run of the attached programs of CMD over one UDP
+# interval (INSITU_BY), or with TRAFFIC tcp over one TCP stream
+# (INSITU_TCP_BY: what the TCP analysis adds is seen on TCP only, flows
+# and tcp measured alike).
+declare -A INSITU_BY INSITU_TCP_BY
 insitu() {
-	local cmd=$1 wout=$WORK/insitu.$1.json
+	local cmd=$1 traffic=${2:-udp} wout=$WORK/insitu.$1.${2:-udp}.json
 	tf_start_state "$cmd" br0,pa,pb
 	watch_start "$TF_PID" "$wout"
-	if [ "$cmd" = tcp ]; then tcp_bps; else udp_pps; fi
+	if [ "$traffic" = tcp ]; then tcp_bps; else udp_pps; fi
 	watch_stop
 	# Not part of the CPU/RSS figures: tf_account is not called.
 	tf_stop
-	INSITU_BY[$cmd]=$(jq -c '.progs | map(select(.run_cnt > 0 and
+	local fig
+	fig=$(jq -c '.progs | map(select(.run_cnt > 0 and
 		(.name == "tf_ingress" or .name == "tf_egress" or
 		 .name == "tf_tap_ingress" or .name == "tf_tap_egress")))' "$wout")
-	log "in situ, $cmd (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"${INSITU_BY[$cmd]}")"
+	if [ "$traffic" = tcp ]; then INSITU_TCP_BY[$cmd]=$fig; else INSITU_BY[$cmd]=$fig; fi
+	log "in situ, $cmd, $traffic (BPF stats on): $(jq -r 'map("\(.name) \(.ns_per_run) ns/run x \(.run_cnt)") | join(", ")' <<<"$fig")"
 }
 
 # The figures of a kept block (abba_round, lib.sh: rounds run in ABBA
@@ -391,6 +395,9 @@ main() {
 	done
 	if [ "$INSITU" -eq 1 ]; then
 		for c in "${CMD_LIST[@]}"; do insitu "$c"; done
+		if [[ " ${CMD_LIST[*]} " == *" tcp "* ]]; then
+			for c in "${CMD_LIST[@]}"; do [ "$c" = stats ] || insitu "$c" tcp; done
+		fi
 	fi
 	[ "$SCALE" -eq 1 ] && scale
 
@@ -404,7 +411,8 @@ main() {
 			--argjson sent_off "$(jarr ${R_SENT[off]})" --argjson sent_on "$(jarr ${R_SENT[$c]})" \
 			--argjson cpu_ns "${TF_CPU_NS[$c]}" --argjson wall_ns "${TF_WALL_NS[$c]}" \
 			--argjson hwm "${TF_HWM_KIB[$c]}" --argjson rss "${TF_RSS_KIB[$c]}" \
-			--argjson insitu "${INSITU_BY[$c]:-null}" "$JQ_FIG"'
+			--argjson insitu "${INSITU_BY[$c]:-null}" \
+			--argjson insitu_tcp "${INSITU_TCP_BY[$c]:-null}" "$JQ_FIG"'
 			. + {($c): {
 			 tcp_a_to_b: fig($ab_off; $ab_on; "bit/s"),
 			 tcp_b_to_a: fig($ba_off; $ba_on; "bit/s"),
@@ -413,7 +421,7 @@ main() {
 			 tapflow: {cpu_ms: ($cpu_ns / 1e6), wall_s: ($wall_ns / 1e9),
 				   cpu_percent_of_one_core: (100 * $cpu_ns / $wall_ns),
 				   max_rss_kib: $hwm, end_rss_kib: $rss},
-			 insitu: $insitu}}' <<<"$by_cmd") || die "cannot build the result of $c"
+			 insitu: $insitu, insitu_tcp: $insitu_tcp}}' <<<"$by_cmd") || die "cannot build the result of $c"
 	done
 
 	RESULT=$(jq -n \
@@ -450,6 +458,9 @@ main() {
 			"$(q ".by_cmd.$c.tapflow.end_rss_kib")"
 		if [ "$(q ".by_cmd.$c.insitu")" != null ]; then
 			echo "$c: in situ, BPF run-time stats on: $(q ".by_cmd.$c.insitu | map(\"\(.name) \(.ns_per_run) ns/run\") | join(\", \")")"
+		fi
+		if [ "$(q ".by_cmd.$c.insitu_tcp")" != null ]; then
+			echo "$c: in situ over a TCP stream: $(q ".by_cmd.$c.insitu_tcp | map(\"\(.name) \(.ns_per_run) ns/run\") | join(\", \")")"
 		fi
 	done
 	if [ "$FLOW_MAP" != null ]; then
