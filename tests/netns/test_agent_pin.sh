@@ -244,14 +244,24 @@ ping_from $NSP 10.83.1.1 2 56 || tf_diag "ping tfl1 failed"
 sleep 0.3
 tf_eq "a5: counts start again" "$(kdelta "$K1_5" "$(kstats $NSH tfl1)") 0" "$(mcount tfl1)"
 
+# pinned_maps DIR: the BPF maps pinned in DIR: the object's, and the set's meta and targets.
+pinned_maps() {
+	local f n=0
+	for f in "$1"/maps/* "$1"/meta "$1"/targets; do
+		bpftool map show pinned "$f" >/dev/null 2>&1 && n=$((n + 1))
+	done
+	echo $n
+}
+
 # --- 7. --unpin ------------------------------------------------------------------------------
 tf_stop $TF_PID TERM
 tf_eq "a5: SIGTERM: exit 0" 0 "$RC"
 OLD=$(ids_of "$(link_ids)")
+NMAPS=$(pinned_maps "$PIN")
 out=$("$TAPFLOW" --netns $NSH agent --unpin "$PIN" 2>&1)
 tf_eq "--unpin: exit 0" 0 "$?"
 tf_eq "--unpin: one line" \
-	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (4 TCX links, 0 clsact filters), 13 maps removed" "$out"
+	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (4 TCX links, 0 clsact filters), $NMAPS maps removed" "$out"
 tf_eq "--unpin: DIR empty" "" "$(ls -A "$PIN")"
 tf_eq "--unpin: none of the links left (bpftool)" "0" "$(links_exist $OLD)"
 tf_eq "--unpin: no tapflow program on tfl1, tfl2" "" "$(hooks_of $NSH tfl1; hooks_of $NSH tfl2)"
@@ -285,9 +295,10 @@ tf_eq "a7: tfl1 = the kernel's counters since a6 attached (clsact, SIGKILL)" \
 	"$(kdelta "$K1_6" "$(kstats $NSH tfl1)") 0" "$(mcount tfl1)"
 tf_stop $TF_PID TERM
 tf_eq "a7: SIGTERM: exit 0, the filters stay" "0 2" "$RC $(hooks_of $NSH tfl1 | grep -c '^clsact ')"
+NMAPS=$(pinned_maps "$PIN")
 out=$("$TAPFLOW" --netns $NSH agent --unpin "$PIN" 2>&1)
 tf_eq "--unpin: the clsact filters removed" \
-	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (0 TCX links, 4 clsact filters), 13 maps removed" "$out"
+	"tapflow: unpinned $PIN: the hooks of 2 interfaces detached (0 TCX links, 4 clsact filters), $NMAPS maps removed" "$out"
 tf_eq "--unpin: no filter, no clsact qdisc tapflow made" "" \
 	"$(hooks_of $NSH tfl1; hooks_of $NSH tfl2; has_clsact $NSH tfl1 && echo qdisc)"
 tf_finish
