@@ -115,10 +115,13 @@ for vm in $TF_LAB_VMS; do
 	want=$(tf_lab_delta "${B[$vm]}" "${E[$vm]}")
 	tf_lab_agree "$vm: Prometheus increase across a SIGKILL = domifstat delta" "$want" "$got"
 	# increase() extrapolates to the window's edges, and over the agent's
-	# missing scrapes: up to a quarter over a window this short.
+	# missing scrapes: up to a quarter over a window this short. It can also
+	# come out under: a sample is stamped when its scrape starts and read
+	# when the agent answers, so under load the sample before the traffic
+	# can already hold its first packets (a tenth, seen: 915 of 980 bytes).
 	read -r _ wrxb _ <<<"$want"
 	inc=$(vm_of "${INC[receive_bytes]}" $vm)
-	if awk -v w="$wrxb" -v g="${inc:-0}" 'BEGIN { exit !(g >= w * 0.999 && g <= w * 1.25 + 1000) }'; then
+	if awk -v w="$wrxb" -v g="${inc:-0}" 'BEGIN { exit !(g >= w * 0.85 && g <= w * 1.25 + 1000) }'; then
 		tf_ok "$vm: increase() within its extrapolation ($inc vs $wrxb)"
 	else
 		tf_fail "$vm: increase() within its extrapolation" "increase $inc, domifstat $wrxb"
