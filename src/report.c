@@ -1064,14 +1064,6 @@ void tf_flow_row_nat(const struct tf_flow_row *row, char *nat, char *lost, size_
 /* A cell holds a VM name made safe for the terminal; the others are shorter. */
 #define FLOW_CELL TF_TERM_SIZE(TF_NAME_MAX)
 
-static void rtt_cell(const struct tf_tcp_rtt_fig *f, char *out, size_t len)
-{
-	if (!f->samples)
-		snprintf(out, len, "-");
-	else
-		snprintf(out, len, "%.*f ms", f->avg_ms < 10 ? 2 : 1, f->avg_ms);
-}
-
 /* RTT OUT, RTT IN (averages), RETR tx/rx, ZWIN tx/rx, SYN/RST: "-" if not TCP. */
 static void flow_tcp_cells(const struct tf_flow_report *r, const struct tf_flow_row *row,
 			   char cells[5][FLOW_CELL])
@@ -1083,8 +1075,10 @@ static void flow_tcp_cells(const struct tf_flow_report *r, const struct tf_flow_
 			snprintf(cells[i], FLOW_CELL, "-");
 		return;
 	}
-	rtt_cell(&t.rtt[TF_TCP_OUTSIDE], cells[0], FLOW_CELL);
-	rtt_cell(&t.rtt[TF_TCP_INSIDE], cells[1], FLOW_CELL);
+	tf_tcp_rtt_cell(t.rtt[TF_TCP_OUTSIDE].samples, t.rtt[TF_TCP_OUTSIDE].avg_ms, cells[0],
+			FLOW_CELL);
+	tf_tcp_rtt_cell(t.rtt[TF_TCP_INSIDE].samples, t.rtt[TF_TCP_INSIDE].avg_ms, cells[1],
+			FLOW_CELL);
 	snprintf(cells[2], FLOW_CELL, "%llu/%llu", (unsigned long long)t.retrans[1],
 		 (unsigned long long)t.retrans[0]);
 	snprintf(cells[3], FLOW_CELL, "%llu/%llu", (unsigned long long)t.zero_win[1],

@@ -2,6 +2,7 @@
 /* TCP health: the kernel's per-flow and per-tap TCP state, read every poll. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,6 +404,14 @@ void tf_tcp_flow_figures(const struct tf_tcp_entry *e, bool whole_run, bool ende
 	if (syns && ((t.flags & TF_TCPF_ANSWERED) || (!(t.flags & TF_TCPF_REFUSED) && !ended)))
 		syns--;
 	out->syn_unanswered = syns;
+}
+
+void tf_tcp_rtt_cell(uint64_t samples, double avg_ms, char *out, size_t len)
+{
+	if (!samples)
+		snprintf(out, len, "-");
+	else
+		snprintf(out, len, "%.*f ms", avg_ms < 10 ? 2 : 1, avg_ms);
 }
 
 double tf_tcp_bucket_le(unsigned int b)

@@ -109,6 +109,8 @@ void tf_tcp_flow_figures(const struct tf_tcp_entry *e, bool whole_run, bool ende
 			 struct tf_tcp_figures *out);
 /* dst += src: the counters and RTT totals of two kernel states of one flow. */
 void tf_tcp_flow_add(struct tf_tcp_flow *dst, const struct tf_tcp_flow *src);
+/* An average RTT as the tables show it: "1.03 ms", "14.1 ms"; "-" without samples. */
+void tf_tcp_rtt_cell(uint64_t samples, double avg_ms, char *out, size_t len);
 /* The upper bound of histogram bucket b in seconds (include/tcp_state.h); +Inf last. */
 double tf_tcp_bucket_le(unsigned int b);
 

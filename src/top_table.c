@@ -65,15 +65,6 @@ void tf_top_targets_on(const struct tf_collector *c, const struct tf_tcp_health 
 	on[TF_TT_RTT_OUT] = on[TF_TT_RTT_IN] = on[TF_TT_RETRANS] = tcp != NULL;
 }
 
-/* An interval's average RTT, "-" without a sample. */
-static void rtt_cell(const struct tf_tcp_tap_interval *iv, int side, char *out, size_t len)
-{
-	if (!iv->samples[side])
-		snprintf(out, len, "-");
-	else
-		snprintf(out, len, "%.*f ms", iv->rtt_ms[side] < 10 ? 2 : 1, iv->rtt_ms[side]);
-}
-
 void tf_top_flows_on(const struct tf_flow_report *r, bool on[TF_FT_COLS])
 {
 	for (int i = 0; i < TF_FT_COLS; i++)
@@ -119,8 +110,10 @@ void tf_top_target_cells(const struct tf_collector *c, const struct tf_tcp_healt
 	else
 		snprintf(b[TF_TT_DROPS], TF_TOP_CELL, "-");
 	tf_tcp_tap_interval(tcp, (uint32_t)t->ifindex, &iv);
-	rtt_cell(&iv, TF_TCP_OUTSIDE, b[TF_TT_RTT_OUT], TF_TOP_CELL);
-	rtt_cell(&iv, TF_TCP_INSIDE, b[TF_TT_RTT_IN], TF_TOP_CELL);
+	tf_tcp_rtt_cell(iv.samples[TF_TCP_OUTSIDE], iv.rtt_ms[TF_TCP_OUTSIDE], b[TF_TT_RTT_OUT],
+			TF_TOP_CELL);
+	tf_tcp_rtt_cell(iv.samples[TF_TCP_INSIDE], iv.rtt_ms[TF_TCP_INSIDE], b[TF_TT_RTT_IN],
+			TF_TOP_CELL);
 	snprintf(b[TF_TT_RETRANS], TF_TOP_CELL, "%.1f", iv.retrans_per_s);
 }
 
